@@ -1,0 +1,99 @@
+// All-in-one mode: every role in one process behind one public HTTP port and the RTMP port.
+import { createServer, type Server } from 'node:http';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import express from 'express';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../lib/logger.ts';
+import { createMetricsRegistry } from '../lib/metrics.ts';
+import { openStore } from '../lib/store/db.ts';
+import { closeServer, listen, sendError } from '../lib/http.ts';
+import { EventService } from '../control/events.ts';
+import { createApiRouter } from '../control/api.ts';
+import { createOrigin } from '../origin/origin.ts';
+import { checkFfmpeg } from '../origin/transcoder.ts';
+import { createRtmpIngest } from '../ingest/rtmp-ingest.ts';
+import { createHlsEdge } from '../edge/hls-edge.ts';
+import { playerDir } from './paths.ts';
+
+/** A running all-in-one server. */
+export interface AllInOne {
+  readonly httpPort: number;
+  readonly rtmpPort: number;
+  stop(): Promise<void>;
+}
+
+/** Starts every role in this process. */
+export async function startAllInOne(config: Config, logger: Logger): Promise<AllInOne> {
+  const ffmpegVersion = await checkFfmpeg(config.ffmpegPath);
+  logger.info({ ffmpeg: ffmpegVersion }, 'ffmpeg found');
+  const registry = createMetricsRegistry();
+  const db = await openStore(config.dataDir);
+  const events = new EventService(db);
+  // No stream is live at start-up: whatever a previous run left live went offline with it.
+  for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');
+  const stoppers: (() => Promise<void>)[] = [() => db.destroy()];
+  const stop = async () => {
+    for (const s of stoppers.reverse()) await s().catch((err: Error) => logger.error({ err: err.message }, 'stop failed'));
+  };
+  try {
+    const origin = createOrigin({
+      config,
+      logger,
+      registry,
+      bindHost: '127.0.0.1',
+      parent: {
+        onStatus: (eventId, status) => {
+          events.setStatus(eventId, status).catch((err: Error) => logger.error({ eventId, err: err.message }, 'status update failed'));
+        },
+      },
+    });
+    await origin.start();
+    stoppers.push(() => origin.stop());
+
+    const edge = createHlsEdge({
+      config,
+      logger: logger.child({ role: 'edge' }),
+      registry,
+      upstreams: config.originUrls.length ? config.originUrls : [origin.url],
+    });
+    await edge.start();
+    stoppers.push(() => edge.stop());
+
+    const app = express();
+    app.disable('x-powered-by');
+    app.set('trust proxy', 'loopback');
+    app.get('/healthz', (_req, res) => {
+      res.set('cache-control', 'no-store').json({ status: 'ok', role: config.role });
+    });
+    app.get('/metrics', async (_req, res) => {
+      res.set('content-type', registry.contentType).send(await registry.metrics());
+    });
+    app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter({ events }));
+    const player = playerDir();
+    if (!existsSync(join(player, 'watch.html'))) {
+      logger.warn({ player }, 'player not built (run npm run build); pages will 404');
+    }
+    app.use(express.static(player, { index: 'index.html', maxAge: '1h' }));
+    app.get('/watch/:slug', (_req, res) => res.sendFile(join(player, 'watch.html')));
+    app.use((_req, res) => sendError(res, 404, 'not_found', 'not found'));
+
+    const server: Server = createServer((req, res) => {
+      if (req.url?.startsWith('/live/')) edge.handle(req, res);
+      else app(req, res);
+    });
+    server.keepAliveTimeout = 65_000;
+    const httpPort = await listen(server, config.httpPort, config.host);
+    stoppers.push(() => closeServer(server));
+
+    const ingest = createRtmpIngest({ config, logger: logger.child({ role: 'ingest' }), registry, authorize: (k) => events.authorize(k), feeds: origin.feeds });
+    await ingest.start();
+    stoppers.push(() => ingest.stop());
+
+    logger.info({ httpPort, rtmpPort: ingest.port }, 'onair is up');
+    return { httpPort, rtmpPort: ingest.port, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

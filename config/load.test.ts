@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, ConfigError, envName } from './load.ts';
+
+test('defaults apply with an empty environment', () => {
+  const c = loadConfig({});
+  assert.equal(c.httpPort, 8080);
+  assert.equal(c.rtmpPort, 1935);
+  assert.equal(c.ladder.length, 3);
+  assert.equal(c.segmentTargetSec, 2);
+});
+
+test('ONAIR_* variables override, numbers and lists parsed', () => {
+  const c = loadConfig({
+    ONAIR_HTTP_PORT: '9000',
+    ONAIR_ORIGIN_URLS: 'http://a:1,http://b:2',
+    ONAIR_LADDER: '[{"name":"360p","height":360,"fps":30,"videoKbps":700}]',
+  });
+  assert.equal(c.httpPort, 9000);
+  assert.deepEqual(c.originUrls, ['http://a:1', 'http://b:2']);
+  assert.equal(c.ladder[0]?.name, '360p');
+});
+
+test('an invalid value names the field', () => {
+  assert.throws(() => loadConfig({ ONAIR_HTTP_PORT: 'eighty' }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /ONAIR_HTTP_PORT/);
+    return true;
+  });
+  assert.throws(() => loadConfig({ ONAIR_WINDOW_SEGMENTS: '3' }), /ONAIR_WINDOW_SEGMENTS/);
+  assert.throws(() => loadConfig({ ONAIR_LADDER: '[{"name":"x","height":1}]' }), /ONAIR_LADDER \(ladder\.0/);
+});
+
+test('unknown ONAIR_ variables are refused', () => {
+  assert.throws(() => loadConfig({ ONAIR_HTTP_PROT: '1' }), /ONAIR_HTTP_PROT: unknown setting/);
+});
+
+test('the environment overrides the config file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'onair-cfg-'));
+  try {
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ httpPort: 7000, rtmpPort: 7001 }));
+    const c = loadConfig({ ONAIR_CONFIG: file, ONAIR_RTMP_PORT: '7002' });
+    assert.equal(c.httpPort, 7000);
+    assert.equal(c.rtmpPort, 7002);
+    writeFileSync(file, '{"bogus": 1}');
+    assert.throws(() => loadConfig({ ONAIR_CONFIG: file }), /bogus|Unrecognized/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('envName maps camelCase keys', () => {
+  assert.equal(envName('reconnectWindowSec'), 'ONAIR_RECONNECT_WINDOW_SEC');
+});

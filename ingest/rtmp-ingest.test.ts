@@ -1,0 +1,373 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { Writable } from 'node:stream';
+import { loadConfig } from '../config/load.ts';
+import { createLogger } from '../lib/logger.ts';
+import { createMetricsRegistry, type Registry } from '../lib/metrics.ts';
+import { createRtmpIngest, type RtmpIngest } from './rtmp-ingest.ts';
+import type { FeedSink, LiveFeed } from './feed.ts';
+
+const KEYS: Record<string, string> = {
+  'sk-alpha-0123456789abcdef': 'event-a',
+  'sk-bravo-0123456789abcdef': 'event-b',
+  'sk-charlie-0123456789abcd': 'event-c',
+  'sk-delta-0123456789abcdef': 'event-d',
+};
+const WRONG_KEY = 'sk-wrong-ZZZZ9999zzzz';
+
+/** One opened feed as the test sink saw it. */
+interface SeenFeed {
+  eventId: string;
+  sessionId: string;
+  chunks: Buffer[];
+  bytes: number;
+  ends: number;
+}
+
+/** A FeedSink that records every feed and its bytes. */
+function recordingSink(): FeedSink & { feeds: SeenFeed[] } {
+  const feeds: SeenFeed[] = [];
+  return {
+    feeds,
+    open(eventId, source): LiveFeed {
+      const seen: SeenFeed = { eventId, sessionId: source.sessionId, chunks: [], bytes: 0, ends: 0 };
+      assert.equal(source.protocol, 'rtmp');
+      assert.ok(source.remoteAddress.length > 0);
+      feeds.push(seen);
+      return {
+        write(chunk) {
+          assert.ok(seen.ends === 0, 'write after end');
+          seen.chunks.push(chunk);
+          seen.bytes += chunk.length;
+        },
+        end() {
+          seen.ends += 1;
+        },
+      };
+    },
+  };
+}
+
+/** Captures pino's JSON lines. */
+function logCapture(): { stream: Writable; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { stream, lines };
+}
+
+const children = new Set<ChildProcess>();
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/** A running ffmpeg publisher. */
+interface Publisher {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+}
+
+function publish(port: number, path: string, seconds: number): Publisher {
+  const child = spawn(
+    'ffmpeg',
+    [
+      '-hide_banner', '-loglevel', 'error', '-nostdin',
+      '-re', '-f', 'lavfi', '-t', String(seconds), '-i', 'testsrc2=size=640x360:rate=30',
+      '-re', '-f', 'lavfi', '-t', String(seconds), '-i', 'sine',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '60',
+      '-c:a', 'aac', '-f', 'flv', `rtmp://127.0.0.1:${port}${path}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'ignore'] },
+  );
+  children.add(child);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, at: Date.now() });
+    });
+  });
+  return { child, exited };
+}
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function metricValue(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const m = registry.getSingleMetric(name);
+  if (!m) return 0;
+  const data = await m.get();
+  const v = data.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  return v?.value ?? 0;
+}
+
+/** FLV tags (type + first payload bytes) of a feed, checking the header and tag framing. */
+function flvTags(buf: Buffer): { type: number; b0: number; b1: number }[] {
+  assert.equal(buf.subarray(0, 4).toString('latin1'), 'FLV\x01');
+  let off = buf.readUInt32BE(5) + 4; // header size, then PreviousTagSize0
+  const tags: { type: number; b0: number; b1: number }[] = [];
+  while (off + 11 <= buf.length) {
+    const type = buf[off]!;
+    const size = buf.readUIntBE(off + 1, 3);
+    if (off + 11 + size + 4 > buf.length) break;
+    assert.equal(buf.readUInt32BE(off + 11 + size), size + 11, 'PreviousTagSize');
+    tags.push({ type, b0: buf[off + 11] ?? 0, b1: buf[off + 12] ?? 0 });
+    off += 11 + size + 4;
+  }
+  return tags;
+}
+
+/** Does an RTMP handshake, then sends a "connect" command whose AMF is broken; resolves when the server closes. */
+function sendMalformedRtmp(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(1536)])));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('server did not close the malformed connection'));
+    }, 5_000);
+    let received = 0;
+    socket.on('data', (d: Buffer) => {
+      const before = received;
+      received += d.length;
+      if (before < 3073 && received >= 3073) {
+        const payload = Buffer.from([0x02, 0x00, 0x07, ...Buffer.from('connect'), 0xff]); // 0xff: no such AMF0 type
+        const header = Buffer.alloc(12);
+        header[0] = 0x03; // fmt 0, chunk stream 3
+        header.writeUIntBE(payload.length, 4, 3);
+        header[7] = 20; // AMF0 command
+        socket.write(Buffer.concat([Buffer.alloc(1536), header, payload])); // C2, then the command
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** What ffprobe sees in an FLV byte stream: "codec,width,height" per stream. */
+async function probeStreams(flv: Buffer): Promise<string> {
+  const child = spawn('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', '-i', 'pipe:0'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdin!.on('error', () => {}); // ffprobe may stop reading early
+  child.stdin!.end(flv);
+  await new Promise((resolve) => child.once('close', resolve));
+  children.delete(child);
+  return out.trim();
+}
+
+function setup(port = 0, authDelayMs = 30): {
+  ingest: RtmpIngest;
+  sink: ReturnType<typeof recordingSink>;
+  registry: Registry;
+  lines: string[];
+} {
+  const sink = recordingSink();
+  const registry = createMetricsRegistry();
+  const { stream, lines } = logCapture();
+  const ingest = createRtmpIngest({
+    config: loadConfig({}, { host: '127.0.0.1', rtmpPort: port }),
+    logger: createLogger('debug', stream),
+    registry,
+    authorize: async (key) => {
+      await new Promise((r) => setTimeout(r, authDelayMs)); // a real lookup is async
+      return KEYS[key];
+    },
+    feeds: sink,
+  });
+  return { ingest, sink, registry, lines };
+}
+
+function assertNoKeys(lines: string[]): void {
+  for (const line of lines) {
+    for (const key of [...Object.keys(KEYS), WRONG_KEY]) assert.ok(!line.includes(key), `key logged: ${line}`);
+  }
+}
+
+test('an accepted publish delivers an FLV stream and ends once when the publisher exits', async () => {
+  // A slow key check: metadata, sequence headers and the first frames arrive before it completes.
+  const { ingest, sink, registry, lines } = setup(0, 1_500);
+  await ingest.start();
+  try {
+    assert.ok(ingest.port > 0);
+    const p = publish(ingest.port, '/live/sk-alpha-0123456789abcdef', 3);
+    const exit = await p.exited;
+    assert.equal(exit.code, 0);
+    await waitFor('feed end', () => sink.feeds[0]?.ends === 1);
+    assert.equal(sink.feeds.length, 1);
+    const feed = sink.feeds[0]!;
+    assert.equal(feed.eventId, 'event-a');
+    assert.ok(feed.bytes > 50_000, `only ${feed.bytes} bytes`);
+    const tags = flvTags(Buffer.concat(feed.chunks));
+    assert.ok(tags.some((t) => t.type === 18), 'metadata tag');
+    assert.equal(tags[0]?.type, 18, 'metadata first');
+    assert.ok(tags.some((t) => t.type === 9 && t.b0 === 0x17 && t.b1 === 0), 'AVC sequence header');
+    assert.ok(tags.some((t) => t.type === 9 && t.b0 === 0x17 && t.b1 === 1), 'H.264 keyframe');
+    assert.ok(tags.some((t) => t.type === 8 && t.b0 >> 4 === 10 && t.b1 === 0), 'AAC sequence header');
+    assert.equal(await probeStreams(Buffer.concat(feed.chunks)), 'h264,640,360\naac');
+    assert.equal(await metricValue(registry, 'onair_ingest_publishes_total', { protocol: 'rtmp' }), 1);
+    assert.equal(await metricValue(registry, 'onair_ingest_active_publishers', { protocol: 'rtmp' }), 0);
+    assert.equal(await metricValue(registry, 'onair_ingest_bytes_total', { protocol: 'rtmp' }), feed.bytes);
+    assert.ok(lines.some((l) => l.includes('rtmp publish started') && l.includes('event-a')));
+    assert.ok(lines.some((l) => l.includes('"component":"node-media-server"')), 'NMS logs go to pino');
+    assertNoKeys(lines);
+  } finally {
+    await ingest.stop();
+  }
+});
+
+test('a wrong key or app is rejected fast, logged without the key, and a good key right after works', async () => {
+  const { ingest, sink, registry, lines } = setup();
+  await ingest.start();
+  try {
+    const started = Date.now();
+    const bad = publish(ingest.port, `/live/${WRONG_KEY}`, 10);
+    const exit = await bad.exited;
+    assert.notEqual(exit.code, 0);
+    assert.ok(exit.at - started < 3_000, `ffmpeg took ${exit.at - started} ms to give up`);
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'unknown_key' }), 1);
+    const line = lines.find((l) => l.includes('rtmp publish rejected'));
+    assert.ok(line, 'rejection logged');
+    assert.match(line, /"reason":"unknown_key"/);
+    assert.match(line, /"remoteAddress":"[^"]*127\.0\.0\.1"/);
+
+    const otherApp = publish(ingest.port, '/other/sk-bravo-0123456789abcdef', 10);
+    assert.notEqual((await otherApp.exited).code, 0);
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'bad_app' }), 1);
+    // Playing is not offered (and would expose the stream by its key).
+    const play = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-i', `rtmp://127.0.0.1:${ingest.port}/live/sk-bravo-0123456789abcdef`, '-t', '1', '-f', 'null', '-'], {
+      stdio: 'ignore',
+    });
+    children.add(play);
+    const playCode = await new Promise((resolve) => play.once('exit', resolve));
+    children.delete(play);
+    assert.notEqual(playCode, 0);
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'play_not_allowed' }), 1);
+    assert.equal(sink.feeds.length, 0);
+
+    // Same loopback address, good key, immediately after: must be a fresh, working publish.
+    const good = publish(ingest.port, '/live/sk-bravo-0123456789abcdef', 2);
+    assert.equal((await good.exited).code, 0);
+    await waitFor('feed end', () => sink.feeds[0]?.ends === 1);
+    assert.equal(sink.feeds.length, 1);
+    assert.equal(sink.feeds[0]!.eventId, 'event-b');
+    assert.ok(sink.feeds[0]!.bytes > 20_000);
+    flvTags(Buffer.concat(sink.feeds[0]!.chunks));
+    assertNoKeys(lines);
+  } finally {
+    await ingest.stop();
+  }
+});
+
+test('a second publisher, or malformed RTMP, is rejected while the first publisher keeps flowing', async () => {
+  const { ingest, sink, registry, lines } = setup();
+  await ingest.start();
+  try {
+    const first = publish(ingest.port, '/live/sk-charlie-0123456789abcd', 30);
+    await waitFor('first bytes', () => (sink.feeds[0]?.bytes ?? 0) > 10_000);
+    const second = publish(ingest.port, '/live/sk-charlie-0123456789abcd', 10);
+    assert.notEqual((await second.exited).code, 0);
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'already_live' }), 1);
+    assert.ok(lines.some((l) => l.includes('"reason":"already_live"') && l.includes('event-c')));
+    // Malformed RTMP from another client closes that connection only.
+    await sendMalformedRtmp(ingest.port);
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'malformed' }), 1);
+    const before = sink.feeds[0]!.bytes;
+    await waitFor('first keeps flowing', () => sink.feeds[0]!.bytes > before + 20_000);
+    assert.equal(sink.feeds.length, 1);
+    assert.equal(sink.feeds[0]!.ends, 0);
+    assert.equal(await metricValue(registry, 'onair_ingest_active_publishers', { protocol: 'rtmp' }), 1);
+
+    // disconnect() closes the live publisher and ends its feed at once.
+    assert.equal(ingest.disconnect('event-c'), true);
+    assert.equal(sink.feeds[0]!.ends, 1);
+    assert.equal(ingest.disconnect('event-c'), false);
+    assert.notEqual((await first.exited).code, 0);
+    assert.equal(await metricValue(registry, 'onair_ingest_active_publishers', { protocol: 'rtmp' }), 0);
+    assertNoKeys(lines);
+  } finally {
+    await ingest.stop();
+  }
+});
+
+test('a publisher that drops and returns gets a new feed; a stalled one is replaced', async () => {
+  const { ingest, sink, lines } = setup();
+  await ingest.start();
+  try {
+    const first = publish(ingest.port, '/live/sk-delta-0123456789abcdef', 30);
+    await waitFor('first bytes', () => (sink.feeds[0]?.bytes ?? 0) > 10_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await waitFor('first feed end', () => sink.feeds[0]!.ends === 1);
+
+    const second = publish(ingest.port, '/live/sk-delta-0123456789abcdef', 30);
+    await waitFor('second feed', () => (sink.feeds[1]?.bytes ?? 0) > 10_000);
+    assert.equal(sink.feeds[1]!.eventId, 'event-d');
+    assert.equal(Buffer.concat(sink.feeds[1]!.chunks).subarray(0, 4).toString('latin1'), 'FLV\x01');
+    assert.notEqual(sink.feeds[1]!.sessionId, sink.feeds[0]!.sessionId);
+
+    // A publisher whose process hangs keeps its TCP connection open: it must not block its event.
+    second.child.kill('SIGSTOP');
+    const third = publish(ingest.port, '/live/sk-delta-0123456789abcdef', 30);
+    await waitFor('third feed', () => (sink.feeds[2]?.bytes ?? 0) > 10_000, 20_000);
+    assert.equal(sink.feeds[1]!.ends, 1);
+    assert.equal(sink.feeds[2]!.ends, 0);
+    second.child.kill('SIGKILL');
+    third.child.kill('SIGKILL');
+    await Promise.all([second.exited, third.exited]);
+    await waitFor('third feed end', () => sink.feeds[2]!.ends === 1);
+    for (const f of sink.feeds) assert.equal(f.ends, 1);
+    assertNoKeys(lines);
+  } finally {
+    await ingest.stop();
+  }
+});
+
+test('stop() closes everything and start() works again; one ingest per process; a busy port rejects', async () => {
+  const a = setup();
+  await a.ingest.start();
+  const b = setup();
+  await assert.rejects(b.ingest.start(), /another RTMP ingest/);
+  const p = publish(a.ingest.port, '/live/sk-alpha-0123456789abcdef', 30);
+  await waitFor('bytes', () => (a.sink.feeds[0]?.bytes ?? 0) > 10_000);
+  await a.ingest.stop();
+  assert.equal(a.sink.feeds[0]!.ends, 1);
+  await p.exited;
+
+  // The port is held by someone else: start() rejects, the process keeps running.
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const busyPort = (blocker.address() as { port: number }).port;
+  const c = setup(busyPort);
+  await assert.rejects(c.ingest.start(), /cannot listen on 127\.0\.0\.1:\d+: port already in use/);
+  await new Promise<void>((resolve) => blocker.close(() => resolve()));
+
+  // A new ingest in the same process works.
+  await b.ingest.start();
+  try {
+    const q = publish(b.ingest.port, '/live/sk-alpha-0123456789abcdef', 2);
+    assert.equal((await q.exited).code, 0);
+    await waitFor('feed end', () => b.sink.feeds[0]?.ends === 1);
+    assert.ok(b.sink.feeds[0]!.bytes > 20_000);
+  } finally {
+    await b.ingest.stop();
+  }
+  // And the first one can be started again.
+  await a.ingest.start();
+  await a.ingest.stop();
+});

@@ -1,0 +1,199 @@
+// Parses and validates an HLS request path under /live/<eventId>/ (shared by origin and edge).
+
+/** The kinds of HLS object the edge serves; each has its own TTL and headers. */
+export type HlsKind = 'master' | 'playlist' | 'init' | 'segment' | 'part';
+
+/** A validated HLS request: what it names, its cache key and the path to ask an origin for. */
+export interface HlsObject {
+  /** Event id from the URL. */
+  eventId: string;
+  /** Rendition name; absent for the master playlist. */
+  rendition?: string;
+  /** What kind of object the path names. */
+  kind: HlsKind;
+  /** Cache key: the path plus the canonical LL-HLS query (same string as `upstreamPath`). */
+  cacheKey: string;
+  /** Path (with canonical query) to request at an origin base URL. */
+  upstreamPath: string;
+  /** True for a media playlist request carrying `_HLS_msn` (a blocking playlist reload). */
+  blocking: boolean;
+}
+
+/** Why a path was refused: `bad_request` for malformed or hostile input, `not_found` for unknown names. */
+export interface HlsPathError {
+  error: 'bad_request' | 'not_found';
+  message: string;
+}
+
+const PREFIX = '/live/';
+const MAX_DIGITS = 15;
+
+function badRequest(message: string): HlsPathError {
+  return { error: 'bad_request', message };
+}
+
+function notFound(message: string): HlsPathError {
+  return { error: 'not_found', message };
+}
+
+/** Char code classes: 1 = [a-z0-9-] (rendition and event id), 2 = [A-Z_] (event id only). */
+const charClass = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch === '-') charClass[c] = 1;
+  else if ((ch >= 'A' && ch <= 'Z') || ch === '_') charClass[c] = 2;
+}
+
+function isEventId(s: string, start: number, end: number): boolean {
+  const len = end - start;
+  if (len < 6 || len > 64) return false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || charClass[c] === 0) return false;
+  }
+  return true;
+}
+
+function isRendition(s: string, start: number, end: number): boolean {
+  const len = end - start;
+  if (len < 1 || len > 32) return false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || charClass[c] !== 1) return false;
+  }
+  return true;
+}
+
+/** True when s[start, end) is a plain decimal number: digits only, no leading zero unless "0", ≤ 15 digits. */
+function isDecimal(s: string, start: number, end: number): boolean {
+  const len = end - start;
+  if (len < 1 || len > MAX_DIGITS) return false;
+  if (len > 1 && s.charCodeAt(start) === 48) return false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** Rejects the traversal tricks: percent-encoding, backslashes, empty and dot segments. */
+function hostilePath(p: string): string | undefined {
+  let segStart = 0;
+  for (let i = 0; i <= p.length; i++) {
+    const c = i < p.length ? p.charCodeAt(i) : 47;
+    if (c === 37) return 'percent-encoded characters are not allowed';
+    if (c === 92) return 'backslashes are not allowed';
+    if (c === 47) {
+      if (i > 0) {
+        const len = i - segStart;
+        if (len === 0 && i < p.length) return 'empty path segment';
+        if (len > 0 && p.charCodeAt(segStart) === 46) {
+          if (len === 1 || (len === 2 && p.charCodeAt(segStart + 1) === 46)) return 'dot segments are not allowed';
+        }
+      }
+      segStart = i + 1;
+    }
+  }
+  return undefined;
+}
+
+/** Parses the LL-HLS query into its canonical form (`?_HLS_msn=…&_HLS_part=…&_HLS_skip=…`), dropping other params. */
+function canonicalQuery(search: string): { query: string; blocking: boolean } | HlsPathError {
+  let msn: string | undefined;
+  let part: string | undefined;
+  let skip: string | undefined;
+  let i = search.charCodeAt(0) === 63 ? 1 : 0;
+  while (i < search.length) {
+    let amp = search.indexOf('&', i);
+    if (amp === -1) amp = search.length;
+    // Only names starting with "_HLS_" matter; everything else is dropped unexamined.
+    if (search.startsWith('_HLS_', i)) {
+      let eq = search.indexOf('=', i);
+      if (eq === -1 || eq > amp) eq = amp;
+      const name = search.slice(i, eq);
+      if (eq === amp && (name === '_HLS_msn' || name === '_HLS_part' || name === '_HLS_skip')) {
+        return badRequest(`${name} without a value`);
+      }
+      if (name === '_HLS_msn' || name === '_HLS_part') {
+        if (!isDecimal(search, eq + 1, amp)) return badRequest(`${name} must be a plain decimal number`);
+        const value = search.slice(eq + 1, amp);
+        if (name === '_HLS_msn') {
+          if (msn !== undefined) return badRequest('_HLS_msn given twice');
+          msn = value;
+        } else {
+          if (part !== undefined) return badRequest('_HLS_part given twice');
+          part = value;
+        }
+      } else if (name === '_HLS_skip') {
+        if (skip !== undefined) return badRequest('_HLS_skip given twice');
+        const value = search.slice(eq + 1, amp);
+        if (value !== 'YES' && value !== 'v2') return badRequest('_HLS_skip must be YES or v2');
+        skip = value;
+      }
+    }
+    i = amp + 1;
+  }
+  if (part !== undefined && msn === undefined) return badRequest('_HLS_part requires _HLS_msn');
+  let query = '';
+  if (msn !== undefined) query += '&_HLS_msn=' + msn;
+  if (part !== undefined) query += '&_HLS_part=' + part;
+  if (skip !== undefined) query += '&_HLS_skip=' + skip;
+  if (query !== '') query = '?' + query.slice(1);
+  return { query, blocking: msn !== undefined };
+}
+
+/** Parses a request path (and its `?query`, possibly empty) under `/live/`, or says why it is refused. */
+export function parseHlsRequest(pathname: string, search: string): HlsObject | HlsPathError {
+  if (!pathname.startsWith(PREFIX)) return notFound('not an HLS path');
+  const hostile = hostilePath(pathname);
+  if (hostile !== undefined) return badRequest(hostile);
+
+  const evStart = PREFIX.length;
+  const evEnd = pathname.indexOf('/', evStart);
+  if (evEnd === -1) return notFound('no such HLS object');
+  if (!isEventId(pathname, evStart, evEnd)) return badRequest('malformed event id');
+  const eventId = pathname.slice(evStart, evEnd);
+
+  const second = pathname.indexOf('/', evEnd + 1);
+  if (second === -1) {
+    if (pathname.length - (evEnd + 1) === 11 && pathname.endsWith('master.m3u8')) {
+      return { eventId, kind: 'master', cacheKey: pathname, upstreamPath: pathname, blocking: false };
+    }
+    return notFound('no such HLS object');
+  }
+  if (!isRendition(pathname, evEnd + 1, second)) return badRequest('malformed rendition name');
+  const fileStart = second + 1;
+  if (pathname.indexOf('/', fileStart) !== -1) return notFound('no such HLS object');
+  const rendition = pathname.slice(evEnd + 1, second);
+  const end = pathname.length;
+
+  if (end - fileStart === 10 && pathname.endsWith('index.m3u8')) {
+    const q = search.length > 1 ? canonicalQuery(search) : undefined;
+    if (q !== undefined && 'error' in q) return q;
+    const key = q === undefined || q.query === '' ? pathname : pathname + q.query;
+    return { eventId, rendition, kind: 'playlist', cacheKey: key, upstreamPath: key, blocking: q?.blocking ?? false };
+  }
+  let kind: HlsKind;
+  if (pathname.startsWith('seg-', fileStart) && pathname.endsWith('.m4s')) {
+    if (!isDecimal(pathname, fileStart + 4, end - 4)) return badRequest('malformed segment number');
+    kind = 'segment';
+  } else if (pathname.startsWith('part-', fileStart) && pathname.endsWith('.m4s')) {
+    const dot = pathname.indexOf('.', fileStart + 5);
+    if (dot === end - 4 || !isDecimal(pathname, fileStart + 5, dot) || !isDecimal(pathname, dot + 1, end - 4)) {
+      return badRequest('malformed part name');
+    }
+    kind = 'part';
+  } else if (pathname.startsWith('init-', fileStart) && pathname.endsWith('.mp4')) {
+    if (!isDecimal(pathname, fileStart + 5, end - 4)) return badRequest('malformed init number');
+    kind = 'init';
+  } else {
+    return notFound('no such HLS object');
+  }
+  return { eventId, rendition, kind, cacheKey: pathname, upstreamPath: pathname, blocking: false };
+}
+
+/** Parses a request path under `/live/` into the HLS object it names; undefined when invalid or unknown. */
+export function parseHlsPath(pathname: string, search: string): HlsObject | undefined {
+  const r = parseHlsRequest(pathname, search);
+  return 'error' in r ? undefined : r;
+}

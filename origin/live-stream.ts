@@ -1,0 +1,228 @@
+// One live event at the origin: takes publish sessions' FLV, runs ffmpeg, feeds the packagers.
+import { EventEmitter } from 'node:events';
+import type { Config, Rendition } from '../config/schema.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { LiveFeed } from '../ingest/feed.ts';
+import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from './flv.ts';
+import { RenditionPackager } from './packager.ts';
+import { ladderFor, startTranscode, type Transcode } from './transcoder.ts';
+
+/** Counters a live stream reports to the origin's metrics. */
+export interface LiveStreamMetrics {
+  ffmpegStarted(): void;
+  ffmpegRestarted(): void;
+  part(rendition: string): void;
+  segment(rendition: string, durationSec: number, bytes: number): void;
+}
+
+/** Events a LiveStream emits. */
+export interface LiveStreamEvents {
+  /** The reconnect window ran out with no publisher: the stream is over. */
+  offline: [];
+}
+
+const MAX_PENDING_INPUT = 32 * 1024 * 1024;
+const MAX_PRE_KEYFRAME_BYTES = 8 * 1024 * 1024;
+
+/** The live state of one event at the origin: its publisher feed, ffmpeg run and rendition packagers. */
+export class LiveStream extends EventEmitter<LiveStreamEvents> {
+  /** Ladder chosen when the first publisher arrived; fixed for the life of the stream. */
+  renditions: Rendition[] = [];
+  /** Packagers by rendition name, in ladder order. */
+  readonly packagers = new Map<string, RenditionPackager>();
+  private feedSeq = 0;
+  private activeFeed = 0;
+  private reader = new FlvReader();
+  private header: Buffer | undefined;
+  private metaTag: FlvTag | undefined;
+  private sequenceHeaders = new Map<number, FlvTag>();
+  private hasAudio = false;
+  private sourceHeight: number | undefined;
+  private transcode: Transcode | undefined;
+  /** A run whose input was closed and that is still flushing; the next run waits for it. */
+  private draining: Transcode | undefined;
+  private waitingForKeyframe = true;
+  private preKeyframeBytes = 0;
+  private restartDelayMs = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private runStartedAt = 0;
+  private stopped = false;
+
+  constructor(
+    readonly eventId: string,
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly metrics: LiveStreamMetrics,
+  ) {
+    super();
+  }
+
+  /** True while a publisher is attached. */
+  get publishing(): boolean {
+    return this.activeFeed !== 0;
+  }
+
+  /** Attaches a new publish session; a previous one still attached is replaced. */
+  attach(): LiveFeed {
+    clearTimeout(this.reconnectTimer);
+    const id = ++this.feedSeq;
+    this.activeFeed = id;
+    this.reader = new FlvReader();
+    this.metaTag = undefined;
+    this.sequenceHeaders.clear();
+    this.preKeyframeBytes = 0;
+    this.endTranscode();
+    this.waitingForKeyframe = true;
+    return {
+      write: (chunk) => {
+        if (this.activeFeed === id) this.onBytes(chunk);
+      },
+      end: () => {
+        if (this.activeFeed !== id) return;
+        this.activeFeed = 0;
+        this.endTranscode();
+        this.logger.info({ window: this.config.reconnectWindowSec }, 'publisher gone; waiting for it to return');
+        this.reconnectTimer = setTimeout(() => {
+          this.stop();
+          this.emit('offline');
+        }, this.config.reconnectWindowSec * 1000);
+      },
+    };
+  }
+
+  /** Ends ffmpeg and timers; the stream serves nothing new afterwards. */
+  stop(): void {
+    this.stopped = true;
+    this.activeFeed = 0;
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.restartTimer);
+    this.transcode?.kill();
+    this.draining?.kill();
+  }
+
+  /** Resolves when ffmpeg (if any) has exited. */
+  async closed(): Promise<void> {
+    await Promise.all([this.transcode?.closed, this.draining?.closed]);
+  }
+
+  private onBytes(chunk: Buffer): void {
+    let tags: FlvTag[];
+    try {
+      tags = this.reader.push(chunk);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'bad FLV from publisher; dropping the session');
+      this.activeFeed = 0;
+      this.endTranscode();
+      return;
+    }
+    this.header ??= this.reader.header;
+    for (const tag of tags) this.onTag(tag);
+  }
+
+  private onTag(tag: FlvTag): void {
+    if (tag.type === TagType.script) {
+      const meta = readMetaData(tag);
+      if (meta) {
+        this.metaTag = tag;
+        if (typeof meta.height === 'number' && meta.height > 0) this.sourceHeight = meta.height;
+      }
+      return;
+    }
+    if (tag.type === TagType.audio) this.hasAudio = true;
+    if (isSequenceHeader(tag)) {
+      this.sequenceHeaders.set(tag.type, tag);
+      return;
+    }
+    if (this.waitingForKeyframe) {
+      if (!isVideoKeyframe(tag)) {
+        this.preKeyframeBytes += tag.raw.length;
+        if (this.preKeyframeBytes > MAX_PRE_KEYFRAME_BYTES) {
+          this.logger.warn('no video keyframe in the first 8 MiB from the publisher; dropping the session');
+          this.activeFeed = 0;
+        }
+        return;
+      }
+      if (!this.transcode && !this.draining && !this.restartTimer) this.beginRun();
+      if (!this.transcode) return;
+      this.waitingForKeyframe = false;
+    }
+    const input = this.transcode?.input;
+    if (!input) return;
+    if (input.writableLength > MAX_PENDING_INPUT) {
+      this.logger.error('ffmpeg is not keeping up with its input; restarting it');
+      this.transcode!.kill();
+      return;
+    }
+    input.write(tag.raw);
+  }
+
+  /** Starts ffmpeg on the next keyframe: writes the FLV header, metadata and sequence headers first. */
+  private beginRun(): void {
+    if (this.stopped || !this.header) return;
+    if (this.renditions.length === 0) {
+      this.renditions = ladderFor(this.config.ladder, this.sourceHeight);
+      for (const r of this.renditions) {
+        this.packagers.set(
+          r.name,
+          new RenditionPackager(r.name, {
+            segmentTargetSec: this.config.segmentTargetSec,
+            partTargetSec: this.config.partTargetSec,
+            windowSegments: this.config.windowSegments,
+          }),
+        );
+        const p = this.packagers.get(r.name)!;
+        p.on('part', () => this.metrics.part(r.name));
+        p.on('segment', (s) => this.metrics.segment(r.name, s.durationSec, s.bytes().length));
+      }
+    }
+    const t = startTranscode(this.config, this.renditions, this.hasAudio, this.logger);
+    this.transcode = t;
+    this.runStartedAt = Date.now();
+    this.metrics.ffmpegStarted();
+    for (const p of this.packagers.values()) p.beginRun(this.runStartedAt);
+    t.outputs.forEach((out, i) => {
+      const p = this.packagers.get(this.renditions[i]!.name)!;
+      out.on('data', (chunk: Buffer) => {
+        try {
+          p.push(chunk);
+        } catch (err) {
+          this.logger.error({ rendition: p.name, err: (err as Error).message }, 'packager rejected ffmpeg output; restarting ffmpeg');
+          t.kill();
+        }
+      });
+    });
+    t.input.write(this.header);
+    if (this.metaTag) t.input.write(this.metaTag.raw);
+    for (const tag of this.sequenceHeaders.values()) t.input.write(tag.raw);
+    void t.closed.then(({ code, signal }) => this.onTranscodeClosed(t, code, signal));
+  }
+
+  private onTranscodeClosed(t: Transcode, code: number | null, signal: NodeJS.Signals | null): void {
+    for (const p of this.packagers.values()) p.endRun();
+    if (this.draining === t) this.draining = undefined;
+    if (this.transcode !== t) return;
+    this.transcode = undefined;
+    this.waitingForKeyframe = true;
+    if (this.stopped || !this.activeFeed) return;
+    // ffmpeg died while the publisher is still sending: restart with backoff.
+    const ranMs = Date.now() - this.runStartedAt;
+    this.restartDelayMs = ranMs > 30_000 ? 500 : Math.min(Math.max(this.restartDelayMs * 2, 500), 10_000);
+    this.logger.error({ code, signal, restartInMs: this.restartDelayMs }, 'ffmpeg exited unexpectedly');
+    this.metrics.ffmpegRestarted();
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+    }, this.restartDelayMs);
+  }
+
+  /** Closes ffmpeg's input so that it flushes its last fragments and exits. */
+  private endTranscode(): void {
+    const t = this.transcode;
+    if (!t) return;
+    t.input.end();
+    this.transcode = undefined;
+    this.draining = t;
+    // ffmpeg normally exits within a second of EOF; do not let a stuck one linger.
+    setTimeout(() => t.kill(), 5000).unref();
+  }
+}

@@ -1,0 +1,127 @@
+// The origin role: turns live feeds into LL-HLS and serves it to edges over HTTP.
+import { createServer, type Server } from 'node:http';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../lib/logger.ts';
+import { Counter, Histogram, Gauge, type Registry } from '../lib/metrics.ts';
+import { closeServer, listen } from '../lib/http.ts';
+import type { FeedSink } from '../ingest/feed.ts';
+import { LiveStream } from './live-stream.ts';
+import { createOriginHlsHandler } from './hls-server.ts';
+
+/** What the origin tells its parent about an event's lifecycle. */
+export interface OriginParent {
+  /** A publisher started (`live`) or the reconnect window ran out (`offline`). */
+  onStatus(eventId: string, status: 'live' | 'offline'): void;
+}
+
+/** The running origin. */
+export interface Origin {
+  /** Where ingest writes live feeds. */
+  readonly feeds: FeedSink;
+  /** Base URL edges pull from (valid after start). */
+  readonly url: string;
+  /** The live stream of an event, if any. */
+  stream(eventId: string): LiveStream | undefined;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Builds the origin from config; `bindHost` is 127.0.0.1 in all-in-one mode. */
+export function createOrigin(deps: {
+  config: Config;
+  logger: Logger;
+  registry: Registry;
+  parent: OriginParent;
+  bindHost: string;
+}): Origin {
+  const { config, parent, registry } = deps;
+  const logger = deps.logger.child({ role: 'origin' });
+  const streams = new Map<string, LiveStream>();
+  const ffmpegRuns = new Counter({ name: 'onair_origin_ffmpeg_runs_total', help: 'ffmpeg ladder processes started', registers: [registry] });
+  const ffmpegRestarts = new Counter({
+    name: 'onair_origin_ffmpeg_restarts_total',
+    help: 'ffmpeg processes that died while the publisher was still sending',
+    registers: [registry],
+  });
+  const parts = new Counter({ name: 'onair_origin_parts_total', help: 'LL-HLS parts produced', labelNames: ['rendition'], registers: [registry] });
+  const segments = new Counter({
+    name: 'onair_origin_segments_total',
+    help: 'HLS segments produced',
+    labelNames: ['rendition'],
+    registers: [registry],
+  });
+  const segmentBytes = new Counter({
+    name: 'onair_origin_segment_bytes_total',
+    help: 'bytes of HLS segments produced',
+    labelNames: ['rendition'],
+    registers: [registry],
+  });
+  const segmentDuration = new Histogram({
+    name: 'onair_origin_segment_duration_seconds',
+    help: 'duration of produced segments',
+    buckets: [0.5, 1, 1.5, 1.9, 2.1, 2.5, 3, 4, 6],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'onair_origin_live_streams',
+    help: 'events with a live stream at this origin',
+    registers: [registry],
+    collect() {
+      this.set(streams.size);
+    },
+  });
+
+  const metrics = {
+    ffmpegStarted: () => ffmpegRuns.inc(),
+    ffmpegRestarted: () => ffmpegRestarts.inc(),
+    part: (r: string) => parts.inc({ rendition: r }),
+    segment: (r: string, sec: number, bytes: number) => {
+      segments.inc({ rendition: r });
+      segmentBytes.inc({ rendition: r }, bytes);
+      segmentDuration.observe(sec);
+    },
+  };
+
+  const feeds: FeedSink = {
+    open(eventId, source) {
+      let s = streams.get(eventId);
+      if (!s) {
+        s = new LiveStream(eventId, config, logger.child({ eventId }), metrics);
+        streams.set(eventId, s);
+        const created = s;
+        s.on('offline', () => {
+          if (streams.get(eventId) === created) streams.delete(eventId);
+          logger.info({ eventId }, 'event offline');
+          parent.onStatus(eventId, 'offline');
+        });
+      }
+      logger.info({ eventId, protocol: source.protocol, session: source.sessionId }, 'feed attached');
+      parent.onStatus(eventId, 'live');
+      return s.attach();
+    },
+  };
+
+  const handler = createOriginHlsHandler({ config, streams: (id) => streams.get(id) });
+  const server: Server = createServer(handler);
+  server.keepAliveTimeout = 65_000;
+  let url = '';
+
+  return {
+    feeds,
+    get url() {
+      return url;
+    },
+    stream: (id) => streams.get(id),
+    async start() {
+      const port = await listen(server, config.originPort, deps.bindHost);
+      url = `http://${deps.bindHost === '0.0.0.0' ? '127.0.0.1' : deps.bindHost}:${port}`;
+      logger.info({ url }, 'origin listening');
+    },
+    async stop() {
+      for (const s of streams.values()) s.stop();
+      await Promise.all([...streams.values()].map((s) => s.closed()));
+      streams.clear();
+      await closeServer(server, 500);
+    },
+  };
+}

@@ -1,0 +1,374 @@
+// One rendition's CMAF packager: turns ffmpeg's fragmented-MP4 pipe output into LL-HLS parts
+// (one moof+mdat each) and segments (cut at keyframe parts), kept in a bounded sliding window.
+import { EventEmitter } from 'node:events';
+import { Mp4BoxSplitter, Mp4Error, parseInit, parseMoof } from './mp4.ts';
+import type { InitInfo, TrackInfo } from './mp4.ts';
+
+/** A partial segment: one moof+mdat fragment. */
+export interface Part {
+  msn: number;
+  index: number;
+  durationSec: number;
+  /** Starts with a video sync sample. */
+  independent: boolean;
+  bytes: Buffer;
+}
+
+/** A media segment: the parts from one keyframe part to the next. */
+export class Segment {
+  /** Parts so far (all of them once complete). */
+  readonly parts: Part[] = [];
+  /** Sum of the parts' durations. */
+  durationSec = 0;
+  /** No more parts will be added. */
+  complete = false;
+  #bytes: Buffer | undefined;
+
+  constructor(
+    /** Media sequence number. */
+    readonly msn: number,
+    /** The ffmpeg run (and so the init segment) it belongs to. */
+    readonly run: number,
+    /** Media time of its first sample, in seconds of its run. */
+    readonly startMediaSec: number,
+    /** Wall-clock time of its first sample (EXT-X-PROGRAM-DATE-TIME). */
+    readonly programDateTimeMs: number,
+    /** First segment after a restart: preceded by EXT-X-DISCONTINUITY. */
+    readonly discontinuity: boolean,
+    /** Discontinuity sequence number of this segment. */
+    readonly discontinuitySequence: number,
+  ) {}
+
+  /** The whole segment (the concatenation of its parts). */
+  bytes(): Buffer {
+    return this.#bytes ?? Buffer.concat(this.parts.map((p) => p.bytes));
+  }
+
+  /** Bytes held by its parts. */
+  get byteLength(): number {
+    return this.#bytes?.length ?? this.parts.reduce((n, p) => n + p.bytes.length, 0);
+  }
+
+  /** Marks it complete; its parts then share one buffer with bytes(). */
+  close(): void {
+    if (this.complete) return;
+    this.complete = true;
+    const all = this.bytes();
+    let offset = 0;
+    for (const part of this.parts) {
+      part.bytes = all.subarray(offset, offset + part.bytes.length);
+      offset += part.bytes.length;
+    }
+    this.#bytes = all;
+  }
+}
+
+/** Events of a RenditionPackager. */
+export interface PackagerEvents {
+  /** A run's init segment (ftyp+moov) arrived. */
+  init: [run: number, bytes: Buffer];
+  /** A part was appended to a segment (possibly a new one). */
+  part: [part: Part, segment: Segment];
+  /** A segment is complete. */
+  segment: [segment: Segment];
+}
+
+/** Options of a RenditionPackager. */
+export interface PackagerOptions {
+  segmentTargetSec: number;
+  partTargetSec: number;
+  /** Complete segments listed in the playlist. */
+  windowSegments: number;
+}
+
+interface Run {
+  n: number;
+  wallClockAtZeroMs: number;
+  runBase: number;
+  splitter: Mp4BoxSplitter;
+  offset: number; // stream offset of the next box
+  ftyp?: Buffer;
+  info?: InitInfo;
+  video?: TrackInfo;
+  moof?: Buffer;
+  open?: Segment; // this run's segment still receiving parts
+  parts: number; // parts accepted in this run
+  segments: number; // segments started in this run
+  state: 'active' | 'failed';
+}
+
+/** Packages one rendition's fragmented-MP4 stream into LL-HLS parts and segments. */
+export class RenditionPackager extends EventEmitter<PackagerEvents> {
+  /** Segment target duration (seconds). */
+  readonly segmentTargetSec: number;
+  /** Part target duration (seconds). */
+  readonly partTargetSec: number;
+  readonly #windowSegments: number;
+  readonly #inits = new Map<number, { bytes: Buffer; info: InitInfo }>();
+  #window: Segment[] = []; // listed in the playlist, oldest first; the last may be open
+  #retired: { segment: Segment; atClockSec: number }[] = []; // left the playlist, still downloadable
+  #run: Run | undefined;
+  #runCount = 0;
+  #clockSec = 0; // media seconds packaged since construction, across runs
+  #lastMsn: number | undefined;
+  #discontinuities = 0;
+  #longestSegmentSec = 0;
+  #longestPartSec = 0;
+  #frameRate: number | undefined;
+
+  constructor(
+    /** Rendition name (e.g. "720p"). */
+    readonly name: string,
+    opts: PackagerOptions,
+  ) {
+    super();
+    this.segmentTargetSec = opts.segmentTargetSec;
+    this.partTargetSec = opts.partTargetSec;
+    this.#windowSegments = opts.windowSegments;
+  }
+
+  /** Starts a new ffmpeg run whose media time 0 happened at wallClockAtZeroMs. Ends the current run, if any. */
+  beginRun(wallClockAtZeroMs: number): void {
+    this.endRun();
+    this.#run = {
+      n: this.#runCount++,
+      wallClockAtZeroMs,
+      runBase: this.#lastMsn === undefined ? 0 : this.#lastMsn + 1,
+      splitter: new Mp4BoxSplitter(),
+      offset: 0,
+      parts: 0,
+      segments: 0,
+      state: 'active',
+    };
+  }
+
+  /** Feeds raw pipe bytes of the current run. Throws Mp4Error on corrupt input, after which the run's further bytes are ignored. */
+  push(chunk: Buffer): void {
+    const run = this.#run;
+    if (!run) throw new Error(`packager ${this.name}: push() outside a run`);
+    if (run.state === 'failed') return;
+    try {
+      for (const box of run.splitter.push(chunk)) {
+        this.#onBox(run, box.type, box.bytes);
+        run.offset += box.bytes.length;
+      }
+    } catch (err) {
+      if (!(err instanceof Mp4Error)) throw err;
+      run.state = 'failed';
+      run.splitter = new Mp4BoxSplitter(); // drop buffered bytes
+      this.#closeOpen(run);
+      throw err;
+    }
+  }
+
+  /** The current run's ffmpeg ended: closes its open segment and drops any incomplete box. */
+  endRun(): void {
+    const run = this.#run;
+    if (!run) return;
+    this.#closeOpen(run);
+    this.#run = undefined;
+  }
+
+  #onBox(run: Run, type: string, bytes: Buffer): void {
+    const at = `at byte offset ${run.offset} of run ${run.n}`;
+    if (type === 'ftyp') {
+      run.ftyp = bytes;
+    } else if (type === 'moov') {
+      const init = Buffer.concat(run.ftyp ? [run.ftyp, bytes] : [bytes]); // a copy: bytes may view a larger pipe chunk
+      const info = parseInit(init);
+      if (info.tracks.length === 0) throw new Mp4Error(`moov without audio or video track ${at}`);
+      run.info = info;
+      run.video = info.tracks.find((t) => t.kind === 'video');
+      this.#inits.set(run.n, { bytes: init, info });
+      this.emit('init', run.n, init);
+    } else if (type === 'moof') {
+      if (!run.info) throw new Mp4Error(`moof before moov ${at}`);
+      if (run.moof) throw new Mp4Error(`moof without mdat ${at}`);
+      run.moof = bytes;
+    } else if (type === 'mdat') {
+      if (!run.moof) throw new Mp4Error(`mdat without moof ${at}`);
+      const moof = run.moof;
+      run.moof = undefined;
+      this.#onFragment(run, moof, bytes, at);
+    }
+    // Other top-level boxes (styp, sidx, free, mfra, ...) are skipped.
+  }
+
+  #onFragment(run: Run, moof: Buffer, mdat: Buffer, at: string): void {
+    const info = run.info!;
+    const { trafs } = parseMoof(moof, info);
+    const videoTraf = run.video && trafs.find((t) => t.trackId === run.video!.id);
+    const timing = videoTraf ?? trafs[0];
+    const track = timing && info.tracks.find((t) => t.id === timing.trackId);
+    if (!timing || !track) throw new Mp4Error(`moof without a known track ${at}`);
+    const independent = run.video ? (videoTraf?.firstSampleSync ?? false) : true;
+    if (!independent && !run.open) return; // before the run's first keyframe
+    const durationSec = timing.duration / track.timescale;
+    const startSec = timing.baseMediaDecodeTime / track.timescale;
+    if (videoTraf && videoTraf.duration > 0 && (run.parts > 0 || this.#frameRate === undefined)) {
+      this.#frameRate = (videoTraf.sampleCount * track.timescale) / videoTraf.duration;
+    }
+    run.parts++;
+    this.#clockSec += durationSec;
+    if (independent) {
+      this.#closeOpen(run);
+      let msn = run.runBase + Math.round(startSec / this.segmentTargetSec);
+      if (this.#lastMsn !== undefined && msn <= this.#lastMsn) msn = this.#lastMsn + 1;
+      const discontinuity = this.#lastMsn !== undefined && run.segments === 0;
+      run.segments++;
+      if (discontinuity) this.#discontinuities++;
+      run.open = new Segment(msn, run.n, startSec, run.wallClockAtZeroMs + startSec * 1000, discontinuity, this.#discontinuities);
+      this.#lastMsn = msn;
+      this.#window.push(run.open);
+    }
+    const segment = run.open!;
+    const part: Part = { msn: segment.msn, index: segment.parts.length, durationSec, independent, bytes: Buffer.concat([moof, mdat]) };
+    segment.parts.push(part);
+    segment.durationSec += durationSec;
+    this.#longestPartSec = Math.max(this.#longestPartSec, durationSec);
+    this.#trim();
+    this.emit('part', part, segment);
+  }
+
+  #closeOpen(run: Run): void {
+    const segment = run.open;
+    if (!segment) return;
+    run.open = undefined;
+    segment.close();
+    this.#longestSegmentSec = Math.max(this.#longestSegmentSec, segment.durationSec);
+    this.#trim();
+    this.emit('segment', segment);
+  }
+
+  /** Retires segments beyond the window, drops retired ones older than 3 target durations, and unused inits. */
+  #trim(): void {
+    let complete = this.#window.filter((s) => s.complete).length;
+    while (complete > this.#windowSegments && this.#window[0]?.complete) {
+      this.#retired.push({ segment: this.#window.shift()!, atClockSec: this.#clockSec });
+      complete--;
+    }
+    const keepSec = 3 * this.segmentTargetSec;
+    while (this.#retired[0] && this.#clockSec - this.#retired[0].atClockSec >= keepSec) this.#retired.shift();
+    const oldestRun = this.#retired[0]?.segment.run ?? this.#window[0]?.run ?? this.#run?.n ?? this.#runCount - 1;
+    for (const run of this.#inits.keys()) {
+      if (run < oldestRun && run !== this.#runCount - 1) this.#inits.delete(run);
+    }
+  }
+
+  /** A run's init segment, while some retained segment (or the latest run) uses it. */
+  init(run: number): Buffer | undefined {
+    return this.#inits.get(run)?.bytes;
+  }
+
+  /** Number of the newest run, undefined before the first beginRun. */
+  get latestRun(): number | undefined {
+    return this.#runCount > 0 ? this.#runCount - 1 : undefined;
+  }
+
+  /** A retained segment (listed or recently retired; check `complete` before serving it whole). */
+  segment(msn: number): Segment | undefined {
+    return this.#window.find((s) => s.msn === msn) ?? this.#retired.find((r) => r.segment.msn === msn)?.segment;
+  }
+
+  /** A retained part. */
+  part(msn: number, index: number): Part | undefined {
+    return this.segment(msn)?.parts[index];
+  }
+
+  /** Media sequence number of the newest segment (open or complete). */
+  get lastMsn(): number | undefined {
+    return this.#window.at(-1)?.msn;
+  }
+
+  /** Index of the newest segment's last part. */
+  get lastPartIndex(): number | undefined {
+    const last = this.#window.at(-1);
+    return last && last.parts.length > 0 ? last.parts.length - 1 : undefined;
+  }
+
+  /** Segments listed in the playlist, oldest first: the last windowSegments complete ones, then the open one if any. */
+  get playlistSegments(): readonly Segment[] {
+    return this.#window;
+  }
+
+  /** Discontinuity sequence number of the first listed segment's predecessor tags (EXT-X-DISCONTINUITY-SEQUENCE). */
+  get discontinuitySequence(): number {
+    const first = this.#window[0];
+    if (!first) return this.#discontinuities;
+    return first.discontinuitySequence - (first.discontinuity ? 1 : 0);
+  }
+
+  /** Longest complete segment so far (never decreases). */
+  get longestSegmentSec(): number {
+    return this.#longestSegmentSec;
+  }
+
+  /** Longest part so far (never decreases). */
+  get longestPartSec(): number {
+    return this.#longestPartSec;
+  }
+
+  /** The part expected next (EXT-X-PRELOAD-HINT): the open segment's next part, or the next segment's first part when a keyframe is due. */
+  get nextPart(): { msn: number; index: number } {
+    const last = this.#window.at(-1);
+    if (!last) return { msn: this.#lastMsn === undefined ? 0 : this.#lastMsn + 1, index: 0 };
+    const lastPart = last.parts.at(-1);
+    const keyframeDue = last.durationSec + (lastPart?.durationSec ?? this.partTargetSec) / 2 > this.segmentTargetSec;
+    return last.complete || keyframeDue ? { msn: last.msn + 1, index: 0 } : { msn: last.msn, index: last.parts.length };
+  }
+
+  /** RFC 6381 codecs of the latest init, video first (e.g. "avc1.64001f,mp4a.40.2"). */
+  get codecs(): string | undefined {
+    const tracks = this.#latestInfo()?.tracks;
+    if (!tracks) return undefined;
+    return [...tracks].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'video' ? -1 : 1)).map((t) => t.codec).join(',');
+  }
+
+  /** Video width of the latest init. */
+  get width(): number | undefined {
+    return this.#latestInfo()?.tracks.find((t) => t.kind === 'video')?.width;
+  }
+
+  /** Video height of the latest init. */
+  get height(): number | undefined {
+    return this.#latestInfo()?.tracks.find((t) => t.kind === 'video')?.height;
+  }
+
+  /** Video frames per second, from the latest fragment's sample durations. */
+  get frameRate(): number | undefined {
+    return this.#frameRate;
+  }
+
+  /** Peak bits per second over the listed complete segments; undefined until one exists. */
+  get bandwidth(): number | undefined {
+    const rates = this.#completeListed().map((s) => (s.byteLength * 8) / s.durationSec);
+    return rates.length > 0 ? Math.round(Math.max(...rates)) : undefined;
+  }
+
+  /** Average bits per second over the listed complete segments; undefined until one exists. */
+  get averageBandwidth(): number | undefined {
+    const segments = this.#completeListed();
+    if (segments.length === 0) return undefined;
+    const bits = segments.reduce((n, s) => n + s.byteLength * 8, 0);
+    return Math.round(bits / segments.reduce((n, s) => n + s.durationSec, 0));
+  }
+
+  /** Bytes held in memory: retained segments and parts, inits, and the box being buffered. */
+  get retainedBytes(): number {
+    let n = (this.#run?.splitter.bufferedBytes ?? 0) + (this.#run?.moof?.length ?? 0);
+    for (const s of this.#window) n += s.byteLength;
+    for (const r of this.#retired) n += r.segment.byteLength;
+    for (const i of this.#inits.values()) n += i.bytes.length;
+    return n;
+  }
+
+  #completeListed(): Segment[] {
+    return this.#window.filter((s) => s.complete && s.durationSec > 0);
+  }
+
+  #latestInfo(): InitInfo | undefined {
+    let latest: number | undefined;
+    for (const run of this.#inits.keys()) if (latest === undefined || run > latest) latest = run;
+    return latest === undefined ? undefined : this.#inits.get(latest)?.info;
+  }
+}

@@ -1,0 +1,228 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import HLS from 'hls-parser';
+import type { MasterPlaylist, MediaPlaylist } from 'hls-parser/types.js';
+import { Mp4BoxSplitter } from './mp4.ts';
+import { RenditionPackager } from './packager.ts';
+import { partTarget, partUri, renderMasterPlaylist, renderMediaPlaylist, targetDuration } from './playlist.ts';
+
+const exec = promisify(execFile);
+HLS.setOptions({ strictMode: true }); // spec violations throw instead of logging
+
+/** 7 s of 640x360@30 H.264 + stereo AAC, fragmented the way the origin's ffmpeg does it. */
+async function makeFixture(dir: string): Promise<Buffer> {
+  const out = join(dir, 'out.mp4');
+  await exec('ffmpeg', [
+    '-nostdin', '-hide_banner', '-loglevel', 'error',
+    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', '7', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
+    '-g', '60', '-keyint_min', '60', '-sc_threshold', '0', '-force_key_frames', 'expr:gte(t,n_forced*2)',
+    '-c:a', 'aac', '-b:a', '128k', '-ac', '2',
+    '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-frag_duration', '500000', out,
+  ], { timeout: 60_000 });
+  return readFile(out);
+}
+
+const OPTS = { segmentTargetSec: 2, partTargetSec: 0.5, windowSegments: 6 };
+const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+
+const parseMedia = (text: string): MediaPlaylist => {
+  const pl = HLS.parse(text);
+  assert.equal(pl.isMasterPlaylist, false);
+  return pl as MediaPlaylist;
+};
+
+describe('playlist', () => {
+  let dir: string;
+  let init: Buffer;
+  let fragments: Buffer[];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'onair-playlist-'));
+    const file = await makeFixture(dir);
+    const boxes = new Mp4BoxSplitter().push(file);
+    init = Buffer.concat([boxes[0]!.bytes, boxes[1]!.bytes]);
+    fragments = [];
+    for (let i = 2; i + 1 < boxes.length; i += 2) {
+      if (boxes[i]!.type === 'moof') fragments.push(Buffer.concat([boxes[i]!.bytes, boxes[i + 1]!.bytes]));
+    }
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function runOnce(p: RenditionPackager, wallClockMs: number, end = true): void {
+    p.beginRun(wallClockMs);
+    p.push(init);
+    for (const f of fragments) p.push(f);
+    if (end) p.endRun();
+  }
+
+  it('renders a plain playlist of complete segments only', () => {
+    const p = new RenditionPackager('360p', OPTS);
+    runOnce(p, T0, false);
+    const text = renderMediaPlaylist(p, { lowLatency: false });
+    const pl = parseMedia(text);
+    assert.equal(pl.version, 7);
+    assert.equal(pl.targetDuration, 2);
+    assert.equal(pl.mediaSequenceBase, 0);
+    assert.equal(pl.discontinuitySequenceBase, 0);
+    assert.equal(pl.independentSegments, true);
+    assert.equal(pl.endlist, false);
+    assert.equal(pl.lowLatencyCompatibility, undefined);
+    assert.deepEqual(pl.segments.map((s) => s.uri), ['seg-0.m4s', 'seg-1.m4s', 'seg-2.m4s'], 'the open segment is not listed');
+    pl.segments.forEach((s, i) => {
+      const seg = p.segment(i)!;
+      assert.equal(s.duration, Number(seg.durationSec.toFixed(3)));
+      assert.equal(s.programDateTime?.getTime(), Math.floor(seg.programDateTimeMs));
+      assert.equal(s.map.uri, 'init-0.mp4');
+      assert.equal(s.parts.length, 0);
+    });
+    assert.doesNotMatch(text, /EXT-X-PART|PRELOAD-HINT|SERVER-CONTROL/);
+    assert.match(text, /^#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00\.000Z$/m);
+    assert.match(text, /^#EXT-X-MAP:URI="init-0\.mp4"$/m);
+    assert.equal(text.match(/EXT-X-MAP/g)?.length, 1);
+  });
+
+  it('renders valid LL-HLS after every part, with a preload hint that names the next part', () => {
+    const p = new RenditionPackager('360p', OPTS);
+    const reports = [{ uri: '../720p/index.m3u8', lastMsn: 9, lastPart: 2 }];
+    let hint: { msn: number; index: number } | undefined;
+    let checked = 0;
+    const check = (): void => {
+      const text = renderMediaPlaylist(p, { lowLatency: true, renditionReports: reports });
+      const pl = parseMedia(text);
+      const td = targetDuration(p);
+      const pt = partTarget(p);
+      assert.equal(pl.version, 9);
+      assert.equal(pl.targetDuration, td);
+      assert.deepEqual(pl.lowLatencyCompatibility, { canBlockReload: true, canSkipUntil: 6 * td, holdBack: undefined, partHoldBack: Number((3 * pt).toFixed(3)) });
+      assert.equal(pl.partTargetDuration, Number(pt.toFixed(3)));
+      assert.match(text, /^#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=[\d.]+,CAN-SKIP-UNTIL=12\.000$/m);
+      const last = pl.segments.at(-1)!;
+      const hintPart = last.parts.at(-1)!;
+      assert.equal(hintPart.hint, true);
+      assert.equal(hintPart.uri, partUri(p.nextPart.msn, p.nextPart.index));
+      assert.equal(text.match(/PRELOAD-HINT/g)?.length, 1);
+      // parts: the open segment's, and those of segments within 3 target durations of the end
+      const listed = pl.segments.flatMap((s) => s.parts.filter((x) => !x.hint));
+      const newest = p.playlistSegments.at(-1)!;
+      assert.equal(listed.at(-1)?.uri, partUri(newest.msn, newest.parts.length - 1));
+      for (const part of listed) {
+        const [, msn, index] = /^part-(\d+)\.(\d+)\.m4s$/.exec(part.uri)!.map(Number);
+        assert.equal(part.independent, index === 0 ? true : undefined);
+        assert.ok(p.part(msn!, index!), `${part.uri} is downloadable`);
+      }
+      assert.ok(pl.segments.filter((s) => s.parts.length > 0).length <= 4);
+      assert.equal(pl.renditionReports.length, 1);
+      assert.deepEqual({ ...pl.renditionReports[0] }, { uri: '../720p/index.m3u8', lastMSN: 9, lastPart: 2 });
+      checked++;
+    };
+    p.on('part', (part) => {
+      if (hint) assert.deepEqual({ msn: part.msn, index: part.index }, hint, 'the hinted part is the one that came');
+      check();
+      hint = p.nextPart;
+    });
+    p.beginRun(T0);
+    p.push(init);
+    for (let k = 0; k < 3; k++) for (const f of fragments.slice(0, 12)) p.push(f); // whole GOPs; timestamps restart, msns keep going
+    p.endRun();
+    check();
+    assert.equal(checked, 12 * 3 + 1);
+  });
+
+  it('marks a new run with DISCONTINUITY, its own EXT-X-MAP, and counts discontinuities out of the window', () => {
+    const p = new RenditionPackager('360p', { ...OPTS, windowSegments: 3 });
+    const seenFirstSeq: number[] = [];
+    let sawOpenRestart = false;
+    const check = (): void => {
+      for (const lowLatency of [false, true]) {
+        const text = renderMediaPlaylist(p, { lowLatency });
+        const pl = parseMedia(text);
+        if (pl.segments.length === 0) continue;
+        seenFirstSeq.push(pl.discontinuitySequenceBase ?? 0);
+        // (hls-parser mis-tags a trailing URI-less segment, so the open one is checked on the text)
+        const open = p.playlistSegments.at(-1);
+        if (lowLatency && open && !open.complete && open.parts.length === 1 && open.discontinuity) {
+          assert.match(text, new RegExp(`#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="init-${open.run}\\.mp4"\n#EXT-X-PROGRAM-DATE-TIME:[^\n]+\n#EXT-X-PART:[^\n]+URI="part-${open.msn}\\.0\\.m4s",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT`));
+          sawOpenRestart = true;
+        }
+        for (const s of pl.segments.filter((x) => x.uri)) {
+          const msn = s.mediaSequenceNumber;
+          const seg = p.segment(msn);
+          assert.ok(seg, `msn ${msn} listed but not retained:\n${text}`);
+          assert.equal(s.discontinuitySequence, seg.run, `msn ${msn}: every run started a discontinuity`);
+          assert.equal(s.discontinuity ?? false, seg.discontinuity);
+          assert.equal(s.map.uri, `init-${seg.run}.mp4`);
+        }
+      }
+    };
+    p.on('segment', check);
+    p.on('part', check);
+    for (let run = 0; run < 3; run++) runOnce(p, T0 + run * 60_000);
+    const text = renderMediaPlaylist(p, { lowLatency: false });
+    assert.match(text, /#EXT-X-DISCONTINUITY-SEQUENCE:2\n/);
+    assert.ok(seenFirstSeq.includes(1) && seenFirstSeq.includes(2));
+    assert.ok(sawOpenRestart);
+    // a window spanning a restart
+    const q = new RenditionPackager('360p', OPTS);
+    runOnce(q, T0);
+    runOnce(q, T0 + 60_000, false);
+    const pl = parseMedia(renderMediaPlaylist(q, { lowLatency: false }));
+    assert.deepEqual(pl.segments.map((s) => s.mediaSequenceNumber), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(pl.segments.map((s) => s.map.uri), ['init-0.mp4', 'init-0.mp4', 'init-0.mp4', 'init-1.mp4', 'init-1.mp4', 'init-1.mp4']);
+    assert.deepEqual(pl.segments.map((s) => s.discontinuity ?? false), [false, false, false, true, false, false]);
+    assert.equal(pl.segments[3]!.programDateTime?.getTime(), T0 + 60_000);
+  });
+
+  it('replaces segments beyond CAN-SKIP-UNTIL with EXT-X-SKIP in delta updates', () => {
+    const p = new RenditionPackager('360p', { ...OPTS, windowSegments: 10 });
+    for (let run = 0; run < 3; run++) runOnce(p, T0 + run * 60_000, run < 2);
+    const full = parseMedia(renderMediaPlaylist(p, { lowLatency: true }));
+    const deltaText = renderMediaPlaylist(p, { lowLatency: true, skip: true });
+    const delta = parseMedia(deltaText);
+    assert.equal(delta.version, 9);
+    assert.ok(delta.skip > 0, 'something was skipped');
+    assert.equal(delta.mediaSequenceBase, full.mediaSequenceBase);
+    const complete = full.segments.filter((s) => s.uri);
+    const total = full.segments.reduce((n, s) => n + (s.uri ? s.duration : s.parts.reduce((m, x) => m + (x.duration ?? 0), 0)), 0);
+    let end = 0;
+    const skippable = complete.filter((s) => ((end += s.duration), total - end >= 12 - 1e-3)).length;
+    assert.equal(delta.skip, skippable);
+    assert.deepEqual(delta.segments.map((s) => s.uri), full.segments.slice(skippable).map((s) => s.uri));
+    assert.equal(delta.segments[0]!.mediaSequenceNumber, full.segments[skippable]!.mediaSequenceNumber);
+    assert.ok(delta.segments[0]!.map.uri, 'EXT-X-MAP is repeated after the skip');
+    assert.match(deltaText, new RegExp(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skippable}\\n`));
+    assert.doesNotMatch(renderMediaPlaylist(p, { lowLatency: true }), /EXT-X-SKIP/);
+    assert.doesNotMatch(renderMediaPlaylist(p, { lowLatency: false, skip: true }), /EXT-X-SKIP/);
+  });
+
+  it('renders the multivariant playlist highest bandwidth first', () => {
+    const p = new RenditionPackager('360p', OPTS);
+    runOnce(p, T0);
+    const variants = [
+      { uri: '360p/index.m3u8', bandwidth: p.bandwidth!, averageBandwidth: p.averageBandwidth!, codecs: p.codecs!, width: p.width!, height: p.height!, frameRate: p.frameRate! },
+      { uri: '720p/index.m3u8', bandwidth: 3_500_000, averageBandwidth: 3_000_000, codecs: 'avc1.64001f,mp4a.40.2', width: 1280, height: 720, frameRate: 29.97002997 },
+      { uri: '160p/index.m3u8', bandwidth: 250_000, averageBandwidth: 200_000, codecs: 'avc1.42c00c,mp4a.40.2', width: 284, height: 160, frameRate: 15 },
+    ];
+    const text = renderMasterPlaylist(variants);
+    const pl = HLS.parse(text) as MasterPlaylist;
+    assert.equal(pl.isMasterPlaylist, true);
+    assert.equal(pl.independentSegments, true);
+    assert.deepEqual(pl.variants.map((v) => v.uri), ['720p/index.m3u8', '360p/index.m3u8', '160p/index.m3u8']);
+    const v360 = pl.variants[1]!;
+    assert.equal(v360.bandwidth, p.bandwidth);
+    assert.equal(v360.averageBandwidth, p.averageBandwidth);
+    assert.equal(v360.codecs, 'avc1.42c01e,mp4a.40.2');
+    assert.deepEqual(v360.resolution, { width: 640, height: 360 });
+    assert.equal(v360.frameRate, 30);
+    assert.match(text, /FRAME-RATE=29\.970\n/);
+    assert.match(text, /CODECS="avc1\.64001f,mp4a\.40\.2"/);
+  });
+});

@@ -1,0 +1,153 @@
+// Pure HLS playlist renderers: the media playlist of one rendition (plain or Low-Latency,
+// RFC 8216bis §4.4.3/§6.2.5 and Apple's LL-HLS authoring rules) and the multivariant playlist.
+
+/** The part fields a media playlist needs. */
+export interface PlaylistPart {
+  durationSec: number;
+  independent: boolean;
+}
+
+/** The segment fields a media playlist needs. */
+export interface PlaylistSegment {
+  msn: number;
+  run: number;
+  parts: readonly PlaylistPart[];
+  durationSec: number;
+  programDateTimeMs: number;
+  discontinuity: boolean;
+  complete: boolean;
+}
+
+/** What renderMediaPlaylist reads from a rendition (a RenditionPackager satisfies it). */
+export interface MediaPlaylistSource {
+  readonly segmentTargetSec: number;
+  readonly partTargetSec: number;
+  /** Longest complete segment so far; never decreases. */
+  readonly longestSegmentSec: number;
+  /** Longest part so far; never decreases. */
+  readonly longestPartSec: number;
+  /** EXT-X-DISCONTINUITY-SEQUENCE of the first listed segment. */
+  readonly discontinuitySequence: number;
+  /** Listed segments, oldest first; the last may be open (incomplete). */
+  readonly playlistSegments: readonly PlaylistSegment[];
+  /** The part expected next, for EXT-X-PRELOAD-HINT. */
+  readonly nextPart: { msn: number; index: number };
+}
+
+/** A sibling rendition's position, for EXT-X-RENDITION-REPORT. */
+export interface RenditionReport {
+  /** Playlist URI relative to this playlist (e.g. "../480p/index.m3u8"). */
+  uri: string;
+  lastMsn: number;
+  lastPart: number;
+}
+
+/** Options of renderMediaPlaylist. */
+export interface MediaPlaylistOptions {
+  lowLatency: boolean;
+  /** Delta update (_HLS_skip=YES): only honoured with lowLatency. */
+  skip?: boolean;
+  renditionReports?: RenditionReport[];
+}
+
+/** One variant of the multivariant playlist. */
+export interface Variant {
+  uri: string;
+  bandwidth: number;
+  averageBandwidth: number;
+  codecs: string;
+  width: number;
+  height: number;
+  frameRate: number;
+}
+
+/** Segment URI, relative to the media playlist. */
+export const segmentUri = (msn: number): string => `seg-${msn}.m4s`;
+/** Part URI, relative to the media playlist. */
+export const partUri = (msn: number, index: number): string => `part-${msn}.${index}.m4s`;
+/** Init segment URI, relative to the media playlist. */
+export const initUri = (run: number): string => `init-${run}.mp4`;
+
+const f3 = (n: number): string => n.toFixed(3);
+/** Rounds up to whole milliseconds, ignoring float noise. */
+const ceilMs = (n: number): number => Math.ceil(Math.round(n * 1e6) / 1e3) / 1e3;
+
+/** EXT-X-TARGETDURATION: every EXTINF rounded to the nearest integer must not exceed it (RFC 8216bis §4.4.3.1). */
+export function targetDuration(p: Pick<MediaPlaylistSource, 'segmentTargetSec' | 'longestSegmentSec'>): number {
+  return Math.max(Math.ceil(p.segmentTargetSec), Math.round(p.longestSegmentSec));
+}
+
+/** PART-TARGET: no part may be longer. */
+export function partTarget(p: Pick<MediaPlaylistSource, 'partTargetSec' | 'longestPartSec'>): number {
+  return Math.max(p.partTargetSec, ceilMs(p.longestPartSec));
+}
+
+/** Renders a rendition's media playlist (URIs relative to /live/<event>/<rendition>/index.m3u8). */
+export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistOptions): string {
+  const ll = opts.lowLatency;
+  const td = targetDuration(p);
+  const pt = partTarget(p);
+  const canSkipUntil = 6 * td;
+  const all = p.playlistSegments;
+  const segments = ll ? all : all.filter((s) => s.complete);
+  const first = segments[0];
+
+  // Where each segment starts, in seconds before the playlist's end.
+  const total = segments.reduce((n, s) => n + s.durationSec, 0);
+  const startsAgo: number[] = [];
+  let t = total;
+  for (const s of segments) {
+    startsAgo.push(t);
+    t -= s.durationSec;
+  }
+  // Parts are listed for the open segment and for complete ones starting within 3 target durations of
+  // the end, at most the last two (with the open or the hinted segment, three segments carry parts).
+  const lastComplete = segments.findLastIndex((s) => s.complete);
+  let skipped = 0;
+  if (ll && opts.skip) {
+    while (skipped < segments.length && segments[skipped]!.complete && startsAgo[skipped]! - segments[skipped]!.durationSec >= canSkipUntil - 1e-6) skipped++;
+  }
+
+  const lines = ['#EXTM3U', `#EXT-X-VERSION:${ll || opts.skip ? 9 : 7}`, `#EXT-X-TARGETDURATION:${td}`];
+  if (ll) {
+    lines.push(`#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${f3(3 * pt)},CAN-SKIP-UNTIL=${f3(canSkipUntil)}`);
+    lines.push(`#EXT-X-PART-INF:PART-TARGET=${f3(pt)}`);
+  }
+  lines.push(`#EXT-X-MEDIA-SEQUENCE:${first?.msn ?? p.nextPart.msn}`);
+  lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${p.discontinuitySequence}`);
+  lines.push('#EXT-X-INDEPENDENT-SEGMENTS');
+  if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`);
+
+  for (let i = skipped; i < segments.length; i++) {
+    const s = segments[i]!;
+    if (s.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
+    if (i === skipped || segments[i - 1]!.run !== s.run) lines.push(`#EXT-X-MAP:URI="${initUri(s.run)}"`);
+    lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.programDateTimeMs).toISOString()}`);
+    if (ll && (!s.complete || (startsAgo[i]! <= 3 * td + 1e-6 && i >= lastComplete - 1))) {
+      s.parts.forEach((part, index) => {
+        lines.push(`#EXT-X-PART:DURATION=${f3(part.durationSec)},URI="${partUri(s.msn, index)}"${part.independent ? ',INDEPENDENT=YES' : ''}`);
+      });
+    }
+    if (s.complete) lines.push(`#EXTINF:${f3(s.durationSec)},`, segmentUri(s.msn));
+  }
+  if (ll) {
+    lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${partUri(p.nextPart.msn, p.nextPart.index)}"`);
+    for (const r of opts.renditionReports ?? []) {
+      lines.push(`#EXT-X-RENDITION-REPORT:URI="${r.uri}",LAST-MSN=${r.lastMsn},LAST-PART=${r.lastPart}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Renders the multivariant playlist, highest bandwidth first. */
+export function renderMasterPlaylist(variants: readonly Variant[]): string {
+  const lines = ['#EXTM3U', '#EXT-X-INDEPENDENT-SEGMENTS'];
+  for (const v of [...variants].sort((a, b) => b.bandwidth - a.bandwidth)) {
+    lines.push(
+      `#EXT-X-STREAM-INF:BANDWIDTH=${Math.round(v.bandwidth)},AVERAGE-BANDWIDTH=${Math.round(v.averageBandwidth)},` +
+        `CODECS="${v.codecs}",RESOLUTION=${v.width}x${v.height},FRAME-RATE=${f3(v.frameRate)}`,
+      v.uri,
+    );
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,73 @@
+// Typed client for the few control-plane endpoints the viewer pages read.
+
+/** Lifecycle of an event as reported by the API. */
+export type EventStatus = 'idle' | 'live' | 'offline' | 'ended';
+
+/** One event as listed by `GET /api/v1/events`. */
+export interface EventSummary {
+  id: string;
+  slug: string;
+  title: string;
+  description: string;
+  status: EventStatus;
+  createdAt: string;
+  updatedAt: string;
+  liveSince: string | null;
+}
+
+/** One event as returned by `GET /api/v1/events/by-slug/<slug>`, with its playback URLs. */
+export interface EventDetail extends EventSummary {
+  hlsUrl: string;
+  watchUrl: string;
+}
+
+/** An API call that failed; `status` is the HTTP status (0 for a network failure). */
+export class ApiError extends Error {
+  /** HTTP status, 0 when no response arrived. */
+  readonly status: number;
+  /** Machine-readable code from the error body, if any. */
+  readonly code: string;
+
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function getJson(url: string, signal?: AbortSignal): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store', signal });
+  } catch (err) {
+    if (signal?.aborted === true) throw err;
+    throw new ApiError(0, 'network', err instanceof Error ? err.message : String(err));
+  }
+  const body: unknown = await res.json().catch(() => null);
+  if (!res.ok) {
+    const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    throw new ApiError(
+      res.status,
+      typeof error?.code === 'string' ? error.code : 'http_error',
+      typeof error?.message === 'string' ? error.message : `HTTP ${res.status}`,
+    );
+  }
+  return body;
+}
+
+/** Lists events, optionally only those with the given status. */
+export async function listEvents(status?: EventStatus, signal?: AbortSignal): Promise<EventSummary[]> {
+  const query = status === undefined ? '' : `?status=${encodeURIComponent(status)}`;
+  const body = (await getJson(`/api/v1/events${query}`, signal)) as { events?: EventSummary[] } | null;
+  return Array.isArray(body?.events) ? body.events : [];
+}
+
+/** Fetches one event by its slug; throws ApiError (status 404) when there is none. */
+export async function getEventBySlug(slug: string, signal?: AbortSignal): Promise<EventDetail> {
+  const body = (await getJson(`/api/v1/events/by-slug/${encodeURIComponent(slug)}`, signal)) as {
+    event?: EventDetail;
+  } | null;
+  if (body?.event === undefined) throw new ApiError(500, 'bad_response', 'response has no event');
+  return body.event;
+}

@@ -1,0 +1,49 @@
+// Renders the event list of the home page: live events first, then upcoming/offline ones.
+import type { EventStatus, EventSummary } from './api.ts';
+import { el } from './dom.ts';
+
+const STATUS_LABEL: Record<EventStatus, string> = {
+  live: 'Live',
+  idle: 'Upcoming',
+  offline: 'Offline',
+  ended: 'Ended',
+};
+
+/** Orders events for display: live (newest first), then idle/offline (newest first); ended dropped. */
+export function orderEvents(events: readonly EventSummary[]): { live: EventSummary[]; other: EventSummary[] } {
+  const byRecent = (key: (e: EventSummary) => string | null) => (a: EventSummary, b: EventSummary) =>
+    (key(b) ?? '').localeCompare(key(a) ?? '');
+  const live = events.filter((e) => e.status === 'live').sort(byRecent((e) => e.liveSince ?? e.updatedAt));
+  const other = events
+    .filter((e) => e.status === 'idle' || e.status === 'offline')
+    .sort(byRecent((e) => e.updatedAt));
+  return { live, other };
+}
+
+function card(event: EventSummary): HTMLElement {
+  const link = el('a', { className: 'event-card', attrs: { href: `/watch/${encodeURIComponent(event.slug)}` } }, [
+    el('span', { className: `badge badge-${event.status}`, text: STATUS_LABEL[event.status] ?? event.status }),
+    el('span', { className: 'event-title', text: event.title }),
+  ]);
+  if (event.description !== '') link.append(el('span', { className: 'event-description', text: event.description }));
+  return el('li', {}, [link]);
+}
+
+function section(heading: string, events: readonly EventSummary[]): HTMLElement {
+  return el('section', { className: 'event-section' }, [
+    el('h2', { text: heading }),
+    el('ul', { className: 'event-list' }, events.map(card)),
+  ]);
+}
+
+/** Replaces the container's content with the grouped list, or the empty-state text. */
+export function renderEventList(container: HTMLElement, events: readonly EventSummary[]): void {
+  const { live, other } = orderEvents(events);
+  const nodes: Node[] = [];
+  if (live.length > 0) nodes.push(section('Live now', live));
+  if (other.length > 0) nodes.push(section('Upcoming and offline', other));
+  if (nodes.length === 0) {
+    nodes.push(el('p', { className: 'empty', text: 'Nothing on air right now. Check back soon.' }));
+  }
+  container.replaceChildren(...nodes);
+}

@@ -1,0 +1,246 @@
+// One live playback session on a <video>: hls.js (or native HLS), with error recovery and a stall watchdog.
+import Hls from 'hls.js';
+import type { ErrorData, HlsConfig, LevelSwitchedData, ManifestParsedData } from 'hls.js';
+
+/** A rendition as shown to the viewer and to tests. */
+export interface LevelInfo {
+  height: number;
+  width: number;
+  bitrate: number;
+}
+
+/** Why a session gave up: the page then re-checks the event and waits for it to be live again. */
+export type FailureReason = 'manifest' | 'network' | 'media' | 'stall' | 'unsupported';
+
+/** What a session reports to its owner. */
+export interface LivePlayerListener {
+  /** The video started (or resumed) playing. */
+  onPlaying(): void;
+  /** The renditions are known (empty with native HLS). */
+  onLevels(levels: LevelInfo[]): void;
+  /** The rendition being played changed. */
+  onLevelSwitched(level: number): void;
+  /** The stream reached its end (EXT-X-ENDLIST played out). */
+  onEnded(): void;
+  /** Recovery gave up; the session is stopped. */
+  onFailed(reason: FailureReason): void;
+  /** A non-fatal or recovered error, for diagnostics. */
+  onError(message: string): void;
+  /** The browser refused to start playback without a user gesture. */
+  onAutoplayBlocked(): void;
+}
+
+/** hls.js settings for live low-latency playback. */
+export const HLS_CONFIG: Partial<HlsConfig> = {
+  lowLatencyMode: true,
+  // Plain (non-LL) HLS: start 3 segments behind the edge, per RFC 8216 HOLD-BACK.
+  liveSyncDurationCount: 3,
+  // Too far behind (e.g. after a long stall): jump back to the live edge.
+  liveMaxLatencyDurationCount: 10,
+  // Gentle catch-up towards the target latency instead of seeking.
+  maxLiveSyncPlaybackRate: 1.5,
+  backBufferLength: 10,
+  maxBufferLength: 20,
+  // Fail fast on a missing master: the page polls the event API instead.
+  manifestLoadPolicy: {
+    default: {
+      maxTimeToFirstByteMs: 8000,
+      maxLoadTimeMs: 10000,
+      timeoutRetry: { maxNumRetry: 1, retryDelayMs: 0, maxRetryDelayMs: 0 },
+      errorRetry: { maxNumRetry: 1, retryDelayMs: 500, maxRetryDelayMs: 1000 },
+    },
+  },
+};
+
+/** Fatal errors within this window count towards giving up. */
+const ERROR_WINDOW_MS = 30_000;
+/** Network fatals recovered with startLoad() before giving up. */
+const MAX_NETWORK_RECOVERIES = 3;
+/** Media fatals: recoverMediaError(), then swap audio codec + recover, then rebuild hls. */
+const MAX_MEDIA_RECOVERIES = 2;
+/** Rebuilds of the hls instance before giving up. */
+const MAX_REBUILDS = 2;
+/** No playback progress for this long while not paused counts as a stall. */
+const STALL_MS = 10_000;
+
+/** True when this browser can play HLS through hls.js (MSE) or natively. */
+export function canPlayHls(video: HTMLVideoElement): boolean {
+  return Hls.isSupported() || video.canPlayType('application/vnd.apple.mpegurl') !== '';
+}
+
+/** Plays one HLS URL on a video element until stopped or until recovery gives up. */
+export class LivePlayer {
+  /** The hls.js instance, undefined with native HLS or once stopped. */
+  hls: Hls | undefined;
+  private readonly video: HTMLVideoElement;
+  private readonly listener: LivePlayerListener;
+  private url = '';
+  private stopped = true;
+  private fatalTimes: number[] = [];
+  private rebuilds = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private lastTime = -1;
+  private lastProgressAt = 0;
+  private readonly mediaListeners: [string, () => void][];
+
+  constructor(video: HTMLVideoElement, listener: LivePlayerListener) {
+    this.video = video;
+    this.listener = listener;
+    this.mediaListeners = [
+      ['playing', () => this.listener.onPlaying()],
+      ['ended', () => this.listener.onEnded()],
+      ['error', () => this.onNativeError()],
+    ];
+  }
+
+  /** True while a session runs (started and not stopped or given up). */
+  get active(): boolean {
+    return !this.stopped;
+  }
+
+  /** Starts playing `url`; stops any previous session first. */
+  start(url: string): void {
+    this.stop();
+    this.url = url;
+    this.stopped = false;
+    this.fatalTimes = [];
+    this.rebuilds = 0;
+    for (const [name, fn] of this.mediaListeners) this.video.addEventListener(name, fn);
+    this.lastTime = -1;
+    this.lastProgressAt = performance.now();
+    this.watchdog = setInterval(() => this.checkProgress(), 1000);
+    if (Hls.isSupported()) this.createHls();
+    else if (this.video.canPlayType('application/vnd.apple.mpegurl') !== '') this.startNative();
+    else this.fail('unsupported');
+  }
+
+  /** Stops the session and releases the media element. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.watchdog);
+    for (const [name, fn] of this.mediaListeners) this.video.removeEventListener(name, fn);
+    this.destroyHls();
+    if (this.video.getAttribute('src') !== null) {
+      this.video.removeAttribute('src');
+      this.video.load();
+    }
+  }
+
+  /** Selects a rendition by index, or automatic selection with -1 (hls.js only). */
+  setLevel(level: number): void {
+    if (this.hls !== undefined) this.hls.currentLevel = level;
+  }
+
+  /** Seconds behind the live edge, or null when unknown. */
+  latency(): number | null {
+    if (this.stopped) return null;
+    if (this.hls !== undefined) {
+      const latency = this.hls.latency;
+      return Number.isFinite(latency) && latency > 0 ? latency : null;
+    }
+    const seekable = this.video.seekable;
+    if (seekable.length === 0) return null;
+    return Math.max(0, seekable.end(seekable.length - 1) - this.video.currentTime);
+  }
+
+  private createHls(): void {
+    const hls = new Hls(HLS_CONFIG);
+    this.hls = hls;
+    hls.on(Hls.Events.MANIFEST_PARSED, (_e, data: ManifestParsedData) => {
+      this.listener.onLevels(data.levels.map((l) => ({ height: l.height, width: l.width, bitrate: l.bitrate })));
+      this.play();
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data: LevelSwitchedData) => this.listener.onLevelSwitched(data.level));
+    hls.on(Hls.Events.ERROR, (_e, data: ErrorData) => this.onHlsError(hls, data));
+    hls.attachMedia(this.video);
+    hls.loadSource(this.url);
+  }
+
+  private destroyHls(): void {
+    this.hls?.destroy();
+    this.hls = undefined;
+  }
+
+  private rebuild(): void {
+    this.rebuilds += 1;
+    if (this.rebuilds > MAX_REBUILDS) {
+      this.fail('media');
+      return;
+    }
+    this.destroyHls();
+    this.createHls();
+  }
+
+  private startNative(): void {
+    this.listener.onLevels([]);
+    this.video.src = this.url;
+    this.play();
+  }
+
+  private play(): void {
+    this.video.play().catch((err: unknown) => {
+      const name = err instanceof Error ? err.name : String(err);
+      // Autoplay refused: the page shows its play control; not a playback failure.
+      if (name === 'NotAllowedError') this.listener.onAutoplayBlocked();
+      else if (name !== 'AbortError') this.listener.onError(`play: ${name}`);
+    });
+  }
+
+  private onHlsError(hls: Hls, data: ErrorData): void {
+    if (hls !== this.hls || this.stopped) return;
+    this.listener.onError(`${data.fatal ? 'fatal ' : ''}${data.type}:${data.details}`);
+    if (!data.fatal) return;
+    const now = performance.now();
+    this.fatalTimes = this.fatalTimes.filter((t) => now - t < ERROR_WINDOW_MS);
+    this.fatalTimes.push(now);
+    const count = this.fatalTimes.length;
+    switch (data.type) {
+      case Hls.ErrorTypes.NETWORK_ERROR:
+        if (hls.levels.length === 0 || count > MAX_NETWORK_RECOVERIES) {
+          this.fail(hls.levels.length === 0 ? 'manifest' : 'network');
+          return;
+        }
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => {
+          if (this.hls === hls) hls.startLoad();
+        }, 1000 * count);
+        return;
+      case Hls.ErrorTypes.MEDIA_ERROR:
+        if (count === 1) hls.recoverMediaError();
+        else if (count <= MAX_MEDIA_RECOVERIES) {
+          hls.swapAudioCodec();
+          hls.recoverMediaError();
+        } else this.rebuild();
+        return;
+      default:
+        this.rebuild();
+    }
+  }
+
+  private onNativeError(): void {
+    if (this.stopped || this.hls !== undefined) return;
+    const code = this.video.error?.code ?? 0;
+    this.listener.onError(`native media error ${code}`);
+    this.fail(code === MediaError.MEDIA_ERR_DECODE ? 'media' : 'network');
+  }
+
+  private checkProgress(): void {
+    const now = performance.now();
+    const t = this.video.currentTime;
+    if (t !== this.lastTime || this.video.paused || this.video.ended) {
+      this.lastTime = t;
+      this.lastProgressAt = now;
+      return;
+    }
+    if (now - this.lastProgressAt < STALL_MS) return;
+    this.listener.onError('stall');
+    this.fail('stall');
+  }
+
+  private fail(reason: FailureReason): void {
+    this.stop();
+    this.listener.onFailed(reason);
+  }
+}

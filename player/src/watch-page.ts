@@ -1,0 +1,208 @@
+// Entry of watch.html: shows one event, plays it while live, waits (polling) while it is not.
+import { ApiError, getEventBySlug } from './api.ts';
+import type { EventDetail } from './api.ts';
+import { byId } from './dom.ts';
+import { LivePlayer, canPlayHls } from './live-player.ts';
+import type { FailureReason } from './live-player.ts';
+import { QualityMenu } from './quality-menu.ts';
+import { installHook, pushHookError, setHookState } from './test-hook.ts';
+import type { WatchState } from './test-hook.ts';
+import './style.css';
+
+/** Poll period while the event is not live (or unreachable). */
+const OFFLINE_POLL_MS = 2000;
+/** Refresh period of title/description while playing. */
+const PLAYING_POLL_MS = 15_000;
+/** Latency readout refresh period. */
+const LATENCY_MS = 500;
+
+const MESSAGES: Record<WatchState, string> = {
+  loading: 'Connecting…',
+  offline: 'offline — waiting for the broadcast',
+  playing: '',
+  ended: 'This broadcast has ended.',
+  error: 'Something went wrong.',
+};
+
+/** Reads the slug from /watch/<slug> (or ?slug= when served as /watch.html in development). */
+export function slugFromLocation(loc: Location): string {
+  const match = /^\/watch\/([^/]+)\/?$/.exec(loc.pathname);
+  if (match?.[1] !== undefined) return decodeURIComponent(match[1]);
+  return new URLSearchParams(loc.search).get('slug') ?? '';
+}
+
+/** Starts the watch page; returns a function that stops everything it started. */
+export function startWatchPage(): () => void {
+  const video = byId<HTMLVideoElement>('video');
+  const title = byId('title');
+  const description = byId('description');
+  const overlay = byId('overlay');
+  const unmute = byId<HTMLButtonElement>('unmute');
+  const latency = byId('latency');
+  const fullscreen = byId<HTMLButtonElement>('fullscreen');
+  const stage = byId('stage');
+
+  const slug = slugFromLocation(window.location);
+  let pollTimer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  let autoplayBlocked = false;
+  const aborter = new AbortController();
+
+  const player = new LivePlayer(video, {
+    onPlaying: () => {
+      autoplayBlocked = false;
+      setState('playing');
+      schedule(PLAYING_POLL_MS);
+    },
+    onLevels: (levels) => {
+      hook.levels = levels;
+      menu.setLevels(levels);
+    },
+    onLevelSwitched: (level) => {
+      hook.currentLevel = level;
+      menu.update(player.hls?.autoLevelEnabled ?? true, level);
+    },
+    onEnded: () => {
+      player.stop();
+      resetPlayback();
+      setState('ended');
+      schedule(OFFLINE_POLL_MS);
+    },
+    onFailed: (reason: FailureReason) => {
+      resetPlayback();
+      if (reason === 'unsupported') {
+        setState('error', 'This browser cannot play the stream.');
+        return;
+      }
+      setState('offline');
+      // A missing master means "not (yet) there": wait a poll period. Otherwise re-check now.
+      schedule(reason === 'manifest' ? OFFLINE_POLL_MS : 500);
+    },
+    onError: (message) => pushHookError(hook, message),
+    onAutoplayBlocked: () => {
+      autoplayBlocked = true;
+      overlay.hidden = true;
+      updateControls();
+    },
+  });
+  const hook = installHook(() => player.hls);
+  const menu = new QualityMenu(byId<HTMLSelectElement>('quality'), (level) => {
+    player.setLevel(level);
+    menu.update(level === -1, hook.currentLevel);
+  });
+
+  function setState(state: WatchState, message = MESSAGES[state]): void {
+    setHookState(hook, state);
+    overlay.textContent = message;
+    overlay.hidden = message === '';
+    updateControls();
+  }
+
+  function resetPlayback(): void {
+    hook.levels = [];
+    hook.currentLevel = -1;
+    menu.setLevels([]);
+  }
+
+  function updateControls(): void {
+    const active = hook.state === 'playing' || autoplayBlocked;
+    unmute.hidden = !active || (!video.muted && !video.paused);
+    unmute.textContent = video.paused ? '▶ Tap to play' : '🔇 Tap to unmute';
+    latency.hidden = hook.state !== 'playing';
+  }
+
+  function schedule(ms: number): void {
+    clearTimeout(pollTimer);
+    if (!stopped) pollTimer = setTimeout(() => void check(), ms);
+  }
+
+  function render(event: EventDetail): void {
+    title.textContent = event.title;
+    description.textContent = event.description;
+    document.title = `${event.title} — onair`;
+  }
+
+  function apply(event: EventDetail): void {
+    render(event);
+    if (event.status === 'live') {
+      if (!player.active) {
+        setState('loading');
+        player.start(new URL(event.hlsUrl, window.location.href).href);
+      }
+      // While loading, keep polling so that a stuck start is retried by the failure path.
+      schedule(hook.state === 'playing' ? PLAYING_POLL_MS : OFFLINE_POLL_MS);
+      return;
+    }
+    if (hook.state === 'playing') {
+      // Publisher gone: play out what is buffered; the player reports the end or a failure.
+      schedule(OFFLINE_POLL_MS);
+      return;
+    }
+    player.stop();
+    resetPlayback();
+    setState(event.status === 'ended' ? 'ended' : 'offline');
+    schedule(OFFLINE_POLL_MS);
+  }
+
+  async function check(): Promise<void> {
+    if (slug === '') {
+      setState('error', 'No event given.');
+      return;
+    }
+    try {
+      apply(await getEventBySlug(slug, aborter.signal));
+    } catch (err) {
+      if (stopped) return;
+      if (err instanceof ApiError && err.status === 404) {
+        player.stop();
+        resetPlayback();
+        title.textContent = 'Event not found';
+        setState('error', 'There is no event at this address.');
+        return;
+      }
+      pushHookError(hook, `api: ${err instanceof Error ? err.message : String(err)}`);
+      if (hook.state !== 'playing') setState('offline', 'Cannot reach the server — retrying…');
+      schedule(OFFLINE_POLL_MS);
+    }
+  }
+
+  const onUnmute = (): void => {
+    video.muted = false;
+    autoplayBlocked = false;
+    void video.play().catch(() => undefined);
+    updateControls();
+  };
+  const onFullscreen = (): void => {
+    const iosVideo = video as HTMLVideoElement & { webkitEnterFullscreen?: () => void };
+    if (document.fullscreenElement !== null) void document.exitFullscreen();
+    else if (typeof stage.requestFullscreen === 'function') void stage.requestFullscreen().catch(() => undefined);
+    else iosVideo.webkitEnterFullscreen?.();
+  };
+  unmute.addEventListener('click', onUnmute);
+  fullscreen.addEventListener('click', onFullscreen);
+  for (const name of ['volumechange', 'play', 'pause']) video.addEventListener(name, updateControls);
+
+  const latencyTimer = setInterval(() => {
+    const seconds = player.latency();
+    latency.textContent = seconds === null ? 'Latency —' : `Latency ${seconds.toFixed(1)} s`;
+  }, LATENCY_MS);
+
+  video.muted = true;
+  setState('loading');
+  if (!canPlayHls(video)) setState('error', 'This browser cannot play the stream.');
+  else void check();
+
+  return () => {
+    stopped = true;
+    aborter.abort();
+    clearTimeout(pollTimer);
+    clearInterval(latencyTimer);
+    unmute.removeEventListener('click', onUnmute);
+    fullscreen.removeEventListener('click', onFullscreen);
+    for (const name of ['volumechange', 'play', 'pause']) video.removeEventListener(name, updateControls);
+    menu.destroy();
+    player.stop();
+  };
+}
+
+startWatchPage();
