@@ -21,7 +21,7 @@ export class FlvError extends Error {
 
 /** The 9-byte FLV file header plus the first (zero) previous-tag-size. */
 export const FLV_HEADER_LENGTH = 13;
-const MAX_TAG_BYTES = 16 * 1024 * 1024;
+const MAX_TAG_BYTES = 8 * 1024 * 1024;
 
 /** Splits an FLV byte stream into its header and tags; bounded to one tag of buffering. */
 export class FlvReader {

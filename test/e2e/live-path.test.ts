@@ -2,13 +2,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import HLS from 'hls-parser';
 import { startServer, waitFor, launchChromium, type ServerUnderTest } from './harness.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
+import { childrenNamed } from '../../scripts/bench/proc.ts';
 
 const run = promisify(execFile);
 type Created = { id: string; slug: string; streamKey: string; rtmpUrl: string; whipUrl: string; watchUrl: string; hlsUrl: string };
@@ -30,6 +31,9 @@ async function bytes(url: string): Promise<Buffer> {
 }
 function media(url: string): HLS.types.MediaPlaylist {
   return HLS.parse(url) as HLS.types.MediaPlaylist;
+}
+function lastMsn(p: HLS.types.MediaPlaylist): number {
+  return p.mediaSequenceBase! + p.segments.length - 1;
 }
 function publish(key: string, durationSec = 120) {
   return publishTestStream({ url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${key}`, durationSec, width: 1280, height: 720 });
@@ -92,10 +96,10 @@ test('publish → 3-rendition ladder with aligned, decodable segments through th
     assert.ok(p.targetDuration >= 2 && p.targetDuration <= 3);
     assert.ok(p.independentSegments || /EXT-X-INDEPENDENT-SEGMENTS/.test(HLS.stringify(p)));
   }
-  const firstLast = first.map((p) => p.mediaSequenceBase! + p.segments.length - 1);
+  const firstLast = first.map(lastMsn);
   await waitFor('playlists to advance', async () => {
     const now = await Promise.all(uris.map(async (u) => media(await text(u))));
-    return now.every((p, i) => p.mediaSequenceBase! + p.segments.length - 1 > firstLast[i]!) ? true : undefined;
+    return now.every((p, i) => lastMsn(p) > firstLast[i]!) ? true : undefined;
   }, 10_000, 500);
 
   // The same segment number in every rendition: same PDT, keyframe first, target ±0.5 s, decodable.
@@ -128,11 +132,11 @@ test('publish → 3-rendition ladder with aligned, decodable segments through th
 
 test('a second publisher for a live event is refused and the first keeps going', async () => {
   const playlistUrl = new URL('360p/index.m3u8', event.hlsUrl).href;
-  const before = media(await text(playlistUrl)).mediaSequenceBase!;
+  const before = lastMsn(media(await text(playlistUrl)));
   const code = await publish(event.streamKey, 10).done;
   assert.notEqual(code, 0);
   assert.equal(publisher!.child.exitCode, null, 'first publisher still running');
-  await waitFor('first stream to keep advancing', async () => (media(await text(playlistUrl)).mediaSequenceBase! > before ? true : undefined), 15_000, 500);
+  await waitFor('first stream to keep advancing', async () => (lastMsn(media(await text(playlistUrl))) > before ? true : undefined), 15_000, 500);
 });
 
 test('Chromium plays through the edge, and keeps playing across a publisher reconnect', async () => {
@@ -162,4 +166,23 @@ test('Chromium plays through the edge, and keeps playing across a publisher reco
   } finally {
     await close();
   }
+});
+
+test('a crashed ffmpeg is restarted with a discontinuity, and stopping the server leaves no ffmpeg behind', async () => {
+  const serverPid = server.child.pid!;
+  const [victim] = childrenNamed(serverPid, 'ffmpeg');
+  assert.ok(victim, 'the origin runs an ffmpeg child');
+  const playlistUrl = new URL('480p/index.m3u8', event.hlsUrl).href;
+  const before = lastMsn(media(await text(playlistUrl)));
+  process.kill(victim, 'SIGKILL');
+  const restarted = await waitFor('a new ffmpeg', () => childrenNamed(serverPid, 'ffmpeg').find((p) => p !== victim), 15_000, 200);
+  const metrics = await text(`${server.base}/metrics`);
+  assert.match(metrics, /^onair_origin_ffmpeg_restarts_total 1$/m);
+  await waitFor('segments after the restart', async () => (lastMsn(media(await text(playlistUrl))) >= before + 2 ? true : undefined), 20_000, 500);
+  const after = await text(playlistUrl);
+  assert.match(after, /#EXT-X-DISCONTINUITY\n/);
+
+  publisher!.child.kill('SIGKILL');
+  await server.stop();
+  assert.ok(!existsSync(`/proc/${restarted}`), 'ffmpeg ended with the server');
 });
