@@ -14,6 +14,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 ENV ONAIR_DATA_DIR=/data NODE_ENV=production
+RUN mkdir -p /data && chown node:node /data
 VOLUME /data
 EXPOSE 8080 1935
 USER node
