@@ -14,6 +14,9 @@ import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
 import { createRtmpIngest } from '../ingest/rtmp-ingest.ts';
 import { createHlsEdge } from '../edge/hls-edge.ts';
+import { createChatRole } from '../edge/ws-chat.ts';
+import { createControlPlane, type ControlPlane } from '../control/control-plane.ts';
+import type { RtmpIngest } from '../ingest/rtmp-ingest.ts';
 import { playerDir } from './paths.ts';
 
 /** A running all-in-one server. */
@@ -29,13 +32,16 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
   logger.info({ ffmpeg: ffmpegVersion }, 'ffmpeg found');
   const registry = createMetricsRegistry();
   const db = await openStore(config.dataDir);
-  const events = new EventService(db);
+  const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
   // No stream is live at start-up: whatever a previous run left live went offline with it.
   for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');
   const stoppers: (() => Promise<void>)[] = [() => db.destroy()];
   const stop = async () => {
     for (const s of stoppers.reverse()) await s().catch((err: Error) => logger.error({ err: err.message }, 'stop failed'));
   };
+  // Created once the bus is up; the origin's first status change comes after that (a publisher needs ingest).
+  let control: ControlPlane | undefined;
+  let ingestRef: RtmpIngest | undefined;
   try {
     const origin = createOrigin({
       config,
@@ -44,8 +50,11 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       bindHost: '127.0.0.1',
       parent: {
         onStatus: (eventId, status) => {
-          events.setStatus(eventId, status).catch((err: Error) => logger.error({ eventId, err: err.message }, 'status update failed'));
+          (control ? control.setStatus(eventId, status) : events.setStatus(eventId, status)).catch((err: Error) =>
+            logger.error({ eventId, err: err.message }, 'status update failed'),
+          );
         },
+        latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
       },
     });
     await origin.start();
@@ -69,13 +78,43 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     app.get('/metrics', async (_req, res) => {
       res.set('content-type', registry.contentType).send(await registry.metrics());
     });
-    app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter({ events }));
+    // Live interaction: bus from ONAIR_REDIS_URL / REDIS_URL (cluster mode) or in-process.
+    // The gateway reads joiners' overlays from, and reports viewer totals to, the control plane created just below.
+    const chat = createChatRole({
+      config,
+      logger: logger.child({ role: 'chat' }),
+      registry,
+      db,
+      eventExists: async (id) => (await events.byId(id)) !== undefined,
+      redisUrl: config.redisUrl ?? (process.env.REDIS_URL || undefined),
+      overlays: async (id) => control?.viewerOverlays(id),
+      onViewerCount: (id, n) => control?.onViewerCount(id, n),
+    });
+    await chat.start();
+    const controlPlane = createControlPlane({
+      config,
+      logger,
+      registry,
+      db,
+      events,
+      bus: chat.backend.bus,
+      origin: { stream: (id) => origin.stream(id) },
+      disconnect: (id) => ingestRef?.disconnect(id) ?? false,
+      viewerCount: (id) => chat.gateway.viewerCount(id),
+      chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
+    });
+    control = controlPlane;
+    await controlPlane.start();
+    stoppers.push(() => controlPlane.stop());
+    app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter(controlPlane.router));
     const player = playerDir();
     if (!existsSync(join(player, 'watch.html'))) {
       logger.warn({ player }, 'player not built (run npm run build); pages will 404');
     }
     app.use(express.static(player, { index: 'index.html', maxAge: '1h' }));
     app.get('/watch/:slug', (_req, res) => res.sendFile(join(player, 'watch.html')));
+    // The operator console routes client-side: /console and /console/events/<id> are one page.
+    app.get(['/console', '/console/*rest'], (_req, res) => res.sendFile(join(player, 'console.html')));
     app.use((_req, res) => sendError(res, 404, 'not_found', 'not found'));
 
     const server: Server = createServer((req, res) => {
@@ -83,10 +122,20 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       else app(req, res);
     });
     server.keepAliveTimeout = 65_000;
+    server.on('upgrade', (req, socket, head) => chat.gateway.handleUpgrade(req, socket, head));
     const httpPort = await listen(server, config.httpPort, config.host);
     stoppers.push(() => closeServer(server));
+    stoppers.push(() => chat.stop()); // runs before closeServer: WebSockets hold the server open
 
-    const ingest = createRtmpIngest({ config, logger: logger.child({ role: 'ingest' }), registry, authorize: (k) => events.authorize(k), feeds: origin.feeds });
+    const ingest = createRtmpIngest({
+      config,
+      logger: logger.child({ role: 'ingest' }),
+      registry,
+      authorize: (k) => events.authorize(k),
+      feeds: origin.feeds,
+      onHealth: (id, stats) => controlPlane.onIngestHealth(id, stats),
+    });
+    ingestRef = ingest;
     await ingest.start();
     stoppers.push(() => ingest.stop());
 

@@ -53,8 +53,18 @@ export const configSchema = z
     segmentTargetSec: z.number().min(1).max(10).default(2),
     /** LL-HLS part target duration in seconds (one fMP4 fragment per part). */
     partTargetSec: z.number().min(0.1).max(2).default(0.5),
-    /** Segments kept in the live playlist window (at least 6). */
-    windowSegments: z.number().int().min(6).max(100).default(6),
+    /**
+     * Complete segments kept in the live playlist window (at least 6). The default 12 (24 s at 2 s segments)
+     * reaches well past the LL-HLS skip boundary (CAN-SKIP-UNTIL = 6 target durations = 12 s), so a delta
+     * update (`_HLS_skip=YES`) really replaces ~6 segments with EXT-X-SKIP; with 6, nothing would be skipped.
+     */
+    windowSegments: z.number().int().min(6).max(100).default(12),
+    /**
+     * Latency mode of events created without one: `low` serves LL-HLS (parts, preload hints, blocking
+     * reload, delta updates); `standard` plain HLS (whole segments only), for comparison and for CDNs
+     * that cannot hold requests. Each event stores its own mode (`onair event create --latency`).
+     */
+    defaultLatencyMode: z.enum(['low', 'standard']).default('low'),
     /** A publisher that returns within this many seconds continues the same event. */
     reconnectWindowSec: z.number().min(0).max(300).default(10),
     /** Audio bitrate per rendition in kbit/s (AAC-LC, stereo, 48 kHz). */
@@ -73,6 +83,66 @@ export const configSchema = z
     edgeCacheBytes: z.number().int().min(1 << 20).default(256 * 1024 * 1024),
     /** Edge upstream request timeout in milliseconds. */
     edgeUpstreamTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    /** Edge worker processes (`--role edge`), each a complete edge on the shared port. 0: one per CPU core. */
+    edgeWorkers: z.number().int().min(0).max(256).default(0),
+    /**
+     * Stale-if-error bound for live playlists, in ms: when no origin answers, the edge serves the last good
+     * media playlist while it is at most this old (default one 2 s segment target), then 502/504.
+     * A blocking reload gets a stale playlist only if it already holds the requested segment/part.
+     */
+    edgeStaleIfErrorMs: z.number().int().min(0).max(60_000).default(2_000),
+    /** A client that takes no response bytes for this long is disconnected (slow-client guard), in ms. */
+    edgeClientStallMs: z.number().int().min(1_000).max(600_000).default(15_000),
+    /** Most bytes the edge queues for one client beyond the object being sent before cutting it off. */
+    edgeClientBufferBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+    /** Operator console session lifetime in hours (httpOnly SameSite=Strict cookie). */
+    sessionTtlHours: z.number().min(0.1).max(24 * 30).default(12),
+    /** Failed logins allowed per e-mail and address within `loginWindowSec` before logins are refused (HTTP 429). */
+    loginMaxFailures: z.number().int().min(1).max(1000).default(5),
+    /** Window (and lock-out) of the login failure limit, in seconds. */
+    loginWindowSec: z.number().int().min(1).max(86_400).default(900),
+    /** How often ingest reports health per live event, in seconds (kept for an hour, streamed to the console). */
+    healthIntervalSec: z.number().min(0.5).max(60).default(2),
+    /** Webhook delivery attempts before a delivery is marked failed. */
+    webhookMaxAttempts: z.number().int().min(1).max(20).default(6),
+    /** First webhook retry delay in ms; each further retry doubles it (with jitter), capped at 10 minutes. */
+    webhookRetryBaseMs: z.number().int().min(10).max(600_000).default(2_000),
+    /** Webhook request timeout in ms. */
+    webhookTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    /** Ad creative the player shows during ad breaks (image or video URL); unset: a slate. */
+    adCreativeUrl: z.string().url().optional(),
+    /** Redis URL for the chat bus, presence and rate limits (cluster mode); comma-separated seed URLs mean Redis Cluster. Falls back to `REDIS_URL`; unset: in-process. */
+    redisUrl: z.string().min(1).optional(),
+    /** Bus channels on Redis: `pubsub` (PUBLISH/SUBSCRIBE) or `sharded` (Redis 7 SPUBLISH/SSUBSCRIBE, for Redis Cluster). */
+    busChannelMode: z.enum(['pubsub', 'sharded']).default('pubsub'),
+    /** HMAC secret for viewer tokens (≥ 32 characters, the same on every node). Unset: generated once into the data dir. */
+    viewerTokenSecret: z.string().min(32).optional(),
+    /** Viewer token lifetime in seconds. */
+    viewerTokenTtlSec: z.number().int().min(60).max(30 * 86_400).default(86_400),
+    /** WebSocket flush window in ms: each client gets at most one batch frame per window; reactions are counted per window. */
+    wsFlushMs: z.number().int().min(20).max(5_000).default(200),
+    /** Period in ms at which each edge reports its viewer counts and refreshes totals. */
+    wsViewerCountMs: z.number().int().min(200).max(60_000).default(2_000),
+    /** Most WebSocket connections from one IP address per edge. */
+    wsMaxConnectionsPerIp: z.number().int().min(1).default(50),
+    /** Bytes queued for one client beyond which it is closed as a slow consumer (close code 4409). */
+    wsMaxBufferedBytes: z.number().int().min(16 * 1024).default(1024 * 1024),
+    /** Largest client message in bytes answered with an error; frames over 16× this close the connection (1009). */
+    wsMaxMessageBytes: z.number().int().min(1024).max(1024 * 1024).default(4096),
+    /** Per-viewer comment bucket: sustained comments per second and burst. Per IP: × `chatIpFactor`. */
+    chatCommentsPerSec: z.number().positive().default(1),
+    /** Per-viewer comment burst. */
+    chatCommentBurst: z.number().int().min(1).default(5),
+    /** Per-viewer reactions per second. */
+    chatReactionsPerSec: z.number().positive().default(10),
+    /** Per-viewer reaction burst. */
+    chatReactionBurst: z.number().int().min(1).default(30),
+    /** Per-viewer like/dislike changes per second. */
+    chatLikesPerSec: z.number().positive().default(1),
+    /** Per-viewer like/dislike burst. */
+    chatLikeBurst: z.number().int().min(1).default(5),
+    /** Per-IP buckets are this many times the per-viewer ones (several viewers share an address). */
+    chatIpFactor: z.number().min(1).default(20),
   })
   .strict();
 

@@ -1,7 +1,7 @@
 // Events and their stream keys: creation, lookup, status changes and key authorization.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../lib/store/db.ts';
-import type { EventStatus, EventsTable } from '../lib/store/schema.ts';
+import type { EventStatus, EventsTable, EventVisibility, LatencyMode } from '../lib/store/schema.ts';
 
 /** An event as the API and the player see it. */
 export interface EventRecord {
@@ -13,7 +13,23 @@ export interface EventRecord {
   createdAt: number;
   updatedAt: number;
   liveSince: number | null;
+  /** `low` (LL-HLS) or `standard` (plain HLS); the origin reads it when the stream starts. */
+  latencyMode: LatencyMode;
+  /** Planned start (ms since epoch), if announced. */
+  scheduledStart: number | null;
+  /** `public` (listed) or `unlisted` (reachable by URL only). */
+  visibility: EventVisibility;
+  /** When an operator ended it. */
+  endedAt: number | null;
 }
+
+/** Thrown when a requested slug belongs to another event. */
+export class SlugTakenError extends Error {
+  override name = 'SlugTakenError';
+}
+
+/** Slugs are lower-case words joined by dashes. */
+export const slugPattern = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 
 /** Event ids are URL-safe and appear in playback URLs; stream keys never do. */
 export const eventIdPattern = /^[A-Za-z0-9_-]{6,64}$/;
@@ -28,6 +44,10 @@ function toRecord(row: EventsTable): EventRecord {
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
     liveSince: row.live_since === null ? null : Number(row.live_since),
+    latencyMode: row.latency_mode === 'standard' ? 'standard' : 'low',
+    scheduledStart: row.scheduled_start === null || row.scheduled_start === undefined ? null : Number(row.scheduled_start),
+    visibility: row.visibility === 'unlisted' ? 'unlisted' : 'public',
+    endedAt: row.ended_at === null || row.ended_at === undefined ? null : Number(row.ended_at),
   };
 }
 
@@ -56,18 +76,35 @@ export function slugify(title: string): string {
 
 /** Events repository over the store. */
 export class EventService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** `latencyMode` of events created without one (config `defaultLatencyMode`). */
+    private readonly defaults: { latencyMode?: LatencyMode } = {},
+  ) {}
 
   /** Creates an event and its first stream key; the key is returned only here. */
-  async create(input: { title: string; description?: string }): Promise<{ event: EventRecord; streamKey: string }> {
+  async create(input: {
+    title: string;
+    description?: string;
+    latencyMode?: LatencyMode;
+    slug?: string;
+    scheduledStart?: number | null;
+    visibility?: EventVisibility;
+    /** Keep the key until revealed once (the API's reveal-once flow). */
+    keepForReveal?: boolean;
+  }): Promise<{ event: EventRecord; streamKey: string }> {
     const title = input.title.trim();
     if (!title || title.length > 200) throw new RangeError('title must be 1–200 characters');
     const description = (input.description ?? '').trim();
     if (description.length > 5000) throw new RangeError('description must be at most 5000 characters');
+    const latencyMode = input.latencyMode ?? this.defaults.latencyMode ?? 'low';
+    if (latencyMode !== 'low' && latencyMode !== 'standard') throw new RangeError('latency mode must be low or standard');
     const now = Date.now();
     const id = randomBytes(8).toString('base64url');
-    let slug = slugify(title);
+    let slug = input.slug ?? slugify(title);
+    if (input.slug !== undefined && !slugPattern.test(slug)) throw new RangeError('slug must be lower-case letters, digits and dashes (1–64)');
     if (await this.db.selectFrom('events').select('id').where('slug', '=', slug).executeTakeFirst()) {
+      if (input.slug !== undefined) throw new SlugTakenError(`slug "${slug}" is taken`);
       slug = `${slug}-${randomBytes(3).toString('hex')}`;
     }
     const row: EventsTable = {
@@ -79,22 +116,27 @@ export class EventService {
       created_at: now,
       updated_at: now,
       live_since: null,
+      latency_mode: latencyMode,
+      scheduled_start: input.scheduledStart ?? null,
+      visibility: input.visibility ?? 'public',
+      ended_at: null,
     };
     const streamKey = newStreamKey();
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto('events').values(row).execute();
       await tx
         .insertInto('stream_keys')
-        .values({ event_id: id, key_hash: hashStreamKey(streamKey), created_at: now, revoked_at: null })
+        .values({ event_id: id, key_hash: hashStreamKey(streamKey), created_at: now, revoked_at: null, reveal_key: input.keepForReveal ? streamKey : null })
         .execute();
     });
     return { event: toRecord(row), streamKey };
   }
 
   /** All events, newest first, optionally only those with one of `statuses`. */
-  async list(statuses?: EventStatus[]): Promise<EventRecord[]> {
+  async list(statuses?: EventStatus[], opts: { visibility?: EventVisibility } = {}): Promise<EventRecord[]> {
     let q = this.db.selectFrom('events').selectAll().orderBy('created_at', 'desc');
     if (statuses?.length) q = q.where('status', 'in', statuses);
+    if (opts.visibility) q = q.where('visibility', '=', opts.visibility);
     return (await q.execute()).map(toRecord);
   }
 
@@ -108,14 +150,94 @@ export class EventService {
     return row && toRecord(row);
   }
 
-  /** Records a status change (`live` also stamps `live_since`). */
-  async setStatus(id: string, status: EventStatus): Promise<void> {
+  /** Records a status change (`live` also stamps `live_since`); an ended event stays ended. True if the status changed. */
+  async setStatus(id: string, status: EventStatus): Promise<boolean> {
     const now = Date.now();
+    const before = await this.db.selectFrom('events').select('status').where('id', '=', id).executeTakeFirst();
+    if (!before || before.status === 'ended') return false;
     await this.db
       .updateTable('events')
       .set({ status, updated_at: now, ...(status === 'live' ? { live_since: now } : {}) })
       .where('id', '=', id)
+      .where('status', '!=', 'ended')
       .execute();
+    return before.status !== status;
+  }
+
+  /** Changes an event's editable fields; undefined for an unknown event. */
+  async update(
+    id: string,
+    patch: { title?: string; description?: string; slug?: string; scheduledStart?: number | null; visibility?: EventVisibility },
+  ): Promise<EventRecord | undefined> {
+    const set: Partial<EventsTable> = { updated_at: Date.now() };
+    if (patch.title !== undefined) {
+      const title = patch.title.trim();
+      if (!title || title.length > 200) throw new RangeError('title must be 1–200 characters');
+      set.title = title;
+    }
+    if (patch.description !== undefined) set.description = patch.description.trim();
+    if (patch.scheduledStart !== undefined) set.scheduled_start = patch.scheduledStart;
+    if (patch.visibility !== undefined) set.visibility = patch.visibility;
+    if (patch.slug !== undefined) {
+      if (!slugPattern.test(patch.slug)) throw new RangeError('slug must be lower-case letters, digits and dashes (1–64)');
+      const other = await this.db.selectFrom('events').select('id').where('slug', '=', patch.slug).executeTakeFirst();
+      if (other && other.id !== id) throw new SlugTakenError(`slug "${patch.slug}" is taken`);
+      set.slug = patch.slug;
+    }
+    await this.db.updateTable('events').set(set).where('id', '=', id).execute();
+    return this.byId(id);
+  }
+
+  /** Deletes an event with its keys; false if there was none. */
+  async remove(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('events').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  /** Revokes every key of the event and issues a new one (kept for one reveal if asked). */
+  async rotateKey(id: string, opts: { keepForReveal?: boolean } = {}): Promise<string> {
+    const now = Date.now();
+    const streamKey = newStreamKey();
+    await this.db.transaction().execute(async (tx) => {
+      await tx.updateTable('stream_keys').set({ revoked_at: now, reveal_key: null }).where('event_id', '=', id).where('revoked_at', 'is', null).execute();
+      await tx
+        .insertInto('stream_keys')
+        .values({ event_id: id, key_hash: hashStreamKey(streamKey), created_at: now, revoked_at: null, reveal_key: opts.keepForReveal ? streamKey : null })
+        .execute();
+    });
+    return streamKey;
+  }
+
+  /** The current key if it was never revealed (and forgets it); undefined once revealed. */
+  async revealKey(id: string): Promise<string | undefined> {
+    return this.db.transaction().execute(async (tx) => {
+      const row = await tx
+        .selectFrom('stream_keys')
+        .select(['id', 'reveal_key'])
+        .where('event_id', '=', id)
+        .where('revoked_at', 'is', null)
+        .where('reveal_key', 'is not', null)
+        .executeTakeFirst();
+      if (!row?.reveal_key) return undefined;
+      await tx.updateTable('stream_keys').set({ reveal_key: null }).where('id', '=', row.id).execute();
+      return row.reveal_key;
+    });
+  }
+
+  /** Ends the event for good: status `ended`, every key revoked. False if it was already ended or unknown. */
+  async end(id: string): Promise<boolean> {
+    const now = Date.now();
+    return this.db.transaction().execute(async (tx) => {
+      const r = await tx
+        .updateTable('events')
+        .set({ status: 'ended', ended_at: now, updated_at: now })
+        .where('id', '=', id)
+        .where('status', '!=', 'ended')
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) return false;
+      await tx.updateTable('stream_keys').set({ revoked_at: now, reveal_key: null }).where('event_id', '=', id).where('revoked_at', 'is', null).execute();
+      return true;
+    });
   }
 
   /** The id of the event a stream key publishes to, or undefined for an unknown, revoked or ended one. */

@@ -1,4 +1,5 @@
 // Byte-bounded LRU of complete responses plus coalesced, streamed in-flight upstream fetches.
+import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
 /** A complete, stored response. */
@@ -13,6 +14,10 @@ export interface CacheEntry {
   storedAt: number;
   /** Time to live in the cache, in ms. */
   ttlMs: number;
+  /** Strong ETag of a stored 200: the origin's, or one the cache derived from the body. */
+  etag?: string;
+  /** Response headers serialized by the server using the entry (for the `Age` they carry) and its label; reused across hits. */
+  wire?: { ageSec: number; headers: string[]; kind: string };
 }
 
 /** The head of a response, known before its body has arrived. */
@@ -58,6 +63,11 @@ export interface CoalescingCacheOptions {
   negativeTtlMs?: number;
   /** Wall clock for `storedAt` (default Date.now). */
   now?: () => number;
+}
+
+/** A strong validator for a body: its SHA-1, base64url (the body of a stored entry never changes). */
+export function strongEtag(body: Buffer): string {
+  return `"${createHash('sha1').update(body).digest('base64url')}"`;
 }
 
 /** Bytes charged per entry on top of its body, for key, headers and bookkeeping. */
@@ -285,8 +295,13 @@ export class CoalescingCache {
     if (head.status === 404) ttl = Math.min(ttl, this.negativeTtlMs);
     if ((head.status === 200 || head.status === 404) && ttl > 0) {
       const body = f.chunks.length === 1 ? f.chunks[0]! : Buffer.concat(f.chunks, f.received);
-      const headers = { ...head.headers, 'content-length': String(body.length) };
-      this.lru.set(key, { status: head.status, headers, body, storedAt: head.storedAt, ttlMs: ttl }, { ttl });
+      const headers: Record<string, string> = { ...head.headers, 'content-length': String(body.length) };
+      let etag: string | undefined;
+      if (head.status === 200) {
+        etag = headers.etag ?? strongEtag(body);
+        headers.etag = etag;
+      }
+      this.lru.set(key, { status: head.status, headers, body, storedAt: head.storedAt, ttlMs: ttl, etag }, { ttl });
     }
     f.finish(undefined);
   }

@@ -330,7 +330,7 @@ test('500 concurrent requests through the edge cause one upstream request', asyn
   assert.ok((await metricValue(e.registry, 'onair_edge_cache_bytes')) >= SEG.length);
   const text = await e.registry.metrics();
   assert.match(text, /onair_edge_upstream_seconds_count 1/);
-  assert.match(text, /onair_edge_upstream_requests_total\{status="200"\} 1/);
+  assert.match(text, /onair_edge_upstream_requests_total\{upstream="[^"]+",status="200"\} 1/);
 });
 
 test('a streamed part reaches viewers as it arrives; a client leaving does not cancel it for others', async () => {
@@ -388,4 +388,31 @@ test('stop() then start() serves again', async () => {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
   }
+});
+
+test('ETag: derived when the origin sends none; If-None-Match gets 304 with the validators and no body', async () => {
+  const path = `${L}/720p/seg-77.m4s`;
+  await req(edge.port, path); // miss: stored with a derived strong ETag
+  const hit = await req(edge.port, path);
+  const etag = hit.headers.etag;
+  assert.match(String(etag), /^"[A-Za-z0-9_-]{27}"$/);
+  assert.equal(hit.headers['cache-status'], 'onair-edge; hit');
+  const conditional = (inm: string) =>
+    new Promise<Res>((resolve, reject) => {
+      const r = httpRequest({ host: '127.0.0.1', port: edge.port, path, agent, headers: { 'if-none-match': inm } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      r.on('error', reject);
+      r.end();
+    });
+  const nm = await conditional(`"other", W/${etag}`);
+  assert.equal(nm.status, 304);
+  assert.equal(nm.body.length, 0);
+  assert.equal(nm.headers.etag, etag);
+  assert.match(String(nm.headers.age), /^\d+$/);
+  assert.equal(nm.headers['cache-control'], 'public, max-age=3600, immutable');
+  assert.equal((await conditional('"other"')).status, 200);
+  assert.equal(origin.count(path), 1);
 });

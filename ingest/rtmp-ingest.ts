@@ -21,6 +21,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, Gauge, type Registry } from '../lib/metrics.ts';
 import type { FeedSink, LiveFeed } from './feed.ts';
+import { FlvStats, type IngestStats } from './flv-stats.ts';
 
 /** The only RTMP application accepted: rtmp://host:port/live/<streamKey>. */
 const APP = 'live';
@@ -76,6 +77,8 @@ export interface RtmpIngestDeps {
   /** Maps a stream key to its event id; undefined for an unknown key. */
   authorize(streamKey: string): Promise<string | undefined>;
   feeds: FeedSink;
+  /** Called every config.healthIntervalSec for each live publisher with its ingest health. */
+  onHealth?(eventId: string, stats: IngestStats): void;
 }
 
 /** A running RTMP ingest. */
@@ -117,6 +120,7 @@ interface Publish {
   readonly subscriber: { id: string; ip: string; protocol: string; streamPath: string; endTime: number; sendBuffer(b: Buffer): void };
   bytes: number;
   ended: boolean;
+  readonly stats: FlvStats;
 }
 
 type MetricCtor<T> = new (cfg: { name: string; help: string; labelNames: string[]; registers: Registry[] }) => T;
@@ -150,6 +154,18 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
   const live = new Map<string, Publish>();
   let server: Server | undefined;
   let boundPort = config.rtmpPort;
+  let healthTimer: NodeJS.Timeout | undefined;
+
+  function reportHealth(): void {
+    for (const [eventId, p] of live) {
+      const s = p.conn.session as unknown as { videoWidth?: number; videoHeight?: number };
+      try {
+        deps.onHealth?.(eventId, p.stats.take({ width: s.videoWidth, height: s.videoHeight }));
+      } catch (err) {
+        log.error({ err, eventId }, 'health report failed');
+      }
+    }
+  }
 
   const ctx = Context as unknown as Record<symbol, unknown>;
 
@@ -268,6 +284,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       broadcast,
       bytes: 0,
       ended: false,
+      stats: new FlvStats('rtmp'),
       subscriber: {
         id: `onair-feed-${session.id}`,
         ip: '', // empty ip: an internal subscriber (no NMS play events, no auth)
@@ -279,6 +296,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
           if (publish.ended) return;
           const chunk = flvScriptTagFixed(buffer);
           publish.bytes += chunk.length;
+          publish.stats.observe(chunk);
           bytesTotal.inc({ protocol: 'rtmp' }, chunk.length);
           try {
             feed.write(chunk);
@@ -467,6 +485,10 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       const address = srv.address();
       boundPort = typeof address === 'object' && address ? address.port : config.rtmpPort;
       server = srv;
+      if (deps.onHealth) {
+        healthTimer = setInterval(reportHealth, config.healthIntervalSec * 1000);
+        healthTimer.unref();
+      }
       log.info({ host: config.host, port: boundPort }, 'rtmp ingest listening');
     },
 
@@ -474,6 +496,8 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       const srv = server;
       if (!srv) return;
       server = undefined;
+      clearInterval(healthTimer);
+      healthTimer = undefined;
       for (const publish of [...live.values()]) finish(publish, 'ingest stopping');
       const closed: Promise<unknown>[] = [new Promise<void>((resolve) => srv.close(() => resolve()))];
       for (const conn of connections) {

@@ -1,50 +1,69 @@
-// The origin's HLS HTTP handler: playlists (with LL-HLS blocking reload) and media objects.
+// The origin's HLS HTTP handler: playlists (LL-HLS blocking reload per RFC 8216bis §6.2.5.2, delta
+// updates, rendition reports, or plain HLS for `standard` events) and media objects (init, segments,
+// parts, with preload-hinted parts held until they exist).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import { sendError } from '../lib/http.ts';
 import { parseHlsRequest, type HlsObject } from '../lib/hls-path.ts';
 import type { LiveStream } from './live-stream.ts';
 import type { RenditionPackager } from './packager.ts';
-import { renderMasterPlaylist, renderMediaPlaylist } from './playlist.ts';
-
-/** RFC 8216bis §6.2.5.2: how far past the last part a blocking request may ask (part targets under 1 s). */
-const ADVANCE_PART_LIMIT = 3;
+import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration } from './playlist.ts';
 
 const M3U8 = 'application/vnd.apple.mpegurl';
+const MP4 = 'video/mp4';
+const IMMUTABLE = 'public, max-age=3600, immutable';
 
-/** Resolves true once `ready()` holds (re-checked on every new part or segment), false after `timeoutMs`. */
-function waitUntil(p: RenditionPackager, ready: () => boolean, timeoutMs: number, req: IncomingMessage): Promise<boolean> {
-  if (ready()) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const check = () => {
-      if (ready()) done(true);
-    };
-    const done = (v: boolean) => {
-      clearTimeout(timer);
-      p.off('part', check);
-      p.off('segment', check);
-      req.off('close', onClose);
-      resolve(v);
-    };
-    const onClose = () => done(false);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    p.on('part', check);
-    p.on('segment', check);
-    req.on('close', onClose);
-  });
+/**
+ * RFC 8216bis §6.2.5.2 Advance Part Limit: how many parts past the playlist's last part a blocking
+ * request may ask for: 3 / PART-TARGET when PART-TARGET is under one second, else 3.
+ */
+export function advancePartLimit(partTargetSec: number): number {
+  return partTargetSec < 1 ? Math.floor(3 / partTargetSec + 1e-9) : 3;
 }
 
-/** Waits for a stream's renditions to have produced something (the first inits after go-live). */
-async function waitForStream(s: LiveStream, timeoutMs: number, req: IncomingMessage): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (s.packagers.size === 0) {
-    if (Date.now() > deadline || req.destroyed) return false;
-    await new Promise((r) => setTimeout(r, 50));
+/** How many parts a blocking request for (msn, part) is ahead of a playlist ending at (lastMsn, lastPart). */
+export function partsAhead(msn: number, part: number, lastMsn: number, lastPart: number, partsPerSegment: number): number {
+  if (msn <= lastMsn) return msn === lastMsn ? part - lastPart : -1;
+  // The rest of the last segment, the whole segments in between, then part+1 parts of segment msn.
+  return Math.max(0, partsPerSegment - 1 - lastPart) + (msn - lastMsn - 1) * partsPerSegment + part + 1;
+}
+
+/** One 'part'/'segment' listener per packager, fanning out to every request waiting on it. */
+class PackagerWaiters {
+  readonly #checks = new WeakMap<RenditionPackager, Set<() => void>>();
+
+  /** Resolves true once `ready()` holds (re-checked on every new part or segment), false after `timeoutMs` or when `req` closes. */
+  until(p: RenditionPackager, ready: () => boolean, timeoutMs: number, req: IncomingMessage): Promise<boolean> {
+    if (ready()) return Promise.resolve(true);
+    if (req.destroyed) return Promise.resolve(false);
+    let checks = this.#checks.get(p);
+    if (!checks) {
+      const set = new Set<() => void>();
+      const run = () => {
+        for (const c of [...set]) c();
+      };
+      p.on('part', run);
+      p.on('segment', run);
+      this.#checks.set(p, set);
+      checks = set;
+    }
+    const set = checks;
+    return new Promise((resolve) => {
+      const check = () => {
+        if (ready()) done(true);
+      };
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        set.delete(check);
+        req.off('close', onClose);
+        resolve(v);
+      };
+      const onClose = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      set.add(check);
+      req.on('close', onClose);
+    });
   }
-  for (const p of s.packagers.values()) {
-    if (!(await waitUntil(p, () => p.lastMsn !== undefined, Math.max(0, deadline - Date.now()), req))) return false;
-  }
-  return true;
 }
 
 function send(res: ServerResponse, body: string | Buffer, type: string, cacheControl: string): void {
@@ -57,9 +76,18 @@ function send(res: ServerResponse, body: string | Buffer, type: string, cacheCon
   res.end(body);
 }
 
-function numbersOf(obj: HlsObject, pathname: string): number[] {
+function numbersOf(pathname: string): number[] {
   const file = pathname.slice(pathname.lastIndexOf('/') + 1);
   return (file.match(/\d+/g) ?? []).map(Number);
+}
+
+/** Position of a rendition's newest part, comparable across renditions (aligned segment numbers). */
+function position(p: RenditionPackager): [number, number] {
+  return [p.lastMsn ?? -1, p.lastPartIndex ?? -1];
+}
+
+function atLeast(a: [number, number], b: [number, number]): boolean {
+  return a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]);
 }
 
 /** Builds the origin's request handler over the live streams it holds. */
@@ -68,11 +96,33 @@ export function createOriginHlsHandler(deps: {
   streams: (eventId: string) => LiveStream | undefined;
 }): (req: IncomingMessage, res: ServerResponse) => void {
   const { config } = deps;
-  const holdMs = 3 * config.segmentTargetSec * 1000;
-  const lowLatency = true;
+  const waiters = new PackagerWaiters();
+  /** RFC 8216bis §6.2.5.2: a blocking request is answered (503) after three target durations at most. */
+  const holdMs = (p: RenditionPackager) => 3 * targetDuration(p) * 1000;
+  const startupMs = 3 * config.segmentTargetSec * 1000;
+  const partsPerSegment = Math.max(1, Math.round(config.segmentTargetSec / config.partTargetSec));
+  /** How long a blocking response waits for sibling renditions to reach its position (fresh rendition reports). */
+  const reportSyncMs = Math.min(250, (config.partTargetSec * 1000) / 2);
+
+  /** Waits for every rendition of a stream to have a complete segment (players find no playable media before). */
+  const waitForStream = async (s: LiveStream, req: IncomingMessage): Promise<boolean> => {
+    const deadline = Date.now() + startupMs;
+    while (s.packagers.size === 0) {
+      if (Date.now() > deadline || req.destroyed) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const p of s.packagers.values()) {
+      const playable = () => p.playlistSegments.some((seg) => seg.complete);
+      if (!(await waiters.until(p, playable, Math.max(0, deadline - Date.now()), req))) return false;
+    }
+    return true;
+  };
 
   const master = async (s: LiveStream, req: IncomingMessage, res: ServerResponse) => {
-    if (!(await waitForStream(s, holdMs, req))) return sendError(res, 503, 'not_ready', 'stream is starting', { 'retry-after': '1' });
+    if (!(await waitForStream(s, req))) {
+      if (req.destroyed) return;
+      return sendError(res, 503, 'not_ready', 'stream is starting', { 'retry-after': '1' });
+    }
     const variants = s.renditions.map((r) => {
       const p = s.packagers.get(r.name)!;
       const estimate = (r.videoKbps + config.audioKbps) * 1000 * 1.1;
@@ -90,69 +140,89 @@ export function createOriginHlsHandler(deps: {
   };
 
   const playlist = async (s: LiveStream, p: RenditionPackager, url: URL, req: IncomingMessage, res: ServerResponse) => {
-    const msnParam = url.searchParams.get('_HLS_msn');
-    const partParam = url.searchParams.get('_HLS_part');
-    const skip = url.searchParams.has('_HLS_skip');
-    if (!(await waitUntil(p, () => p.lastMsn !== undefined, holdMs, req))) {
+    const lowLatency = (await s.latencyMode) === 'low';
+    if (!(await waiters.until(p, () => p.lastMsn !== undefined, startupMs, req))) {
+      if (req.destroyed) return;
       return sendError(res, 503, 'not_ready', 'rendition has no media yet', { 'retry-after': '1' });
     }
-    if (lowLatency && msnParam !== null) {
+    // A plain-HLS event ignores the LL delivery directives (a server without blocking reload does).
+    const msnParam = lowLatency ? url.searchParams.get('_HLS_msn') : null;
+    const partParam = lowLatency ? url.searchParams.get('_HLS_part') : null;
+    const skip = lowLatency && url.searchParams.has('_HLS_skip');
+    if (msnParam !== null) {
       const msn = Number(msnParam);
       const part = partParam === null ? undefined : Number(partParam);
-      const lastMsn = p.lastMsn!;
-      if (msn > lastMsn + 2) return sendError(res, 400, 'msn_too_far', `_HLS_msn ${msn} is more than two segments past ${lastMsn}`);
+      const [lastMsn, lastPart] = position(p);
+      if (msn > lastMsn + 2) {
+        return sendError(res, 400, 'msn_too_far', `_HLS_msn ${msn} is more than two segments past the last one (${lastMsn})`);
+      }
       if (part !== undefined) {
-        const perSegment = Math.round(config.segmentTargetSec / config.partTargetSec);
-        const ahead = (msn - lastMsn) * perSegment + part - (p.lastPartIndex ?? 0);
-        if (ahead > ADVANCE_PART_LIMIT) return sendError(res, 400, 'part_too_far', `_HLS_part ${part} is beyond the advance part limit`);
+        const limit = advancePartLimit(partTarget(p));
+        if (partsAhead(msn, part, lastMsn, lastPart, partsPerSegment) > limit) {
+          return sendError(res, 400, 'part_too_far', `_HLS_msn ${msn} _HLS_part ${part} is beyond the advance part limit (${limit} parts past ${lastMsn}.${lastPart})`);
+        }
       }
       const ready = () => {
+        if ((p.lastMsn ?? -1) > msn) return true; // a later segment exists: segment msn and all its parts are done
         const seg = p.segment(msn);
-        if (p.lastMsn! > msn) return part === undefined || !seg || part < seg.parts.length || seg.complete;
         if (!seg) return false;
         if (part === undefined) return seg.complete;
-        // A part index past the segment's last part means part 0 of the next segment.
+        // A part index past the segment's last part means part 0 of the next segment (covered above).
         return part < seg.parts.length;
       };
-      if (!(await waitUntil(p, ready, holdMs, req))) {
+      if (!(await waiters.until(p, ready, holdMs(p), req))) {
         if (req.destroyed) return;
-        return sendError(res, 503, 'timeout', 'the requested part did not appear in time', { 'retry-after': '1' });
+        return sendError(res, 503, 'timeout', `_HLS_msn ${msn}${part === undefined ? '' : ` _HLS_part ${part}`} did not appear within three target durations`, {
+          'retry-after': '1',
+        });
       }
+      // Rendition reports should show the siblings at least where this playlist is (they run 1-2 ms apart).
+      const here = position(p);
+      await Promise.all(
+        [...s.packagers.values()].filter((o) => o !== p).map((o) => waiters.until(o, () => atLeast(position(o), here), reportSyncMs, req)),
+      );
+      if (req.destroyed) return;
     }
-    const reports = s.renditions
-      .filter((r) => r.name !== p.name)
-      .map((r) => {
-        const o = s.packagers.get(r.name)!;
-        return { uri: `../${r.name}/index.m3u8`, lastMsn: o.lastMsn ?? 0, lastPart: o.lastPartIndex ?? 0 };
-      });
+    const reports = lowLatency
+      ? s.renditions
+          .filter((r) => r.name !== p.name)
+          .flatMap((r) => {
+            const o = s.packagers.get(r.name);
+            if (o?.lastMsn === undefined) return [];
+            return [{ uri: `../${r.name}/index.m3u8`, lastMsn: o.lastMsn, lastPart: o.lastPartIndex ?? 0 }];
+          })
+      : [];
     send(res, renderMediaPlaylist(p, { lowLatency, skip, renditionReports: reports }), M3U8, 'no-cache');
   };
 
-  const media = async (obj: HlsObject, p: RenditionPackager, nums: number[], req: IncomingMessage, res: ServerResponse) => {
-    const immutable = 'public, max-age=3600, immutable';
+  const media = async (s: LiveStream, obj: HlsObject, p: RenditionPackager, nums: number[], req: IncomingMessage, res: ServerResponse) => {
     if (obj.kind === 'init') {
       const bytes = p.init(nums[0]!);
-      return bytes ? send(res, bytes, 'video/mp4', immutable) : sendError(res, 404, 'not_found', 'no such init segment');
+      return bytes ? send(res, bytes, MP4, IMMUTABLE) : sendError(res, 404, 'not_found', 'no such init segment');
     }
     if (obj.kind === 'segment') {
       const msn = nums[0]!;
       const seg = p.segment(msn);
       // The open segment is answered once it completes.
-      if (seg && !seg.complete) await waitUntil(p, () => p.segment(msn)?.complete ?? true, holdMs, req);
+      if (seg && !seg.complete) await waiters.until(p, () => p.segment(msn)?.complete ?? true, holdMs(p), req);
+      if (req.destroyed) return;
       const done = p.segment(msn);
-      return done?.complete ? send(res, done.bytes(), 'video/mp4', immutable) : sendError(res, 404, 'not_found', 'no such segment');
+      return done?.complete ? send(res, done.bytes(), MP4, IMMUTABLE) : sendError(res, 404, 'not_found', 'no such segment');
     }
+    if ((await s.latencyMode) !== 'low') return sendError(res, 404, 'not_found', 'this event is served as plain HLS: no parts');
     const [msn, index] = nums as [number, number];
     if (!p.part(msn, index)) {
-      // A hinted (next) part is held until it exists; a hint that the next keyframe overtook gets a 404.
+      // The preload-hinted part is held until it exists and answered the moment it is complete. ffmpeg writes a
+      // fragment only once it is whole, moof then mdat back to back (first to last byte < 1 ms for a 180 KB
+      // 720p part, measured), so streaming it chunked would gain nothing. A hint a keyframe overtook gets a 404.
       const next = p.nextPart;
-      const hinted = next && next.msn === msn && next.index === index;
-      if (!hinted) return sendError(res, 404, 'not_found', 'no such part');
-      await waitUntil(p, () => p.part(msn, index) !== undefined || (p.segment(msn)?.complete ?? false) || (p.lastMsn ?? 0) > msn, holdMs, req);
+      if (next.msn !== msn || next.index !== index) return sendError(res, 404, 'not_found', 'no such part');
+      const overtaken = () => p.part(msn, index) !== undefined || (p.segment(msn)?.complete ?? false) || (p.lastMsn ?? -1) > msn;
+      await waiters.until(p, overtaken, holdMs(p), req);
     }
-    const part = p.part(msn, index);
     if (req.destroyed) return;
-    return part ? send(res, part.bytes, 'video/mp4', immutable) : sendError(res, 404, 'not_found', 'no such part');
+    const part = p.part(msn, index);
+    return part ? send(res, part.bytes, MP4, IMMUTABLE) : sendError(res, 404, 'not_found', 'no such part');
   };
 
   return (req, res) => {
@@ -167,7 +237,7 @@ export function createOriginHlsHandler(deps: {
     else {
       const p = s.packagers.get(obj.rendition!);
       if (!p) return sendError(res, 404, 'not_found', 'no such rendition');
-      work = obj.kind === 'playlist' ? playlist(s, p, url, req, res) : media(obj, p, numbersOf(obj, url.pathname), req, res);
+      work = obj.kind === 'playlist' ? playlist(s, p, url, req, res) : media(s, obj, p, numbersOf(url.pathname), req, res);
     }
     work.catch((err: Error) => {
       if (!res.headersSent) sendError(res, 500, 'internal', err.message);

@@ -3,9 +3,11 @@ import { EventEmitter } from 'node:events';
 import type { Config, Rendition } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { LiveFeed } from '../ingest/feed.ts';
+import type { LatencyMode } from '../lib/store/schema.ts';
 import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from './flv.ts';
 import { RenditionPackager } from './packager.ts';
 import { ladderFor, startTranscode, type Transcode } from './transcoder.ts';
+import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';
 
 /** Counters a live stream reports to the origin's metrics. */
 export interface LiveStreamMetrics {
@@ -30,6 +32,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   renditions: Rendition[] = [];
   /** Packagers by rendition name, in ladder order. */
   readonly packagers = new Map<string, RenditionPackager>();
+  /** How the stream is served, `low` (LL-HLS) or `standard` (plain HLS); set by the origin when the stream is created. */
+  latencyMode: Promise<LatencyMode>;
   private feedSeq = 0;
   private activeFeed = 0;
   private reader = new FlvReader();
@@ -47,6 +51,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private restartTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private runStartedAt = 0;
+  /** The current ffmpeg run's latest `-progress` report (speed, fps, dropped frames); undefined between runs. */
+  transcodeStats: TranscodeStats | undefined;
   private stopped = false;
 
   constructor(
@@ -56,6 +62,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     private readonly metrics: LiveStreamMetrics,
   ) {
     super();
+    this.latencyMode = Promise.resolve(config.defaultLatencyMode);
   }
 
   /** True while a publisher is attached. */
@@ -162,6 +169,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     if (this.stopped || !this.header) return;
     if (this.renditions.length === 0) {
       this.renditions = ladderFor(this.config.ladder, this.sourceHeight);
+      // Numbers from the wall clock: a stream that starts again after going offline gets new URLs.
+      const now = Date.now();
+      const firstRun = Math.floor(now / 1000);
+      const firstMsn = Math.floor(now / (this.config.segmentTargetSec * 1000));
       for (const r of this.renditions) {
         this.packagers.set(
           r.name,
@@ -169,6 +180,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
             segmentTargetSec: this.config.segmentTargetSec,
             partTargetSec: this.config.partTargetSec,
             windowSegments: this.config.windowSegments,
+            firstRun,
+            firstMsn,
           }),
         );
         const p = this.packagers.get(r.name)!;
@@ -177,6 +190,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       }
     }
     const t = startTranscode(this.config, this.renditions, this.hasAudio, this.logger);
+    this.transcodeStats = undefined;
+    readProgress(t.progress, (stats) => {
+      if (this.transcode === t) this.transcodeStats = stats;
+    });
     this.transcode = t;
     this.runStartedAt = Date.now();
     this.metrics.ffmpegStarted();

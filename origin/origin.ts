@@ -5,6 +5,7 @@ import type { Logger } from '../lib/logger.ts';
 import { Counter, Histogram, Gauge, type Registry } from '../lib/metrics.ts';
 import { closeServer, listen } from '../lib/http.ts';
 import type { FeedSink } from '../ingest/feed.ts';
+import type { LatencyMode } from '../lib/store/schema.ts';
 import { LiveStream } from './live-stream.ts';
 import { createOriginHlsHandler } from './hls-server.ts';
 
@@ -12,6 +13,8 @@ import { createOriginHlsHandler } from './hls-server.ts';
 export interface OriginParent {
   /** A publisher started (`live`) or the reconnect window ran out (`offline`). */
   onStatus(eventId: string, status: 'live' | 'offline'): void;
+  /** The event's latency mode (`low`: LL-HLS, `standard`: plain HLS), looked up when its stream starts. */
+  latencyMode(eventId: string): Promise<LatencyMode>;
 }
 
 /** The running origin. */
@@ -89,6 +92,11 @@ export function createOrigin(deps: {
         s = new LiveStream(eventId, config, logger.child({ eventId }), metrics);
         streams.set(eventId, s);
         const created = s;
+        // Settles before any playlist is served (the handler awaits it); the config default if the lookup fails.
+        s.latencyMode = parent.latencyMode(eventId).catch((err: Error) => {
+          logger.error({ eventId, err: err.message }, 'latency mode lookup failed; using the default');
+          return config.defaultLatencyMode;
+        });
         s.on('offline', () => {
           if (streams.get(eventId) === created) streams.delete(eventId);
           logger.info({ eventId }, 'event offline');

@@ -67,6 +67,21 @@ describe('RenditionPackager', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('numbers runs and segments from the bases it is given, so a restarted stream gets new URLs', () => {
+    const p = new RenditionPackager('360p', { ...OPTS, firstRun: 1_700_000_000, firstMsn: 850_000_000 });
+    assert.equal(p.latestRun, undefined);
+    assert.deepEqual(p.nextPart, { msn: 850_000_000, index: 0 });
+    const r = record(p);
+    p.beginRun(T0);
+    feed(p, file);
+    p.endRun();
+    assert.deepEqual(r.inits, [1_700_000_000]);
+    assert.equal(p.latestRun, 1_700_000_000);
+    assert.ok(p.init(1_700_000_000));
+    assert.equal(r.segments[0]!.msn, 850_000_000);
+    assert.deepEqual(r.segments.map((s) => s.msn), r.segments.map((_, i) => 850_000_000 + i));
+  });
+
   it('cuts 2 s segments of four 0.5 s parts at keyframes, with consistent PDT', () => {
     const p = new RenditionPackager('360p', OPTS);
     const r = record(p);

@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { Mp4BoxSplitter, Mp4Error, parseInit, parseMoof } from './mp4.ts';
 import type { InitInfo, TrackInfo } from './mp4.ts';
+import type { DateRange } from './playlist.ts';
 
 /** A partial segment: one moof+mdat fragment. */
 export interface Part {
@@ -79,6 +80,12 @@ export interface PackagerOptions {
   partTargetSec: number;
   /** Complete segments listed in the playlist. */
   windowSegments: number;
+  /**
+   * Number of the first run and media sequence number of the first segment (default 0). A stream that
+   * starts again after going offline must not reuse the URLs of the previous one, which caches may still hold.
+   */
+  firstRun?: number;
+  firstMsn?: number;
 }
 
 interface Run {
@@ -108,13 +115,16 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
   #window: Segment[] = []; // listed in the playlist, oldest first; the last may be open
   #retired: { segment: Segment; atClockSec: number }[] = []; // left the playlist, still downloadable
   #run: Run | undefined;
-  #runCount = 0;
+  #runCount: number;
+  readonly #firstRun: number;
+  readonly #firstMsn: number;
   #clockSec = 0; // media seconds packaged since construction, across runs
   #lastMsn: number | undefined;
   #discontinuities = 0;
   #longestSegmentSec = 0;
   #longestPartSec = 0;
   #frameRate: number | undefined;
+  readonly #dateRanges = new Map<string, DateRange>();
 
   constructor(
     /** Rendition name (e.g. "720p"). */
@@ -125,6 +135,8 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     this.segmentTargetSec = opts.segmentTargetSec;
     this.partTargetSec = opts.partTargetSec;
     this.#windowSegments = opts.windowSegments;
+    this.#firstRun = this.#runCount = opts.firstRun ?? 0;
+    this.#firstMsn = opts.firstMsn ?? 0;
   }
 
   /** Starts a new ffmpeg run whose media time 0 happened at wallClockAtZeroMs. Ends the current run, if any. */
@@ -133,7 +145,7 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     this.#run = {
       n: this.#runCount++,
       wallClockAtZeroMs,
-      runBase: this.#lastMsn === undefined ? 0 : this.#lastMsn + 1,
+      runBase: this.#lastMsn === undefined ? this.#firstMsn : this.#lastMsn + 1,
       splitter: new Mp4BoxSplitter(),
       offset: 0,
       parts: 0,
@@ -262,7 +274,7 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
 
   /** Number of the newest run, undefined before the first beginRun. */
   get latestRun(): number | undefined {
-    return this.#runCount > 0 ? this.#runCount - 1 : undefined;
+    return this.#runCount > this.#firstRun ? this.#runCount - 1 : undefined;
   }
 
   /** A retained segment (listed or recently retired; check `complete` before serving it whole). */
@@ -287,6 +299,23 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
   }
 
   /** Segments listed in the playlist, oldest first: the last windowSegments complete ones, then the open one if any. */
+  /** Adds or replaces (same id) an EXT-X-DATERANGE listed in this rendition's playlist. */
+  setDateRange(range: DateRange): void {
+    this.#dateRanges.set(range.id, range);
+  }
+
+  /** DATERANGEs that still overlap the playlist window (ones that ended before its first segment are dropped). */
+  get dateRanges(): readonly DateRange[] {
+    const windowStart = this.#window[0]?.programDateTimeMs;
+    if (windowStart !== undefined) {
+      for (const [id, d] of this.#dateRanges) {
+        const end = d.startDateMs + (d.durationSec ?? d.plannedDurationSec ?? 0) * 1000;
+        if (d.durationSec !== undefined && end < windowStart) this.#dateRanges.delete(id);
+      }
+    }
+    return [...this.#dateRanges.values()];
+  }
+
   get playlistSegments(): readonly Segment[] {
     return this.#window;
   }
@@ -311,7 +340,7 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
   /** The part expected next (EXT-X-PRELOAD-HINT): the open segment's next part, or the next segment's first part when a keyframe is due. */
   get nextPart(): { msn: number; index: number } {
     const last = this.#window.at(-1);
-    if (!last) return { msn: this.#lastMsn === undefined ? 0 : this.#lastMsn + 1, index: 0 };
+    if (!last) return { msn: this.#lastMsn === undefined ? this.#firstMsn : this.#lastMsn + 1, index: 0 };
     const lastPart = last.parts.at(-1);
     const keyframeDue = last.durationSec + (lastPart?.durationSec ?? this.partTargetSec) / 2 > this.segmentTargetSec;
     return last.complete || keyframeDue ? { msn: last.msn + 1, index: 0 } : { msn: last.msn, index: last.parts.length };

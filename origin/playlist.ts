@@ -32,6 +32,33 @@ export interface MediaPlaylistSource {
   readonly playlistSegments: readonly PlaylistSegment[];
   /** The part expected next, for EXT-X-PRELOAD-HINT. */
   readonly nextPart: { msn: number; index: number };
+  /** EXT-X-DATERANGE tags to list (ad breaks), the same in every rendition. */
+  readonly dateRanges?: readonly DateRange[];
+}
+
+/** An EXT-X-DATERANGE (RFC 8216bis §4.4.5.1): an interval of the playlist's timeline, e.g. an ad break. */
+export interface DateRange {
+  id: string;
+  class?: string;
+  startDateMs: number;
+  durationSec?: number;
+  plannedDurationSec?: number;
+  /** SCTE-35 splice_info_section of the cue-out / cue-in (§4.4.5.1.4). */
+  scte35Out?: Uint8Array;
+  scte35In?: Uint8Array;
+}
+
+/** Renders one EXT-X-DATERANGE tag. */
+export function renderDateRange(d: DateRange): string {
+  const hex = (b: Uint8Array) => '0x' + Buffer.from(b).toString('hex').toUpperCase();
+  const attrs = [`ID="${d.id}"`];
+  if (d.class) attrs.push(`CLASS="${d.class}"`);
+  attrs.push(`START-DATE="${new Date(d.startDateMs).toISOString()}"`);
+  if (d.durationSec !== undefined) attrs.push(`DURATION=${f3(d.durationSec)}`);
+  if (d.plannedDurationSec !== undefined) attrs.push(`PLANNED-DURATION=${f3(d.plannedDurationSec)}`);
+  if (d.scte35Out) attrs.push(`SCTE35-OUT=${hex(d.scte35Out)}`);
+  if (d.scte35In) attrs.push(`SCTE35-IN=${hex(d.scte35In)}`);
+  return `#EXT-X-DATERANGE:${attrs.join(',')}`;
 }
 
 /** A sibling rendition's position, for EXT-X-RENDITION-REPORT. */
@@ -117,6 +144,7 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
   lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${p.discontinuitySequence}`);
   lines.push('#EXT-X-INDEPENDENT-SEGMENTS');
   if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`);
+  for (const d of p.dateRanges ?? []) lines.push(renderDateRange(d));
 
   for (let i = skipped; i < segments.length; i++) {
     const s = segments[i]!;

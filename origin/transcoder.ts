@@ -71,6 +71,8 @@ export interface Transcode {
   readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Ends the process (SIGTERM, then SIGKILL after a grace period). */
   kill(): void;
+  /** ffmpeg's `-progress` key=value report (speed, fps, drop_frames, …), about once a second. */
+  readonly progress: Readable;
 }
 
 /** Starts ffmpeg for `renditions`; stderr lines go to the log. */
@@ -80,8 +82,11 @@ export function startTranscode(
   hasAudio: boolean,
   logger: Logger,
 ): Transcode {
-  const stdio: ('pipe' | 'ignore')[] = ['pipe', 'ignore', 'pipe', ...renditions.map(() => 'pipe' as const)];
-  const child = spawn(config.ffmpegPath, ffmpegArgs(config, renditions, hasAudio), { stdio });
+  const stdio: ('pipe' | 'ignore')[] = ['pipe', 'ignore', 'pipe', ...renditions.map(() => 'pipe' as const), 'pipe'];
+  const progressFd = 3 + renditions.length;
+  const child = spawn(config.ffmpegPath, ['-progress', `pipe:${progressFd}`, '-stats_period', '1', ...ffmpegArgs(config, renditions, hasAudio)], { stdio });
+  const progress = child.stdio[progressFd] as Readable;
+  progress.resume(); // never let an unread progress pipe stall ffmpeg
   const input = child.stdin!;
   // A dead ffmpeg makes writes fail with EPIPE; the close handler reports it.
   input.on('error', () => {});
@@ -106,7 +111,7 @@ export function startTranscode(
     killTimer.unref();
   };
   void closed.then(() => clearTimeout(killTimer));
-  return { child, input, outputs, closed, kill };
+  return { child, input, outputs, closed, kill, progress };
 }
 
 /** Checks that ffmpeg runs and has libx264 and aac; resolves to its version line or throws a clear message. */

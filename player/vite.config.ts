@@ -1,4 +1,4 @@
-// Vite build of the viewer pages: player/ → dist/player/ (index.html, watch.html, /assets/*).
+// Vite build of the browser apps: player/ → dist/player/ (index.html, watch.html, console.html, /assets/*).
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vite';
@@ -6,13 +6,14 @@ import { defineConfig } from 'vite';
 const root = fileURLToPath(new URL('.', import.meta.url));
 const devBackend = process.env.ONAIR_DEV_BACKEND ?? 'http://127.0.0.1:8080';
 
-/** Dev server only: serve watch.html for /watch/<slug>, as the real server does. */
+/** Dev server only: serve watch.html for /watch/<slug> and console.html for /console/*, as the real server does. */
 function watchRoute(): Plugin {
   return {
     name: 'onair-watch-route',
     configureServer(server) {
       server.middlewares.use((req, _res, next) => {
         if (req.url !== undefined && /^\/watch\/[^/?]+/.test(req.url)) req.url = '/watch.html';
+        else if (req.url !== undefined && /^\/console(\/[^?]*)?(\?|$)/.test(req.url)) req.url = '/console.html';
         next();
       });
     },
@@ -39,6 +40,7 @@ export default defineConfig({
       input: {
         index: fileURLToPath(new URL('index.html', import.meta.url)),
         watch: fileURLToPath(new URL('watch.html', import.meta.url)),
+        console: fileURLToPath(new URL('console.html', import.meta.url)),
       },
     },
   },

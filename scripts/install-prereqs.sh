@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages onair needs, only those missing. Idempotent.
-#   scripts/install-prereqs.sh          ffmpeg (server) and chromium (tests)
+#   scripts/install-prereqs.sh          ffmpeg (server); chromium, an emoji font and redis-server (tests)
 #   scripts/install-prereqs.sh --bench  also nginx + nginx-rtmp, wrk (benchmark peers)
 set -euo pipefail
 
-want=(ffmpeg chromium)
+want=(ffmpeg chromium fonts-noto-color-emoji redis-server)
 if [[ "${1:-}" == "--bench" ]]; then want+=(nginx libnginx-mod-rtmp wrk); fi
 
 missing=()

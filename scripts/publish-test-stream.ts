@@ -1,8 +1,10 @@
 // Publishes an ffmpeg test source with OBS-like settings (x264 CBR, 2 s keyframes, AAC 48 kHz) to an RTMP URL.
-//   tsx scripts/publish-test-stream.ts rtmp://localhost/live/<key> [--duration 60] [--size 1280x720] [--fps 30]
+//   tsx scripts/publish-test-stream.ts rtmp://localhost/live/<key> [--duration 60] [--size 1280x720] [--fps 30] [--stamp]
+// --stamp burns the publisher's wall clock into every frame (scripts/bench/stamp.ts) for latency measurement.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { stampedSourceGraph } from './bench/stamp.ts';
 
 /** Options of a test publisher. */
 export interface TestStreamOptions {
@@ -14,6 +16,10 @@ export interface TestStreamOptions {
   fps?: number;
   videoKbps?: number;
   ffmpegPath?: string;
+  /** Burn the wall clock (ms since epoch mod 2^32) into a strip at the bottom of every frame. */
+  stamp?: boolean;
+  /** x264 preset of the publisher (default veryfast, as OBS); a latency run on one small machine may want ultrafast. */
+  preset?: string;
 }
 
 /** ffmpeg arguments for an OBS-like live publish of a moving test pattern with a tone. */
@@ -22,9 +28,9 @@ export function testStreamArgs(o: TestStreamOptions): string[] {
   const t = o.durationSec ? ['-t', String(o.durationSec)] : [];
   return [
     '-hide_banner', '-loglevel', 'error', '-nostdin',
-    '-re', ...t, '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}`,
+    '-re', ...t, '-f', 'lavfi', '-i', o.stamp ? stampedSourceGraph(width, height, fps) : `testsrc2=size=${width}x${height}:rate=${fps}`,
     '-re', ...t, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'high', '-pix_fmt', 'yuv420p',
+    '-c:v', 'libx264', '-preset', o.preset ?? 'veryfast', '-tune', 'zerolatency', '-profile:v', 'high', '-pix_fmt', 'yuv420p',
     '-b:v', `${videoKbps}k`, '-maxrate', `${videoKbps}k`, '-bufsize', `${videoKbps * 2}k`,
     '-g', String(fps * 2), '-keyint_min', String(fps * 2), '-sc_threshold', '0',
     '-c:a', 'aac', '-b:a', '160k', '-ar', '48000', '-ac', '2',
@@ -51,11 +57,11 @@ export function publishTestStream(o: TestStreamOptions): { child: ChildProcess; 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { duration: { type: 'string' }, size: { type: 'string' }, fps: { type: 'string' } },
+    options: { duration: { type: 'string' }, size: { type: 'string' }, fps: { type: 'string' }, stamp: { type: 'boolean' } },
   });
   const url = positionals[0];
   if (!url) {
-    console.error('usage: publish-test-stream.ts rtmp://HOST/live/<streamKey> [--duration S] [--size WxH] [--fps N]');
+    console.error('usage: publish-test-stream.ts rtmp://HOST/live/<streamKey> [--duration S] [--size WxH] [--fps N] [--stamp]');
     process.exit(2);
   }
   const [w, h] = (values.size ?? '1280x720').split('x').map(Number);
@@ -65,6 +71,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     width: w,
     height: h,
     fps: values.fps ? Number(values.fps) : undefined,
+    stamp: values.stamp,
   });
   process.on('SIGINT', () => child.kill('SIGINT'));
   process.exit((await done) ?? 0);

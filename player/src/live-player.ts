@@ -30,15 +30,17 @@ export interface LivePlayerListener {
   onAutoplayBlocked(): void;
 }
 
-/** hls.js settings for live low-latency playback. */
+/**
+ * hls.js settings for live low-latency playback. The target latency comes from the playlist: PART-HOLD-BACK
+ * (3 parts, 1.5 s) for LL-HLS events, hls.js's default of 3 target durations for plain-HLS events. Do not set
+ * liveSyncDuration(Count) here: any user value overrides PART-HOLD-BACK (hls.js latency-controller); and
+ * liveMaxLatencyDurationCount cannot be set without it, so the watchdog below jumps back when far behind.
+ */
 export const HLS_CONFIG: Partial<HlsConfig> = {
+  // Parts, preload hints, blocking playlist reload and delta updates when the playlist offers them.
   lowLatencyMode: true,
-  // Plain (non-LL) HLS: start 3 segments behind the edge, per RFC 8216 HOLD-BACK.
-  liveSyncDurationCount: 3,
-  // Too far behind (e.g. after a long stall): jump back to the live edge.
-  liveMaxLatencyDurationCount: 10,
-  // Gentle catch-up towards the target latency instead of seeking.
-  maxLiveSyncPlaybackRate: 1.5,
+  // Gentle catch-up towards the target latency (pitch-preserving playbackRate up to 1.25) instead of seeking.
+  maxLiveSyncPlaybackRate: 1.25,
   backBufferLength: 10,
   maxBufferLength: 20,
   // Fail fast on a missing master: the page polls the event API instead.
@@ -62,6 +64,10 @@ const MAX_MEDIA_RECOVERIES = 2;
 const MAX_REBUILDS = 2;
 /** No playback progress for this long while not paused counts as a stall. */
 const STALL_MS = 10_000;
+/** After this long without progress (once playing), recover in place once: jump to the live sync point. */
+const STALL_NUDGE_MS = 4_000;
+/** Playing this many seconds behind the target latency (e.g. after a long stall): jump to the live sync point. */
+const MAX_BEHIND_SEC = 6;
 
 /** True when this browser can play HLS through hls.js (MSE) or natively. */
 export function canPlayHls(video: HTMLVideoElement): boolean {
@@ -82,6 +88,7 @@ export class LivePlayer {
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private lastTime = -1;
   private lastProgressAt = 0;
+  private nudged = false;
   private readonly mediaListeners: [string, () => void][];
 
   constructor(video: HTMLVideoElement, listener: LivePlayerListener) {
@@ -232,11 +239,35 @@ export class LivePlayer {
     if (t !== this.lastTime || this.video.paused || this.video.ended) {
       this.lastTime = t;
       this.lastProgressAt = now;
+      this.nudged = false;
+      this.jumpIfFarBehind();
+      return;
+    }
+    const hls = this.hls;
+    if (!this.nudged && hls !== undefined && t > 0 && now - this.lastProgressAt >= STALL_NUDGE_MS) {
+      // Stall recovery without a reload (hls.js nudges over small holes itself): go to the live sync point.
+      this.nudged = true;
+      const sync = hls.liveSyncPosition;
+      if (sync !== null && Number.isFinite(sync) && sync > t) {
+        this.listener.onError('stall: resyncing to live');
+        this.video.currentTime = sync;
+      }
       return;
     }
     if (now - this.lastProgressAt < STALL_MS) return;
     this.listener.onError('stall');
     this.fail('stall');
+  }
+
+  /** Too far behind live for the gentle catch-up: seek to hls.js's live sync position. */
+  private jumpIfFarBehind(): void {
+    const hls = this.hls;
+    if (hls === undefined || this.video.paused) return;
+    const latency = hls.latency;
+    const target = hls.targetLatency;
+    const sync = hls.liveSyncPosition;
+    if (target === null || sync === null || !Number.isFinite(latency) || latency <= target + MAX_BEHIND_SEC) return;
+    if (sync > this.video.currentTime) this.video.currentTime = sync;
   }
 
   private fail(reason: FailureReason): void {

@@ -5,6 +5,9 @@ import { byId } from './dom.ts';
 import { LivePlayer, canPlayHls } from './live-player.ts';
 import type { FailureReason } from './live-player.ts';
 import { QualityMenu } from './quality-menu.ts';
+import { mountChat } from './chat-panel.ts';
+import { OverlayFeed } from './overlay-feed.ts';
+import { ViewerOverlays } from './viewer-overlays.ts';
 import { installHook, pushHookError, setHookState } from './test-hook.ts';
 import type { WatchState } from './test-hook.ts';
 import './style.css';
@@ -116,7 +119,19 @@ export function startWatchPage(): () => void {
     if (!stopped) pollTimer = setTimeout(() => void check(), ms);
   }
 
+  let unmountChat: (() => void) | undefined;
+  let overlayFeed: OverlayFeed | undefined;
+  let overlayView: ViewerOverlays | undefined;
   function render(event: EventDetail): void {
+    if (overlayFeed === undefined) {
+      // News flashes, disclaimer and ad breaks: WebSocket signals (through the chat connection) + polled overlays GET.
+      const view = new ViewerOverlays(byId('news'), byId('disclaimer'), byId('adbreak'), video);
+      overlayView = view;
+      overlayFeed = new OverlayFeed(event.id, (state) => view.update(state), () => schedule(0));
+      overlayFeed.start();
+    }
+    const feed = overlayFeed;
+    unmountChat ??= mountChat(byId('chat'), byId('reactions'), byId('burst'), event.id, (m) => void feed.applyMessage(m));
     title.textContent = event.title;
     description.textContent = event.description;
     document.title = `${event.title} — onair`;
@@ -202,6 +217,9 @@ export function startWatchPage(): () => void {
     for (const name of ['volumechange', 'play', 'pause']) video.removeEventListener(name, updateControls);
     menu.destroy();
     player.stop();
+    unmountChat?.();
+    overlayFeed?.stop();
+    overlayView?.destroy();
   };
 }
 

@@ -1,0 +1,289 @@
+// /api/v1 routes of events: public reads, operator list, admin CRUD, stream key reveal-once/rotate, end stream, status.
+import { z } from 'zod';
+import { ApiError } from './auth.ts';
+import type { RouteBuilder } from './api-routes.ts';
+import { adBreakSchema, epochMs, eventIdParams, eventSchema, healthSampleSchema, slugInput } from './api-schemas.ts';
+import { SlugTakenError, type EventRecord, type EventService } from './events.ts';
+import type { AdBreaks } from './ad-breaks.ts';
+import type { HealthMonitor } from './health.ts';
+
+/** URLs of an event that are safe to show anyone (never the stream key). */
+export function eventView(e: EventRecord): z.infer<typeof eventSchema> {
+  return { ...e, hlsUrl: `/live/${e.id}/master.m3u8`, watchUrl: `/watch/${e.slug}` };
+}
+
+/** What the event routes need besides the events repository. */
+export interface EventRoutesDeps {
+  events: EventService;
+  health: HealthMonitor;
+  adBreaks: AdBreaks;
+  /** Closes the event's current publisher; false if none. */
+  disconnect(eventId: string): boolean;
+  /** True while a publisher feeds the event. */
+  publishing(eventId: string): boolean;
+  viewerCount(eventId: string): number | undefined;
+  /** The event was ended by an operator (webhooks, viewer signals). */
+  ended(event: EventRecord): Promise<void>;
+  /** RTMP ingest URL and WHIP URL shown on the console. */
+  ingestUrls(event: EventRecord): { rtmpUrl: string; whipUrl: string };
+}
+
+const statusList = z.enum(['idle', 'live', 'offline', 'ended']);
+const editable = {
+  title: z.string().trim().min(1).max(200),
+  description: z.string().max(5000),
+  slug: slugInput,
+  scheduledStart: epochMs.nullable(),
+  visibility: z.enum(['public', 'unlisted']),
+};
+
+/** Registers the event routes. */
+export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): void {
+  const { events } = deps;
+  const tags = ['events'];
+  const mustExist = async (id: string): Promise<EventRecord> => {
+    const e = await events.byId(id);
+    if (!e) throw new ApiError(404, 'not_found', 'no event with that id');
+    return e;
+  };
+  const notFound = { 404: { description: 'No such event (`not_found`)' } };
+
+  b.route({
+    method: 'get',
+    path: '/events',
+    summary: 'Public events, newest first',
+    tags,
+    access: 'public',
+    query: z.strictObject({
+      status: z
+        .string()
+        .optional()
+        .transform((s, ctx) => {
+          const list = s ? s.split(',') : [];
+          const bad = list.filter((x) => !statusList.options.includes(x as never));
+          if (bad.length) ctx.addIssue({ code: 'custom', message: `unknown status ${bad.join(', ')}; use ${statusList.options.join(', ')}` });
+          return list as z.infer<typeof statusList>[];
+        })
+        .meta({ description: 'Comma-separated statuses to keep (idle, live, offline, ended)' }),
+    }),
+    responses: { 200: { description: 'Events', schema: z.object({ events: z.array(eventSchema) }) } },
+    handler: async ({ query }) => ({ events: (await events.list(query.status, { visibility: 'public' })).map(eventView) }),
+  });
+
+  b.route({
+    method: 'get',
+    path: '/events/by-slug/:slug',
+    summary: 'An event by slug (public and unlisted)',
+    tags,
+    access: 'public',
+    params: z.strictObject({ slug: z.string().min(1).max(100) }),
+    responses: { 200: { description: 'The event', schema: z.object({ event: eventSchema }) }, ...notFound },
+    handler: async ({ params }) => {
+      const e = await events.bySlug(params.slug);
+      if (!e) throw new ApiError(404, 'not_found', 'no event with that slug');
+      return { event: eventView(e) };
+    },
+  });
+
+  b.route({
+    method: 'get',
+    path: '/events/:id',
+    summary: 'An event by id (public and unlisted)',
+    tags,
+    access: 'public',
+    params: eventIdParams,
+    responses: { 200: { description: 'The event', schema: z.object({ event: eventSchema }) }, ...notFound },
+    handler: async ({ params }) => ({ event: eventView(await mustExist(params.id)) }),
+  });
+
+  b.route({
+    method: 'get',
+    path: '/console/events',
+    summary: 'Every event (unlisted included) with live status, for the console',
+    tags,
+    access: 'operator',
+    responses: {
+      200: {
+        description: 'Events',
+        schema: z.object({ events: z.array(eventSchema.extend({ publishing: z.boolean(), viewers: z.number().int().nullable() })) }),
+      },
+    },
+    handler: async () => ({
+      events: (await events.list()).map((e) => ({ ...eventView(e), publishing: deps.publishing(e.id), viewers: deps.viewerCount(e.id) ?? null })),
+    }),
+  });
+
+  b.route({
+    method: 'post',
+    path: '/events',
+    summary: 'Create an event (its stream key is revealed once through /stream-key/reveal)',
+    tags,
+    access: 'admin',
+    body: z.strictObject({
+      title: editable.title,
+      description: editable.description.optional(),
+      slug: editable.slug.optional(),
+      scheduledStart: editable.scheduledStart.optional(),
+      visibility: editable.visibility.optional(),
+      latencyMode: z.enum(['low', 'standard']).optional(),
+    }),
+    status: 201,
+    responses: { 201: { description: 'Created', schema: z.object({ event: eventSchema }) }, 409: { description: 'Slug taken (`slug_taken`)' } },
+    handler: async ({ body }) => {
+      try {
+        const { event } = await events.create({ ...body, keepForReveal: true });
+        return { event: eventView(event) };
+      } catch (err) {
+        if (err instanceof SlugTakenError) throw new ApiError(409, 'slug_taken', err.message);
+        if (err instanceof RangeError) throw new ApiError(400, 'invalid_request', err.message);
+        throw err;
+      }
+    },
+  });
+
+  b.route({
+    method: 'patch',
+    path: '/events/:id',
+    summary: 'Change an event’s title, description, slug, scheduled start or visibility',
+    tags,
+    access: 'admin',
+    params: eventIdParams,
+    body: z
+      .strictObject({
+        title: editable.title.optional(),
+        description: editable.description.optional(),
+        slug: editable.slug.optional(),
+        scheduledStart: editable.scheduledStart.optional(),
+        visibility: editable.visibility.optional(),
+      })
+      .refine((o) => Object.keys(o).length > 0, 'nothing to change'),
+    responses: { 200: { description: 'Updated', schema: z.object({ event: eventSchema }) }, ...notFound, 409: { description: 'Slug taken (`slug_taken`)' } },
+    handler: async ({ params, body }) => {
+      await mustExist(params.id);
+      try {
+        return { event: eventView((await events.update(params.id, body))!) };
+      } catch (err) {
+        if (err instanceof SlugTakenError) throw new ApiError(409, 'slug_taken', err.message);
+        if (err instanceof RangeError) throw new ApiError(400, 'invalid_request', err.message);
+        throw err;
+      }
+    },
+  });
+
+  b.route({
+    method: 'delete',
+    path: '/events/:id',
+    summary: 'Delete an event that is not live',
+    tags,
+    access: 'admin',
+    params: eventIdParams,
+    responses: { 204: { description: 'Deleted' }, ...notFound, 409: { description: 'Event is live (`event_live`): end it first' } },
+    handler: async ({ res, params }) => {
+      const e = await mustExist(params.id);
+      if (e.status === 'live' || deps.publishing(e.id)) throw new ApiError(409, 'event_live', 'the event is live: end it first');
+      await events.remove(e.id);
+      res.status(204).end();
+      return undefined;
+    },
+  });
+
+  const keyResponse = z.object({ streamKey: z.string(), rtmpUrl: z.string(), whipUrl: z.string() }).meta({ id: 'StreamKey' });
+
+  b.route({
+    method: 'post',
+    path: '/events/:id/stream-key/reveal',
+    summary: 'Reveal the stream key — once; afterwards only rotation gives a new one',
+    tags,
+    access: 'admin',
+    params: eventIdParams,
+    responses: {
+      200: { description: 'The key (never shown again)', schema: keyResponse },
+      ...notFound,
+      409: { description: 'Already revealed (`key_already_revealed`) or event ended (`event_ended`)' },
+    },
+    handler: async ({ params }) => {
+      const e = await mustExist(params.id);
+      if (e.status === 'ended') throw new ApiError(409, 'event_ended', 'the event has ended');
+      const streamKey = await events.revealKey(e.id);
+      if (!streamKey) throw new ApiError(409, 'key_already_revealed', 'the stream key was revealed already; rotate it to get a new one');
+      return { streamKey, ...deps.ingestUrls(e) };
+    },
+  });
+
+  b.route({
+    method: 'post',
+    path: '/events/:id/stream-key/rotate',
+    summary: 'Replace the stream key; the current publisher is disconnected and the old key stops working',
+    tags,
+    access: 'admin',
+    params: eventIdParams,
+    responses: {
+      200: { description: 'The new key (shown only now)', schema: keyResponse.extend({ disconnected: z.boolean() }) },
+      ...notFound,
+      409: { description: 'Event ended (`event_ended`)' },
+    },
+    handler: async ({ params }) => {
+      const e = await mustExist(params.id);
+      if (e.status === 'ended') throw new ApiError(409, 'event_ended', 'the event has ended');
+      const streamKey = await events.rotateKey(e.id);
+      const disconnected = deps.disconnect(e.id);
+      return { streamKey, ...deps.ingestUrls(e), disconnected };
+    },
+  });
+
+  b.route({
+    method: 'post',
+    path: '/events/:id/end',
+    summary: 'End the event: disconnect the publisher, revoke its keys, status `ended`',
+    tags,
+    access: 'admin',
+    params: eventIdParams,
+    responses: { 200: { description: 'Ended', schema: z.object({ event: eventSchema, disconnected: z.boolean() }) }, ...notFound, 409: { description: 'Already ended (`event_ended`)' } },
+    handler: async ({ params }) => {
+      await mustExist(params.id);
+      if (!(await events.end(params.id))) throw new ApiError(409, 'event_ended', 'the event has ended already');
+      const disconnected = deps.disconnect(params.id);
+      const e = (await events.byId(params.id))!;
+      await deps.ended(e);
+      return { event: eventView(e), disconnected };
+    },
+  });
+
+  b.route({
+    method: 'get',
+    path: '/events/:id/status',
+    summary: 'Live status at a glance: publishing, viewers, latest health and warnings, running ad break',
+    tags,
+    access: 'operator',
+    params: eventIdParams,
+    responses: {
+      200: {
+        description: 'Status',
+        schema: z
+          .object({
+            id: z.string(),
+            status: z.enum(['idle', 'live', 'offline', 'ended']),
+            liveSince: epochMs.nullable(),
+            publishing: z.boolean(),
+            viewers: z.number().int().nullable(),
+            health: healthSampleSchema.nullable(),
+            adBreak: adBreakSchema.nullable(),
+          })
+          .meta({ id: 'EventStatus' }),
+      },
+      ...notFound,
+    },
+    handler: async ({ params }) => {
+      const e = await mustExist(params.id);
+      return {
+        id: e.id,
+        status: e.status,
+        liveSince: e.liveSince,
+        publishing: deps.publishing(e.id),
+        viewers: deps.viewerCount(e.id) ?? null,
+        health: deps.health.latest(e.id) ?? null,
+        adBreak: (await deps.adBreaks.active(e.id)) ?? null,
+      };
+    },
+  });
+}

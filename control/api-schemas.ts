@@ -1,0 +1,111 @@
+// Zod schemas shared by the /api/v1 route modules: they validate input and name the OpenAPI components.
+import { z } from 'zod';
+import { eventIdPattern, slugPattern } from './events.ts';
+
+/** Path parameter `id`: an event id. */
+export const eventIdParams = z.strictObject({ id: z.string().regex(eventIdPattern, 'not an event id') });
+
+/** A JSON timestamp: ms since the epoch. */
+export const epochMs = z.number().int().meta({ description: 'Milliseconds since the Unix epoch' });
+
+/** Severity of news flashes and disclaimers. */
+export const severitySchema = z.enum(['info', 'warning', 'critical']);
+
+/** An event as anyone may see it. */
+export const eventSchema = z
+  .object({
+    id: z.string(),
+    slug: z.string(),
+    title: z.string(),
+    description: z.string(),
+    status: z.enum(['idle', 'live', 'offline', 'ended']),
+    createdAt: epochMs,
+    updatedAt: epochMs,
+    liveSince: epochMs.nullable(),
+    latencyMode: z.enum(['low', 'standard']),
+    scheduledStart: epochMs.nullable(),
+    visibility: z.enum(['public', 'unlisted']),
+    endedAt: epochMs.nullable(),
+    hlsUrl: z.string(),
+    watchUrl: z.string(),
+  })
+  .meta({ id: 'Event' });
+
+/** An operator. */
+export const operatorSchema = z
+  .object({ id: z.string(), email: z.string(), role: z.enum(['admin', 'moderator']), createdAt: epochMs, disabled: z.boolean() })
+  .meta({ id: 'Operator' });
+
+/** A news flash. */
+export const newsFlashSchema = z
+  .object({ id: z.string(), text: z.string(), severity: severitySchema, at: epochMs, expiresAt: epochMs })
+  .meta({ id: 'NewsFlash' });
+
+/** A disclaimer. */
+export const disclaimerSchema = z.object({ id: z.string(), text: z.string(), severity: severitySchema, at: epochMs }).meta({ id: 'Disclaimer' });
+
+/** An ad break. */
+export const adBreakSchema = z
+  .object({
+    id: z.string(),
+    eventId: z.string(),
+    seq: z.number().int().meta({ description: 'SCTE-35 splice_event_id' }),
+    startAt: epochMs,
+    durationSec: z.number(),
+    creativeUrl: z.string().nullable(),
+    status: z.enum(['scheduled', 'active', 'done', 'cancelled']),
+    endedAt: epochMs.nullable(),
+    viewersAtStart: z.number().int().nullable(),
+    createdAt: epochMs,
+  })
+  .meta({ id: 'AdBreak' });
+
+/** One ingest health sample. */
+export const healthSampleSchema = z
+  .object({
+    at: epochMs,
+    protocol: z.string(),
+    bitrateKbps: z.number(),
+    fps: z.number(),
+    keyframeIntervalSec: z.number().nullable(),
+    width: z.number().int().nullable(),
+    height: z.number().int().nullable(),
+    videoCodec: z.string().nullable(),
+    audioCodec: z.string().nullable(),
+    lateFrames: z.number().int(),
+    transcodeSpeed: z.number().nullable(),
+    transcodeFps: z.number().nullable(),
+    droppedFrames: z.number().int(),
+    duplicatedFrames: z.number().int(),
+    warnings: z.array(z.object({ code: z.enum(['keyframe_interval', 'bitrate_collapse', 'transcode_slow', 'late_frames']), message: z.string() })),
+  })
+  .meta({ id: 'HealthSample' });
+
+/** A webhook. */
+export const webhookSchema = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    events: z.array(z.enum(['event.live', 'event.offline', 'event.ended', 'recording.ready'])),
+    createdAt: epochMs,
+  })
+  .meta({ id: 'Webhook' });
+
+/** One webhook delivery. */
+export const webhookDeliverySchema = z
+  .object({
+    id: z.string(),
+    webhookId: z.string(),
+    type: z.string(),
+    status: z.enum(['pending', 'delivered', 'failed']),
+    attempts: z.number().int(),
+    lastStatusCode: z.number().int().nullable(),
+    lastError: z.string().nullable(),
+    createdAt: epochMs,
+    nextAttemptAt: epochMs.nullable(),
+    deliveredAt: epochMs.nullable(),
+  })
+  .meta({ id: 'WebhookDelivery' });
+
+/** Slug input. */
+export const slugInput = z.string().regex(slugPattern, 'lower-case letters, digits and dashes, 1–64 characters');

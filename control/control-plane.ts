@@ -1,0 +1,219 @@
+// The control plane's composition: operator auth, the /api/v1 management routes and their OpenAPI document,
+// ingest health and viewer history, news flashes/disclaimers, ad breaks, webhooks, event status changes, and the chat
+// routes (viewer tokens, comments, operator moderation) when given the chat pieces.
+import express from 'express';
+import cookieParser from 'cookie-parser';
+import { z } from 'zod';
+import type { Config } from '../config/schema.ts';
+import type { Bus } from '../lib/bus/bus.ts';
+import type { Db } from '../lib/store/db.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Registry } from '../lib/metrics.ts';
+import { createAuth, type Auth } from './auth.ts';
+import { OperatorService } from './operators.ts';
+import type { EventRecord, EventService } from './events.ts';
+import { apiErrorHandler, createRouteBuilder, type RouteInfo } from './api-routes.ts';
+import { registerAuthRoutes } from './api-auth.ts';
+import { eventView, registerEventRoutes } from './api-events.ts';
+import { registerHealthRoutes } from './api-health.ts';
+import { registerOverlayRoutes } from './api-overlays.ts';
+import { registerAdBreakRoutes } from './api-ad-breaks.ts';
+import { registerWebhookRoutes } from './api-webhooks.ts';
+import { buildOpenApiDocument, type OpenApiDocument } from './openapi.ts';
+import { createHealthMonitor, type HealthMonitor, type IngestReport, type TranscodeReport } from './health.ts';
+import { ViewerHistory } from './viewer-history.ts';
+import { createViewerSignals, remainingSec, type ViewerOverlays, type ViewerSignals } from './viewer-signals.ts';
+import { registerChatRoutes, type ChatRoutesDeps } from './chat-routes.ts';
+import { OverlayService } from './overlays.ts';
+import { createAdBreaks, type AdBreaks } from './ad-breaks.ts';
+import { createWebhooks, type Webhooks } from './webhooks.ts';
+import { markAdBreak, type DateRangeTarget } from '../origin/ad-breaks.ts';
+
+/** What the control plane needs to know about the origin's live streams. */
+export interface ControlOriginView {
+  stream(eventId: string): { publishing: boolean; packagers: Map<string, DateRangeTarget>; transcodeStats?: TranscodeReport } | undefined;
+}
+
+/** What the control plane needs from its parent. */
+export interface ControlPlaneDeps {
+  config: Config;
+  logger: Logger;
+  registry: Registry;
+  db: Db;
+  events: EventService;
+  /** Viewer signals go out on it; without one they are only logged. */
+  bus?: Bus;
+  origin: ControlOriginView;
+  /** Closes an event's current publisher (ingest); false if none. */
+  disconnect(eventId: string): boolean;
+  /** Current viewers of an event (the WebSocket gateway's presence), if known. */
+  viewerCount(eventId: string): number | undefined;
+  /** The chat pieces (edge/ws-chat.ts): with them, the chat and moderation routes are served too. */
+  chat?: Pick<ChatRoutesDeps, 'tokens' | 'comments' | 'moderation' | 'limiter'>;
+}
+
+/** The running control plane. */
+export interface ControlPlane {
+  /** Mount at /api/v1 before any other /api/v1 router; unmatched requests fall through. */
+  readonly router: express.Router;
+  /** Every route it serves (express paths relative to /api/v1). */
+  readonly routes: readonly RouteInfo[];
+  readonly auth: Auth;
+  readonly operators: OperatorService;
+  readonly health: HealthMonitor;
+  readonly overlays: OverlayService;
+  readonly adBreaks: AdBreaks;
+  readonly webhooks: Webhooks;
+  readonly signals: ViewerSignals;
+  /** The OpenAPI document of every route. */
+  openapi(): OpenApiDocument;
+  /** Records an event status change from the origin and notifies webhooks and viewers when it really changed. */
+  setStatus(eventId: string, status: 'live' | 'offline'): Promise<void>;
+  /** Ingest health report (wire to the ingest's onHealth). */
+  onIngestHealth(eventId: string, report: IngestReport): void;
+  /** A viewer total from the WebSocket gateway's presence: sampled into the viewer history. */
+  onViewerCount(eventId: string, viewers: number): void;
+  /** What a joining viewer must see now (the gateway's welcome): news flashes, disclaimer, ad break, status. */
+  viewerOverlays(eventId: string): Promise<ViewerOverlays | undefined>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Longest gap between two viewer-history samples of an unchanged count. */
+const VIEWER_SAMPLE_MS = 5_000;
+
+/** Builds the control plane. */
+export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
+  const { config, db, events, registry } = deps;
+  const logger = deps.logger.child({ role: 'control' });
+  const operators = new OperatorService(db);
+  const auth = createAuth({ config, db, operators, logger, registry });
+  const signals = createViewerSignals({ bus: deps.bus, logger });
+  const health = createHealthMonitor({ config, logger, registry, transcodeStats: (id) => deps.origin.stream(id)?.transcodeStats });
+  const viewers = new ViewerHistory();
+  const overlays = new OverlayService(db, signals);
+  const adBreaks = createAdBreaks({
+    db,
+    logger,
+    signals,
+    viewerCount: deps.viewerCount,
+    defaultCreativeUrl: config.adCreativeUrl,
+    marker: {
+      mark: (eventId, mark) => {
+        const s = deps.origin.stream(eventId);
+        return s ? markAdBreak(s.packagers.values(), mark) : 0;
+      },
+    },
+  });
+  const webhooks = createWebhooks({ db, config, logger, registry });
+  // Viewer history samples: every count change, and otherwise one per VIEWER_SAMPLE_MS per event.
+  const lastSample = new Map<string, { at: number; viewers: number }>();
+  const sampleViewers = (eventId: string, n: number) => {
+    const now = Date.now();
+    const prev = lastSample.get(eventId);
+    if (prev && prev.viewers === n && now - prev.at < VIEWER_SAMPLE_MS) return;
+    viewers.record(eventId, n);
+    if (n === 0) lastSample.delete(eventId);
+    else lastSample.set(eventId, { at: now, viewers: n });
+  };
+  const publicBase = (config.publicUrl ?? `http://localhost:${config.httpPort}`).replace(/\/+$/, '');
+
+  const notify = async (type: 'event.live' | 'event.offline' | 'event.ended', e: EventRecord) => {
+    await webhooks.emit(type, { event: { ...eventView(e), watchUrl: `${publicBase}/watch/${e.slug}` } });
+    await signals.send(e.id, { signal: 'event_status', status: e.status });
+  };
+
+  const router = express.Router();
+  router.use(cookieParser(), express.json({ limit: '64kb' }));
+  const b = createRouteBuilder({ router, auth });
+  registerAuthRoutes(b, { auth, operators });
+  registerEventRoutes(b, {
+    events,
+    health,
+    adBreaks,
+    disconnect: deps.disconnect,
+    publishing: (id) => deps.origin.stream(id)?.publishing ?? false,
+    viewerCount: deps.viewerCount,
+    ended: (e) => notify('event.ended', e),
+    ingestUrls: (e) => ({ rtmpUrl: `rtmp://${new URL(publicBase).hostname}:${config.rtmpPort}/live`, whipUrl: `${publicBase}/whip/${e.id}` }),
+  });
+  registerHealthRoutes(b, { events, health, viewers });
+  registerOverlayRoutes(b, { events, overlays, adBreaks });
+  registerAdBreakRoutes(b, { events, adBreaks });
+  registerWebhookRoutes(b, { webhooks });
+  if (deps.chat) registerChatRoutes(b, { ...deps.chat, auth, eventExists: async (id) => (await events.byId(id)) !== undefined });
+  let doc: OpenApiDocument | undefined;
+  b.route({
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This OpenAPI document',
+    tags: ['meta'],
+    access: 'public',
+    responses: { 200: { description: 'OpenAPI 3.1 document', schema: z.record(z.string(), z.unknown()) } },
+    handler: async () => openapi(),
+  });
+  router.use(apiErrorHandler(logger));
+
+  function openapi(): OpenApiDocument {
+    doc ??= buildOpenApiDocument(b.registry, { version: '1.0.0', serverUrl: publicBase });
+    return doc;
+  }
+
+  return {
+    router,
+    routes: b.routes,
+    auth,
+    operators,
+    health,
+    overlays,
+    adBreaks,
+    webhooks,
+    signals,
+    openapi,
+
+    async setStatus(eventId, status) {
+      if (!(await events.setStatus(eventId, status))) return;
+      const e = await events.byId(eventId);
+      if (e) await notify(status === 'live' ? 'event.live' : 'event.offline', e);
+    },
+
+    onIngestHealth(eventId, report) {
+      health.ingest(eventId, report);
+      const n = deps.viewerCount(eventId);
+      if (n !== undefined) sampleViewers(eventId, n);
+    },
+
+    onViewerCount(eventId, n) {
+      sampleViewers(eventId, n);
+    },
+
+    async viewerOverlays(eventId) {
+      const [e, active, ad] = await Promise.all([events.byId(eventId), overlays.active(eventId), adBreaks.active(eventId)]);
+      if (!e) return undefined;
+      const now = Date.now();
+      return {
+        newsFlashes: active.newsFlashes.map((f) => ({ ...f, remainingSec: remainingSec(f.expiresAt, now) })),
+        disclaimer: active.disclaimer,
+        adBreak: ad
+          ? { id: ad.id, startAt: ad.startAt, durationSec: ad.durationSec, creativeUrl: ad.creativeUrl, remainingSec: remainingSec(ad.startAt + ad.durationSec * 1000, now) }
+          : null,
+        eventStatus: e.status,
+        serverTime: now,
+      };
+    },
+
+    async start() {
+      await auth.start();
+      await health.start();
+      await webhooks.start();
+      await adBreaks.start();
+    },
+
+    async stop() {
+      await adBreaks.stopAll();
+      await webhooks.stop();
+      await health.stop();
+      await auth.stop();
+    },
+  };
+}

@@ -1,0 +1,26 @@
+// Viewer tokens: display-name rules, signature, expiry, roles.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ViewerTokens, validateDisplayName, DisplayNameError } from './viewers.ts';
+
+test('display names are trimmed, cleaned and bounded', () => {
+  assert.equal(validateDisplayName('  Ada   Lovelace\u0007 '), 'Ada Lovelace');
+  assert.equal(validateDisplayName('Zoë_9'), 'Zoë_9');
+  for (const bad of ['', 'a', 'x'.repeat(25), '<script>', '-lead', 42]) assert.throws(() => validateDisplayName(bad), DisplayNameError);
+});
+
+test('tokens verify, carry role and suffixed name, and fail when forged or expired', () => {
+  let now = 1_000_000;
+  const t = new ViewerTokens(Buffer.alloc(32, 1), 60, () => now);
+  const { token, viewer } = t.issue({ displayName: 'Ada', role: 'moderator' });
+  assert.match(viewer.name, /^Ada#\d{4}$/);
+  assert.deepEqual(t.verify(token), viewer);
+  const [payload, mac] = token.split('.') as [string, string];
+  const forged = Buffer.from(JSON.stringify({ v: 1, sub: viewer.id, name: viewer.name, role: 'admin', exp: viewer.exp })).toString('base64url');
+  assert.equal(t.verify(`${forged}.${mac}`), undefined, 'role change breaks the MAC');
+  assert.equal(new ViewerTokens(Buffer.alloc(32, 2), 60).verify(token), undefined, 'other secret');
+  assert.equal(t.verify(`${payload}`), undefined);
+  assert.equal(t.verify(null), undefined);
+  now += 61_000;
+  assert.equal(t.verify(token), undefined, 'expired');
+});

@@ -1,0 +1,116 @@
+// Viewer identity: a display name becomes an HMAC-signed token (viewer id, name, role, expiry) that the gateway verifies.
+import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What a token lets its holder do: viewers chat; moderators and admins also moderate. */
+export type ViewerRole = 'viewer' | 'moderator' | 'admin';
+
+/** Every role, for validation. */
+export const viewerRoles: readonly ViewerRole[] = ['viewer', 'moderator', 'admin'];
+
+/** A verified viewer. */
+export interface ViewerIdentity {
+  /** Stable id (`v_…`), what bans and likes refer to. */
+  id: string;
+  /** Display name with its suffix (`Alice#4821`). */
+  name: string;
+  role: ViewerRole;
+  /** Expiry, ms since the epoch. */
+  exp: number;
+}
+
+/** Thrown for a display name that cannot be used; the message says why. */
+export class DisplayNameError extends RangeError {
+  override name = 'DisplayNameError';
+}
+
+/** Trims, strips control characters, collapses spaces and checks a display name (2–24 letters, digits, space, `_ - .`). */
+export function validateDisplayName(raw: unknown): string {
+  if (typeof raw !== 'string') throw new DisplayNameError('displayName must be a string');
+  const name = raw
+    .normalize('NFC')
+    .replace(/\p{Cc}|\p{Cf}/gu, '')
+    .replace(/\s+/gu, ' ')
+    .trim();
+  const length = [...name].length;
+  if (length < 2 || length > 24) throw new DisplayNameError('displayName must be 2–24 characters');
+  if (!/^[\p{L}\p{N}][\p{L}\p{N} _.-]*$/u.test(name)) {
+    throw new DisplayNameError('displayName may hold letters, digits, spaces, "_", "-" and "." and must start with a letter or digit');
+  }
+  return name;
+}
+
+/** Signs and verifies viewer tokens: `base64url(payload).base64url(HMAC-SHA256(payload))`. */
+export class ViewerTokens {
+  constructor(
+    private readonly secret: Buffer,
+    private readonly ttlSec: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (secret.length < 32) throw new RangeError('viewer token secret must be at least 32 bytes');
+  }
+
+  /** Issues a token for a validated display name; a 4-digit suffix keeps names unique-ish. */
+  issue(input: { displayName: string; role?: ViewerRole }): { token: string; viewer: ViewerIdentity } {
+    const base = validateDisplayName(input.displayName);
+    const viewer: ViewerIdentity = {
+      id: 'v_' + randomBytes(12).toString('base64url'),
+      name: `${base}#${String(randomInt(0, 10_000)).padStart(4, '0')}`,
+      role: input.role ?? 'viewer',
+      exp: this.now() + this.ttlSec * 1000,
+    };
+    return { token: this.sign(viewer), viewer };
+  }
+
+  /** Signs an identity as it is (for tests and the operator side). */
+  sign(viewer: ViewerIdentity): string {
+    const payload = Buffer.from(JSON.stringify({ v: 1, sub: viewer.id, name: viewer.name, role: viewer.role, exp: viewer.exp })).toString('base64url');
+    return `${payload}.${this.mac(payload)}`;
+  }
+
+  /** The identity in `token`, or undefined when it is malformed, forged or expired. */
+  verify(token: unknown): ViewerIdentity | undefined {
+    if (typeof token !== 'string' || token.length > 1024) return undefined;
+    const dot = token.indexOf('.');
+    if (dot <= 0 || dot !== token.lastIndexOf('.')) return undefined;
+    const payload = token.slice(0, dot);
+    const given = Buffer.from(token.slice(dot + 1), 'base64url');
+    const expected = Buffer.from(this.mac(payload), 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    let p: { v?: unknown; sub?: unknown; name?: unknown; role?: unknown; exp?: unknown };
+    try {
+      p = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as typeof p;
+    } catch {
+      return undefined;
+    }
+    if (p.v !== 1 || typeof p.sub !== 'string' || typeof p.name !== 'string' || typeof p.exp !== 'number') return undefined;
+    if (!viewerRoles.includes(p.role as ViewerRole) || p.exp <= this.now()) return undefined;
+    return { id: p.sub, name: p.name, role: p.role as ViewerRole, exp: p.exp };
+  }
+
+  private mac(payload: string): string {
+    return createHmac('sha256', this.secret).update(payload).digest('base64url');
+  }
+}
+
+/**
+ * The token secret: `configured` (hex or any string ≥ 32 chars, shared by every node in cluster mode), else one
+ * generated once and kept in `<dataDir>/viewer-token.secret` (mode 0600) so tokens survive restarts.
+ */
+export function loadTokenSecret(dataDir: string, configured?: string): Buffer {
+  if (configured !== undefined && configured !== '') {
+    if (configured.length < 32) throw new RangeError('viewerTokenSecret must be at least 32 characters');
+    return Buffer.from(configured, 'utf8');
+  }
+  const file = join(dataDir, 'viewer-token.secret');
+  if (existsSync(file)) {
+    const hex = readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f]{64,}$/.test(hex)) return Buffer.from(hex, 'hex');
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32);
+  writeFileSync(file, secret.toString('hex') + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
+}

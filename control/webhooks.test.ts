@@ -1,0 +1,130 @@
+// Webhooks: signed deliveries reach a real HTTP receiver; a failing receiver is retried with backoff until it answers 2xx.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../lib/logger.ts';
+import { createMetricsRegistry } from '../lib/metrics.ts';
+import { openStore, type Db } from '../lib/store/db.ts';
+import { listen, closeServer } from '../lib/http.ts';
+import { createWebhooks, signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, type Webhooks } from './webhooks.ts';
+
+let dir: string;
+let db: Db;
+let hooks: Webhooks;
+let receiver: Server;
+let url: string;
+/** Per path: how many more requests answer 500 before 200. */
+const failFirst = new Map<string, number>();
+const received: { path: string; body: string; signature: string | undefined; event: string | undefined; at: number }[] = [];
+
+async function waitFor<T>(what: string, f: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'onair-webhooks-'));
+  db = await openStore(dir);
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const path = req.url ?? '/';
+      received.push({ path, body, signature: req.headers[SIGNATURE_HEADER] as string | undefined, event: req.headers['x-onair-event'] as string | undefined, at: Date.now() });
+      const left = failFirst.get(path) ?? 0;
+      if (left > 0) failFirst.set(path, left - 1);
+      res.writeHead(left > 0 ? 500 : 204).end();
+    });
+  });
+  url = `http://127.0.0.1:${await listen(receiver, 0, '127.0.0.1')}`;
+  hooks = createWebhooks({
+    db,
+    config: { webhookMaxAttempts: 3, webhookRetryBaseMs: 100, webhookTimeoutMs: 2000 },
+    logger: createLogger('silent'),
+    registry: createMetricsRegistry(),
+  });
+  await hooks.start();
+});
+
+after(async () => {
+  await hooks?.stop();
+  await closeServer(receiver);
+  await db?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('signatures verify, and fail for another body, secret or an old timestamp', () => {
+  const body = '{"a":1}';
+  const now = 1_700_000_000;
+  const sig = signWebhook('s3cret', now, body);
+  assert.match(sig, /^t=1700000000,v1=[0-9a-f]{64}$/);
+  assert.ok(verifyWebhookSignature('s3cret', sig, body, 300, now + 10));
+  assert.ok(!verifyWebhookSignature('s3cret', sig, '{"a":2}', 300, now));
+  assert.ok(!verifyWebhookSignature('other', sig, body, 300, now));
+  assert.ok(!verifyWebhookSignature('s3cret', sig, body, 300, now + 301));
+  assert.ok(!verifyWebhookSignature('s3cret', undefined, body));
+});
+
+test('subscribed receivers get signed JSON; others do not', async () => {
+  const { webhook, secret } = await hooks.create({ url: `${url}/ok`, events: ['event.live', 'event.ended'] });
+  await hooks.create({ url: `${url}/offline-only`, events: ['event.offline'] });
+  await hooks.emit('event.live', { event: { id: 'ev1', title: 'T' } });
+  const got = await waitFor('delivery', () => received.find((r) => r.path === '/ok'));
+  assert.equal(got.event, 'event.live');
+  assert.ok(verifyWebhookSignature(secret, got.signature, got.body), 'valid HMAC-SHA256 signature');
+  const payload = JSON.parse(got.body) as { id: string; type: string; createdAt: string; data: { event: { id: string } } };
+  assert.equal(payload.type, 'event.live');
+  assert.equal(payload.data.event.id, 'ev1');
+  const log = await waitFor('delivered log', async () => {
+    const l = await hooks.deliveries(webhook.id);
+    return l?.[0]?.status === 'delivered' ? l : undefined;
+  });
+  assert.equal(log[0]!.attempts, 1);
+  assert.equal(log[0]!.lastStatusCode, 204);
+  assert.equal(log[0]!.id, payload.id);
+  assert.ok(!received.some((r) => r.path === '/offline-only'));
+});
+
+test('a failing receiver is retried with backoff until it succeeds; one that keeps failing is given up', async () => {
+  failFirst.set('/flaky', 2);
+  failFirst.set('/down', 100);
+  const flaky = await hooks.create({ url: `${url}/flaky`, events: ['event.ended'] });
+  const down = await hooks.create({ url: `${url}/down`, events: ['event.ended'] });
+  await hooks.emit('event.ended', { event: { id: 'ev2' } });
+  const log = await waitFor('flaky delivered', async () => {
+    const l = await hooks.deliveries(flaky.webhook.id);
+    return l?.[0]?.status === 'delivered' ? l : undefined;
+  });
+  assert.equal(log[0]!.attempts, 3);
+  const tries = received.filter((r) => r.path === '/flaky');
+  assert.equal(tries.length, 3);
+  assert.equal(new Set(tries.map((t) => t.body)).size, 1, 'the same payload on every attempt');
+  assert.ok(tries[2]!.at - tries[1]!.at >= tries[1]!.at - tries[0]!.at - 50, 'backoff grows');
+  for (const t of tries) assert.ok(verifyWebhookSignature(flaky.secret, t.signature, t.body));
+  const failed = await waitFor('down given up', async () => {
+    const l = await hooks.deliveries(down.webhook.id);
+    return l?.[0]?.status === 'failed' ? l : undefined;
+  });
+  assert.equal(failed[0]!.attempts, 3);
+  assert.equal(failed[0]!.lastStatusCode, 500);
+  assert.match(failed[0]!.lastError ?? '', /HTTP 500/);
+});
+
+test('an unreachable receiver is logged with the network error', async () => {
+  const dead = await hooks.create({ url: 'http://127.0.0.1:9/nothing', events: ['event.offline'] });
+  await hooks.emit('event.offline', { event: { id: 'ev3' } });
+  const l = await waitFor('error logged', async () => {
+    const x = await hooks.deliveries(dead.webhook.id);
+    return x?.[0]?.lastError ? x : undefined;
+  });
+  assert.ok(l[0]!.lastError);
+  assert.equal(l[0]!.lastStatusCode, null);
+});

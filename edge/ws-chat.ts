@@ -1,0 +1,75 @@
+// Composes live interaction for one process: realtime backend (Redis or in-process), chat store, viewer tokens,
+// moderation and the WebSocket gateway. The chat REST routes (control/chat-routes.ts) are registered by the control
+// plane from these pieces; cluster roles take the pieces they need.
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Registry } from '../lib/metrics.ts';
+import type { Db } from '../lib/store/db.ts';
+import { CommentStore } from '../control/comments.ts';
+import { ModerationService, parseModerationAction } from '../control/moderation.ts';
+import { ViewerTokens, loadTokenSecret } from '../control/viewers.ts';
+import { createRealtimeBackend, type RealtimeBackend } from './ws-backend.ts';
+import { createWsGateway, type WsGateway, type WsGatewayDeps } from './ws-gateway.ts';
+
+/** Live interaction for one process. */
+export interface ChatRole {
+  gateway: WsGateway;
+  backend: RealtimeBackend;
+  /** The chat store (comments, likes, bans, settings). */
+  comments: CommentStore;
+  moderation: ModerationService;
+  tokens: ViewerTokens;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Builds the chat pieces from config; `redisUrl` falls back to the `REDIS_URL` environment variable. */
+export function createChatRole(deps: {
+  config: Config;
+  logger: Logger;
+  registry: Registry;
+  db: Db;
+  eventExists(eventId: string): Promise<boolean>;
+  redisUrl?: string;
+  /** Active overlays for joining viewers (the control plane's). */
+  overlays?: WsGatewayDeps['overlays'];
+  /** Receives per-event viewer totals (the control plane's viewer history). */
+  onViewerCount?: WsGatewayDeps['onViewerCount'];
+}): ChatRole {
+  const { config, logger } = deps;
+  const redisUrl = deps.redisUrl ?? config.redisUrl;
+  const backend = createRealtimeBackend({ redisUrl, mode: config.busChannelMode, logger: logger.child({ part: 'bus' }) });
+  const comments = new CommentStore(deps.db);
+  const tokens = new ViewerTokens(loadTokenSecret(config.dataDir, config.viewerTokenSecret), config.viewerTokenTtlSec);
+  const moderation = new ModerationService(comments, backend.bus);
+  const gateway = createWsGateway({
+    settings: config,
+    logger: logger.child({ part: 'ws' }),
+    registry: deps.registry,
+    bus: backend.bus,
+    presence: backend.presence,
+    limiter: backend.limiter,
+    tokens,
+    store: comments,
+    eventExists: deps.eventExists,
+    moderate: (eventId, raw, by) => moderation.apply(eventId, parseModerationAction(raw), by.id),
+    overlays: deps.overlays,
+    onViewerCount: deps.onViewerCount,
+  });
+  return {
+    gateway,
+    backend,
+    comments,
+    moderation,
+    tokens,
+    async start() {
+      await backend.start();
+      await gateway.start();
+      logger.info({ bus: backend.bus.kind, mode: redisUrl ? config.busChannelMode : 'memory' }, 'chat gateway ready');
+    },
+    async stop() {
+      await gateway.stop();
+      await backend.stop();
+    },
+  };
+}

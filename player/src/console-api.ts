@@ -1,0 +1,307 @@
+// Typed client of the operator API (/api/v1) for the console: cookie session, CSRF header on every write.
+import { ApiError } from './api.ts';
+
+/** Lifecycle of an event. */
+export type ConsoleEventStatus = 'idle' | 'live' | 'offline' | 'ended';
+
+/** Severity of news flashes and disclaimers. */
+export type Severity = 'info' | 'warning' | 'critical';
+
+/** An operator as the API returns it. */
+export interface Operator {
+  id: string;
+  email: string;
+  role: 'admin' | 'moderator';
+}
+
+/** An event as the console sees it. */
+export interface ConsoleEvent {
+  id: string;
+  slug: string;
+  title: string;
+  description: string;
+  status: ConsoleEventStatus;
+  createdAt: number;
+  liveSince: number | null;
+  visibility: 'public' | 'unlisted';
+  latencyMode: 'low' | 'standard';
+  hlsUrl: string;
+  watchUrl: string;
+  publishing?: boolean;
+  viewers?: number | null;
+}
+
+/** One ingest health sample (GET /events/:id/health and its SSE stream). */
+export interface HealthSample {
+  at: number;
+  protocol: string;
+  bitrateKbps: number;
+  fps: number;
+  keyframeIntervalSec: number | null;
+  width: number | null;
+  height: number | null;
+  videoCodec: string | null;
+  audioCodec: string | null;
+  transcodeSpeed: number | null;
+  droppedFrames: number;
+  lateFrames: number;
+  warnings: { code: string; message: string }[];
+}
+
+/** An ad break. */
+export interface AdBreak {
+  id: string;
+  startAt: number;
+  durationSec: number;
+  creativeUrl: string | null;
+  status: 'scheduled' | 'active' | 'done' | 'cancelled';
+}
+
+/** GET /events/:id/status. */
+export interface EventStatusInfo {
+  id: string;
+  status: ConsoleEventStatus;
+  liveSince: number | null;
+  publishing: boolean;
+  viewers: number | null;
+  health: HealthSample | null;
+  adBreak: AdBreak | null;
+}
+
+/** A news flash. */
+export interface NewsFlash {
+  id: string;
+  text: string;
+  severity: Severity;
+  at: number;
+  expiresAt: number;
+}
+
+/** A disclaimer. */
+export interface Disclaimer {
+  id: string;
+  text: string;
+  severity: Severity;
+  at: number;
+}
+
+/** GET /events/:id/overlays (public). */
+export interface Overlays {
+  newsFlashes: NewsFlash[];
+  disclaimer: Disclaimer | null;
+  adBreak: { id: string; startAt: number; durationSec: number; creativeUrl: string | null; remainingSec: number } | null;
+  serverTime: number;
+}
+
+/** The stream key and ingest URLs (shown once). */
+export interface StreamKey {
+  streamKey: string;
+  rtmpUrl: string;
+  whipUrl: string;
+  disconnected?: boolean;
+}
+
+/** A comment as REST and the WebSocket return it. */
+export interface ConsoleComment {
+  id: string;
+  seq: number;
+  viewerId: string;
+  name: string;
+  role: string;
+  text: string;
+  at: number;
+  hidden?: boolean;
+  deleted?: boolean;
+}
+
+/** Chat settings set by moderators. */
+export interface ChatSettings {
+  chatEnabled: boolean;
+  slowModeSec: number;
+}
+
+/** One page of the moderators' comment feed. */
+export interface ModerationFeedPage {
+  comments: ConsoleComment[];
+  hasMore: boolean;
+  nextAfter: number;
+  settings?: ChatSettings;
+}
+
+/** A moderation action (docs/protocol.md §5). */
+export type ModerationAction =
+  | { action: 'hide' | 'unhide' | 'delete'; commentId: string }
+  | { action: 'ban' | 'unban'; viewerId: string; reason?: string }
+  | { action: 'slow_mode'; seconds: number }
+  | { action: 'chat'; enabled: boolean };
+
+/** Console API client; holds the CSRF token of the current session. */
+export class ConsoleApi {
+  private csrf: string | null = null;
+
+  /** Called when a request answers 401 (session gone). */
+  onUnauthenticated: () => void = () => undefined;
+
+  /** Low-level request; throws ApiError with the server's code and message. */
+  async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (method !== 'GET' && this.csrf !== null) headers['x-csrf-token'] = this.csrf;
+    let res: Response;
+    try {
+      res = await fetch(`/api/v1${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'same-origin',
+        cache: 'no-store',
+        signal,
+      });
+    } catch (err) {
+      if (signal?.aborted === true) throw err;
+      throw new ApiError(0, 'network', 'cannot reach the server');
+    }
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = text === '' ? null : JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    if (!res.ok) {
+      const error = (json as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+      if (res.status === 401 && path !== '/auth/login') this.onUnauthenticated();
+      throw new ApiError(
+        res.status,
+        typeof error?.code === 'string' ? error.code : 'http_error',
+        typeof error?.message === 'string' ? error.message : `HTTP ${res.status}`,
+      );
+    }
+    return json as T;
+  }
+
+  /** The signed-in operator, or undefined when there is no session. */
+  async me(): Promise<Operator | undefined> {
+    try {
+      const r = await this.request<{ operator: Operator; csrfToken: string | null }>('GET', '/auth/me');
+      this.csrf = r.csrfToken;
+      return r.operator;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return undefined;
+      throw err;
+    }
+  }
+
+  /** Signs in (sets the session cookie). */
+  async login(email: string, password: string): Promise<Operator> {
+    const r = await this.request<{ operator: Operator; csrfToken: string }>('POST', '/auth/login', { email, password });
+    this.csrf = r.csrfToken;
+    return r.operator;
+  }
+
+  /** Signs out. */
+  async logout(): Promise<void> {
+    await this.request('POST', '/auth/logout').catch(() => undefined);
+    this.csrf = null;
+  }
+
+  /** Every event with live status. */
+  async events(signal?: AbortSignal): Promise<ConsoleEvent[]> {
+    return (await this.request<{ events: ConsoleEvent[] }>('GET', '/console/events', undefined, signal)).events;
+  }
+
+  /** One event. */
+  async event(id: string, signal?: AbortSignal): Promise<ConsoleEvent> {
+    return (await this.request<{ event: ConsoleEvent }>('GET', `/events/${encodeURIComponent(id)}`, undefined, signal)).event;
+  }
+
+  /** Creates an event. */
+  async createEvent(input: { title: string; description?: string; visibility?: 'public' | 'unlisted' }): Promise<ConsoleEvent> {
+    return (await this.request<{ event: ConsoleEvent }>('POST', '/events', input)).event;
+  }
+
+  /** Live status at a glance. */
+  async status(id: string, signal?: AbortSignal): Promise<EventStatusInfo> {
+    return this.request<EventStatusInfo>('GET', `/events/${encodeURIComponent(id)}/status`, undefined, signal);
+  }
+
+  /** Reveals the stream key (once). */
+  async revealKey(id: string): Promise<StreamKey> {
+    return this.request<StreamKey>('POST', `/events/${encodeURIComponent(id)}/stream-key/reveal`);
+  }
+
+  /** Rotates the stream key; disconnects the publisher. */
+  async rotateKey(id: string): Promise<StreamKey> {
+    return this.request<StreamKey>('POST', `/events/${encodeURIComponent(id)}/stream-key/rotate`);
+  }
+
+  /** Ends the event. */
+  async endEvent(id: string): Promise<ConsoleEvent> {
+    return (await this.request<{ event: ConsoleEvent }>('POST', `/events/${encodeURIComponent(id)}/end`)).event;
+  }
+
+  /** Viewer counts of the last hour. */
+  async viewerHistory(id: string, since?: number, signal?: AbortSignal): Promise<{ at: number; viewers: number }[]> {
+    const q = since === undefined ? '' : `?since=${since}`;
+    return (await this.request<{ samples: { at: number; viewers: number }[] }>('GET', `/events/${encodeURIComponent(id)}/viewers${q}`, undefined, signal)).samples;
+  }
+
+  /** What viewers see now. */
+  async overlays(id: string, signal?: AbortSignal): Promise<Overlays> {
+    return this.request<Overlays>('GET', `/events/${encodeURIComponent(id)}/overlays`, undefined, signal);
+  }
+
+  /** Posts a news flash. */
+  async postNewsFlash(id: string, input: { text: string; severity: Severity; durationSec: number }): Promise<NewsFlash> {
+    return (await this.request<{ newsFlash: NewsFlash }>('POST', `/events/${encodeURIComponent(id)}/news-flashes`, input)).newsFlash;
+  }
+
+  /** Takes a news flash down. */
+  async clearNewsFlash(id: string, flashId: string): Promise<void> {
+    await this.request('DELETE', `/events/${encodeURIComponent(id)}/news-flashes/${encodeURIComponent(flashId)}`);
+  }
+
+  /** Sets the disclaimer. */
+  async setDisclaimer(id: string, input: { text: string; severity: Severity }): Promise<Disclaimer> {
+    return (await this.request<{ disclaimer: Disclaimer }>('PUT', `/events/${encodeURIComponent(id)}/disclaimer`, input)).disclaimer;
+  }
+
+  /** Clears the disclaimer. */
+  async clearDisclaimer(id: string): Promise<void> {
+    await this.request('DELETE', `/events/${encodeURIComponent(id)}/disclaimer`);
+  }
+
+  /** Starts an ad break now. */
+  async startAdBreak(id: string, durationSec: number): Promise<AdBreak> {
+    return (await this.request<{ adBreak: AdBreak }>('POST', `/events/${encodeURIComponent(id)}/ad-breaks`, { durationSec })).adBreak;
+  }
+
+  /** Ends the running ad break now. */
+  async stopAdBreak(id: string, breakId: string): Promise<void> {
+    await this.request('DELETE', `/events/${encodeURIComponent(id)}/ad-breaks/${encodeURIComponent(breakId)}`);
+  }
+
+  /** Visible comments after `after` (public REST history). */
+  async comments(id: string, after: number, signal?: AbortSignal): Promise<{ comments: ConsoleComment[]; hasMore: boolean; nextAfter: number }> {
+    return this.request('GET', `/events/${encodeURIComponent(id)}/comments?after=${after}&limit=200`, undefined, signal);
+  }
+
+  /**
+   * The moderators' comment feed (every comment, hidden/deleted flagged, with the chat settings); falls back to the
+   * public history when the server has no moderator feed.
+   */
+  async moderationComments(id: string, after: number, signal?: AbortSignal): Promise<ModerationFeedPage> {
+    try {
+      return await this.request<ModerationFeedPage>('GET', `/events/${encodeURIComponent(id)}/moderation/comments?after=${after}&limit=200`, undefined, signal);
+    } catch (err) {
+      // No moderator feed on this server (or no such event: then the public history answers 404 too).
+      if (err instanceof ApiError && err.status === 404) return this.comments(id, after, signal);
+      throw err;
+    }
+  }
+
+  /** Applies a moderation action with the operator session. */
+  async moderate(id: string, action: ModerationAction): Promise<unknown> {
+    return this.request('POST', `/events/${encodeURIComponent(id)}/moderation`, action);
+  }
+}

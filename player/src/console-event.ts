@@ -1,0 +1,178 @@
+// Event page of the console: status header with end stream, muted preview player, health and viewer charts,
+// OBS setup, on-screen messages, ad break and chat moderation. The status is polled; charts stream over SSE.
+import { el } from './dom.ts';
+import { ApiError } from './api.ts';
+import type { ConsoleEvent, EventStatusInfo } from './console-api.ts';
+import { LivePlayer } from './live-player.ts';
+import { confirmable } from './console-confirm.ts';
+import { obsCard } from './console-obs.ts';
+import { healthCard } from './console-health.ts';
+import { moderationCard } from './console-moderation.ts';
+import { onScreenCards } from './console-onscreen.ts';
+import { button, card, duration, errorText, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
+
+/** Status poll period. */
+const STATUS_POLL_MS = 2000;
+
+const PREVIEW_TEXT: Record<string, string> = {
+  idle: 'Waiting for the first publish — start streaming from OBS.',
+  offline: 'Offline — no input. Start (or restart) streaming from OBS.',
+  ended: 'This event has ended.',
+  live: 'Loading preview…',
+};
+
+/** Mounts the page of event `id` into `root`. */
+export function mountEventPage(root: HTMLElement, ctx: ConsoleContext, id: string): Unmount {
+  const aborter = new AbortController();
+  let stopped = false;
+  let cleanup: (() => void)[] = [];
+  root.replaceChildren(el('p', { className: 'empty', text: 'Loading event…' }));
+
+  ctx.api.event(id, aborter.signal).then(
+    (event) => {
+      if (!stopped) cleanup = build(root, ctx, event);
+    },
+    (err: unknown) => {
+      if (stopped) return;
+      const back = el('a', { className: 'btn btn-quiet', text: '← All events', attrs: { href: '/console' } });
+      const msg = err instanceof ApiError && err.status === 404 ? 'There is no such event.' : `Cannot load the event: ${errorText(err)}`;
+      root.replaceChildren(el('p', { className: 'form-error', text: msg }), back);
+    },
+  );
+  return () => {
+    stopped = true;
+    aborter.abort();
+    for (const c of cleanup) c();
+  };
+}
+
+function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (() => void)[] {
+  const isAdmin = ctx.operator.role === 'admin';
+  document.title = `${event.title} — onair console`;
+
+  // Header: back, title, status, watch link, end stream.
+  const badge = el('span', { className: 'badge-slot' }, [statusBadge(event.status)]);
+  const since = el('span', { className: 'since' });
+  const viewersNow = el('span', { className: 'viewers-now', attrs: { 'data-role': 'viewers' } });
+  const watch = el('a', { className: 'btn btn-quiet', text: 'Open viewer page ↗', attrs: { href: event.watchUrl, target: '_blank', rel: 'noopener' } });
+  const endBtn = button('End stream…', 'danger', { 'data-action': 'end' });
+  const end = confirmable(endBtn, 'End the event for good? The publisher is disconnected and the key stops working.', 'End stream', async () => {
+    try {
+      await ctx.api.endEvent(event.id);
+      ctx.toast('The event has ended.');
+      await pollStatus();
+    } catch (err) {
+      ctx.toast(errorText(err), 'error');
+    }
+  });
+  const header = el('div', { className: 'event-head' }, [
+    el('a', { className: 'back', text: '← Events', attrs: { href: '/console' } }),
+    el('div', { className: 'event-head-main' }, [el('h1', { text: event.title }), el('div', { className: 'event-head-meta' }, [badge, since, viewersNow])]),
+    el('div', { className: 'actions' }, [watch, ...(isAdmin ? [end] : [])]),
+  ]);
+
+  // Preview.
+  const video = el('video', { className: 'preview-video', attrs: { muted: '', playsinline: '', autoplay: '' } });
+  video.muted = true;
+  const previewMsg = el('p', { className: 'preview-msg', attrs: { role: 'status' } });
+  const preview = el('div', { className: 'preview' }, [video, previewMsg]);
+  const player = new LivePlayer(video, {
+    onPlaying: () => {
+      previewMsg.hidden = true;
+      preview.dataset.playing = 'true';
+    },
+    onLevels: () => undefined,
+    onLevelSwitched: () => undefined,
+    onEnded: () => {
+      player.stop();
+      preview.dataset.playing = 'false';
+    },
+    onFailed: () => {
+      preview.dataset.playing = 'false';
+      previewMsg.hidden = false;
+      previewMsg.textContent = 'Preview lost — retrying…';
+    },
+    onError: () => undefined,
+    onAutoplayBlocked: () => {
+      previewMsg.hidden = false;
+      previewMsg.textContent = 'Click to start the preview.';
+      preview.addEventListener('click', () => void video.play(), { once: true });
+    },
+  });
+
+  const obs = obsCard(ctx, event);
+  const health = healthCard(ctx, event.id);
+  const mod = moderationCard(ctx, event.id);
+  const onscreen = onScreenCards(ctx, event.id);
+  const description = el('p', { className: 'note', text: event.description });
+
+  root.replaceChildren(
+    el('div', { className: 'event-page', attrs: { 'data-event-id': event.id } }, [
+      header,
+      el('div', { className: 'event-grid' }, [
+        el('div', { className: 'col col-main' }, [card('Preview', [preview, description], 'preview-card'), health.root, mod.root]),
+        el('div', { className: 'col col-side' }, [obs.root, onscreen.ads, onscreen.news]),
+      ]),
+    ]),
+  );
+
+  let status: EventStatusInfo['status'] = event.status;
+  let liveSince: number | null = event.liveSince;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const aborter = new AbortController();
+  const apply = (s: EventStatusInfo): void => {
+    status = s.status;
+    liveSince = s.liveSince;
+    badge.replaceChildren(statusBadge(s.status, s.publishing));
+    document.body.dataset.eventStatus = s.status;
+    viewersNow.textContent = s.viewers === null || s.status !== 'live' ? '' : `${s.viewers} watching`;
+    health.viewers(s.viewers);
+    health.root.dataset.status = s.status;
+    obs.update(s.status);
+    onscreen.update(s.status);
+    endBtn.disabled = s.status === 'ended';
+    if (s.status === 'live') {
+      if (!player.active) {
+        previewMsg.hidden = false;
+        previewMsg.textContent = PREVIEW_TEXT.live!;
+        player.start(new URL(event.hlsUrl, window.location.href).href);
+      }
+    } else {
+      if (player.active) player.stop();
+      preview.dataset.playing = 'false';
+      previewMsg.hidden = false;
+      previewMsg.textContent = PREVIEW_TEXT[s.status] ?? '';
+    }
+    tickSince();
+  };
+  const tickSince = (): void => {
+    since.textContent = status === 'live' && liveSince !== null ? `on air ${duration((Date.now() - liveSince) / 1000)}` : '';
+  };
+  async function pollStatus(): Promise<void> {
+    clearTimeout(timer);
+    try {
+      apply(await ctx.api.status(event.id, aborter.signal));
+    } catch (err) {
+      if (!stopped && !(err instanceof ApiError && err.status === 401)) ctx.toast(`Status unavailable: ${errorText(err)}`, 'error');
+    }
+    if (!stopped) timer = setTimeout(() => void pollStatus(), STATUS_POLL_MS);
+  }
+  void pollStatus();
+  const sinceTimer = setInterval(tickSince, 1000);
+
+  return [
+    () => {
+      stopped = true;
+      aborter.abort();
+      clearTimeout(timer);
+      clearInterval(sinceTimer);
+      player.stop();
+      health.destroy();
+      mod.destroy();
+      onscreen.destroy();
+      delete document.body.dataset.eventStatus;
+      document.title = 'onair console';
+    },
+  ];
+}

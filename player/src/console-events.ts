@@ -1,0 +1,75 @@
+// Console home: every event with its live status (polled), and the form that creates one.
+import { el } from './dom.ts';
+import type { ConsoleEvent } from './console-api.ts';
+import { busy, card, errorText, field, select, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
+
+/** Status poll period of the list. */
+const POLL_MS = 3000;
+
+const ORDER: Record<string, number> = { live: 0, offline: 1, idle: 2, ended: 3 };
+
+/** Mounts the events list into `root`. */
+export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount {
+  const list = el('ul', { className: 'console-events', attrs: { 'aria-live': 'polite' } });
+  const status = el('p', { className: 'status' });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const aborter = new AbortController();
+
+  const title = el('input', { className: 'input', attrs: { name: 'title', required: '', maxlength: '200', placeholder: 'e.g. Town hall, 14 May' } });
+  const description = el('textarea', { className: 'input', attrs: { name: 'description', rows: '2', maxlength: '5000', placeholder: 'Shown under the player' } });
+  const visibility = select([['public', 'Public — listed on the home page'], ['unlisted', 'Unlisted — only with the link']], { name: 'visibility' });
+  const create = el('button', { className: 'btn btn-primary', text: 'Create event', attrs: { type: 'submit' } });
+  const form = el('form', { className: 'create-form' }, [field('Title', title), field('Description', description), field('Visibility', visibility), create]);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void busy(ctx, create, async () => {
+      const ev = await ctx.api.createEvent({ title: title.value.trim(), description: description.value, visibility: visibility.value as 'public' | 'unlisted' });
+      ctx.toast(`Event “${ev.title}” created.`);
+      ctx.navigate(`/console/events/${encodeURIComponent(ev.id)}`);
+    });
+  });
+  if (ctx.operator.role !== 'admin') form.replaceChildren(el('p', { className: 'empty', text: 'Only admins create events.' }));
+
+  root.replaceChildren(
+    el('div', { className: 'console-home' }, [
+      card('Events', [status, list], 'events-card'),
+      card('New event', [form], 'create-card'),
+    ]),
+  );
+
+  const row = (e: ConsoleEvent): HTMLElement => {
+    const link = el('a', { className: 'event-row-title', text: e.title, attrs: { href: `/console/events/${encodeURIComponent(e.id)}` } });
+    const meta: string[] = [];
+    if (e.visibility === 'unlisted') meta.push('unlisted');
+    if (e.status === 'live' && typeof e.viewers === 'number') meta.push(`${e.viewers} watching`);
+    meta.push(`/watch/${e.slug}`);
+    const watch = el('a', { className: 'btn btn-quiet', text: 'Viewer page ↗', attrs: { href: e.watchUrl, target: '_blank', rel: 'noopener' } });
+    return el('li', { className: 'event-row', attrs: { 'data-id': e.id, 'data-status': e.status } }, [
+      statusBadge(e.status, e.publishing),
+      el('div', { className: 'event-row-main' }, [link, el('span', { className: 'event-row-meta', text: meta.join(' · ') })]),
+      watch,
+    ]);
+  };
+
+  const load = async (): Promise<void> => {
+    try {
+      const events = await ctx.api.events(aborter.signal);
+      events.sort((a, b) => (ORDER[a.status] ?? 9) - (ORDER[b.status] ?? 9) || b.createdAt - a.createdAt);
+      list.replaceChildren(...events.map(row));
+      status.textContent = events.length === 0 ? 'No events yet: create one to get a stream key.' : '';
+    } catch (err) {
+      if (stopped) return;
+      status.textContent = `Cannot load events: ${errorText(err)} — retrying…`;
+    }
+    if (!stopped) timer = setTimeout(() => void load(), POLL_MS);
+  };
+  void load();
+  if (ctx.operator.role === 'admin') title.focus();
+
+  return () => {
+    stopped = true;
+    aborter.abort();
+    clearTimeout(timer);
+  };
+}

@@ -1,0 +1,92 @@
+// Node side of the strip-based latency measurement: opens the bench page in a Chromium tab,
+// plays one HLS URL for a while and returns what the page recorded (shared by bench and e2e test).
+import type { Browser } from 'playwright-core';
+import type { HlsConfig } from 'hls.js';
+import type { LatencyPageState } from './page.ts';
+
+/** Chromium flags the measurement needs on top of the harness's: the page and the HLS server are different origins. */
+export const LATENCY_CHROMIUM_ARGS = ['--disable-web-security'];
+
+/** One measurement run. */
+export interface LatencyRunOptions {
+  /** The bench page (LatencyPageServer.pageUrl). */
+  pageUrl: string;
+  hlsUrl: string;
+  /** hls.js config passed to `new Hls()` (JSON-serializable). */
+  hlsConfig: Partial<HlsConfig>;
+  /** How long to measure after the first displayed frame. */
+  durationMs: number;
+  /** Bound on the wait for the first frame. */
+  firstFrameTimeoutMs?: number;
+}
+
+/** Latency figures of one run. */
+export interface LatencySummary {
+  p50: number | null;
+  p95: number | null;
+  max: number | null;
+  /** hls.js's own estimate (hls.latency: distance to the playlist's live edge), p50; the rest of p50 is upstream of the playlist. */
+  hlsLatencyP50: number | null;
+  samples: number;
+  misreads: number;
+  frames: number;
+  stalls: number;
+  stalledMs: number;
+  ttffMs: number | null;
+  /** Decoded frames per rendition height. */
+  heights: Record<string, number>;
+  errors: string[];
+}
+
+/** The `q` quantile (0–1) of `values` by nearest rank; null when empty. */
+export function quantile(values: number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/** Reduces a page's raw state to the reported figures. */
+export function summarize(state: LatencyPageState): LatencySummary {
+  const latencies = state.samples.map((s) => s[1]);
+  const heights: Record<string, number> = {};
+  for (const s of state.samples) heights[s[2]] = (heights[s[2]] ?? 0) + 1;
+  return {
+    p50: quantile(latencies, 0.5),
+    p95: quantile(latencies, 0.95),
+    max: latencies.length ? Math.max(...latencies) : null,
+    hlsLatencyP50: quantile(state.samples.map((s) => s[3]), 0.5),
+    samples: latencies.length,
+    misreads: state.misreads,
+    frames: state.frames,
+    stalls: state.stalls,
+    stalledMs: Math.round(state.stalledMs),
+    ttffMs: state.ttffMs === undefined ? null : Math.round(state.ttffMs),
+    heights,
+    errors: [...new Set(state.errors)].slice(0, 10),
+  };
+}
+
+/** Plays `hlsUrl` in a new tab for `durationMs` after its first frame; returns the page's raw state. */
+export async function measureLatency(browser: Browser, o: LatencyRunOptions): Promise<LatencyPageState> {
+  const page = await browser.newPage();
+  try {
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(o.pageUrl);
+    await page.waitForFunction(() => window.__latencyBench !== undefined, undefined, { timeout: 15_000 });
+    await page.evaluate(({ url, config }) => window.__latencyBench!.start(url, JSON.parse(config)), { url: o.hlsUrl, config: JSON.stringify(o.hlsConfig) });
+    try {
+      await page.waitForFunction(() => window.__latencyBench!.state.ttffMs !== undefined, undefined, { timeout: o.firstFrameTimeoutMs ?? 30_000 });
+    } catch (err) {
+      const st = await page.evaluate(() => window.__latencyBench!.state).catch(() => undefined);
+      throw new Error(`no frame displayed from ${o.hlsUrl}; page errors: ${pageErrors.join('; ')}; hls errors: ${st?.errors.join('; ') ?? '?'}`, { cause: err });
+    }
+    // The measurement window itself (not a readiness wait).
+    await new Promise((r) => setTimeout(r, o.durationMs));
+    const state = await page.evaluate(() => window.__latencyBench!.state);
+    state.errors.push(...pageErrors.map((m) => `pageerror ${m}`));
+    return state;
+  } finally {
+    await page.close().catch(() => {});
+  }
+}
