@@ -1,33 +1,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import HLS from 'hls-parser';
 import type { MasterPlaylist, MediaPlaylist } from 'hls-parser/types.js';
 import { Mp4BoxSplitter } from './mp4.ts';
 import { RenditionPackager } from './packager.ts';
 import { partTarget, partUri, renderMasterPlaylist, renderMediaPlaylist, targetDuration } from './playlist.ts';
+import { makeFmp4Fixture } from './fmp4-fixture.ts';
 
-const exec = promisify(execFile);
 HLS.setOptions({ strictMode: true }); // spec violations throw instead of logging
 
-/** 7 s of 640x360@30 H.264 + stereo AAC, fragmented the way the origin's ffmpeg does it. */
-async function makeFixture(dir: string): Promise<Buffer> {
-  const out = join(dir, 'out.mp4');
-  await exec('ffmpeg', [
-    '-nostdin', '-hide_banner', '-loglevel', 'error',
-    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', '7', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
-    '-g', '60', '-keyint_min', '60', '-sc_threshold', '0', '-force_key_frames', 'expr:gte(t,n_forced*2)',
-    '-c:a', 'aac', '-b:a', '128k', '-ac', '2',
-    '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-frag_duration', '500000', out,
-  ], { timeout: 60_000 });
-  return readFile(out);
-}
 
 const OPTS = { segmentTargetSec: 2, partTargetSec: 0.5, windowSegments: 6 };
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
@@ -45,7 +29,7 @@ describe('playlist', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'onair-playlist-'));
-    const file = await makeFixture(dir);
+    const file = await makeFmp4Fixture(dir);
     const boxes = new Mp4BoxSplitter().push(file);
     init = Buffer.concat([boxes[0]!.bytes, boxes[1]!.bytes]);
     fragments = [];

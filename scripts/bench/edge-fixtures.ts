@@ -2,43 +2,18 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Pool } from 'undici';
 import { publishTestStream } from '../publish-test-stream.ts';
+import { freePort, waitFor } from '../../test/e2e/harness.ts';
+
+export { freePort, waitFor };
 
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'cli', 'onair.ts');
-
-/** A port that was free a moment ago (127.0.0.1). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls `check` until it returns a value, or throws after `timeoutMs`. */
-export async function waitUntil<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** A running `onair start` process. */
 export interface OnairProcess {
@@ -89,7 +64,7 @@ export async function startOnair(env: Record<string, string>, args: string[] = [
     if (ownDir) rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    await waitUntil('onair /healthz', async () => {
+    await waitFor('onair /healthz', async () => {
       if (child.exitCode !== null) throw new Error(`onair exited: ${out}`);
       return (await fetch(`${base}/healthz`)).ok ? true : undefined;
     }, 60_000);
@@ -128,7 +103,7 @@ export async function publishLive(
     if (child.exitCode === null) child.kill('SIGKILL');
   };
   try {
-    await waitUntil('the live playlist', async () => {
+    await waitFor('the live playlist', async () => {
       const r = await fetch(`${hlsBase}/live/${ev.id}/${opts.rendition ?? '720p'}/index.m3u8`);
       const text = await r.text();
       return r.ok && /seg-\d+\.m4s/.test(text) ? true : undefined;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { Agent, request } from 'undici';
-import { freePort, publishLive, startCountingProxy, startOnair, waitUntil, type CountingProxy, type OnairProcess } from './edge-fixtures.ts';
+import { freePort, publishLive, startCountingProxy, startOnair, waitFor, type CountingProxy, type OnairProcess } from './edge-fixtures.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -101,7 +101,7 @@ async function startNginx(upstream: string): Promise<{ url: string; child: Child
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  await waitUntil('nginx', async () => {
+  await waitFor('nginx', async () => {
     if (child.exitCode !== null) throw new Error(`nginx exited: ${err}`);
     await fetch(url);
     return true;

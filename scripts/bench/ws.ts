@@ -4,14 +4,15 @@
 // redis-server started here. Prints one JSON object as the last line.
 //   npm run bench:ws -- [--viewers 10000] [--duration 60] [--comments 100] [--reactions 1000] [--procs 4] [--peer both|onair|socketio]
 import { fork, spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createRedisTestServer } from '../../lib/bus/redis-test-server.ts';
 import type { ClientArgs } from './ws-client.ts';
+import { cpuSeconds, rssBytes } from './proc.ts';
+import { freePort } from '../../test/e2e/harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -34,24 +35,9 @@ const root = join(import.meta.dirname, '..', '..');
 const clientScript = join(import.meta.dirname, 'ws-client.ts');
 const log = (...a: unknown[]) => console.error('[bench:ws]', ...a);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** utime+stime in seconds and RSS in bytes of a process, from /proc. */
 function procStats(pid: number): { cpuSec: number; rss: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return { cpuSec: ticks / 100, rss: rssKb * 1024 };
+  return { cpuSec: cpuSeconds(pid) ?? 0, rss: rssBytes(pid) ?? 0 };
 }
 
 function pct(sorted: number[], p: number): number | null {
