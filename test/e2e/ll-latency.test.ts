@@ -33,9 +33,13 @@ after(async () => {
   await server?.stop();
 });
 
-test('LL-HLS through the edge stays within 3 s of the publisher’s wall clock for 20 s', async () => {
-  // The publisher stands in for OBS on another machine: ultrafast keeps its CPU off the server's two cores.
-  publisher = publishTestStream({ url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${event.streamKey}`, width: 1280, height: 720, fps: 30, stamp: true, preset: 'ultrafast' });
+test('LL-HLS through the edge stays within 3 s of the publisher’s wall clock for 20 s', async (t) => {
+  // This test judges the LL delivery path (packager, blocking reloads, hinted parts, edge, player), not how fast
+  // two shared cores transcode: publisher, ladder and Chromium all run here, and a 720p source's full ladder
+  // saturates a slow CI machine (its backlog, not LL-HLS, then sets the latency). A 360p source makes the ladder
+  // one rung (rungs above the source are dropped); the publisher, standing in for OBS on another machine, uses
+  // ultrafast. bench:latency measures the full 720p ladder.
+  publisher = publishTestStream({ url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${event.streamKey}`, width: 640, height: 360, fps: 30, videoKbps: 1000, stamp: true, preset: 'ultrafast' });
   // The viewer joins a steady stream (parts served through the edge, three segments in), as bench:latency does:
   // in the first seconds the publisher's and the ladder's start-up backlog is still being caught up.
   const media = new URL('360p/index.m3u8', event.hlsUrl).href;
@@ -45,13 +49,12 @@ test('LL-HLS through the edge stays within 3 s of the publisher’s wall clock f
     return text.includes('#EXT-X-PART:') && text.split('#EXTINF:').length > 3 ? true : undefined;
   }, 45_000, 250);
 
-  // The page's video is 640×360: capped to the size it shows, the player takes 360p, as a viewer's would,
-  // and Chromium's software decoding leaves the ladder its CPU.
   const { browser, close } = await launchChromium(LATENCY_CHROMIUM_ARGS);
   try {
-    const state = await measureLatency(browser, { pageUrl: pageServer.pageUrl, hlsUrl: event.hlsUrl, hlsConfig: { ...HLS_CONFIG, capLevelToPlayerSize: true }, durationMs: WINDOW_MS, firstFrameTimeoutMs: 30_000 });
+    const state = await measureLatency(browser, { pageUrl: pageServer.pageUrl, hlsUrl: event.hlsUrl, hlsConfig: HLS_CONFIG, durationMs: WINDOW_MS, firstFrameTimeoutMs: 30_000 });
     const summary = summarize(state);
     const detail = JSON.stringify(summary);
+    t.diagnostic(detail);
     const t0 = state.samples[0]?.[0];
     assert.ok(t0 !== undefined, `no frame's strip decoded: ${detail}`);
     const steady = state.samples.filter((s) => s[0] - t0 >= WARMUP_MS);
@@ -59,7 +62,7 @@ test('LL-HLS through the edge stays within 3 s of the publisher’s wall clock f
     assert.ok(steady.length >= 150, `${steady.length} decoded frames after the first 5 s: ${detail}`);
     assert.ok(state.misreads <= state.frames / 10, `strip misreads ${state.misreads}/${state.frames}`);
     // Within 3 s of live: the median frame under the bound and none far past it (plain HLS sits at 6 s and more),
-    // none from the future. Publisher, ladder and browser share two cores here, so the tail is judged loosely;
+    // none from the future. Publisher, origin and browser share two cores here, so the tail is judged loosely;
     // bench:latency reports the real percentiles.
     const ages = steady.map((s) => s[1]).sort((a, b) => a - b);
     const p50 = ages[Math.floor(ages.length / 2)]!;
