@@ -157,6 +157,31 @@ test('viewer counts are summed across edges', async () => {
   assert.equal(edges[0]!.gateway.viewerCount('no-such-event'), 0);
 });
 
+test('a watcher without a token sees comments, counts and signals live, is counted, and cannot post', async () => {
+  const watcher = await connectClient(edges[1]!.url, {});
+  clients.push(watcher);
+  const welcome = watcher.messages.find((m) => m.type === 'welcome')!;
+  assert.equal(welcome.viewer, null);
+  assert.equal((welcome.likes as { mine: string }).mine, 'none');
+  const poster = await client(0, 'Poster');
+  poster.send({ type: 'comment', text: 'for the watchers', ref: 'w1' });
+  await until('the watcher gets the comment', () => watcher.comments().some((c) => c.text === 'for the watchers'));
+  await watcher.waitFor((m) => m.type === 'batch' && m.viewers === edges.reduce((n, e) => n + e.gateway.connectionCount(), 0), 'a viewer total that counts the watcher', 10_000);
+  const from = watcher.messages.length;
+  for (const m of [{ type: 'comment', text: 'hi' }, { type: 'react', reaction: 'heart' }, { type: 'like', value: 'like' }, { type: 'moderate', action: 'slow_mode', seconds: 5 }]) {
+    const at = watcher.messages.length;
+    watcher.send(m);
+    const err = await watcher.waitFor((x) => x.type === 'error', `${m.type} refused`, 5_000, at);
+    assert.equal(err.code, 'token_required', m.type);
+  }
+  watcher.send({ type: 'hello', v: 1 });
+  await watcher.waitFor((m) => m.type === 'error' && m.code === 'already_joined', 'second hello refused', 5_000, from);
+  watcher.send({ type: 'ping', ref: 'p1' });
+  await watcher.waitFor((m) => m.type === 'pong' && m.ref === 'p1', 'pong');
+  assert.equal(watcher.closed, undefined, 'a watcher stays connected');
+  assert.ok(!poster.comments().some((c) => c.text === 'hi'), 'nothing was posted');
+});
+
 test('operator signals reach every edge in the next batch (with remainingSec); joiners get the active overlays in welcome', async () => {
   const a = await client(0, 'SignalA');
   const b = await client(1, 'SignalB');
@@ -344,6 +369,7 @@ test('bad input gets its documented error and changes nothing', async () => {
   assert.equal((await f.waitClosed()).code, CloseCode.unauthorized);
   const other = new ViewerTokens(Buffer.alloc(32, 9), 3600).issue({ displayName: 'Eve' }).token;
   await assert.rejects(connectClient(edges[0]!.url, { token: other }), /invalid_token/);
+  await assert.rejects(connectClient(edges[0]!.url, { token: '' }), /invalid_token/, 'an empty token is not the same as none');
   const v = await connectClient(edges[0]!.url);
   clients.push(v);
   v.send({ type: 'comment', text: 'no hello' });

@@ -96,8 +96,11 @@ const EVENT_ID = /^[A-Za-z0-9_-]{6,64}$/;
 
 /** One WebSocket connection. */
 class Conn implements RoomMember {
+  /** The token's identity; undefined for a read-only watcher (hello without a token). */
   viewer?: ViewerIdentity;
   room?: Room<Conn>;
+  /** Hello received (joining or joined). */
+  greeted = false;
   joining = false;
   alive = true;
   closed = false;
@@ -482,15 +485,16 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     }
   };
 
+  /** Joins the room: with a token as that viewer, without one as a read-only watcher (sees and counts, cannot post). */
   const onHello = async (c: Conn, msg: Extract<ClientMessage, { type: 'hello' }>) => {
-    const viewer = deps.tokens.verify(msg.token);
-    if (!viewer) {
+    const viewer = msg.token === undefined ? undefined : deps.tokens.verify(msg.token);
+    if (msg.token !== undefined && !viewer) {
       sendError(c, 'invalid_token', 'token is invalid or expired; get a new one from POST /api/v1/viewers');
       return closeConn(c, CloseCode.unauthorized, 'invalid token', 'invalid_token');
     }
-    c.joining = true;
+    c.greeted = c.joining = true;
     clearTimeout(c.helloTimer);
-    if (await store.isBanned(c.eventId, viewer.id)) {
+    if (viewer && (await store.isBanned(c.eventId, viewer.id))) {
       sendError(c, 'banned', 'you are banned from this chat');
       return closeConn(c, CloseCode.banned, 'banned', 'banned');
     }
@@ -498,13 +502,13 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     const room = await openRoom(c.eventId);
     // Signals flushed after this mark and before the client joins the batches would be missed: re-read then.
     let signalMark = room.signalsFlushed;
-    const [mine, overlays] = await Promise.all([store.likeOf(c.eventId, viewer.id), readOverlays(c.eventId)]);
+    const [mine, overlays] = await Promise.all([viewer ? store.likeOf(c.eventId, viewer.id) : 0, readOverlays(c.eventId)]);
     if (c.closed) return;
     c.send({
       type: 'welcome',
       v: PROTOCOL_VERSION,
       eventId: c.eventId,
-      viewer: { id: viewer.id, name: viewer.name, role: viewer.role },
+      viewer: viewer ? { id: viewer.id, name: viewer.name, role: viewer.role } : null,
       settings: room.settings,
       likes: { ...room.likes, mine: mine === 1 ? 'like' : mine === -1 ? 'dislike' : 'none' },
       viewers: room.viewers,
@@ -557,10 +561,13 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       msg = parseClientMessage(data.toString());
       ref = 'ref' in msg ? (msg.ref as string | undefined) : undefined;
       if (msg.type === 'hello') {
-        if (c.viewer || c.joining) return sendError(c, 'already_joined', 'hello was already sent');
+        if (c.greeted) return sendError(c, 'already_joined', 'hello was already sent');
         return await onHello(c, msg);
       }
       if (!c.room) return sendError(c, 'hello_required', c.joining ? 'still joining; wait for welcome' : 'send hello first', { ref });
+      if (!c.viewer && msg.type !== 'ping') {
+        return sendError(c, 'token_required', 'watching only: pick a display name (POST /api/v1/viewers) and reconnect with its token to take part', { ref });
+      }
       switch (msg.type) {
         case 'comment':
           return await onComment(c, msg);
@@ -576,7 +583,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     } catch (err) {
       if (err instanceof ProtocolError) {
         sendError(c, err.code, err.message, { ref });
-        if (err.code === 'unsupported_version' || (err.code === 'invalid_token' && !c.viewer)) {
+        if (err.code === 'unsupported_version' || (err.code === 'invalid_token' && !c.greeted)) {
           closeConn(c, err.code === 'invalid_token' ? CloseCode.unauthorized : CloseCode.badHello, err.message, err.code);
         }
         return;
@@ -590,7 +597,7 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     const c = new Conn(ws, ip, eventId, cfg.wsMaxBufferedBytes, onSlow);
     conns.add(c);
     c.helloTimer = setTimeout(() => {
-      if (!c.viewer && !c.joining) {
+      if (!c.greeted) {
         sendError(c, 'hello_required', `no hello within ${helloTimeoutMs} ms`);
         closeConn(c, CloseCode.helloTimeout, 'hello timeout', 'hello_timeout');
       }

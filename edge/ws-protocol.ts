@@ -47,6 +47,7 @@ export type ErrorCode =
   | 'hello_required'
   | 'already_joined'
   | 'invalid_token'
+  | 'token_required'
   | 'banned'
   | 'empty_comment'
   | 'comment_too_long'
@@ -62,7 +63,7 @@ export type ErrorCode =
 
 /** Messages a client sends. */
 export type ClientMessage =
-  | { type: 'hello'; v: number; token: string; lastSeq?: number }
+  | { type: 'hello'; v: number; token?: string; lastSeq?: number }
   | { type: 'comment'; text: string; ref?: string }
   | { type: 'react'; reaction: ReactionName }
   | { type: 'like'; value: 'like' | 'dislike' | 'none'; ref?: string }
@@ -116,7 +117,8 @@ export function parseClientMessage(text: string): ClientMessage {
   switch (o.type) {
     case 'hello': {
       if (o.v !== PROTOCOL_VERSION) throw new ProtocolError('unsupported_version', `protocol version must be ${PROTOCOL_VERSION}`);
-      if (typeof o.token !== 'string' || o.token === '') throw new ProtocolError('invalid_token', 'hello needs a token (POST /api/v1/viewers)');
+      // No token: a read-only watcher. A token that is there must be a non-empty string (verified by the gateway).
+      if (o.token !== undefined && (typeof o.token !== 'string' || o.token === '')) throw new ProtocolError('invalid_token', 'token must be a token from POST /api/v1/viewers, or absent to watch');
       if (o.lastSeq !== undefined && (typeof o.lastSeq !== 'number' || !Number.isSafeInteger(o.lastSeq) || o.lastSeq < 0)) {
         throw new ProtocolError('invalid_message', 'lastSeq must be a non-negative integer');
       }

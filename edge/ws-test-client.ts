@@ -31,8 +31,8 @@ export async function until(what: string, cond: () => boolean, timeoutMs = 15_00
   }
 }
 
-/** Opens `url` (ws://host:port/ws?event=…); when `hello` is given, sends it and waits for welcome. */
-export async function connectClient(url: string, hello?: { token: string; lastSeq?: number }): Promise<TestClient> {
+/** Opens `url` (ws://host:port/ws?event=…); when `hello` is given, sends it (no token: a watcher) and waits for welcome. */
+export async function connectClient(url: string, hello?: { token?: string; lastSeq?: number }): Promise<TestClient> {
   const ws = new WebSocket(url);
   const c: TestClient = {
     ws,
@@ -78,7 +78,7 @@ export async function connectClient(url: string, hello?: { token: string; lastSe
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
   });
   if (hello) {
-    c.send({ type: 'hello', v: 1, token: hello.token, ...(hello.lastSeq !== undefined ? { lastSeq: hello.lastSeq } : {}) });
+    c.send({ type: 'hello', v: 1, ...(hello.token !== undefined ? { token: hello.token } : {}), ...(hello.lastSeq !== undefined ? { lastSeq: hello.lastSeq } : {}) });
     await c.waitFor((m) => m.type === 'welcome' || m.type === 'error', 'welcome');
     const err = c.messages.find((m) => m.type === 'error');
     if (err) throw new Error(`hello refused: ${JSON.stringify(err)}`);

@@ -66,10 +66,12 @@ export async function requestViewer(displayName: string): Promise<StoredViewer> 
   return v;
 }
 
-/** One chat connection for one event, reconnecting by itself until closed. */
+/**
+ * One chat connection for one event, reconnecting by itself until closed. Without a token it watches (receives
+ * everything, posts nothing); `lastSeq` continues after comments another client already showed.
+ */
 export class ChatClient {
   private ws?: WebSocket;
-  private lastSeq: number | undefined;
   private retry = 0;
   private timer?: ReturnType<typeof setTimeout>;
   private closed = false;
@@ -77,9 +79,15 @@ export class ChatClient {
 
   constructor(
     private readonly eventId: string,
-    private readonly token: string,
+    private readonly token: string | undefined,
     private readonly h: ChatHandlers,
+    private lastSeq?: number,
   ) {}
+
+  /** The highest comment seq shown so far. */
+  get seq(): number | undefined {
+    return this.lastSeq;
+  }
 
   /** Opens the connection. */
   open(): void {
@@ -120,7 +128,8 @@ export class ChatClient {
     this.h.onStatus(this.retry === 0 ? 'connecting' : 'reconnecting');
     const ws = new WebSocket(url.href);
     this.ws = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', v: 1, token: this.token, ...(this.lastSeq !== undefined ? { lastSeq: this.lastSeq } : {}) }));
+    ws.onopen = () =>
+      ws.send(JSON.stringify({ type: 'hello', v: 1, ...(this.token !== undefined ? { token: this.token } : {}), ...(this.lastSeq !== undefined ? { lastSeq: this.lastSeq } : {}) }));
     ws.onmessage = (e) => this.onMessage(typeof e.data === 'string' ? e.data : '');
     ws.onclose = (e) => {
       if (this.ws !== ws || this.closed) return;

@@ -1,6 +1,6 @@
 // The chat panel: name picker, comment list (text only, never HTML), input, and visible error states.
 import { el } from './dom.ts';
-import { ChatClient, forgetViewer, loadViewer, requestViewer, type ChatComment, type ChatStatus, type StoredViewer } from './chat-client.ts';
+import { ChatClient, forgetViewer, loadViewer, requestViewer, type ChatComment, type ChatHandlers, type ChatStatus, type StoredViewer } from './chat-client.ts';
 import { ReactionsBar } from './reactions-bar.ts';
 
 /** Comments kept in the DOM. */
@@ -29,6 +29,8 @@ export function mountChat(panel: HTMLElement, bar: HTMLElement, burstLayer: HTML
   panel.dataset.status = 'connecting';
 
   let client: ChatClient | undefined;
+  /** Joined with a name (can post); otherwise watching: everything live, nothing to send. */
+  let joined = false;
   let errorTimer: ReturnType<typeof setTimeout> | undefined;
   const reactions = new ReactionsBar(bar, burstLayer, {
     react: (name) => client?.react(name),
@@ -43,11 +45,11 @@ export function mountChat(panel: HTMLElement, bar: HTMLElement, burstLayer: HTML
   };
   const setStatus = (s: ChatStatus, detail?: string) => {
     panel.dataset.status = s;
-    status.textContent = detail ?? STATUS_TEXT[s];
-    const canPost = s === 'live';
+    status.textContent = detail ?? (s === 'live' && !joined ? 'Pick a name to join the chat.' : STATUS_TEXT[s]);
+    const canPost = s === 'live' && joined;
     input.disabled = !canPost;
     send.disabled = !canPost;
-    reactions.setEnabled(s === 'live');
+    reactions.setEnabled(canPost);
   };
   const append = (comments: ChatComment[]) => {
     for (const c of comments) {
@@ -63,52 +65,54 @@ export function mountChat(panel: HTMLElement, bar: HTMLElement, burstLayer: HTML
     list.scrollTop = list.scrollHeight;
   };
 
-  const join = (v: StoredViewer) => {
-    nameForm.hidden = true;
-    form.hidden = false;
-    who.textContent = `Chatting as ${v.viewer.name}`;
+  const handlers: ChatHandlers = {
+    onStatus: setStatus,
+    onMessage,
+    onComments: append,
+    onRemoved: (ids) => {
+      for (const id of ids) list.querySelector(`[data-id="${CSS.escape(id)}"]`)?.remove();
+    },
+    onReactions: (counts) => reactions.showReactions(counts),
+    onLikes: (l, d, mine) => reactions.setLikes(l, d, mine),
+    onViewers: (n) => reactions.setViewers(n),
+    onSettings: (s) => {
+      panel.dataset.chatEnabled = String(s.chatEnabled);
+      input.placeholder = !s.chatEnabled ? 'Chat is off' : s.slowModeSec > 0 ? `Slow mode: one comment every ${s.slowModeSec} s` : 'Say something…';
+    },
+    onError: (code, message, retryAfterMs) => {
+      panel.dataset.lastError = code;
+      const wait = retryAfterMs ? ` Try again in ${Math.ceil(retryAfterMs / 1000)} s.` : '';
+      const text: Record<string, string> = {
+        rate_limited: 'You are sending too fast.',
+        slow_mode: 'Slow mode is on.',
+        chat_unavailable: 'Chat is temporarily unavailable; your message was not sent.',
+        chat_disabled: 'Chat is turned off.',
+        banned: 'You are banned from this chat.',
+        token_required: 'Pick a name to join the chat first.',
+      };
+      showError((text[code] ?? message) + wait);
+    },
+    onTokenRejected: () => {
+      forgetViewer();
+      connect();
+    },
+  };
+
+  /** (Re)connects, continuing after the comments already shown: as `v` when given, else as a watcher. */
+  const connect = (v?: StoredViewer) => {
+    const seq = client?.seq;
     client?.close();
-    client = new ChatClient(eventId, v.token, {
-      onStatus: setStatus,
-      onMessage,
-      onComments: append,
-      onRemoved: (ids) => {
-        for (const id of ids) list.querySelector(`[data-id="${CSS.escape(id)}"]`)?.remove();
-      },
-      onReactions: (counts) => reactions.showReactions(counts),
-      onLikes: (l, d, mine) => reactions.setLikes(l, d, mine),
-      onViewers: (n) => reactions.setViewers(n),
-      onSettings: (s) => {
-        panel.dataset.chatEnabled = String(s.chatEnabled);
-        input.placeholder = !s.chatEnabled ? 'Chat is off' : s.slowModeSec > 0 ? `Slow mode: one comment every ${s.slowModeSec} s` : 'Say something…';
-      },
-      onError: (code, message, retryAfterMs) => {
-        panel.dataset.lastError = code;
-        const wait = retryAfterMs ? ` Try again in ${Math.ceil(retryAfterMs / 1000)} s.` : '';
-        const text: Record<string, string> = {
-          rate_limited: 'You are sending too fast.',
-          slow_mode: 'Slow mode is on.',
-          chat_unavailable: 'Chat is temporarily unavailable; your message was not sent.',
-          chat_disabled: 'Chat is turned off.',
-          banned: 'You are banned from this chat.',
-        };
-        showError((text[code] ?? message) + wait);
-      },
-      onTokenRejected: () => {
-        forgetViewer();
-        client?.close();
-        client = undefined;
-        setStatus('connecting', 'Pick a name to join the chat.');
-        nameForm.hidden = false;
-        form.hidden = true;
-      },
-    });
+    joined = v !== undefined;
+    nameForm.hidden = joined;
+    form.hidden = !joined;
+    who.textContent = v ? `Chatting as ${v.viewer.name}` : '';
+    client = new ChatClient(eventId, v?.token, handlers, seq);
     client.open();
   };
 
   nameForm.addEventListener('submit', (e) => {
     e.preventDefault();
-    requestViewer(nameInput.value).then(join, (err: Error) => showError(err.message));
+    requestViewer(nameInput.value).then(connect, (err: Error) => showError(err.message));
   });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -118,12 +122,7 @@ export function mountChat(panel: HTMLElement, bar: HTMLElement, burstLayer: HTML
     input.value = '';
   });
 
-  const stored = loadViewer();
-  if (stored) join(stored);
-  else {
-    form.hidden = true;
-    setStatus('connecting', 'Pick a name to join the chat.');
-  }
+  connect(loadViewer());
   return () => {
     clearTimeout(errorTimer);
     client?.close();

@@ -90,9 +90,16 @@ test('<script> in a comment renders as text in Chromium; the page shows chat, re
   try {
     const page = await browser.newPage();
     await page.goto(`${server.base}/watch/${event.slug}`);
+    // Before picking a name the page watches over the WebSocket: history and the viewer count arrive, posting is off.
+    await page.waitForSelector('.chat[data-status="live"]', { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelectorAll('.chat-item').length >= 5, undefined, { timeout: 15_000 });
+    await page.waitForSelector('.viewer-count[data-count]:not([data-count="0"])', { timeout: 15_000 });
+    assert.equal(await page.locator('.chat-input').isDisabled(), true);
+    const watched = await page.locator('.chat-item').count();
     await page.locator('.chat-name').fill('Browser');
     await page.locator('.chat-join button').click();
-    await page.waitForSelector('.chat[data-status="live"]', { timeout: 30_000 });
+    await page.waitForSelector('.chat-input:not([disabled])', { timeout: 30_000 });
+    assert.equal(await page.locator('.chat-item').count(), watched, 'joining continues after the comments shown: none twice');
     const evil = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">';
     await page.locator('.chat-input').fill(evil);
     await page.locator('.chat-send').click();
@@ -101,7 +108,7 @@ test('<script> in a comment renders as text in Chromium; the page shows chat, re
     assert.equal(await item.textContent(), evil);
     assert.equal(await page.locator('.chat-list script, .chat-list img').count(), 0);
     assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined);
-    // Earlier comments came as history; like shows the totals.
+    // Like shows the totals.
     assert.ok((await page.locator('.chat-item').count()) >= 6);
     await page.locator('.vote.like').click();
     await page.waitForSelector('.vote.like[aria-pressed="true"]', { timeout: 15_000 });
