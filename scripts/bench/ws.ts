@@ -68,7 +68,16 @@ interface Target {
   pid: number;
   url: string;
   secret?: string;
+  /** Prometheus endpoint (onair): the gateway's own flush timings. */
+  metricsUrl?: string;
   stop(): Promise<void>;
+}
+
+/** Sum and count of a Prometheus histogram in the text exposition. */
+async function histogram(metricsUrl: string, name: string): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(metricsUrl)).text();
+  const value = (suffix: string) => Number(new RegExp(`^${name}_${suffix}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { sum: value('sum'), count: value('count') };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -112,7 +121,7 @@ async function startOnair(redisUrl: string, dataDir: string): Promise<Target> {
     if (ok) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { pid: child.pid!, url: `ws://127.0.0.1:${port}/ws?event=${eventId}`, secret, stop: () => stopChild(child) };
+  return { pid: child.pid!, url: `ws://127.0.0.1:${port}/ws?event=${eventId}`, secret, metricsUrl: `http://127.0.0.1:${port}/metrics`, stop: () => stopChild(child) };
 }
 
 async function startSocketIo(redisUrl: string): Promise<Target> {
@@ -142,12 +151,16 @@ async function measure(kind: 'onair' | 'socketio', target: Target): Promise<Reco
     await nextMessage(loader, 'ready', 120_000);
     await new Promise((r) => setTimeout(r, 2_000)); // let the connection burst settle before measuring memory
     const before = procStats(target.pid);
+    const flushBefore = target.metricsUrl ? await histogram(target.metricsUrl, 'onair_ws_flush_seconds') : undefined;
     log(kind, `${connected} viewers connected; loading for ${durationSec} s`);
     const t0 = Date.now();
     loader.send({ cmd: 'go' });
     const loaded = await nextMessage<{ comments: number; reactions: number; errors: number; closedEarly: number }>(loader, 'loaded', durationSec * 1000 + 60_000);
     const after = procStats(target.pid);
     const elapsed = (Date.now() - t0) / 1000;
+    const flushAfter = target.metricsUrl ? await histogram(target.metricsUrl, 'onair_ws_flush_seconds') : undefined;
+    // Mean time the gateway spends writing one flush to every viewer: the spread between the first and the last viewer.
+    const flushMeanMs = flushBefore && flushAfter ? Math.round(((flushAfter.sum - flushBefore.sum) / (flushAfter.count - flushBefore.count)) * 10_000) / 10 : undefined;
     await new Promise((r) => setTimeout(r, 3_000)); // drain: late deliveries count as late, not lost
     const reports = await Promise.all(
       children.slice(0, -1).map((c) => {
@@ -187,6 +200,7 @@ async function measure(kind: 'onair' | 'socketio', target: Target): Promise<Reco
       p99Ms: pct(lats, 99),
       lost,
       disconnected: closedEarly,
+      ...(flushMeanMs !== undefined ? { flushMeanMs } : {}),
       cpuPct: Math.round(((after.cpuSec - before.cpuSec) / elapsed) * 1000) / 10,
       kbPerConn: connected ? Math.round((before.rss - base) / (connected + posters) / 102.4) / 10 : null,
       rssMb: Math.round(after.rss / 1048576),
