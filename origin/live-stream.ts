@@ -13,7 +13,8 @@ import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';
 export interface LiveStreamMetrics {
   ffmpegStarted(): void;
   ffmpegRestarted(): void;
-  part(rendition: string): void;
+  /** A part is ready, `lagSec` after its last frame reached ingest (the ladder's delay behind the publisher). */
+  part(rendition: string, lagSec: number): void;
   segment(rendition: string, durationSec: number, bytes: number): void;
 }
 
@@ -185,7 +186,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
           }),
         );
         const p = this.packagers.get(r.name)!;
-        p.on('part', () => this.metrics.part(r.name));
+        // The segment's PDT is the ingest wall clock of its first frame; the part ends where the segment now ends.
+        p.on('part', (_part, segment) => this.metrics.part(r.name, (Date.now() - segment.programDateTimeMs) / 1000 - segment.durationSec));
         p.on('segment', (s) => this.metrics.segment(r.name, s.durationSec, s.bytes().length));
       }
     }

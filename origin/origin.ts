@@ -47,6 +47,12 @@ export function createOrigin(deps: {
     registers: [registry],
   });
   const parts = new Counter({ name: 'onair_origin_parts_total', help: 'LL-HLS parts produced', labelNames: ['rendition'], registers: [registry] });
+  const partLag = new Histogram({
+    name: 'onair_origin_part_lag_seconds',
+    help: 'from the ingest of a part\'s last frame to the part being ready (decode, ladder encode, packaging; grows when ffmpeg falls behind)',
+    buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
+    registers: [registry],
+  });
   const segments = new Counter({
     name: 'onair_origin_segments_total',
     help: 'HLS segments produced',
@@ -77,7 +83,10 @@ export function createOrigin(deps: {
   const metrics = {
     ffmpegStarted: () => ffmpegRuns.inc(),
     ffmpegRestarted: () => ffmpegRestarts.inc(),
-    part: (r: string) => parts.inc({ rendition: r }),
+    part: (r: string, lagSec: number) => {
+      parts.inc({ rendition: r });
+      partLag.observe(lagSec);
+    },
     segment: (r: string, sec: number, bytes: number) => {
       segments.inc({ rendition: r });
       segmentBytes.inc({ rendition: r }, bytes);

@@ -28,8 +28,10 @@ export function testStreamArgs(o: TestStreamOptions): string[] {
   const t = o.durationSec ? ['-t', String(o.durationSec)] : [];
   return [
     '-hide_banner', '-loglevel', 'error', '-nostdin',
-    '-re', ...t, '-f', 'lavfi', '-i', o.stamp ? stampedSourceGraph(width, height, fps) : `testsrc2=size=${width}x${height}:rate=${fps}`,
-    '-re', ...t, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    // Picture and tone from one lavfi graph (outputs out0, out1): one input, one -re clock. As two inputs,
+    // ffmpeg's read loop held each video frame ~0.3 s after it was generated (measured with the strip).
+    '-re', ...t, '-f', 'lavfi', '-i',
+    `${o.stamp ? stampedSourceGraph(width, height, fps) : `testsrc2=size=${width}x${height}:rate=${fps}`}[out0];sine=frequency=440:sample_rate=48000[out1]`,
     '-c:v', 'libx264', '-preset', o.preset ?? 'veryfast', '-tune', 'zerolatency', '-profile:v', 'high', '-pix_fmt', 'yuv420p',
     '-b:v', `${videoKbps}k`, '-maxrate', `${videoKbps}k`, '-bufsize', `${videoKbps * 2}k`,
     '-g', String(fps * 2), '-keyint_min', String(fps * 2), '-sc_threshold', '0',

@@ -1,11 +1,16 @@
-// Glass-to-glass latency, side by side in one invocation, same stamped source (1280x720 30 fps,
-// 2 s GOP, the publisher's wall clock burnt into every frame), read back in Chromium per
-// displayed frame: onair LL-HLS through the edge, onair plain HLS, nginx-rtmp HLS (hls.js defaults).
-//   npm run bench:latency -- [--duration 60] [--setups onair_ll,onair_plain,nginx_rtmp] [--onair-config '{"…":…}']
+// Glass-to-glass latency, side by side in one invocation, same stamped source (30 fps, 2 s GOP,
+// the publisher's wall clock burnt into every frame), read back in Chromium per displayed frame:
+// onair LL-HLS through the edge, onair plain HLS, nginx-rtmp HLS (hls.js defaults).
+//   npm run bench:latency -- [--duration 60] [--size 960x540] [--setups onair_ll,onair_plain,nginx_rtmp]
+//                            [--onair-config '{"…":…}'] [--server-log FILE (onair's log lines, written at the end)]
+// The default source is 960x540 (onair's ladder: 480p + 360p) because publisher, ladder encode and
+// Chromium share the machine: on two cores a 720p source's three-rung ladder plus the 720p publisher
+// and Chromium's software decode need more than both cores, and the backlog then measures the CPU.
 // onair setups play with the viewer page's hls.js config (player/src/live-player.ts HLS_CONFIG);
 // --onair-config replaces it (JSON) to try other settings. nginx plays with hls.js defaults.
 // Setups run one after the other (each alone on the machine). Last stdout line: one JSON object.
 import { parseArgs } from 'node:util';
+import { writeFile } from 'node:fs/promises';
 import HLS from 'hls-parser';
 import type { HlsConfig } from 'hls.js';
 import { startServer, launchChromium, freePort, waitFor, type ServerUnderTest } from '../../test/e2e/harness.ts';
@@ -13,6 +18,8 @@ import { publishTestStream } from '../publish-test-stream.ts';
 import { HLS_CONFIG } from '../../player/src/live-player.ts';
 import { createLatencyPageServer } from './latency/page-server.ts';
 import { createNginxRtmp, type NginxRtmp } from './latency/nginx-rtmp.ts';
+import { machineMeter } from './proc.ts';
+import { histogram, meanMs } from './prom.ts';
 import { measureLatency, summarize, LATENCY_CHROMIUM_ARGS, type LatencySummary } from './latency/measure.ts';
 
 const SETUPS = ['onair_ll', 'onair_plain', 'nginx_rtmp'] as const;
@@ -22,8 +29,10 @@ type Created = { id: string; streamKey: string; hlsUrl: string; latencyMode?: st
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '60' },
+    size: { type: 'string', default: '960x540' },
     setups: { type: 'string', default: SETUPS.join(',') },
     'onair-config': { type: 'string' },
+    'server-log': { type: 'string' },
   },
   strict: true,
 });
@@ -32,6 +41,12 @@ if (!Number.isFinite(durationSec) || durationSec < 5 || durationSec > 600) {
   console.error('bench:latency: --duration must be 5–600 seconds');
   process.exit(2);
 }
+const size = /^(\d{3,4})x(\d{3,4})$/.exec(values.size);
+if (!size) {
+  console.error('bench:latency: --size takes WIDTHxHEIGHT, e.g. 960x540');
+  process.exit(2);
+}
+const [width, height] = [Number(size[1]), Number(size[2])];
 const chosen = values.setups.split(',').map((s) => s.trim()).filter(Boolean) as Setup[];
 const unknown = chosen.filter((s) => !SETUPS.includes(s));
 if (unknown.length || chosen.length === 0) {
@@ -81,6 +96,7 @@ function cleanup(): Promise<void> {
     await publisher?.done;
     await chromium?.close();
     await nginx?.stop().catch(() => {});
+    if (server && values['server-log']) await writeFile(values['server-log'], server.log());
     await server?.stop().catch(() => {});
     await pageServer.stop();
   })();
@@ -88,7 +104,16 @@ function cleanup(): Promise<void> {
 }
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
-const results: Partial<Record<Setup, LatencySummary & { hlsConfig: string; mode?: string }>> = {};
+/** What one setup measured, with the context to read it by. */
+type SetupResult = LatencySummary & {
+  hlsConfig: string;
+  mode?: string;
+  stealPct: number;
+  idlePct: number;
+  /** onair only: mean time from a part's last frame reaching ingest to the part being ready (the ladder's lag). */
+  originPartLagMs?: number;
+};
+const results: Partial<Record<Setup, SetupResult>> = {};
 try {
   await pageServer.start();
   chromium = await launchChromium(LATENCY_CHROMIUM_ARGS);
@@ -129,14 +154,18 @@ try {
   for (const setup of chosen) {
     const p = plan[setup]!;
     log(`${setup}: publishing`);
-    publisher = publishTestStream({ url: p.rtmpUrl, width: 1280, height: 720, fps: 30, stamp: true, preset: 'ultrafast' });
+    publisher = publishTestStream({ url: p.rtmpUrl, width, height, fps: 30, stamp: true, preset: 'ultrafast' });
+    const machine = machineMeter();
     await waitLive(p.hlsUrl);
     log(`${setup}: live, measuring ${durationSec} s`);
+    const metricsUrl = setup === 'nginx_rtmp' ? undefined : `${server!.base}/metrics`;
+    const lagBefore = metricsUrl ? await histogram(metricsUrl, 'onair_origin_part_lag_seconds') : undefined;
     const state = await measureLatency(chromium.browser, { pageUrl: pageServer.pageUrl, hlsUrl: p.hlsUrl, hlsConfig: p.hlsConfig, durationMs: durationSec * 1000 });
     publisher.child.kill('SIGKILL');
     await publisher.done;
     publisher = undefined;
-    results[setup] = { ...summarize(state), hlsConfig: p.configName, ...(p.mode ? { mode: p.mode } : {}) };
+    const originPartLagMs = metricsUrl && lagBefore ? meanMs(lagBefore, await histogram(metricsUrl, 'onair_origin_part_lag_seconds')) : undefined;
+    results[setup] = { ...summarize(state), hlsConfig: p.configName, ...(p.mode ? { mode: p.mode } : {}), ...machine.read(), ...(originPartLagMs !== undefined ? { originPartLagMs } : {}) };
     log(`${setup}: ${JSON.stringify(results[setup])}`);
   }
 } catch (err) {
@@ -158,7 +187,7 @@ const met = ll
 console.log(JSON.stringify({
   bench: 'latency',
   durationSec,
-  source: '1280x720 30fps 2s GOP, wall-clock strip; latency = Date.now() at displayed frame - stamp',
+  source: `${width}x${height} 30fps 2s GOP, wall-clock strip; latency = Date.now() at displayed frame - stamp`,
   results,
   targets: { onair_ll: targets },
   met: met ? { ...met, all: met.p50 && met.p95 && met.ttff } : null,

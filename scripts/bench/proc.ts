@@ -40,3 +40,28 @@ export function childrenNamed(pid: number, comm: string): number[] {
   }
   return out;
 }
+
+/** The machine's CPU tick counters (all cores) from the first line of /proc/stat. */
+function machineTicks(): { total: number; idle: number; steal: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user/nice)
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  return { total: user + nice + system + idle + iowait + irq + softirq + steal, idle: idle + iowait, steal };
+}
+
+/**
+ * Starts watching the whole machine; `read()` gives, since the start, the share of CPU time the
+ * hypervisor stole (a VM's noisy neighbours: stolen time is time every process here lost) and the
+ * share left idle, in percent. Benchmarks report it so their figures can be read in context.
+ */
+export function machineMeter(): { read(): { stealPct: number; idlePct: number } } {
+  const t0 = machineTicks();
+  return {
+    read() {
+      const t = machineTicks();
+      const total = t.total - t0.total || 1;
+      const pct = (x: number) => Math.round((1000 * x) / total) / 10;
+      return { stealPct: pct(t.steal - t0.steal), idlePct: pct(t.idle - t0.idle) };
+    },
+  };
+}

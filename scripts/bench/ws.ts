@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { createRedisTestServer } from '../../lib/bus/redis-test-server.ts';
 import type { ClientArgs } from './ws-client.ts';
 import { cpuSeconds, rssBytes } from './proc.ts';
+import { histogram, meanMs } from './prom.ts';
 import { freePort } from '../../test/e2e/harness.ts';
 
 const { values } = parseArgs({
@@ -71,13 +72,6 @@ interface Target {
   /** Prometheus endpoint (onair): the gateway's own flush timings. */
   metricsUrl?: string;
   stop(): Promise<void>;
-}
-
-/** Sum and count of a Prometheus histogram in the text exposition. */
-async function histogram(metricsUrl: string, name: string): Promise<{ sum: number; count: number }> {
-  const text = await (await fetch(metricsUrl)).text();
-  const value = (suffix: string) => Number(new RegExp(`^${name}_${suffix}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { sum: value('sum'), count: value('count') };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -160,7 +154,7 @@ async function measure(kind: 'onair' | 'socketio', target: Target): Promise<Reco
     const elapsed = (Date.now() - t0) / 1000;
     const flushAfter = target.metricsUrl ? await histogram(target.metricsUrl, 'onair_ws_flush_seconds') : undefined;
     // Mean time the gateway spends writing one flush to every viewer: the spread between the first and the last viewer.
-    const flushMeanMs = flushBefore && flushAfter ? Math.round(((flushAfter.sum - flushBefore.sum) / (flushAfter.count - flushBefore.count)) * 10_000) / 10 : undefined;
+    const flushMeanMs = flushBefore && flushAfter ? meanMs(flushBefore, flushAfter) : undefined;
     await new Promise((r) => setTimeout(r, 3_000)); // drain: late deliveries count as late, not lost
     const reports = await Promise.all(
       children.slice(0, -1).map((c) => {

@@ -27,6 +27,13 @@ export interface LatencySummary {
   max: number | null;
   /** hls.js's own estimate (hls.latency: distance to the playlist's live edge), p50; the rest of p50 is upstream of the playlist. */
   hlsLatencyP50: number | null;
+  /**
+   * Display time minus the frame's EXT-X-PROGRAM-DATE-TIME (the origin stamps PDT with the wall clock at
+   * ingest), p50: the server + player share of p50; p50 minus this is publisher → ingest. Null without PDT.
+   */
+  ingestToDisplayP50: number | null;
+  /** p50 latency of each successive 10 s of the run (how it settles over time). */
+  p50Per10s: (number | null)[];
   samples: number;
   misreads: number;
   frames: number;
@@ -45,6 +52,14 @@ export function quantile(values: number[], q: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
+/** Samples split into successive 10 s windows from the first one. */
+function per10s<T extends [number, ...number[]]>(samples: T[]): T[][] {
+  const t0 = samples[0]?.[0];
+  const out: T[][] = [];
+  for (const s of samples) (out[Math.floor((s[0] - t0!) / 10_000)] ??= []).push(s);
+  return Array.from(out, (w) => w ?? []);
+}
+
 /** Reduces a page's raw state to the reported figures. */
 export function summarize(state: LatencyPageState): LatencySummary {
   const latencies = state.samples.map((s) => s[1]);
@@ -55,6 +70,8 @@ export function summarize(state: LatencyPageState): LatencySummary {
     p95: quantile(latencies, 0.95),
     max: latencies.length ? Math.max(...latencies) : null,
     hlsLatencyP50: quantile(state.samples.map((s) => s[3]), 0.5),
+    ingestToDisplayP50: quantile(state.samples.filter((s) => s[4] >= 0).map((s) => s[4]), 0.5),
+    p50Per10s: per10s(state.samples).map((w) => quantile(w.map((s) => s[1]), 0.5)),
     samples: latencies.length,
     misreads: state.misreads,
     frames: state.frames,

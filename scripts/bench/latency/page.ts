@@ -7,8 +7,11 @@ import { decodeStamp, stampAge, stripCellLuma, stripRows, STRIP_CELLS } from '..
 
 /** What the page has measured so far; read by measure.ts through page.evaluate. */
 export interface LatencyPageState {
-  /** [Date.now() at display, latency ms, decoded frame height, hls.latency ms] per frame whose strip decoded. */
-  samples: [number, number, number, number][];
+  /**
+   * [Date.now() at display, latency ms, decoded frame height, hls.latency ms, Date.now() - hls.playingDate ms
+   * (-1 without EXT-X-PROGRAM-DATE-TIME)] per frame whose strip decoded.
+   */
+  samples: [number, number, number, number, number][];
   /** Frames displayed (decoded strip or not). */
   frames: number;
   /** Frames whose strip failed its check. */
@@ -70,7 +73,10 @@ function start(url: string, config: Partial<HlsConfig>): void {
       });
       const stamp = decodeStamp(cells);
       if (stamp === undefined) state.misreads++;
-      else state.samples.push([now, stampAge(now, stamp), h, Math.round(player.latency * 1000)]);
+      else {
+        const pdt = player.playingDate;
+        state.samples.push([now, stampAge(now, stamp), h, Math.round(player.latency * 1000), pdt ? now - pdt.getTime() : -1]);
+      }
     }
     video.requestVideoFrameCallback(onFrame);
   };
