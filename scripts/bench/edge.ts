@@ -1,13 +1,15 @@
 // bench:edge — one onair edge process vs one nginx worker (proxy_cache + proxy_cache_lock), side by side in front of
 // the same live origin: cache-hit playlist req/s, segment bytes/s, p99 (wrk), then 1,000 concurrent first requests for
 // a new part and for a held blocking playlist, counting the upstream requests each makes. Prints one JSON line.
-//   npm run bench:edge [-- --duration 10 --connections 64 --storm 1000]
+// --workers N compares N nginx workers with an onair edge of N worker processes (ONAIR_EDGE_WORKERS), wrk with N threads.
+//   npm run bench:edge [-- --duration 10 --connections 64 --storm 1000 --workers 1]
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { Agent, request } from 'undici';
+import { childrenNamed, cpuSeconds, machineMeter } from './proc.ts';
 import { freePort, publishLive, startCountingProxy, startOnair, waitFor, type CountingProxy, type OnairProcess } from './edge-fixtures.ts';
 
 const { values: flags } = parseArgs({
@@ -15,20 +17,26 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '64' },
     storm: { type: 'string', default: '1000' },
+    workers: { type: 'string', default: '1' },
   },
 });
 const durationSec = Number(flags.duration);
 const connections = Number(flags.connections);
 const stormClients = Number(flags.storm);
+const workers = Number(flags.workers);
+if (!Number.isInteger(workers) || workers < 1 || workers > 16) {
+  console.error('bench:edge: --workers takes 1–16');
+  process.exit(2);
+}
 const RENDITION = '720p';
 const LADDER = JSON.stringify([{ name: RENDITION, height: 720, fps: 30, videoKbps: 2800 }]);
 
-/** nginx as the caching reverse proxy the issue names: 1 worker, proxy_cache + proxy_cache_lock, TTLs like the edge's. */
+/** nginx as the caching reverse proxy the issue names: `workers` workers (1 by default), proxy_cache + proxy_cache_lock, TTLs like the edge's. */
 function nginxConfig(dir: string, port: number, upstream: string): string {
   const up = new URL(upstream);
   // As root, nginx's worker would switch to www-data, which cannot write the private temp dir.
   const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  return `${user}worker_processes 1;
+  return `${user}worker_processes ${workers};
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -136,17 +144,15 @@ function toBytes(v: string): number {
   return Number(m[1]) * { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[m[2] as 'B'];
 }
 
-/** CPU time (user + system) a process has used, in µs, from /proc (clock ticks of 10 ms). */
-function cpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+/** CPU time (user + system) the processes have used together, in µs. */
+function cpuUs(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0) * 1e6, 0);
 }
 
-/** wrk against `url`; `pid` is the server process whose CPU per request is reported (robust on a shared machine). */
-async function wrk(url: string, pid: number): Promise<WrkResult> {
-  const cpuBefore = cpuUs(pid);
-  const { stdout } = await promisify(execFile)('wrk', ['-t1', `-c${connections}`, `-d${durationSec}s`, '--latency', '--timeout', '5s', url], {
+/** wrk against `url`; `pids` are the server processes whose CPU per request is reported (robust on a shared machine). */
+async function wrk(url: string, pids: number[]): Promise<WrkResult> {
+  const cpuBefore = cpuUs(pids);
+  const { stdout } = await promisify(execFile)('wrk', [`-t${workers}`, `-c${connections}`, `-d${durationSec}s`, '--latency', '--timeout', '5s', url], {
     timeout: (durationSec + 30) * 1000,
   });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
@@ -157,7 +163,7 @@ async function wrk(url: string, pid: number): Promise<WrkResult> {
   const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
   const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
-  const cpuUsPerRequest = requests > 0 ? Math.round(((cpuUs(pid) - cpuBefore) / requests) * 10) / 10 : Number.NaN;
+  const cpuUsPerRequest = requests > 0 ? Math.round(((cpuUs(pids) - cpuBefore) / requests) * 10) / 10 : Number.NaN;
   return { rps: Math.round(rps), bytesPerSec: Math.round(bytesPerSec), p99ms, p50ms, errors, cpuUsPerRequest };
 }
 
@@ -232,7 +238,7 @@ async function main(): Promise<void> {
     cleanup.push(() => onairProxy.stop());
     const nginx = await startNginx(nginxProxy.url);
     cleanup.push(() => nginx.stop());
-    const edge = await startOnair({ ONAIR_ROLE: 'edge', ONAIR_EDGE_WORKERS: '1', ONAIR_ORIGIN_URLS: onairProxy.url });
+    const edge = await startOnair({ ONAIR_ROLE: 'edge', ONAIR_EDGE_WORKERS: String(workers), ONAIR_ORIGIN_URLS: onairProxy.url });
     cleanup.push(() => edge.stop());
 
     const dir = `/live/${live.id}/${RENDITION}/`;
@@ -246,10 +252,18 @@ async function main(): Promise<void> {
     }
     const segmentBytes = (await (await fetch(originDirect + segment)).arrayBuffer()).byteLength;
 
-    const nginxWorker = Number(readFileSync(`/proc/${nginx.child.pid}/task/${nginx.child.pid}/children`, 'utf8').trim().split(' ')[0]);
-    const edgePid = edge.child.pid!;
-    const playlistRuns = { nginx: await wrk(nginx.url + playlist, nginxWorker), onair: await wrk(edge.base + playlist, edgePid) };
-    const segmentRuns = { nginx: await wrk(nginx.url + segment, nginxWorker), onair: await wrk(edge.base + segment, edgePid) };
+    // The processes doing the work: nginx's workers; the onair edge process, or its primary and workers.
+    // (nginx also runs a cache manager and a cache loader.)
+    const nginxWorkers = childrenNamed(nginx.child.pid!, 'nginx').filter((pid) =>
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker process'),
+    );
+    const edgePids = [edge.child.pid!, ...childrenNamed(edge.child.pid!, 'node')];
+    if (nginxWorkers.length !== workers || edgePids.length !== (workers > 1 ? workers + 1 : 1)) {
+      throw new Error(`expected ${workers} worker(s) each, found nginx ${nginxWorkers.length}, onair ${edgePids.length}`);
+    }
+    const machine = machineMeter();
+    const playlistRuns = { nginx: await wrk(nginx.url + playlist, nginxWorkers), onair: await wrk(edge.base + playlist, edgePids) };
+    const segmentRuns = { nginx: await wrk(nginx.url + segment, nginxWorkers), onair: await wrk(edge.base + segment, edgePids) };
 
     const stormPart = { nginx: await storm(nginx.url, (await nextObjects(nginx.url, live.id)).part, nginxProxy) };
     const onairPart = await storm(edge.base, (await nextObjects(edge.base, live.id)).part, onairProxy);
@@ -259,7 +273,9 @@ async function main(): Promise<void> {
     const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
     const result = {
       bench: 'edge',
-      note: 'rough: 2 shared cores, wrk and both servers on the same machine; one nginx worker vs one onair edge process',
+      note: `rough: 2 shared cores, wrk and both servers on the same machine; ${workers} nginx worker(s) vs an onair edge of ${workers} process(es)`,
+      workers,
+      machine: machine.read(),
       connections,
       durationSec,
       segmentBytes,
