@@ -11,7 +11,7 @@ import { parseArgs, promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createRedisTestServer } from '../../lib/bus/redis-test-server.ts';
 import type { ClientArgs } from './ws-client.ts';
-import { cpuSeconds, rssBytes } from './proc.ts';
+import { cpuSeconds, machineMeter, rssBytes } from './proc.ts';
 import { histogram, meanMs } from './prom.ts';
 import { freePort } from '../../test/e2e/harness.ts';
 
@@ -148,9 +148,11 @@ async function measure(kind: 'onair' | 'socketio', target: Target): Promise<Reco
     const flushBefore = target.metricsUrl ? await histogram(target.metricsUrl, 'onair_ws_flush_seconds') : undefined;
     log(kind, `${connected} viewers connected; loading for ${durationSec} s`);
     const t0 = Date.now();
+    const machine = machineMeter();
     loader.send({ cmd: 'go' });
     const loaded = await nextMessage<{ comments: number; reactions: number; errors: number; closedEarly: number }>(loader, 'loaded', durationSec * 1000 + 60_000);
     const after = procStats(target.pid);
+    const { stealPct } = machine.read();
     const elapsed = (Date.now() - t0) / 1000;
     const flushAfter = target.metricsUrl ? await histogram(target.metricsUrl, 'onair_ws_flush_seconds') : undefined;
     // Mean time the gateway spends writing one flush to every viewer: the spread between the first and the last viewer.
@@ -198,6 +200,7 @@ async function measure(kind: 'onair' | 'socketio', target: Target): Promise<Reco
       cpuPct: Math.round(((after.cpuSec - before.cpuSec) / elapsed) * 1000) / 10,
       kbPerConn: connected ? Math.round((before.rss - base) / (connected + posters) / 102.4) / 10 : null,
       rssMb: Math.round(after.rss / 1048576),
+      stealPct,
     };
   } finally {
     for (const c of children) {
