@@ -230,7 +230,8 @@ test('watch page: offline, then plays by itself once live, without a reload', as
   ctx.fake.status = 'live';
   const before404 = ctx.fake.masterRequests;
   await waitFor('a master request answered 404', () => ctx.fake.masterRequests > before404, 10_000);
-  assert.equal(await p.getAttribute('body', 'data-state'), 'offline');
+  // The page may show `loading` while that request is in flight; once the 404 lands it is offline again.
+  await p.waitForSelector('body[data-state="offline"]', { timeout: 10_000 });
   assert.ok(!(await p.evaluate(() => window.__onair?.hls !== undefined && window.__onair.state === 'playing')));
 
   // The stream appears: the page starts playing on its own.
