@@ -31,7 +31,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
   const ffmpegVersion = await checkFfmpeg(config.ffmpegPath);
   logger.info({ ffmpeg: ffmpegVersion }, 'ffmpeg found');
   const registry = createMetricsRegistry();
-  const db = await openStore(config.dataDir);
+  const db = await openStore(config);
   const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
   // No stream is live at start-up: whatever a previous run left live went offline with it.
   for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');

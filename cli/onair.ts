@@ -45,7 +45,7 @@ function eventUrls(config: Config, e: EventRecord) {
 }
 
 async function withEvents<T>(config: Config, fn: (events: EventService) => Promise<T>): Promise<T> {
-  const db = await openStore(config.dataDir);
+  const db = await openStore(config);
   try {
     return await fn(new EventService(db));
   } finally {
@@ -138,7 +138,7 @@ async function main(argv: string[]): Promise<void> {
     if (!operatorRoles.includes(values.role as OperatorRole)) throw new UsageError(`--role must be one of ${operatorRoles.join(', ')}`);
     const password = await readPassword(`password for ${values.email}: `);
     const config = loadConfig();
-    const db = await openStore(config.dataDir);
+    const db = await openStore(config);
     try {
       const op = await new OperatorService(db).create({ email: values.email, role: values.role as OperatorRole, password });
       console.log(values.json ? JSON.stringify(op) : `operator ${op.email} (${op.role}) created (id ${op.id})`);
@@ -153,7 +153,7 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'operator' && sub === 'list') {
     const { values } = parseArgs({ args: argv.slice(2), options: { json: { type: 'boolean' } }, strict: true });
     const config = loadConfig();
-    const db = await openStore(config.dataDir);
+    const db = await openStore(config);
     try {
       const list = await new OperatorService(db).list();
       if (values.json) console.log(JSON.stringify(list));

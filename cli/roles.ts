@@ -194,7 +194,7 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
   const ffmpegVersion = await checkFfmpeg(config.ffmpegPath);
   logger.info({ ffmpeg: ffmpegVersion }, 'ffmpeg found');
   const registry = createMetricsRegistry();
-  const db = await openStore(config.dataDir);
+  const db = await openStore(config);
   const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
   const stoppers: (() => Promise<void>)[] = [() => db.destroy()];
   const stop = async (): Promise<void> => {

@@ -56,3 +56,10 @@ test('the environment overrides the config file', () => {
 test('envName maps camelCase keys', () => {
   assert.equal(envName('reconnectWindowSec'), 'ONAIR_RECONNECT_WINDOW_SEC');
 });
+
+test('the store URL: ONAIR_DATABASE_URL, else DATABASE_URL; only postgres URLs', () => {
+  assert.equal(loadConfig({}).databaseUrl, undefined);
+  assert.equal(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/onair' }).databaseUrl, 'postgres://u:p@db:5432/onair');
+  assert.equal(loadConfig({ DATABASE_URL: 'postgres://a/x', ONAIR_DATABASE_URL: 'postgresql://b/y' }).databaseUrl, 'postgresql://b/y');
+  assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://db/onair' }), /ONAIR_DATABASE_URL \(databaseUrl\): a postgres:\/\/ or postgresql:\/\/ URL/);
+});

@@ -63,6 +63,8 @@ export function loadConfig(
     const raw = env[envName(key)];
     if (raw !== undefined) merged[key] = fromEnv(key, raw, shape[key]!);
   }
+  // The conventional variable, as REDIS_URL is for the bus.
+  if (merged.databaseUrl === undefined && env.DATABASE_URL) merged.databaseUrl = env.DATABASE_URL;
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
   const known = new Set(Object.keys(shape));
   for (const name of Object.keys(env)) {

@@ -113,6 +113,14 @@ export const configSchema = z
     adCreativeUrl: z.string().url().optional(),
     /** Redis URL for the chat bus, presence and rate limits (cluster mode); comma-separated seed URLs mean Redis Cluster. Falls back to `REDIS_URL`; unset: in-process. */
     redisUrl: z.string().min(1).optional(),
+    /**
+     * PostgreSQL URL (`postgres://user:password@host:5432/db`) for the store (cluster mode: every node shares it).
+     * Falls back to `DATABASE_URL`; unset: SQLite under `dataDir`. Never logged.
+     */
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL')
+      .optional(),
     /** Bus channels on Redis: `pubsub` (PUBLISH/SUBSCRIBE) or `sharded` (Redis 7 SPUBLISH/SSUBSCRIBE, for Redis Cluster). */
     busChannelMode: z.enum(['pubsub', 'sharded']).default('pubsub'),
     /** HMAC secret for viewer tokens (≥ 32 characters, the same on every node). Unset: generated once into the data dir. */

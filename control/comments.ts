@@ -39,24 +39,43 @@ function isUniqueViolation(err: unknown): boolean {
 export class CommentStore {
   constructor(private readonly db: Db) {}
 
+  /** Per event, the tail of this process's queue of appends (so this node's writers never race for a seq). */
+  readonly #appending = new Map<string, Promise<unknown>>();
+
   /**
-   * Stores a comment with the event's next seq (one statement: max+1; retried if a concurrent writer took the same seq)
-   * and returns it. Only after this resolves is the comment acknowledged.
+   * Stores a comment with the event's next seq (one statement: max+1) and returns it. Appends from this process
+   * are queued per event; one that loses the race for a seq to another node is retried. Only after this resolves
+   * is the comment acknowledged.
    */
-  async append(eventId: string, viewer: Pick<ViewerIdentity, 'id' | 'name' | 'role'>, text: string): Promise<CommentWire> {
+  append(eventId: string, viewer: Pick<ViewerIdentity, 'id' | 'name' | 'role'>, text: string): Promise<CommentWire> {
+    const run = (this.#appending.get(eventId) ?? Promise.resolve()).then(
+      () => this.#insert(eventId, viewer, text),
+      () => this.#insert(eventId, viewer, text),
+    );
+    const tail = run.catch(() => undefined);
+    this.#appending.set(eventId, tail);
+    void tail.then(() => {
+      if (this.#appending.get(eventId) === tail) this.#appending.delete(eventId);
+    });
+    return run;
+  }
+
+  async #insert(eventId: string, viewer: Pick<ViewerIdentity, 'id' | 'name' | 'role'>, text: string): Promise<CommentWire> {
     const id = 'c_' + randomBytes(9).toString('base64url');
     const now = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
         const result = await sql<{ seq: number }>`
           INSERT INTO comments (id, event_id, seq, viewer_id, display_name, role, text, created_at, hidden, deleted_at)
-          SELECT ${id}, ${eventId}, COALESCE(MAX(seq), 0) + 1, ${viewer.id}, ${viewer.name}, ${viewer.role}, ${text}, ${now}, 0, NULL
+          SELECT CAST(${id} AS text), CAST(${eventId} AS text), COALESCE(MAX(seq), 0) + 1, CAST(${viewer.id} AS text),
+            CAST(${viewer.name} AS text), CAST(${viewer.role} AS text), CAST(${text} AS text), CAST(${now} AS bigint), 0, NULL
           FROM comments WHERE event_id = ${eventId}
           RETURNING seq`.execute(this.db);
         const seq = Number(result.rows[0]?.seq);
         return { id, seq, viewerId: viewer.id, name: viewer.name, role: viewer.role, text, at: now };
       } catch (err) {
-        if (!isUniqueViolation(err) || attempt >= 5) throw err;
+        if (!isUniqueViolation(err) || attempt >= 8) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
       }
     }
   }

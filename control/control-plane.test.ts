@@ -1,17 +1,16 @@
 // The /api/v1 control routes over a real store and HTTP server: every route's auth (401 / 403 role / 403 CSRF),
 // unknown-field validation, happy paths, and the OpenAPI document (valid, covering every route of the router).
+// Over SQLite; control-plane.postgres.test.ts runs the same over PostgreSQL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import express from 'express';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { configSchema } from '../config/schema.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
-import { openStore, type Db } from '../lib/store/db.ts';
+import type { Db } from '../lib/store/db.ts';
+import { createTestStore, type TestStore } from '../lib/store/test-store.ts';
 import { listen, closeServer } from '../lib/http.ts';
 import { createMemoryBus } from '../lib/bus/memory-bus.ts';
 import { EventService } from './events.ts';
@@ -26,7 +25,7 @@ import { ViewerTokens } from './viewers.ts';
 import { createMemoryRateLimiter } from '../lib/rate-limit/token-bucket.ts';
 import { chatChannel, decodeChatMessage, type ChatBusMessage } from '../lib/bus/chat-channel.ts';
 
-let dir: string;
+let testStore: TestStore;
 let db: Db;
 let server: Server;
 let base: string;
@@ -63,9 +62,9 @@ async function call(method: string, path: string, opts: { token?: string; cookie
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'onair-control-'));
-  db = await openStore(dir);
-  const config = configSchema.parse({ dataDir: dir, loginMaxFailures: 3, webhookRetryBaseMs: 50 });
+  testStore = await createTestStore('control');
+  db = await testStore.open();
+  const config = configSchema.parse({ dataDir: testStore.dir, loginMaxFailures: 3, webhookRetryBaseMs: 50 });
   const logger = createLogger('silent');
   events = new EventService(db);
   const bus = createMemoryBus();
@@ -126,8 +125,7 @@ before(async () => {
 after(async () => {
   await control?.stop();
   await closeServer(server);
-  await db?.destroy();
-  rmSync(dir, { recursive: true, force: true });
+  await testStore?.cleanup();
 });
 
 /** A concrete URL for an express path. */

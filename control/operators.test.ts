@@ -20,7 +20,7 @@ test('hashPassword: salted scrypt, verified in constant time, never the password
 
 test('OperatorService: create, verify, reject bad input, disable', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'onair-ops-'));
-  const db = await openStore(dir);
+  const db = await openStore({ dataDir: dir });
   try {
     const ops = new OperatorService(db);
     const op = await ops.create({ email: ' Ada@Example.com ', role: 'admin', password: 'long-enough-pw' });

@@ -32,7 +32,7 @@ async function waitFor<T>(what: string, f: () => Promise<T | undefined> | T | un
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'onair-webhooks-'));
-  db = await openStore(dir);
+  db = await openStore({ dataDir: dir });
   receiver = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));

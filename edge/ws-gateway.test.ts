@@ -1,13 +1,12 @@
-// Two edge gateways in one process, sharing chat through a real redis-server and one store.
+// Two edge gateways in one process, sharing chat through a real redis-server and one store, each through its own
+// handle as two nodes would (SQLite; ws-gateway.postgres.test.ts runs the same over PostgreSQL).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { createMetricsRegistry } from '../lib/metrics.ts';
-import { openStore, type Db } from '../lib/store/db.ts';
+import type { Db } from '../lib/store/db.ts';
+import { createTestStore, type TestStore } from '../lib/store/test-store.ts';
 import { listen, closeServer } from '../lib/http.ts';
 import { createRedisTestServer, type RedisTestServer } from '../lib/bus/redis-test-server.ts';
 import { EventService } from '../control/events.ts';
@@ -25,7 +24,7 @@ import { connectClient, until, type TestClient } from './ws-test-client.ts';
 const logger = pino({ level: 'silent' });
 const tokens = new ViewerTokens(Buffer.alloc(32, 7), 3600);
 let redis: RedisTestServer;
-let dir: string;
+let testStore: TestStore;
 let db: Db;
 let eventId: string;
 const edges: { backend: RealtimeBackend; gateway: WsGateway; server: Server; url: string; registry: Registry }[] = [];
@@ -39,9 +38,10 @@ async function startEdge(name: string, overrides: Record<string, number> = {}): 
   const settings = configSchema.parse({ wsFlushMs: 100, wsViewerCountMs: 300, chatCommentBurst: 8, chatCommentsPerSec: 1, ...overrides });
   const registry = createMetricsRegistry();
   const backend = createRealtimeBackend({ redisUrl: redis.url, mode: 'pubsub', logger });
-  const store = new CommentStore(db);
+  const edgeDb = await testStore.open();
+  const store = new CommentStore(edgeDb);
   const moderation = new ModerationService(store, backend.bus);
-  const events = new EventService(db);
+  const events = new EventService(edgeDb);
   const gateway = createWsGateway({
     settings,
     logger,
@@ -78,8 +78,8 @@ async function client(edge: number, name: string, lastSeq?: number, role: 'viewe
 before(async () => {
   redis = await createRedisTestServer();
   await redis.start();
-  dir = mkdtempSync(join(tmpdir(), 'onair-ws-'));
-  db = await openStore(dir);
+  testStore = await createTestStore('ws');
+  db = await testStore.open();
   eventId = (await new EventService(db).create({ title: 'Chat test' })).event.id;
   await startEdge('a');
   await startEdge('b');
@@ -94,9 +94,8 @@ after(async () => {
     await e.backend.stop();
     await closeServer(e.server);
   }
-  await db?.destroy();
   await redis?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await testStore?.cleanup();
 });
 
 test('a comment posted on edge A is acked with its seq and arrives on edge B, once, in order', async () => {

@@ -4,7 +4,7 @@
 #   scripts/install-prereqs.sh --bench  also nginx + nginx-rtmp, wrk (benchmark peers)
 set -euo pipefail
 
-want=(ffmpeg chromium fonts-noto-color-emoji redis-server)
+want=(ffmpeg chromium fonts-noto-color-emoji redis-server postgresql)
 if [[ "${1:-}" == "--bench" ]]; then want+=(nginx libnginx-mod-rtmp wrk); fi
 
 missing=()

@@ -1,6 +1,7 @@
 // Test helper: a real redis-server on a free port, no persistence, stopped (and restartable) by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { freePort } from '../http.ts';
 
 /** A redis-server child process that tests can stop and start again on the same port. */
 export interface RedisTestServer {
@@ -12,16 +13,6 @@ export interface RedisTestServer {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -1,26 +1,53 @@
-// The store: Kysely over SQLite (embedded default). Opens the database and runs migrations.
+// The store: Kysely over SQLite (embedded default) or PostgreSQL (cluster mode, `DATABASE_URL`). Opens the
+// database and runs migrations.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import type { Database } from './schema.ts';
-import { migrations } from './migrations.ts';
+import { migrations, type StoreDialect } from './migrations.ts';
 
 export type Db = Kysely<Database>;
 
-/** Opens (creating if needed) the SQLite database under `dataDir` and brings its schema up to date. */
-export async function openStore(dataDir: string): Promise<Db> {
-  mkdirSync(dataDir, { recursive: true });
-  const sqlite = new SQLite(join(dataDir, 'onair.sqlite'));
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+/** Where the store lives: SQLite under `dataDir`, or the PostgreSQL database at `databaseUrl`. */
+export interface StoreLocation {
+  dataDir: string;
+  databaseUrl?: string | undefined;
+}
+
+/** PostgreSQL `bigint` (int8, OID 20) as a JS number: every bigint here is a count, a seq or a ms timestamp (< 2^53). */
+const INT8_OID = 20;
+
+/** Opens (creating if needed) the store and brings its schema up to date. */
+export async function openStore(where: StoreLocation): Promise<Db> {
+  let dialect: StoreDialect;
+  let db: Db;
+  if (where.databaseUrl) {
+    dialect = 'postgres';
+    const pool = new pg.Pool({
+      connectionString: where.databaseUrl,
+      max: 10,
+      connectionTimeoutMillis: 5_000,
+      types: { getTypeParser: (oid, format) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as never },
+    });
+    // An idle client whose server went away emits 'error' on the pool; the next query reports it instead.
+    pool.on('error', () => {});
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    dialect = 'sqlite';
+    mkdirSync(where.dataDir, { recursive: true });
+    const sqlite = new SQLite(join(where.dataDir, 'onair.sqlite'));
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('foreign_keys = ON');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  }
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations(dialect) } });
   const { error } = await migrator.migrateToLatest();
   if (error) {
     await db.destroy();
-    throw new Error(`store migration failed: ${(error as Error).message}`);
+    throw new Error(`store migration failed (${dialect}): ${(error as Error).message}`);
   }
   return db;
 }

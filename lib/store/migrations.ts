@@ -1,187 +1,199 @@
 // Schema migrations, applied in key order by Kysely's Migrator. Never edit one that has shipped.
 import type { Kysely, Migration } from 'kysely';
 
-export const migrations: Record<string, Migration> = {
-  '0001_events_and_stream_keys': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('events')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('slug', 'text', (c) => c.notNull().unique())
-        .addColumn('title', 'text', (c) => c.notNull())
-        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
-        .addColumn('status', 'text', (c) => c.notNull().defaultTo('idle'))
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .addColumn('live_since', 'bigint')
-        .execute();
-      await db.schema
-        .createTable('stream_keys')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
-        .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
-        .addColumn('key_hash', 'text', (c) => c.notNull().unique())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('revoked_at', 'bigint')
-        .execute();
-      await db.schema.createIndex('stream_keys_event').on('stream_keys').column('event_id').execute();
+/** The SQL dialect a store speaks. */
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/**
+ * The migrations for `dialect`. SQLite gets exactly the DDL that shipped; PostgreSQL gets `bigint` for every
+ * integer column (they hold ms timestamps, seqs, counts and 0/1 flags, compared with JS numbers up to 2^53) and
+ * `bigserial` for the auto-increment key.
+ */
+export function migrations(dialect: StoreDialect): Record<string, Migration> {
+  const pg = dialect === 'postgres';
+  const INT = pg ? 'bigint' : 'integer';
+  return {
+    '0001_events_and_stream_keys': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('events')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('slug', 'text', (c) => c.notNull().unique())
+          .addColumn('title', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('status', 'text', (c) => c.notNull().defaultTo('idle'))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('live_since', 'bigint')
+          .execute();
+        await db.schema
+          .createTable('stream_keys')
+          .addColumn('id', pg ? 'bigserial' : INT, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
+          .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('stream_keys_event').on('stream_keys').column('event_id').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('stream_keys').execute();
+        await db.schema.dropTable('events').execute();
+      },
     },
-    async down(db: Kysely<unknown>) {
-      await db.schema.dropTable('stream_keys').execute();
-      await db.schema.dropTable('events').execute();
+    '0002_event_latency_mode': {
+      async up(db: Kysely<unknown>) {
+        // `low` (LL-HLS) or `standard` (plain HLS); events that predate the column were LL.
+        await db.schema
+          .alterTable('events')
+          .addColumn('latency_mode', 'text', (c) => c.notNull().defaultTo('low'))
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.alterTable('events').dropColumn('latency_mode').execute();
+      },
     },
-  },
-  '0002_event_latency_mode': {
-    async up(db: Kysely<unknown>) {
-      // `low` (LL-HLS) or `standard` (plain HLS); events that predate the column were LL.
-      await db.schema
-        .alterTable('events')
-        .addColumn('latency_mode', 'text', (c) => c.notNull().defaultTo('low'))
-        .execute();
+    '0003_chat': {
+      async up(db: Kysely<unknown>) {
+        // Comments carry a per-event monotonic seq (clients resume from it); likes are one per viewer per event.
+        await db.schema
+          .createTable('comments')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
+          .addColumn('seq', INT, (c) => c.notNull())
+          .addColumn('viewer_id', 'text', (c) => c.notNull())
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull().defaultTo('viewer'))
+          .addColumn('text', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('hidden', INT, (c) => c.notNull().defaultTo(0))
+          .addColumn('deleted_at', 'bigint')
+          .addUniqueConstraint('comments_event_seq', ['event_id', 'seq'])
+          .execute();
+        await db.schema
+          .createTable('likes')
+          .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
+          .addColumn('viewer_id', 'text', (c) => c.notNull())
+          .addColumn('value', INT, (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('likes_pk', ['event_id', 'viewer_id'])
+          .execute();
+        await db.schema
+          .createTable('bans')
+          .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
+          .addColumn('viewer_id', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('banned_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('bans_pk', ['event_id', 'viewer_id'])
+          .execute();
+        await db.schema
+          .createTable('chat_settings')
+          .addColumn('event_id', 'text', (c) => c.primaryKey().references('events.id').onDelete('cascade'))
+          .addColumn('chat_enabled', INT, (c) => c.notNull().defaultTo(1))
+          .addColumn('slow_mode_sec', INT, (c) => c.notNull().defaultTo(0))
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        for (const t of ['chat_settings', 'bans', 'likes', 'comments']) await db.schema.dropTable(t).execute();
+      },
     },
-    async down(db: Kysely<unknown>) {
-      await db.schema.alterTable('events').dropColumn('latency_mode').execute();
+    '0004_control': {
+      async up(db: Kysely<unknown>) {
+        // Events: scheduling, visibility, end; stream keys: a fresh key waits here until revealed once.
+        await db.schema.alterTable('events').addColumn('scheduled_start', 'bigint').execute();
+        await db.schema.alterTable('events').addColumn('visibility', 'text', (c) => c.notNull().defaultTo('public')).execute();
+        await db.schema.alterTable('events').addColumn('ended_at', 'bigint').execute();
+        await db.schema.alterTable('stream_keys').addColumn('reveal_key', 'text').execute();
+        await db.schema
+          .createTable('operators')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('email', 'text', (c) => c.notNull().unique())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('disabled_at', 'bigint')
+          .execute();
+        await db.schema
+          .createTable('operator_sessions')
+          .addColumn('id_hash', 'text', (c) => c.primaryKey())
+          .addColumn('operator_id', 'text', (c) => c.notNull().references('operators.id').onDelete('cascade'))
+          .addColumn('csrf_token', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('api_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('operator_id', 'text', (c) => c.notNull().references('operators.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_used_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema
+          .createTable('overlays')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('text', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('cleared_at', 'bigint')
+          .addColumn('created_by', 'text')
+          .execute();
+        await db.schema.createIndex('overlays_event').on('overlays').columns(['event_id', 'created_at']).execute();
+        await db.schema
+          .createTable('ad_breaks')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
+          .addColumn('seq', INT, (c) => c.notNull())
+          .addColumn('start_at', 'bigint', (c) => c.notNull())
+          .addColumn('duration_ms', INT, (c) => c.notNull())
+          .addColumn('ended_at', 'bigint')
+          .addColumn('creative_url', 'text')
+          .addColumn('viewers_at_start', 'integer')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .execute();
+        await db.schema.createIndex('ad_breaks_event').on('ad_breaks').columns(['event_id', 'start_at']).execute();
+        await db.schema
+          .createTable('webhooks')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('secret', 'text', (c) => c.notNull())
+          .addColumn('events', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('disabled_at', 'bigint')
+          .execute();
+        await db.schema
+          .createTable('webhook_deliveries')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('webhook_id', 'text', (c) => c.notNull().references('webhooks.id').onDelete('cascade'))
+          .addColumn('event_type', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', INT, (c) => c.notNull())
+          .addColumn('last_status_code', 'integer')
+          .addColumn('last_error', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('next_attempt_at', 'bigint')
+          .addColumn('delivered_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
+        await db.schema.createIndex('webhook_deliveries_hook').on('webhook_deliveries').columns(['webhook_id', 'created_at']).execute();
+      },
+      async down(db: Kysely<unknown>) {
+        for (const t of ['webhook_deliveries', 'webhooks', 'ad_breaks', 'overlays', 'api_tokens', 'operator_sessions', 'operators']) {
+          await db.schema.dropTable(t).execute();
+        }
+        await db.schema.alterTable('stream_keys').dropColumn('reveal_key').execute();
+        for (const c of ['ended_at', 'visibility', 'scheduled_start']) await db.schema.alterTable('events').dropColumn(c).execute();
+      },
     },
-  },
-  '0003_chat': {
-    async up(db: Kysely<unknown>) {
-      // Comments carry a per-event monotonic seq (clients resume from it); likes are one per viewer per event.
-      await db.schema
-        .createTable('comments')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
-        .addColumn('seq', 'integer', (c) => c.notNull())
-        .addColumn('viewer_id', 'text', (c) => c.notNull())
-        .addColumn('display_name', 'text', (c) => c.notNull())
-        .addColumn('role', 'text', (c) => c.notNull().defaultTo('viewer'))
-        .addColumn('text', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('hidden', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('deleted_at', 'bigint')
-        .addUniqueConstraint('comments_event_seq', ['event_id', 'seq'])
-        .execute();
-      await db.schema
-        .createTable('likes')
-        .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
-        .addColumn('viewer_id', 'text', (c) => c.notNull())
-        .addColumn('value', 'integer', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .addPrimaryKeyConstraint('likes_pk', ['event_id', 'viewer_id'])
-        .execute();
-      await db.schema
-        .createTable('bans')
-        .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
-        .addColumn('viewer_id', 'text', (c) => c.notNull())
-        .addColumn('reason', 'text', (c) => c.notNull().defaultTo(''))
-        .addColumn('banned_by', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addPrimaryKeyConstraint('bans_pk', ['event_id', 'viewer_id'])
-        .execute();
-      await db.schema
-        .createTable('chat_settings')
-        .addColumn('event_id', 'text', (c) => c.primaryKey().references('events.id').onDelete('cascade'))
-        .addColumn('chat_enabled', 'integer', (c) => c.notNull().defaultTo(1))
-        .addColumn('slow_mode_sec', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .execute();
-    },
-    async down(db: Kysely<unknown>) {
-      for (const t of ['chat_settings', 'bans', 'likes', 'comments']) await db.schema.dropTable(t).execute();
-    },
-  },
-  '0004_control': {
-    async up(db: Kysely<unknown>) {
-      // Events: scheduling, visibility, end; stream keys: a fresh key waits here until revealed once.
-      await db.schema.alterTable('events').addColumn('scheduled_start', 'bigint').execute();
-      await db.schema.alterTable('events').addColumn('visibility', 'text', (c) => c.notNull().defaultTo('public')).execute();
-      await db.schema.alterTable('events').addColumn('ended_at', 'bigint').execute();
-      await db.schema.alterTable('stream_keys').addColumn('reveal_key', 'text').execute();
-      await db.schema
-        .createTable('operators')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('email', 'text', (c) => c.notNull().unique())
-        .addColumn('role', 'text', (c) => c.notNull())
-        .addColumn('password_hash', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('disabled_at', 'bigint')
-        .execute();
-      await db.schema
-        .createTable('operator_sessions')
-        .addColumn('id_hash', 'text', (c) => c.primaryKey())
-        .addColumn('operator_id', 'text', (c) => c.notNull().references('operators.id').onDelete('cascade'))
-        .addColumn('csrf_token', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('expires_at', 'bigint', (c) => c.notNull())
-        .execute();
-      await db.schema
-        .createTable('api_tokens')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('operator_id', 'text', (c) => c.notNull().references('operators.id').onDelete('cascade'))
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('last_used_at', 'bigint')
-        .addColumn('revoked_at', 'bigint')
-        .execute();
-      await db.schema
-        .createTable('overlays')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
-        .addColumn('kind', 'text', (c) => c.notNull())
-        .addColumn('text', 'text', (c) => c.notNull())
-        .addColumn('severity', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('expires_at', 'bigint')
-        .addColumn('cleared_at', 'bigint')
-        .addColumn('created_by', 'text')
-        .execute();
-      await db.schema.createIndex('overlays_event').on('overlays').columns(['event_id', 'created_at']).execute();
-      await db.schema
-        .createTable('ad_breaks')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
-        .addColumn('seq', 'integer', (c) => c.notNull())
-        .addColumn('start_at', 'bigint', (c) => c.notNull())
-        .addColumn('duration_ms', 'integer', (c) => c.notNull())
-        .addColumn('ended_at', 'bigint')
-        .addColumn('creative_url', 'text')
-        .addColumn('viewers_at_start', 'integer')
-        .addColumn('status', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('created_by', 'text')
-        .execute();
-      await db.schema.createIndex('ad_breaks_event').on('ad_breaks').columns(['event_id', 'start_at']).execute();
-      await db.schema
-        .createTable('webhooks')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('url', 'text', (c) => c.notNull())
-        .addColumn('secret', 'text', (c) => c.notNull())
-        .addColumn('events', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('disabled_at', 'bigint')
-        .execute();
-      await db.schema
-        .createTable('webhook_deliveries')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('webhook_id', 'text', (c) => c.notNull().references('webhooks.id').onDelete('cascade'))
-        .addColumn('event_type', 'text', (c) => c.notNull())
-        .addColumn('payload', 'text', (c) => c.notNull())
-        .addColumn('status', 'text', (c) => c.notNull())
-        .addColumn('attempts', 'integer', (c) => c.notNull())
-        .addColumn('last_status_code', 'integer')
-        .addColumn('last_error', 'text')
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('next_attempt_at', 'bigint')
-        .addColumn('delivered_at', 'bigint')
-        .execute();
-      await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
-      await db.schema.createIndex('webhook_deliveries_hook').on('webhook_deliveries').columns(['webhook_id', 'created_at']).execute();
-    },
-    async down(db: Kysely<unknown>) {
-      for (const t of ['webhook_deliveries', 'webhooks', 'ad_breaks', 'overlays', 'api_tokens', 'operator_sessions', 'operators']) {
-        await db.schema.dropTable(t).execute();
-      }
-      await db.schema.alterTable('stream_keys').dropColumn('reveal_key').execute();
-      for (const c of ['ended_at', 'visibility', 'scheduled_start']) await db.schema.alterTable('events').dropColumn(c).execute();
-    },
-  },
-};
+  };
+}
