@@ -86,7 +86,6 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       registry,
       db,
       eventExists: async (id) => (await events.byId(id)) !== undefined,
-      redisUrl: config.redisUrl ?? (process.env.REDIS_URL || undefined),
       overlays: async (id) => control?.viewerOverlays(id),
       onViewerCount: (id, n) => control?.onViewerCount(id, n),
     });

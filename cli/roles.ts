@@ -12,6 +12,10 @@ import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
 import { createRtmpIngest } from '../ingest/rtmp-ingest.ts';
 import { createHlsEdge, type HlsEdge } from '../edge/hls-edge.ts';
+import { createChatRole, type ChatRole } from '../edge/ws-chat.ts';
+import { OverlayService } from '../control/overlays.ts';
+import { createViewerSignals } from '../control/viewer-signals.ts';
+import { readViewerOverlays } from '../control/viewer-overlays.ts';
 
 /** A running role: its public HTTP port and how to stop it. */
 export interface RunningRole {
@@ -70,28 +74,68 @@ function tuneServer(server: Server): void {
   server.maxRequestsPerSocket = 0;
 }
 
-/** Runs one complete edge in this process on `config.httpPort`. */
+/** Whether edges host the viewer WebSocket gateway: they need the shared bus and store (cluster mode). */
+function edgeHasChat(config: Config): boolean {
+  if (!config.redisUrl || !config.databaseUrl) return false;
+  if (!config.viewerTokenSecret) {
+    throw new RoleConfigError('an edge with chat (REDIS_URL and DATABASE_URL set) needs ONAIR_VIEWER_TOKEN_SECRET, the same on every node');
+  }
+  return true;
+}
+
+/** The viewer WebSocket gateway of a cluster edge: Redis bus, PostgreSQL store, overlays read from the store. */
+async function startEdgeChat(config: Config, logger: Logger, registry: Registry): Promise<{ chat: ChatRole; stop(): Promise<void> }> {
+  const db = await openStore(config);
+  const events = new EventService(db);
+  const chat = createChatRole({
+    config,
+    logger: logger.child({ part: 'chat' }),
+    registry,
+    db,
+    eventExists: async (id) => (await events.byId(id)) !== undefined,
+    overlays: (id) => readViewerOverlays({ db, events, overlays }, id),
+  });
+  // Overlays are only read here (operators change them on a main node), so its signals go unused.
+  const overlays = new OverlayService(db, createViewerSignals({ bus: chat.backend.bus, logger }));
+  try {
+    await chat.start();
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return {
+    chat,
+    async stop() {
+      await chat.stop();
+      await db.destroy();
+    },
+  };
+}
+
+/** Runs one complete edge in this process on `config.httpPort`: HLS, and the chat gateway in cluster mode. */
 async function startEdgeProcess(config: Config, logger: Logger, worker: number | undefined): Promise<RunningRole> {
   const registry = createMetricsRegistry();
   if (worker !== undefined) registry.setDefaultLabels({ worker: String(worker) });
   const edge = createHlsEdge({ config, logger, registry, upstreams: config.originUrls });
   await edge.start();
-  const server = createServer(createHttpFront({ role: 'edge', registry, edge, health: () => ({ worker, origins: edge.upstreams() }) }));
-  tuneServer(server);
-  let httpPort: number;
+  const stoppers: (() => Promise<void>)[] = [() => edge.stop()];
+  const stop = async () => {
+    for (const s of stoppers.reverse()) await s().catch((err: Error) => logger.error({ err: err.message }, 'stop failed'));
+  };
   try {
-    httpPort = await listen(server, config.httpPort, config.host);
+    const chat = edgeHasChat(config) ? await startEdgeChat(config, logger, registry) : undefined;
+    if (chat) stoppers.push(() => chat.stop());
+    const server = createServer(createHttpFront({ role: 'edge', registry, edge, health: () => ({ worker, origins: edge.upstreams(), chat: chat !== undefined }) }));
+    tuneServer(server);
+    if (chat) server.on('upgrade', (req, socket, head) => chat.chat.gateway.handleUpgrade(req, socket, head));
+    const httpPort = await listen(server, config.httpPort, config.host);
+    // Stops after chat (whose WebSockets would hold it open) and before the HLS edge.
+    stoppers.splice(1, 0, () => closeServer(server, 1_000));
+    return { httpPort, stop };
   } catch (err) {
-    await edge.stop();
+    await stop();
     throw err;
   }
-  return {
-    httpPort,
-    async stop() {
-      await closeServer(server, 1_000);
-      await edge.stop();
-    },
-  };
 }
 
 /** How many edge workers `config` asks for (0 = one per core). */
@@ -108,6 +152,7 @@ export async function startEdgeRole(config: Config, logger: Logger): Promise<Run
   if (config.originUrls.length === 0) {
     throw new RoleConfigError('the edge role needs at least one origin: --origin http://HOST:PORT (or ONAIR_ORIGIN_URLS)');
   }
+  edgeHasChat(config); // a chat edge without the shared secret stops here, before any worker starts
   const workers = edgeWorkerCount(config);
   if (cluster.isWorker) {
     const id = cluster.worker!.id;

@@ -57,6 +57,11 @@ test('envName maps camelCase keys', () => {
   assert.equal(envName('reconnectWindowSec'), 'ONAIR_RECONNECT_WINDOW_SEC');
 });
 
+test('REDIS_URL and DATABASE_URL stand in for ONAIR_REDIS_URL and ONAIR_DATABASE_URL', () => {
+  assert.equal(loadConfig({ REDIS_URL: 'redis://r:6379' }).redisUrl, 'redis://r:6379');
+  assert.equal(loadConfig({ REDIS_URL: 'redis://r:6379', ONAIR_REDIS_URL: 'redis://mine:6379' }).redisUrl, 'redis://mine:6379');
+});
+
 test('the store URL: ONAIR_DATABASE_URL, else DATABASE_URL; only postgres URLs', () => {
   assert.equal(loadConfig({}).databaseUrl, undefined);
   assert.equal(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/onair' }).databaseUrl, 'postgres://u:p@db:5432/onair');

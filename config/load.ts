@@ -63,7 +63,8 @@ export function loadConfig(
     const raw = env[envName(key)];
     if (raw !== undefined) merged[key] = fromEnv(key, raw, shape[key]!);
   }
-  // The conventional variable, as REDIS_URL is for the bus.
+  // The conventional variables, under their ONAIR_ names.
+  if (merged.redisUrl === undefined && env.REDIS_URL) merged.redisUrl = env.REDIS_URL;
   if (merged.databaseUrl === undefined && env.DATABASE_URL) merged.databaseUrl = env.DATABASE_URL;
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
   const known = new Set(Object.keys(shape));

@@ -60,6 +60,12 @@ export interface AdBreaks {
   stopAll(): Promise<void>;
 }
 
+/** The event's ad break on air now, if any, read from the store (any node can ask). */
+export async function activeAdBreak(db: Db, eventId: string): Promise<AdBreakRecord | undefined> {
+  const r = await db.selectFrom('ad_breaks').selectAll().where('event_id', '=', eventId).where('status', '=', 'active').executeTakeFirst();
+  return r && toRecord(r);
+}
+
 /** Builds the ad-break service. */
 export function createAdBreaks(deps: {
   db: Db;
@@ -164,10 +170,7 @@ export function createAdBreaks(deps: {
       return toRecord({ ...r, status: 'cancelled' });
     },
 
-    async active(eventId) {
-      const r = await db.selectFrom('ad_breaks').selectAll().where('event_id', '=', eventId).where('status', '=', 'active').executeTakeFirst();
-      return r && toRecord(r);
-    },
+    active: (eventId) => activeAdBreak(db, eventId),
 
     async list(eventId) {
       return (await db.selectFrom('ad_breaks').selectAll().where('event_id', '=', eventId).orderBy('start_at', 'desc').execute()).map(toRecord);

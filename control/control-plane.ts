@@ -22,7 +22,8 @@ import { registerWebhookRoutes } from './api-webhooks.ts';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.ts';
 import { createHealthMonitor, type HealthMonitor, type IngestReport, type TranscodeReport } from './health.ts';
 import { ViewerHistory } from './viewer-history.ts';
-import { createViewerSignals, remainingSec, type ViewerOverlays, type ViewerSignals } from './viewer-signals.ts';
+import { createViewerSignals, type ViewerOverlays, type ViewerSignals } from './viewer-signals.ts';
+import { readViewerOverlays } from './viewer-overlays.ts';
 import { registerChatRoutes, type ChatRoutesDeps } from './chat-routes.ts';
 import { OverlayService } from './overlays.ts';
 import { createAdBreaks, type AdBreaks } from './ad-breaks.ts';
@@ -187,20 +188,7 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
       sampleViewers(eventId, n);
     },
 
-    async viewerOverlays(eventId) {
-      const [e, active, ad] = await Promise.all([events.byId(eventId), overlays.active(eventId), adBreaks.active(eventId)]);
-      if (!e) return undefined;
-      const now = Date.now();
-      return {
-        newsFlashes: active.newsFlashes.map((f) => ({ ...f, remainingSec: remainingSec(f.expiresAt, now) })),
-        disclaimer: active.disclaimer,
-        adBreak: ad
-          ? { id: ad.id, startAt: ad.startAt, durationSec: ad.durationSec, creativeUrl: ad.creativeUrl, remainingSec: remainingSec(ad.startAt + ad.durationSec * 1000, now) }
-          : null,
-        eventStatus: e.status,
-        serverTime: now,
-      };
-    },
+    viewerOverlays: (eventId) => readViewerOverlays({ db, events, overlays }, eventId),
 
     async start() {
       await auth.start();

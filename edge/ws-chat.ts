@@ -23,21 +23,20 @@ export interface ChatRole {
   stop(): Promise<void>;
 }
 
-/** Builds the chat pieces from config; `redisUrl` falls back to the `REDIS_URL` environment variable. */
+/** Builds the chat pieces from config (Redis when `config.redisUrl` is set, in-process otherwise). */
 export function createChatRole(deps: {
   config: Config;
   logger: Logger;
   registry: Registry;
   db: Db;
   eventExists(eventId: string): Promise<boolean>;
-  redisUrl?: string;
   /** Active overlays for joining viewers (the control plane's). */
   overlays?: WsGatewayDeps['overlays'];
   /** Receives per-event viewer totals (the control plane's viewer history). */
   onViewerCount?: WsGatewayDeps['onViewerCount'];
 }): ChatRole {
   const { config, logger } = deps;
-  const redisUrl = deps.redisUrl ?? config.redisUrl;
+  const { redisUrl } = config;
   const backend = createRealtimeBackend({ redisUrl, mode: config.busChannelMode, logger: logger.child({ part: 'bus' }) });
   const comments = new CommentStore(deps.db);
   const tokens = new ViewerTokens(loadTokenSecret(config.dataDir, config.viewerTokenSecret), config.viewerTokenTtlSec);
