@@ -1,8 +1,10 @@
 // bench:ws — one edge process with N WebSocket viewers on one event (clients in separate processes), C comments/s and
 // R reactions/s for D seconds: comment delivery latency (post → last viewer), lost messages, edge CPU and memory per
 // connection; then the same for a Socket.IO + @socket.io/redis-adapter server doing plain broadcast. Both use a
-// redis-server started here. Prints one JSON object as the last line.
-//   npm run bench:ws -- [--viewers 10000] [--duration 60] [--comments 100] [--reactions 1000] [--procs 4] [--peer both|onair|socketio]
+// redis-server started here. --edge-workers N adds a cluster edge (`--role edge`, N worker processes on the same
+// Redis and a private PostgreSQL) under the same load. Prints one JSON object as the last line.
+//   npm run bench:ws -- [--viewers 10000] [--duration 60] [--comments 100] [--reactions 1000] [--procs 4]
+//                       [--peer both|onair|socketio] [--edge-workers 0]
 import { fork, spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +13,8 @@ import { parseArgs, promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { createRedisTestServer } from '../../lib/bus/redis-test-server.ts';
 import type { ClientArgs } from './ws-client.ts';
-import { cpuSeconds, machineMeter, rssBytes } from './proc.ts';
+import { startPostgresTestServer } from '../../lib/store/postgres-test-server.ts';
+import { childrenNamed, cpuSeconds, machineMeter, rssBytes } from './proc.ts';
 import { histogram, meanMs } from './prom.ts';
 import { freePort } from '../../test/e2e/harness.ts';
 
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     procs: { type: 'string', default: '4' },
     posters: { type: 'string', default: '200' },
     peer: { type: 'string', default: 'both' },
+    'edge-workers': { type: 'string', default: '0' },
   },
 });
 const viewers = Number(values.viewers);
@@ -36,9 +40,9 @@ const root = join(import.meta.dirname, '..', '..');
 const clientScript = join(import.meta.dirname, 'ws-client.ts');
 const log = (...a: unknown[]) => console.error('[bench:ws]', ...a);
 
-/** utime+stime in seconds and RSS in bytes of a process, from /proc. */
-function procStats(pid: number): { cpuSec: number; rss: number } {
-  return { cpuSec: cpuSeconds(pid) ?? 0, rss: rssBytes(pid) ?? 0 };
+/** utime+stime in seconds and RSS in bytes of a server's processes together, from /proc. */
+function procStats(pids: number[]): { cpuSec: number; rss: number } {
+  return pids.reduce((t, pid) => ({ cpuSec: t.cpuSec + (cpuSeconds(pid) ?? 0), rss: t.rss + (rssBytes(pid) ?? 0) }), { cpuSec: 0, rss: 0 });
 }
 
 function pct(sorted: number[], p: number): number | null {
@@ -66,7 +70,8 @@ function nextMessage<T>(child: ChildProcess, key: string, timeoutMs: number): Pr
 }
 
 interface Target {
-  pid: number;
+  /** The server's processes (a cluster edge: its primary and workers). */
+  pids(): number[];
   url: string;
   secret?: string;
   /** Prometheus endpoint (onair): the gateway's own flush timings. */
@@ -83,11 +88,15 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-async function startOnair(redisUrl: string, dataDir: string): Promise<Target> {
+/** An all-in-one onair, or with `cluster` an edge role of `workers` processes on the shared Redis and PostgreSQL. */
+async function startOnair(redisUrl: string, dataDir: string, cluster?: { databaseUrl: string; workers: number }): Promise<Target> {
   const port = await freePort();
   const secret = randomBytes(24).toString('hex');
   const env = {
     ...process.env,
+    ...(cluster
+      ? { DATABASE_URL: cluster.databaseUrl, ONAIR_ROLE: 'edge', ONAIR_EDGE_WORKERS: String(cluster.workers), ONAIR_ORIGIN_URLS: 'http://127.0.0.1:9' }
+      : {}),
     REDIS_URL: redisUrl,
     ONAIR_HTTP_PORT: String(port),
     ONAIR_RTMP_PORT: String(await freePort()),
@@ -115,18 +124,25 @@ async function startOnair(redisUrl: string, dataDir: string): Promise<Target> {
     if (ok) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { pid: child.pid!, url: `ws://127.0.0.1:${port}/ws?event=${eventId}`, secret, metricsUrl: `http://127.0.0.1:${port}/metrics`, stop: () => stopChild(child) };
+  return {
+    pids: () => [child.pid!, ...childrenNamed(child.pid!, 'node')],
+    url: `ws://127.0.0.1:${port}/ws?event=${eventId}`,
+    secret,
+    // Each cluster worker keeps its own metrics; the shared port answers from one of them.
+    ...(cluster ? {} : { metricsUrl: `http://127.0.0.1:${port}/metrics` }),
+    stop: () => stopChild(child),
+  };
 }
 
 async function startSocketIo(redisUrl: string): Promise<Target> {
   const port = await freePort();
   const child = fork(join(import.meta.dirname, 'ws-socketio-peer.ts'), [String(port), redisUrl], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   await nextMessage(child, 'listening', 60_000);
-  return { pid: child.pid!, url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+  return { pids: () => [child.pid!], url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }
 
 async function measure(kind: 'onair' | 'socketio', target: Target): Promise<Record<string, unknown>> {
-  const base = procStats(target.pid).rss;
+  const base = procStats(target.pids()).rss;
   const per = Math.ceil(viewers / procs);
   const children: ChildProcess[] = [];
   let connected: number;
@@ -144,14 +160,14 @@ async function measure(kind: 'onair' | 'socketio', target: Target): Promise<Reco
     children.push(loader);
     await nextMessage(loader, 'ready', 120_000);
     await new Promise((r) => setTimeout(r, 2_000)); // let the connection burst settle before measuring memory
-    const before = procStats(target.pid);
+    const before = procStats(target.pids());
     const flushBefore = target.metricsUrl ? await histogram(target.metricsUrl, 'onair_ws_flush_seconds') : undefined;
     log(kind, `${connected} viewers connected; loading for ${durationSec} s`);
     const t0 = Date.now();
     const machine = machineMeter();
     loader.send({ cmd: 'go' });
     const loaded = await nextMessage<{ comments: number; reactions: number; errors: number; closedEarly: number }>(loader, 'loaded', durationSec * 1000 + 60_000);
-    const after = procStats(target.pid);
+    const after = procStats(target.pids());
     const { stealPct } = machine.read();
     const elapsed = (Date.now() - t0) / 1000;
     const flushAfter = target.metricsUrl ? await histogram(target.metricsUrl, 'onair_ws_flush_seconds') : undefined;
@@ -221,6 +237,20 @@ try {
       result.onair = await measure('onair', t);
     } finally {
       await t.stop();
+    }
+  }
+  const edgeWorkers = Number(values['edge-workers']);
+  if (edgeWorkers > 0) {
+    const postgres = await startPostgresTestServer();
+    try {
+      const t = await startOnair(redis.url, dataDir, { databaseUrl: await postgres.createDatabase('bench_ws'), workers: edgeWorkers });
+      try {
+        result.onairEdgeWorkers = { workers: edgeWorkers, ...(await measure('onair', t)) };
+      } finally {
+        await t.stop();
+      }
+    } finally {
+      await postgres.stop();
     }
   }
   if (values.peer !== 'onair') {
