@@ -33,8 +33,9 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
   const registry = createMetricsRegistry();
   const db = await openStore(config);
   const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
-  // No stream is live at start-up: whatever a previous run left live went offline with it.
-  for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');
+  // No stream is live at start-up: whatever a previous run left live went offline with it. Not so with a shared
+  // PostgreSQL store, where other nodes' live events are listed too.
+  if (!config.databaseUrl) for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');
   const stoppers: (() => Promise<void>)[] = [() => db.destroy()];
   const stop = async () => {
     for (const s of stoppers.reverse()) await s().catch((err: Error) => logger.error({ err: err.message }, 'stop failed'));

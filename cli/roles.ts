@@ -95,8 +95,8 @@ async function startEdgeChat(config: Config, logger: Logger, registry: Registry)
     eventExists: async (id) => (await events.byId(id)) !== undefined,
     overlays: (id) => readViewerOverlays({ db, events, overlays }, id),
   });
-  // Overlays are only read here (operators change them on a main node), so its signals go unused.
-  const overlays = new OverlayService(db, createViewerSignals({ bus: chat.backend.bus, logger }));
+  // Only read here (operators change overlays on a main node): no signals to send.
+  const overlays = new OverlayService(db, createViewerSignals({ logger }));
   try {
     await chat.start();
   } catch (err) {

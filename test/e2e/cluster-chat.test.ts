@@ -1,12 +1,14 @@
 // Cluster mode: a main node and a separate edge role (2 workers) sharing Redis and PostgreSQL. Viewers on the
 // edge chat with viewers on the main node: comments both ways, stored once in the shared store, overlays for
-// joiners read from it; an edge with chat but no shared token secret refuses to start.
+// joiners read from it; a second main node starting on the store leaves the first one's live event live; an edge
+// with chat but no shared token secret refuses to start.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startServer, type ServerUnderTest } from './harness.ts';
+import { startServer, waitFor, type ServerUnderTest } from './harness.ts';
+import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { createRedisTestServer, type RedisTestServer } from '../../lib/bus/redis-test-server.ts';
 import { startPostgresTestServer, type PostgresTestServer } from '../../lib/store/postgres-test-server.ts';
 import { connectClient, until, type TestClient } from '../../edge/ws-test-client.ts';
@@ -90,6 +92,24 @@ test('a viewer joining on the edge gets the overlays operators set, read from th
   assert.equal(welcome.overlays?.eventStatus, 'idle');
   assert.deepEqual(welcome.overlays?.newsFlashes.map((f) => f.text), ['Road closed at exit 4']);
   assert.equal(welcome.overlays?.disclaimer?.text, 'Contains flashing lights');
+});
+
+test('a second main node starting on the shared store leaves the first node’s live event live', async () => {
+  const ev = JSON.parse(await main.cli(['event', 'create', '--title', 'Live elsewhere', '--json'])) as { id: string; streamKey: string };
+  const status = async () => ((await (await fetch(`${main.base}/api/v1/events/${ev.id}`)).json()) as { event: { status: string } }).event.status;
+  const publisher = publishTestStream({ url: `rtmp://127.0.0.1:${main.rtmpPort}/live/${ev.streamKey}`, width: 320, height: 240, fps: 15, videoKbps: 300 });
+  try {
+    await waitFor('the event to go live', async () => ((await status()) === 'live' ? true : undefined), 30_000, 250);
+    const second = await startServer(shared);
+    try {
+      assert.equal(await status(), 'live');
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    publisher.child.kill('SIGKILL');
+    await publisher.done;
+  }
 });
 
 test('an edge with Redis and PostgreSQL but no shared token secret refuses to start, saying why', async () => {
