@@ -56,9 +56,11 @@ async function runClient(job: ClientJob): Promise<ClientReport> {
     await new Promise((r) => setTimeout(r, (i * 500) / job.viewers));
     let last: [number, number] = [-1, -1];
     let next: [number, number] | undefined;
+    let skip = false;
     while (Date.now() < deadline) {
       try {
-        const path = next ? `${job.dir}index.m3u8?_HLS_msn=${next[0]}&_HLS_part=${next[1]}` : `${job.dir}index.m3u8`;
+        // Like hls.js: blocking reloads ask for a delta update (_HLS_skip) once the playlist offers one.
+        const path = next ? `${job.dir}index.m3u8?_HLS_msn=${next[0]}&_HLS_part=${next[1]}${skip ? '&_HLS_skip=YES' : ''}` : `${job.dir}index.m3u8`;
         const pl = await get(path);
         if (pl.status !== 200) {
           await new Promise((r) => setTimeout(r, 200));
@@ -66,6 +68,7 @@ async function runClient(job: ClientJob): Promise<ClientReport> {
           continue;
         }
         const text = pl.body.toString();
+        skip = text.includes('CAN-SKIP-UNTIL=');
         const parts = partsOf(text);
         if (last[0] < 0 && parts.length > 0) {
           const tail = parts[parts.length - 1]!;
