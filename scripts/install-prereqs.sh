@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages onair needs, only those missing. Idempotent.
-#   scripts/install-prereqs.sh          ffmpeg (server); chromium, an emoji font and redis-server (tests)
+#   scripts/install-prereqs.sh          ffmpeg (server); chromium, an emoji font, redis-server and postgresql (tests)
 #   scripts/install-prereqs.sh --bench  also nginx + nginx-rtmp, wrk (benchmark peers)
 set -euo pipefail
 
