@@ -1,6 +1,6 @@
 // `npm run loadtest:k6`: finds the pinned k6 (or builds it once with the Go toolchain into $(go env GOPATH)/bin)
 // and runs scripts/k6/viewers.js against a base URL and event id.
-//   npm run loadtest:k6 -- --base-url http://127.0.0.1:8080 --event <id> [--vus 20] [--duration 30s] [--session-sec 20]
+//   npm run loadtest:k6 -- --base-url http://127.0.0.1:8080 --event <id> [--vus 20] [--duration 30s] [--session-sec 20] [--chat-vus 5]
 //   (or BASE_URL / EVENT_ID in the environment)
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -54,6 +54,10 @@ export interface K6RunOptions {
   vus?: number;
   duration?: string;
   sessionSec?: number;
+  /** Chat users on the WebSocket (the script's default: a quarter of `vus`). */
+  chatVus?: number;
+  /** The server's ONAIR_VIEWER_TOKEN_SECRET, so chat users sign their own tokens (else one API token per VU). */
+  viewerTokenSecret?: string;
   /** Extra `k6 run` arguments (e.g. `--summary-export file.json`). */
   extraArgs?: string[];
 }
@@ -65,6 +69,8 @@ export async function runK6(o: K6RunOptions): Promise<number> {
   if (o.vus !== undefined) env.push(`VUS=${o.vus}`);
   if (o.duration !== undefined) env.push(`DURATION=${o.duration}`);
   if (o.sessionSec !== undefined) env.push(`SESSION_SEC=${o.sessionSec}`);
+  if (o.chatVus !== undefined) env.push(`CHAT_VUS=${o.chatVus}`);
+  if (o.viewerTokenSecret) env.push(`VIEWER_TOKEN_SECRET=${o.viewerTokenSecret}`);
   const args = ['run', '--quiet', '--no-usage-report', ...env.flatMap((e) => ['-e', e]), ...(o.extraArgs ?? []), script];
   const child = spawn(k6, args, { stdio: 'inherit' });
   return new Promise((resolve) => child.once('close', (code) => resolve(code ?? 1)));
@@ -78,6 +84,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       vus: { type: 'string' },
       duration: { type: 'string' },
       'session-sec': { type: 'string' },
+      'chat-vus': { type: 'string' },
       'build-only': { type: 'boolean' },
     },
   });
@@ -88,7 +95,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const baseUrl = values['base-url'] ?? process.env.BASE_URL;
   const eventId = values.event ?? process.env.EVENT_ID;
   if (!baseUrl || !eventId) {
-    console.error('usage: npm run loadtest:k6 -- --base-url http://HOST:PORT --event <event id> [--vus N] [--duration 30s] [--session-sec 20]');
+    console.error(
+      'usage: npm run loadtest:k6 -- --base-url http://HOST:PORT --event <event id> [--vus N] [--duration 30s] [--session-sec 20] [--chat-vus N]\n' +
+        '  (VIEWER_TOKEN_SECRET in the environment: chat users sign their own tokens)',
+    );
     process.exit(2);
   }
   const code = await runK6({
@@ -97,6 +107,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     vus: values.vus ? Number(values.vus) : undefined,
     duration: values.duration,
     sessionSec: values['session-sec'] ? Number(values['session-sec']) : undefined,
+    chatVus: values['chat-vus'] ? Number(values['chat-vus']) : undefined,
+    viewerTokenSecret: process.env.VIEWER_TOKEN_SECRET,
   });
   process.exit(code);
 }
