@@ -1,6 +1,7 @@
 // bench:edge — one onair edge process vs one nginx worker (proxy_cache + proxy_cache_lock), side by side in front of
 // the same live origin: cache-hit playlist req/s, segment bytes/s, p99 (wrk), then 1,000 concurrent first requests for
-// a new part and for a held blocking playlist, counting the upstream requests each makes. Prints one JSON line.
+// a new part and for a held blocking playlist, counting the upstream requests each makes. For playlists it also
+// measures Node's bare http server answering the same bytes (the ceiling for any Node edge). Prints one JSON line.
 // --workers N compares N nginx workers with an onair edge of N worker processes (ONAIR_EDGE_WORKERS), wrk with N threads.
 //   npm run bench:edge [-- --duration 10 --connections 64 --storm 1000 --workers 1]
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -118,6 +119,26 @@ async function startNginx(upstream: string): Promise<{ url: string; child: Child
     throw e;
   });
   return { url, child, stop };
+}
+
+/** A bare Node http server (one process) answering every request with `body`: what Node itself costs per request. */
+async function startNodeBaseline(body: Buffer): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const code = `const b = Buffer.from(process.argv[1], 'base64');
+require('node:http').createServer((q, r) => { r.writeHead(200, { 'content-type': 'application/vnd.apple.mpegurl', 'content-length': b.length, 'cache-control': 'max-age=1' }); r.end(b); }).listen(${port}, '127.0.0.1');`;
+  const child = spawn(process.execPath, ['-e', code, body.toString('base64')], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}/`;
+  await waitFor('the Node baseline', async () => ((await fetch(url)).ok ? true : undefined), 10_000);
+  return {
+    url,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((r) => child.once('close', () => r()));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /** wrk's figures for one run. */
@@ -263,6 +284,10 @@ async function main(): Promise<void> {
     }
     const machine = machineMeter();
     const playlistRuns = { nginx: await wrk(nginx.url + playlist, nginxWorkers), onair: await wrk(edge.base + playlist, edgePids) };
+    // The ceiling for any Node edge: Node's bare http server answering the same playlist bytes from memory.
+    const baseline = await startNodeBaseline(Buffer.from(await (await fetch(originDirect + playlist)).arrayBuffer()));
+    cleanup.push(() => baseline.stop());
+    const nodeBaseline = await wrk(baseline.url, [baseline.pid]);
     const segmentRuns = { nginx: await wrk(nginx.url + segment, nginxWorkers), onair: await wrk(edge.base + segment, edgePids) };
 
     const stormPart = { nginx: await storm(nginx.url, (await nextObjects(nginx.url, live.id)).part, nginxProxy) };
@@ -284,6 +309,7 @@ async function main(): Promise<void> {
         onair: playlistRuns.onair,
         ratio: ratio(playlistRuns.onair.rps, playlistRuns.nginx.rps),
         cpuEfficiencyRatio: ratio(playlistRuns.nginx.cpuUsPerRequest, playlistRuns.onair.cpuUsPerRequest),
+        nodeBaseline: { ...nodeBaseline, ratio: ratio(nodeBaseline.rps, playlistRuns.nginx.rps), note: "Node's http server alone, one process, same bytes: the ceiling" },
         target: 0.8,
       },
       segmentHits: {
