@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
-import { createMetricsRegistry, type Registry } from '../lib/metrics.ts';
+import { AggregatorRegistry, createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import { closeServer, listen, sendError, sendJson } from '../lib/http.ts';
 import { openStore } from '../lib/store/db.ts';
 import { EventService } from '../control/events.ts';
@@ -36,6 +36,8 @@ export interface HttpFrontDeps {
   health?: () => Record<string, unknown>;
   /** Serves `/live/*`, when the role has HLS to serve. */
   edge?: Pick<HlsEdge, 'handle'>;
+  /** The `/metrics` text, when it is not just `registry`'s (an edge worker answers for every worker). */
+  metricsText?: () => Promise<string>;
 }
 
 /** The request handler shared by the HTTP ports of single roles: `/live/*` (edge), `/healthz`, `/metrics`, JSON 404. */
@@ -53,7 +55,7 @@ export function createHttpFront(deps: HttpFrontDeps): (req: IncomingMessage, res
       return;
     }
     if (path === '/metrics') {
-      registry.metrics().then(
+      (deps.metricsText ?? (() => registry.metrics()))().then(
         (text) => {
           res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
           res.end(text);
@@ -115,7 +117,12 @@ async function startEdgeChat(config: Config, logger: Logger, registry: Registry)
 /** Runs one complete edge in this process on `config.httpPort`: HLS, and the chat gateway in cluster mode. */
 async function startEdgeProcess(config: Config, logger: Logger, worker: number | undefined): Promise<RunningRole> {
   const registry = createMetricsRegistry();
-  if (worker !== undefined) registry.setDefaultLabels({ worker: String(worker) });
+  if (worker !== undefined) {
+    registry.setDefaultLabels({ worker: String(worker) });
+    // The primary gathers every worker's registry through prom-client's cluster IPC.
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([registry]);
+  }
   const edge = createHlsEdge({ config, logger, registry, upstreams: config.originUrls });
   await edge.start();
   const stoppers: (() => Promise<void>)[] = [() => edge.stop()];
@@ -125,7 +132,15 @@ async function startEdgeProcess(config: Config, logger: Logger, worker: number |
   try {
     const chat = edgeHasChat(config) ? await startEdgeChat(config, logger, registry) : undefined;
     if (chat) stoppers.push(() => chat.stop());
-    const server = createServer(createHttpFront({ role: 'edge', registry, edge, health: () => ({ worker, origins: edge.upstreams(), chat: chat !== undefined }) }));
+    const server = createServer(
+      createHttpFront({
+        role: 'edge',
+        registry,
+        edge,
+        health: () => ({ worker, origins: edge.upstreams(), chat: chat !== undefined }),
+        ...(worker !== undefined ? { metricsText: () => allWorkersMetrics(registry, logger) } : {}),
+      }),
+    );
     tuneServer(server);
     if (chat) server.on('upgrade', (req, socket, head) => chat.chat.gateway.handleUpgrade(req, socket, head));
     const httpPort = await listen(server, config.httpPort, config.host);
@@ -137,6 +152,27 @@ async function startEdgeProcess(config: Config, logger: Logger, worker: number |
     throw err;
   }
 }
+
+/** An edge worker's `/metrics`: every worker's series (each labelled `worker`), gathered by the primary; this worker's alone if that fails. */
+function allWorkersMetrics(registry: Registry, logger: Logger): Promise<string> {
+  const id = `${process.pid}-${++metricsRequests}`;
+  return new Promise<string>((resolve) => {
+    const done = (text: string | undefined, why?: string) => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      if (text !== undefined) return resolve(text);
+      logger.warn({ why }, 'cluster metrics unavailable; answering with this worker’s own');
+      resolve(registry.metrics());
+    };
+    const onMessage = (m: { type?: string; id?: string; text?: string; error?: string }) => {
+      if (m?.type === 'onair-metrics' && m.id === id) done(m.text, m.error);
+    };
+    const timer = setTimeout(() => done(undefined, 'no answer from the primary'), 6_000);
+    process.on('message', onMessage);
+    process.send!({ type: 'onair-metrics-request', id });
+  });
+}
+let metricsRequests = 0;
 
 /** How many edge workers `config` asks for (0 = one per core). */
 export function edgeWorkerCount(config: Config): number {
@@ -174,6 +210,7 @@ async function startEdgePrimary(config: Config, log: Logger, count: number): Pro
   let port = config.httpPort;
   const live = new Set<Worker>();
   const starts: number[] = [];
+  const aggregator = new AggregatorRegistry();
 
   const fork = (): Promise<number> =>
     new Promise((resolve, reject) => {
@@ -182,10 +219,15 @@ async function startEdgePrimary(config: Config, log: Logger, count: number): Pro
       live.add(w);
       starts.push(Date.now());
       let listening = false;
-      w.on('message', (m: { type?: string; port?: number }) => {
+      w.on('message', (m: { type?: string; port?: number; id?: string }) => {
         if (m?.type === 'onair-edge-listening' && typeof m.port === 'number') {
           listening = true;
           resolve(m.port);
+        } else if (m?.type === 'onair-metrics-request') {
+          aggregator.clusterMetrics().then(
+            (text) => w.isConnected() && w.send({ type: 'onair-metrics', id: m.id, text }),
+            (err: Error) => w.isConnected() && w.send({ type: 'onair-metrics', id: m.id, error: err.message }),
+          );
         }
       });
       w.on('exit', (code, signal) => {

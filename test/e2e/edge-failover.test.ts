@@ -1,4 +1,5 @@
-// Edge role against real origin processes: failover between two origins, stale-if-error, 502/504, recovery, worker restart.
+// Edge role against real origin processes: failover between two origins, stale-if-error, 502/504, recovery, worker
+// restart, metrics of every worker on one scrape.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -121,6 +122,13 @@ test('the edge runs its workers and restarts one that dies', async () => {
     return h.pid !== first.pid && h.worker > 2 ? h : undefined;
   }, 60_000, 100);
   assert.equal((await get(playlist)).status, 200);
+});
+
+test('/metrics on the edge answers for every worker, each series labelled with its worker', async () => {
+  const text = await (await fetch(`${edge.base}/metrics`)).text();
+  const workers = new Set([...text.matchAll(/^process_cpu_user_seconds_total\{worker="(\d+)"\}/gm)].map((m) => m[1]));
+  assert.equal(workers.size, 2, `worker labels seen: ${[...workers].join(', ')}`);
+  assert.match(text, /^onair_edge_requests_total\{[^}]*worker="\d+"/m);
 });
 
 test('with the first origin frozen, the edge moves to the one that answers', async () => {
