@@ -128,7 +128,7 @@ async function startOnair(redisUrl: string, dataDir: string, cluster?: { databas
     pids: () => [child.pid!, ...childrenNamed(child.pid!, 'node')],
     url: `ws://127.0.0.1:${port}/ws?event=${eventId}`,
     secret,
-    // Each cluster worker keeps its own metrics; the shared port answers from one of them.
+    // A cluster edge's /metrics holds one flush series per worker; one worker's mean is not the edge's.
     ...(cluster ? {} : { metricsUrl: `http://127.0.0.1:${port}/metrics` }),
     stop: () => stopChild(child),
   };
