@@ -153,6 +153,8 @@ async function startEdgeProcess(config: Config, logger: Logger, worker: number |
   }
 }
 
+let metricsRequests = 0;
+
 /** An edge worker's `/metrics`: every worker's series (each labelled `worker`), gathered by the primary; this worker's alone if that fails. */
 function allWorkersMetrics(registry: Registry, logger: Logger): Promise<string> {
   const id = `${process.pid}-${++metricsRequests}`;
@@ -172,7 +174,6 @@ function allWorkersMetrics(registry: Registry, logger: Logger): Promise<string> 
     process.send!({ type: 'onair-metrics-request', id });
   });
 }
-let metricsRequests = 0;
 
 /** How many edge workers `config` asks for (0 = one per core). */
 export function edgeWorkerCount(config: Config): number {

@@ -2,14 +2,13 @@
 // only, no fsync; stopped by pid and removed. As root it runs as the `postgres` user (initdb refuses root).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { freePort } from '../http.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from '../http.ts';
 
 /** A running test PostgreSQL server. */
 export interface PostgresTestServer {
-  readonly port: number;
   /** Creates a fresh database and returns its URL. */
   createDatabase(name: string): Promise<string>;
   /** Stops the server (fast shutdown by pid, SIGKILL after 5 s) and removes its files. */
@@ -17,14 +16,12 @@ export interface PostgresTestServer {
 }
 
 /** The newest installed PostgreSQL's bin directory (Debian: /usr/lib/postgresql/<major>/bin), or undefined. */
-export function postgresBinDir(): string | undefined {
+function postgresBinDir(): string | undefined {
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return undefined;
   const majors = readdirSync(base).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a));
-  const dir = majors.map((m) => join(base, m, 'bin')).find((d) => existsSync(join(d, 'postgres')));
-  return dir;
+  return majors.map((m) => join(base, m, 'bin')).find((d) => existsSync(join(d, 'postgres')));
 }
-
 
 /** initdb + postgres in a temp dir; resolves once the server accepts connections. */
 export async function startPostgresTestServer(): Promise<PostgresTestServer> {
@@ -80,7 +77,6 @@ export async function startPostgresTestServer(): Promise<PostgresTestServer> {
       }
     }
     return {
-      port,
       async createDatabase(name: string) {
         if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
         const client = new pg.Client({ connectionString: adminUrl });

@@ -8,7 +8,6 @@ import { startPostgresTestServer, type PostgresTestServer } from './postgres-tes
 
 /** One store shared by the handles a test opens (as several nodes would share it). */
 export interface TestStore {
-  readonly dialect: 'sqlite' | 'postgres';
   /** A temp dir for the test's other files (and the SQLite database). */
   readonly dir: string;
   /** A new handle on the store; the first one creates the schema. */
@@ -19,17 +18,15 @@ export interface TestStore {
 
 /** Creates the store named by TEST_STORE (`sqlite`, the default, or `postgres`). */
 export async function createTestStore(prefix: string): Promise<TestStore> {
-  const dialect = process.env.TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
   const dir = mkdtempSync(join(tmpdir(), `onair-${prefix}-`));
   let server: PostgresTestServer | undefined;
   let databaseUrl: string | undefined;
-  if (dialect === 'postgres') {
+  if (process.env.TEST_STORE === 'postgres') {
     server = await startPostgresTestServer();
     databaseUrl = await server.createDatabase(prefix.replace(/[^a-z0-9_]/g, '_'));
   }
   const handles: Db[] = [];
   return {
-    dialect,
     dir,
     async open() {
       const db = await openStore({ dataDir: dir, databaseUrl });
