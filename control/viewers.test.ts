@@ -20,6 +20,13 @@ test('tokens verify, carry role and suffixed name, and fail when forged or expir
   assert.equal(t.verify(`${forged}.${mac}`), undefined, 'role change breaks the MAC');
   assert.equal(new ViewerTokens(Buffer.alloc(32, 2), 60).verify(token), undefined, 'other secret');
   assert.equal(t.verify(`${payload}`), undefined);
+  // Other spellings of the same MAC bytes: the last character's two unused bits, and a character outside the alphabet.
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = alphabet.indexOf(mac.at(-1)!);
+  const respelled = `${mac.slice(0, -1)}${alphabet[last ^ 1]}`;
+  assert.deepEqual(Buffer.from(respelled, 'base64url'), Buffer.from(mac, 'base64url'), 'the decoder ignores the unused bits');
+  assert.equal(t.verify(`${payload}.${respelled}`), undefined, 'non-canonical MAC');
+  assert.equal(t.verify(`${payload}.${mac}!`), undefined, 'junk after the MAC');
   assert.equal(t.verify(null), undefined);
   now += 61_000;
   assert.equal(t.verify(token), undefined, 'expired');

@@ -75,8 +75,10 @@ export class ViewerTokens {
     const dot = token.indexOf('.');
     if (dot <= 0 || dot !== token.lastIndexOf('.')) return undefined;
     const payload = token.slice(0, dot);
-    const given = Buffer.from(token.slice(dot + 1), 'base64url');
-    const expected = Buffer.from(this.mac(payload), 'base64url');
+    // Compare the MAC as text: decoding first would accept other spellings of it (base64url decoders ignore the
+    // unused low bits of the last character and skip characters outside the alphabet).
+    const given = Buffer.from(token.slice(dot + 1), 'utf8');
+    const expected = Buffer.from(this.mac(payload), 'utf8');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
     let p: { v?: unknown; sub?: unknown; name?: unknown; role?: unknown; exp?: unknown };
     try {

@@ -360,7 +360,7 @@ test('bad input gets its documented error and changes nothing', async () => {
   assert.equal(c.closed, undefined, 'the connection survives bad input');
 
   // Forged token, wrong version, no hello, unknown event.
-  const forged = tokens.issue({ displayName: 'Mallory' }).token.replace(/.$/, (ch) => (ch === 'A' ? 'B' : 'A'));
+  const forged = tokens.issue({ displayName: 'Mallory' }).token.replace(/.(?=.{8}$)/, (ch) => (ch === 'A' ? 'B' : 'A'));
   const f = await connectClient(edges[0]!.url);
   clients.push(f);
   f.send({ type: 'hello', v: 1, token: forged });
