@@ -28,7 +28,8 @@ export function ffmpegArgs(
     '-hide_banner',
     '-loglevel', 'warning',
     '-nostdin',
-    '-fflags', '+nobuffer',
+    // Not `-fflags +nobuffer`: it drops the packets read while probing the input, so the audio reached the muxer
+    // ~1 s late in one burst and the first segment got parts far under 85 % of PART-TARGET (RFC 8216bis §4.4.4.9).
     '-f', 'flv',
     '-i', 'pipe:0',
     '-filter_complex', split + scales,
