@@ -1,4 +1,6 @@
-# onair all-in-one image. Build: docker build -t onair .   Run: docker run -p 8080:8080 -p 1935:1935 -v onair-data:/data onair
+# onair all-in-one image. Build: docker build -t onair .
+# Run: docker run -p 8080:8080 -p 1935:1935 -p 40000-40099:40000-40099/udp -e ONAIR_WHIP_ICE_ADDRESSES=<host IP> -v onair-data:/data onair
+# (the UDP range and the host's address are for WHIP publishers: WebRTC media reaches the container over them)
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
@@ -13,9 +15,9 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
-ENV ONAIR_DATA_DIR=/data NODE_ENV=production
+ENV ONAIR_DATA_DIR=/data ONAIR_WHIP_ICE_PORTS=40000-40099 NODE_ENV=production
 RUN mkdir -p /data && chown node:node /data
 VOLUME /data
-EXPOSE 8080 1935
+EXPOSE 8080 1935 40000-40099/udp
 USER node
 CMD ["node", "dist/cli/onair.js", "start"]

@@ -13,6 +13,7 @@ import { createApiRouter } from '../control/api.ts';
 import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
 import { createRtmpIngest } from '../ingest/rtmp-ingest.ts';
+import { createWhipIngest } from '../ingest/whip-ingest.ts';
 import { createHlsEdge } from '../edge/hls-edge.ts';
 import { createChatRole } from '../edge/ws-chat.ts';
 import { createControlPlane, type ControlPlane } from '../control/control-plane.ts';
@@ -60,6 +61,17 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     });
     await origin.start();
     stoppers.push(() => origin.stop());
+    // WHIP and RTMP ingest: one publisher per event, whichever protocol came first.
+    const whip = createWhipIngest({
+      config,
+      logger: logger.child({ role: 'ingest' }),
+      registry,
+      authorize: (k) => events.authorize(k),
+      feeds: origin.feeds,
+      onHealth: (id, stats) => control?.onIngestHealth(id, stats),
+      liveElsewhere: (id) => ingestRef?.isLive(id) ?? false,
+    });
+    stoppers.push(() => whip.stop());
 
     const edge = createHlsEdge({
       config,
@@ -99,7 +111,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       events,
       bus: chat.backend.bus,
       origin: { stream: (id) => origin.stream(id) },
-      disconnect: (id) => ingestRef?.disconnect(id) ?? false,
+      disconnect: (id) => (ingestRef?.disconnect(id) ?? false) || whip.disconnect(id),
       viewerCount: (id) => chat.gateway.viewerCount(id),
       chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
     });
@@ -107,6 +119,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     await controlPlane.start();
     stoppers.push(() => controlPlane.stop());
     app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter(controlPlane.router));
+    app.use('/whip', whip.router);
     const player = playerDir();
     if (!existsSync(join(player, 'watch.html'))) {
       logger.warn({ player }, 'player not built (run npm run build); pages will 404');
@@ -134,6 +147,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       authorize: (k) => events.authorize(k),
       feeds: origin.feeds,
       onHealth: (id, stats) => controlPlane.onIngestHealth(id, stats),
+      liveElsewhere: (id) => whip.isLive(id),
     });
     ingestRef = ingest;
     await ingest.start();

@@ -2,6 +2,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import express from 'express';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { AggregatorRegistry, createMetricsRegistry, type Registry } from '../lib/metrics.ts';
@@ -10,7 +11,8 @@ import { openStore } from '../lib/store/db.ts';
 import { EventService } from '../control/events.ts';
 import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
-import { createRtmpIngest } from '../ingest/rtmp-ingest.ts';
+import { createRtmpIngest, type RtmpIngest } from '../ingest/rtmp-ingest.ts';
+import { createWhipIngest } from '../ingest/whip-ingest.ts';
 import { createHlsEdge, type HlsEdge } from '../edge/hls-edge.ts';
 import { createChatRole, type ChatRole } from '../edge/ws-chat.ts';
 import { OverlayService } from '../control/overlays.ts';
@@ -38,6 +40,8 @@ export interface HttpFrontDeps {
   edge?: Pick<HlsEdge, 'handle'>;
   /** The `/metrics` text, when it is not just `registry`'s (an edge worker answers for every worker). */
   metricsText?: () => Promise<string>;
+  /** Serves `/whip/*` (WHIP ingest), when the role takes publishers. */
+  whip?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /** The request handler shared by the HTTP ports of single roles: `/live/*` (edge), `/healthz`, `/metrics`, JSON 404. */
@@ -49,7 +53,11 @@ export function createHttpFront(deps: HttpFrontDeps): (req: IncomingMessage, res
       edge.handle(req, res);
       return;
     }
-    const path = url.split('?', 1)[0];
+    const path = url.split('?', 1)[0]!;
+    if (deps.whip !== undefined && path.startsWith('/whip/')) {
+      deps.whip(req, res);
+      return;
+    }
     if (path === '/healthz') {
       sendJson(res, 200, { status: 'ok', role: deps.role, pid: process.pid, ...deps.health?.() });
       return;
@@ -288,6 +296,7 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
   const stop = async (): Promise<void> => {
     for (const s of stoppers.reverse()) await s().catch((err: Error) => logger.error({ err: err.message }, 'stop failed'));
   };
+  let rtmpRef: RtmpIngest | undefined;
   try {
     const origin = createOrigin({
       config,
@@ -304,7 +313,17 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
     await origin.start();
     stoppers.push(() => origin.stop());
 
-    const server = createServer(createHttpFront({ role: 'origin', registry, health: () => ({ originUrl: origin.url }) }));
+    const whip = createWhipIngest({
+      config,
+      logger: logger.child({ role: 'ingest' }),
+      registry,
+      authorize: (k) => events.authorize(k),
+      feeds: origin.feeds,
+      liveElsewhere: (id) => rtmpRef?.isLive(id) ?? false,
+    });
+    stoppers.push(() => whip.stop());
+    const whipApp = express().disable('x-powered-by').use('/whip', whip.router);
+    const server = createServer(createHttpFront({ role: 'origin', registry, health: () => ({ originUrl: origin.url }), whip: whipApp }));
     tuneServer(server);
     const httpPort = await listen(server, config.httpPort, config.host);
     stoppers.push(() => closeServer(server));
@@ -315,7 +334,9 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
       registry,
       authorize: (k) => events.authorize(k),
       feeds: origin.feeds,
+      liveElsewhere: (id) => whip.isLive(id),
     });
+    rtmpRef = ingest;
     await ingest.start();
     stoppers.push(() => ingest.stop());
     logger.info({ httpPort, originUrl: origin.url, rtmpPort: ingest.port }, 'onair origin is up');

@@ -33,6 +33,20 @@ export const configSchema = z
     host: z.string().min(1).default('0.0.0.0'),
     /** RTMP ingest port. */
     rtmpPort: port.default(1935),
+    /**
+     * Extra addresses WHIP ingest offers as ICE host candidates besides the machine's own interfaces: the
+     * public IP of a server behind 1:1 NAT, or 127.0.0.1 for a publisher on the same machine.
+     */
+    whipIceAddresses: z.array(z.union([z.ipv4(), z.ipv6()])).default([]),
+    /** UDP port range (`min-max`) for WHIP's ICE, to open in a firewall. Unset: any free port. */
+    whipIcePorts: z
+      .string()
+      .regex(/^\d{1,5}-\d{1,5}$/, 'min-max, e.g. 40000-40999')
+      .refine((r) => {
+        const [min, max] = r.split('-').map(Number) as [number, number];
+        return min >= 1024 && max <= 65535 && min < max;
+      }, 'ports 1024–65535, min below max')
+      .optional(),
     /** Origin's HTTP port (serves HLS to edges). 0 picks a free port; in all-in-one mode it binds 127.0.0.1 only. */
     originPort: port.default(0),
     /** Origin base URLs an edge pulls from, tried in order (cluster mode). Empty: the local origin. */

@@ -1,4 +1,7 @@
 // The live-feed contract between ingest (RTMP, WHIP) and the origin: one FLV byte stream per publish session.
+import type { Logger } from '../lib/logger.ts';
+import type { Registry } from '../lib/metrics.ts';
+import type { IngestStats } from './flv-stats.ts';
 
 /** Where a publisher's live feed goes: one FLV byte stream (H.264 + AAC) per publish session. */
 export interface FeedSink {
@@ -10,4 +13,17 @@ export interface LiveFeed {
   write(chunk: Buffer): void;
   /** The publisher went away (or was disconnected). */
   end(): void;
+}
+
+/** What an ingest (RTMP or WHIP) needs from its parent, besides its configuration. */
+export interface IngestDeps {
+  logger: Logger;
+  registry: Registry;
+  /** Maps a stream key to its event id; undefined for an unknown key. */
+  authorize(streamKey: string): Promise<string | undefined>;
+  feeds: FeedSink;
+  /** Called every config.healthIntervalSec for each live publisher with its ingest health. */
+  onHealth?(eventId: string, stats: IngestStats): void;
+  /** True while the other protocol's ingest has a publisher for the event: this one then refuses a publisher. */
+  liveElsewhere?(eventId: string): boolean;
 }

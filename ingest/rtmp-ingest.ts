@@ -18,10 +18,9 @@ import Context from 'node-media-server/src/core/context.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
 import type AVPacket from 'node-media-server/src/core/avpacket.js';
 import type { Config } from '../config/schema.ts';
-import type { Logger } from '../lib/logger.ts';
-import { Counter, Gauge, type Registry } from '../lib/metrics.ts';
-import type { FeedSink, LiveFeed } from './feed.ts';
-import { FlvStats, type IngestStats } from './flv-stats.ts';
+import { ingestMetrics } from './metrics.ts';
+import type { IngestDeps, LiveFeed } from './feed.ts';
+import { FlvStats } from './flv-stats.ts';
 
 /** The only RTMP application accepted: rtmp://host:port/live/<streamKey>. */
 const APP = 'live';
@@ -70,15 +69,8 @@ export type RtmpRejectReason =
   | 'feed_error';
 
 /** What the RTMP ingest needs from its parent. */
-export interface RtmpIngestDeps {
+export interface RtmpIngestDeps extends IngestDeps {
   config: Config;
-  logger: Logger;
-  registry: Registry;
-  /** Maps a stream key to its event id; undefined for an unknown key. */
-  authorize(streamKey: string): Promise<string | undefined>;
-  feeds: FeedSink;
-  /** Called every config.healthIntervalSec for each live publisher with its ingest health. */
-  onHealth?(eventId: string, stats: IngestStats): void;
 }
 
 /** A running RTMP ingest. */
@@ -91,6 +83,8 @@ export interface RtmpIngest {
   readonly port: number;
   /** Closes the current publisher of `eventId` (its feed ends now); false if none is live. */
   disconnect(eventId: string): boolean;
+  /** True while `eventId` has an RTMP publisher. */
+  isLive(eventId: string): boolean;
 }
 
 type ConnState = 'connecting' | 'authorizing' | 'live' | 'closing' | 'closed';
@@ -123,13 +117,6 @@ interface Publish {
   readonly stats: FlvStats;
 }
 
-type MetricCtor<T> = new (cfg: { name: string; help: string; labelNames: string[]; registers: Registry[] }) => T;
-
-/** Returns the metric already on `registry` under `name` (shared with WHIP ingest, or a previous instance) or creates it. */
-function metric<T>(registry: Registry, Ctor: MetricCtor<T>, name: string, help: string, labelNames: string[]): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? new Ctor({ name, help, labelNames, registers: [registry] });
-}
-
 /** Maps NMS log levels to pino's; NMS `info` is per-session chatter, so it goes to debug. */
 const nmsLevels: Record<string, 'trace' | 'debug' | 'warn'> = {
   trace: 'trace',
@@ -145,10 +132,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
   const log = deps.logger.child({ component: 'rtmp-ingest' });
   const nmsLog = deps.logger.child({ component: 'node-media-server' });
 
-  const publishes = metric(registry, Counter, 'onair_ingest_publishes_total', 'Publish sessions accepted by ingest.', ['protocol']);
-  const rejected = metric(registry, Counter, 'onair_ingest_rejected_total', 'Publish attempts refused by ingest.', ['protocol', 'reason']);
-  const active = metric(registry, Gauge, 'onair_ingest_active_publishers', 'Publishers currently live on ingest.', ['protocol']);
-  const bytesTotal = metric(registry, Counter, 'onair_ingest_bytes_total', 'FLV bytes handed from ingest to the origin.', ['protocol']);
+  const { publishes, rejected, active, bytes: bytesTotal } = ingestMetrics(registry);
 
   const connections = new Set<Connection>();
   const live = new Map<string, Publish>();
@@ -335,6 +319,10 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     const arrivedAt = Date.now();
     for (;;) {
       if (conn.state !== 'authorizing') return false;
+      if (deps.liveElsewhere?.(eventId)) {
+        reject(conn, 'already_live', eventId);
+        return false;
+      }
       const current = live.get(eventId);
       if (!current) return true;
       if (current.conn.lastDataAt > arrivedAt) {
@@ -519,5 +507,6 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       closeSocket(publish.conn.socket);
       return true;
     },
+    isLive: (eventId) => live.has(eventId),
   };
 }

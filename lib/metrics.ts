@@ -10,3 +10,10 @@ export function createMetricsRegistry(): Registry {
   collectDefaultMetrics({ register: registry });
   return registry;
 }
+
+type MetricCtor<T> = new (cfg: { name: string; help: string; labelNames: string[]; registers: Registry[] }) => T;
+
+/** The metric already on `registry` under `name` (shared by RTMP and WHIP ingest, or a previous instance), or a new one. */
+export function sharedMetric<T>(registry: Registry, Ctor: MetricCtor<T>, name: string, help: string, labelNames: string[]): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? new Ctor({ name, help, labelNames, registers: [registry] });
+}

@@ -4,7 +4,7 @@ import type { Config, Rendition } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { LiveFeed } from '../ingest/feed.ts';
 import type { LatencyMode } from '../lib/store/schema.ts';
-import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from './flv.ts';
+import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from '../lib/flv.ts';
 import { RenditionPackager } from './packager.ts';
 import { ladderFor, startTranscode, type Transcode } from './transcoder.ts';
 import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';

@@ -24,6 +24,7 @@ let originB: ServerUnderTest;
 let edge: ServerUnderTest;
 const publishers: ChildProcess[] = [];
 let playlist = '';
+let event: { id: string; streamKey: string };
 
 interface Answer {
   status: number;
@@ -64,7 +65,7 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'onair-failover-'));
   originA = await startOrigin();
   originB = await startOrigin();
-  const ev = JSON.parse(await originA.cli(['event', 'create', '--title', 'Failover', '--json'])) as { id: string; streamKey: string };
+  const ev = (event = JSON.parse(await originA.cli(['event', 'create', '--title', 'Failover', '--json'])) as { id: string; streamKey: string });
   for (const o of [originA, originB]) {
     const { child } = publishTestStream({ url: `rtmp://127.0.0.1:${o.rtmpPort}/live/${ev.streamKey}`, width: 320, height: 240, fps: 15, videoKbps: 300 });
     publishers.push(child);
@@ -89,6 +90,16 @@ after(async () => {
   for (const p of publishers) p.kill('SIGKILL');
   await Promise.all([edge?.stop(), originA?.stop(), originB?.stop()]);
   rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('an origin node takes WHIP publishers on its public port, one publisher per event across protocols', async () => {
+  const offer = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n';
+  const whip = (key: string) =>
+    fetch(`${originA.base}/whip/${event.id}`, { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: `Bearer ${key}` }, body: offer });
+  assert.equal((await whip('sk_wrong')).status, 401);
+  const busy = await whip(event.streamKey);
+  assert.equal(busy.status, 409, 'the RTMP publisher holds the event');
+  assert.equal(((await busy.json()) as { error: { code: string } }).error.code, 'already_live');
 });
 
 test('the edge runs its workers and restarts one that dies', async () => {
