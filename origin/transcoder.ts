@@ -53,6 +53,9 @@ export function ffmpegArgs(
       '-force_key_frames', `expr:gte(t,n_forced*${seg})`,
       ...(hasAudio ? ['-c:a', 'aac', '-b:a', `${config.audioKbps}k`, '-ar', '48000', '-ac', '2'] : []),
       '-f', 'mp4',
+      // Leave AAC's 1024-sample priming at a negative time instead of shifting every track by it: shifted, the
+      // first video part of each run lasted 0.521 s, which raised PART-TARGET (and PART-HOLD-BACK) for good.
+      '-avoid_negative_ts', 'disabled',
       '-movflags', '+frag_keyframe+empty_moov+default_base_moof',
       '-frag_duration', String(Math.round(config.partTargetSec * 1_000_000)),
       `pipe:${3 + i}`,
@@ -60,6 +63,9 @@ export function ffmpegArgs(
   });
   return args;
 }
+
+/** ffmpeg's start-up notices about `-avoid_negative_ts disabled` with `empty_moov`. */
+const PRIMING_NOTICES = /No meaningful edit list will be written|starts with a nonzero dts -?\d+, while the moov already has been written/;
 
 /** A running ffmpeg ladder encode. */
 export interface Transcode {
@@ -96,7 +102,12 @@ export function startTranscode(
   child.stderr!.setEncoding('utf8').on('data', (s: string) => {
     const lines = (tail + s).split('\n');
     tail = lines.pop() ?? '';
-    for (const line of lines) if (line.trim()) logger.warn({ ffmpeg: line.trim() }, 'ffmpeg');
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      // Each output says once that the priming left at a negative time gets no edit list: expected, see above.
+      if (PRIMING_NOTICES.test(line)) logger.debug({ ffmpeg: line.trim() }, 'ffmpeg');
+      else logger.warn({ ffmpeg: line.trim() }, 'ffmpeg');
+    }
   });
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('error', (err) => {

@@ -44,8 +44,21 @@ export interface ServerUnderTest {
   stop(): Promise<void>;
 }
 
-/** Starts `onair start` with `env` overrides on free ports and waits for /healthz. */
+/**
+ * Starts `onair start` with `env` overrides on free ports and waits for /healthz. A port found free can be taken
+ * (as some connection's local port) before the server binds it: then it starts again on other ports.
+ */
 export async function startServer(env: Record<string, string> = {}): Promise<ServerUnderTest> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(env);
+    } catch (err) {
+      if (attempt === 3 || !/already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startServerOnce(env: Record<string, string>): Promise<ServerUnderTest> {
   const dataDir = mkdtempSync(join(tmpdir(), 'onair-e2e-'));
   const httpPort = await freePort();
   const rtmpPort = await freePort();
