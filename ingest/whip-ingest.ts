@@ -120,7 +120,9 @@ export function ffmpegArgs(hasAudio: boolean, audioKbps: number): string[] {
   return [
     '-hide_banner', '-loglevel', 'warning', '-nostdin',
     '-protocol_whitelist', 'pipe,udp,rtp',
-    '-f', 'sdp', '-i', 'pipe:0',
+    // No frame-rate probing: it held the first ~0.7 s back and let it out in one burst, so the origin anchored
+    // the stream's program date-time that much late.
+    '-fpsprobesize', '0', '-f', 'sdp', '-i', 'pipe:0',
     '-map', '0:v:0', '-c:v', 'copy',
     ...(hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${audioKbps}k`, '-ar', '48000', '-ac', '2'] : []),
     '-f', 'flv', '-flvflags', 'no_duration_filesize', 'pipe:1',

@@ -1,7 +1,8 @@
 // Glass-to-glass latency, side by side in one invocation, same stamped source (30 fps, 2 s GOP,
 // the publisher's wall clock burnt into every frame), read back in Chromium per displayed frame:
-// onair LL-HLS through the edge, onair plain HLS, nginx-rtmp HLS (hls.js defaults).
-//   npm run bench:latency -- [--duration 60] [--size 960x540] [--setups onair_ll,onair_plain,nginx_rtmp]
+// onair LL-HLS through the edge, onair plain HLS, nginx-rtmp HLS (hls.js defaults), and onair LL-HLS
+// published over WHIP from a Chromium canvas carrying the same strip (what a browser studio sends).
+//   npm run bench:latency -- [--duration 60] [--size 960x540] [--setups onair_ll,onair_plain,nginx_rtmp,onair_whip]
 //                            [--onair-config '{"…":…}'] [--server-log FILE (onair's log lines, written at the end)]
 // The default source is 960x540 (onair's ladder: 480p + 360p) because publisher, ladder encode and
 // Chromium share the machine: on two cores a 720p source's three-rung ladder plus the 720p publisher
@@ -21,10 +22,13 @@ import { createNginxRtmp, type NginxRtmp } from './latency/nginx-rtmp.ts';
 import { machineMeter } from './proc.ts';
 import { histogram, meanMs } from './prom.ts';
 import { measureLatency, summarize, LATENCY_CHROMIUM_ARGS, type LatencySummary } from './latency/measure.ts';
+import type { WhipPublisherState } from './latency/whip-page.ts';
 
-const SETUPS = ['onair_ll', 'onair_plain', 'nginx_rtmp'] as const;
+const SETUPS = ['onair_ll', 'onair_plain', 'nginx_rtmp', 'onair_whip'] as const;
 type Setup = (typeof SETUPS)[number];
-type Created = { id: string; streamKey: string; hlsUrl: string; latencyMode?: string };
+type Created = { id: string; streamKey: string; hlsUrl: string; whipUrl: string; latencyMode?: string };
+/** A running publisher of the stamped source. */
+type Publisher = { stop(): Promise<void> };
 
 const { values } = parseArgs({
   options: {
@@ -87,13 +91,12 @@ const pageServer = createLatencyPageServer();
 let server: ServerUnderTest | undefined;
 let nginx: NginxRtmp | undefined;
 let chromium: Awaited<ReturnType<typeof launchChromium>> | undefined;
-let publisher: ReturnType<typeof publishTestStream> | undefined;
+let publisher: Publisher | undefined;
 let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    publisher?.child.kill('SIGKILL');
-    await publisher?.done;
+    await publisher?.stop();
     await chromium?.close();
     await nginx?.stop().catch(() => {});
     if (server && values['server-log']) await writeFile(values['server-log'], server.log());
@@ -103,6 +106,32 @@ function cleanup(): Promise<void> {
   return cleaning;
 }
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+/** ffmpeg publishing the stamped test source over RTMP (OBS-like settings, ultrafast so it leaves CPU to the rest). */
+async function rtmpPublisher(url: string): Promise<Publisher> {
+  const p = publishTestStream({ url, width, height, fps: 30, stamp: true, preset: 'ultrafast' });
+  return {
+    stop: async () => {
+      p.child.kill('SIGKILL');
+      await p.done;
+    },
+  };
+}
+
+/** A Chromium tab publishing the stamped canvas (and a tone) over WHIP; stopping it DELETEs the session. */
+async function whipPublisher(whipUrl: string, key: string): Promise<Publisher> {
+  const page = await chromium!.browser.newPage();
+  await page.goto(pageServer.whipPageUrl);
+  await page.waitForFunction(() => window.__whipPublisher !== undefined);
+  await page.evaluate(({ whipUrl, key, width, height }) => window.__whipPublisher!.start(whipUrl, key, width, height, 30), { whipUrl, key, width, height });
+  return {
+    stop: async () => {
+      const state = await page.evaluate(() => window.__whipPublisher!.state).catch(() => undefined as WhipPublisherState | undefined);
+      if (state?.location) await fetch(state.location, { method: 'DELETE' }).catch(() => {});
+      await page.close();
+    },
+  };
+}
 
 /** What one setup measured, with the context to read it by. */
 type SetupResult = LatencySummary & {
@@ -116,16 +145,17 @@ type SetupResult = LatencySummary & {
 const results: Partial<Record<Setup, SetupResult>> = {};
 try {
   await pageServer.start();
-  chromium = await launchChromium(LATENCY_CHROMIUM_ARGS);
+  // Loopback WebRTC for the WHIP publisher tab, which must keep drawing while another tab plays.
+  chromium = await launchChromium([...LATENCY_CHROMIUM_ARGS, '--allow-loopback-in-peer-connection', '--disable-background-timer-throttling', '--disable-renderer-backgrounding']);
 
   // Where each setup publishes and plays, and with which hls.js config.
-  const plan: Partial<Record<Setup, { rtmpUrl: string; hlsUrl: string; hlsConfig: Partial<HlsConfig>; configName: string; mode?: string }>> = {};
-  if (chosen.includes('onair_ll') || chosen.includes('onair_plain')) {
-    server = await startServer({ ONAIR_LOG_LEVEL: 'warn' });
-    const rtmp = (key: string) => `rtmp://127.0.0.1:${server!.rtmpPort}/live/${key}`;
+  const plan: Partial<Record<Setup, { publish: () => Promise<Publisher>; hlsUrl: string; hlsConfig: Partial<HlsConfig>; configName: string; mode?: string }>> = {};
+  if (chosen.some((s) => s.startsWith('onair_'))) {
+    server = await startServer({ ONAIR_LOG_LEVEL: 'warn', ONAIR_WHIP_ICE_ADDRESSES: '127.0.0.1' });
+    const rtmp = (key: string) => () => rtmpPublisher(`rtmp://127.0.0.1:${server!.rtmpPort}/live/${key}`);
     if (chosen.includes('onair_ll')) {
       const ev = JSON.parse(await server.cli(['event', 'create', '--title', 'latency bench LL', '--json'])) as Created;
-      plan.onair_ll = { rtmpUrl: rtmp(ev.streamKey), hlsUrl: ev.hlsUrl, hlsConfig: onairConfig, configName: onairConfigName, mode: ev.latencyMode ?? 'low' };
+      plan.onair_ll = { publish: rtmp(ev.streamKey), hlsUrl: ev.hlsUrl, hlsConfig: onairConfig, configName: onairConfigName, mode: ev.latencyMode ?? 'low' };
     }
     if (chosen.includes('onair_plain')) {
       let ev: Created;
@@ -142,27 +172,30 @@ try {
         hlsConfig = { ...onairConfig, lowLatencyMode: false };
         configName = `${onairConfigName} + lowLatencyMode false`;
       }
-      plan.onair_plain = { rtmpUrl: rtmp(ev.streamKey), hlsUrl: ev.hlsUrl, hlsConfig, configName, mode: ev.latencyMode ?? mode };
+      plan.onair_plain = { publish: rtmp(ev.streamKey), hlsUrl: ev.hlsUrl, hlsConfig, configName, mode: ev.latencyMode ?? mode };
     }
+  }
+  if (chosen.includes('onair_whip')) {
+    const ev = JSON.parse(await server!.cli(['event', 'create', '--title', 'latency bench WHIP', '--json'])) as Created;
+    plan.onair_whip = { publish: () => whipPublisher(ev.whipUrl, ev.streamKey), hlsUrl: ev.hlsUrl, hlsConfig: onairConfig, configName: onairConfigName, mode: ev.latencyMode ?? 'low' };
   }
   if (chosen.includes('nginx_rtmp')) {
     nginx = createNginxRtmp({ rtmpPort: await freePort(), httpPort: await freePort() });
     await nginx.start();
-    plan.nginx_rtmp = { rtmpUrl: `${nginx.rtmpBase}/bench`, hlsUrl: nginx.hlsUrl('bench'), hlsConfig: {}, configName: 'hls.js defaults' };
+    plan.nginx_rtmp = { publish: () => rtmpPublisher(`${nginx!.rtmpBase}/bench`), hlsUrl: nginx.hlsUrl('bench'), hlsConfig: {}, configName: 'hls.js defaults' };
   }
 
   for (const setup of chosen) {
     const p = plan[setup]!;
     log(`${setup}: publishing`);
-    publisher = publishTestStream({ url: p.rtmpUrl, width, height, fps: 30, stamp: true, preset: 'ultrafast' });
+    publisher = await p.publish();
     const machine = machineMeter();
     await waitLive(p.hlsUrl);
     log(`${setup}: live, measuring ${durationSec} s`);
     const metricsUrl = setup === 'nginx_rtmp' ? undefined : `${server!.base}/metrics`;
     const lagBefore = metricsUrl ? await histogram(metricsUrl, 'onair_origin_part_lag_seconds') : undefined;
     const state = await measureLatency(chromium.browser, { pageUrl: pageServer.pageUrl, hlsUrl: p.hlsUrl, hlsConfig: p.hlsConfig, durationMs: durationSec * 1000 });
-    publisher.child.kill('SIGKILL');
-    await publisher.done;
+    await publisher.stop();
     publisher = undefined;
     const originPartLagMs = metricsUrl && lagBefore ? meanMs(lagBefore, await histogram(metricsUrl, 'onair_origin_part_lag_seconds')) : undefined;
     results[setup] = { ...summarize(state), hlsConfig: p.configName, ...(p.mode ? { mode: p.mode } : {}), ...machine.read(), ...(originPartLagMs !== undefined ? { originPartLagMs } : {}) };

@@ -12,13 +12,16 @@ const root = join(benchDir, '..', '..');
 const files: Record<string, [string, 'html' | 'ts' | 'js']> = {
   '/latency/page.html': [join(benchDir, 'latency', 'page.html'), 'html'],
   '/latency/page.ts': [join(benchDir, 'latency', 'page.ts'), 'ts'],
+  '/latency/whip.html': [join(benchDir, 'latency', 'whip.html'), 'html'],
+  '/latency/whip-page.ts': [join(benchDir, 'latency', 'whip-page.ts'), 'ts'],
   '/stamp.ts': [join(benchDir, 'stamp.ts'), 'ts'],
   '/vendor/hls.mjs': [join(root, 'node_modules', 'hls.js', 'dist', 'hls.mjs'), 'js'],
 };
 
-/** The bench page server on 127.0.0.1 (a free port); `pageUrl` is the page to open. */
+/** The bench page server on 127.0.0.1 (a free port); `pageUrl` is the player page, `whipPageUrl` the WHIP publisher. */
 export interface LatencyPageServer {
   pageUrl: string;
+  whipPageUrl: string;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -29,6 +32,7 @@ export function createLatencyPageServer(): LatencyPageServer {
   let server: Server | undefined;
   const self: LatencyPageServer = {
     pageUrl: '',
+    whipPageUrl: '',
     async start() {
       const s = createServer((req, res) => {
         const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -59,6 +63,7 @@ export function createLatencyPageServer(): LatencyPageServer {
       });
       const { port } = s.address() as { port: number };
       self.pageUrl = `http://127.0.0.1:${port}/latency/page.html`;
+      self.whipPageUrl = `http://127.0.0.1:${port}/latency/whip.html`;
     },
     async stop() {
       const s = server;
