@@ -44,7 +44,7 @@ export interface HttpFrontDeps {
   whip?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
-/** The request handler shared by the HTTP ports of single roles: `/live/*` (edge), `/healthz`, `/metrics`, JSON 404. */
+/** The request handler shared by the HTTP ports of single roles: `/live/*` (edge), `/whip/*` (origin), `/healthz`, `/metrics`, JSON 404. */
 export function createHttpFront(deps: HttpFrontDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { edge, registry } = deps;
   return (req, res) => {
