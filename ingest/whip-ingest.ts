@@ -9,6 +9,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { RTCPeerConnection, RtcpSrPacket, useAbsSendTime, useH264, useNACK, useOPUS, usePLI, useREMB, useSdesMid, useTWCC, useTransportWideCC } from 'werift';
 import type { MediaStreamTrack, RTCRtpTransceiver } from 'werift';
 import type { Config } from '../config/schema.ts';
@@ -30,12 +31,15 @@ const DISCONNECTED_GRACE_MS = 5_000;
 const MEDIA_TIMEOUT_MS = 10_000;
 /** Keyframe requests (PLI): every second until ffmpeg passes a keyframe on, then at this period, like OBS's 2 s GOP. */
 const PLI_PERIOD_MS = 2_000;
+/** Wrong or missing stream keys one address may send per window before every WHIP POST from it is refused (429). */
+const MAX_KEY_FAILURES = 10;
+const KEY_FAILURE_WINDOW_SEC = 60;
 /** Bitrates Chromium is told to start at and not exceed (x-google-* in the answer); without them it starts near 300 kbit/s. */
 const START_KBPS = 2_500;
 const MAX_KBPS = 6_000;
 
 /** Why a WHIP publish was refused (label of onair_ingest_rejected_total). */
-export type WhipRejectReason = 'bad_content_type' | 'no_key' | 'unknown_key' | 'auth_error' | 'bad_sdp' | 'already_live' | 'feed_error';
+export type WhipRejectReason = 'bad_content_type' | 'no_key' | 'unknown_key' | 'rate_limited' | 'auth_error' | 'bad_sdp' | 'already_live' | 'feed_error';
 
 /** What the WHIP ingest needs from its parent. */
 export interface WhipIngestDeps extends IngestDeps {
@@ -164,6 +168,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   const sessions = new Map<string, Session>(); // by session id
   const claimed = new Map<string, Session | 'negotiating'>(); // by event id
   const icePortRange = config.whipIcePorts?.split('-').map(Number) as [number, number] | undefined;
+  const keyFailures = new RateLimiterMemory({ points: MAX_KEY_FAILURES, duration: KEY_FAILURE_WINDOW_SEC });
   let stopped = false;
 
   const healthTimer = setInterval(() => {
@@ -331,8 +336,15 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     if (!req.is('application/sdp')) {
       throw new Refusal(415, 'unsupported_media_type', 'send the SDP offer with Content-Type: application/sdp', 'bad_content_type');
     }
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const failures = await keyFailures.get(address);
+    if (failures && failures.consumedPoints >= MAX_KEY_FAILURES) {
+      const retry = Math.max(1, Math.ceil(failures.msBeforeNext / 1000));
+      throw new Refusal(429, 'rate_limited', `too many wrong stream keys from this address; try again in ${retry} s`, 'rate_limited', { 'retry-after': String(retry) });
+    }
     const key = bearer(req.headers.authorization);
     if (!key || key.length > 512) {
+      await keyFailures.penalty(address, 1);
       throw new Refusal(401, 'unauthorized', 'send the stream key as Authorization: Bearer <stream key>', 'no_key', { 'www-authenticate': 'Bearer' });
     }
     let authorized: string | undefined;
@@ -343,7 +355,10 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       throw new Refusal(503, 'unavailable', 'the stream key cannot be checked now; try again', 'auth_error');
     }
     // One answer for an unknown key and a key of another event: nothing to learn about which events exist.
-    if (authorized !== eventId) throw new Refusal(401, 'unauthorized', 'unknown stream key for this event', 'unknown_key', { 'www-authenticate': 'Bearer error="invalid_token"' });
+    if (authorized !== eventId) {
+      await keyFailures.penalty(address, 1);
+      throw new Refusal(401, 'unauthorized', 'unknown stream key for this event', 'unknown_key', { 'www-authenticate': 'Bearer error="invalid_token"' });
+    }
     const offer = typeof req.body === 'string' ? req.body : '';
     const problem = offerProblem(offer);
     if (problem) throw new Refusal(400, 'bad_sdp', problem, 'bad_sdp');

@@ -176,3 +176,19 @@ test('PATCH is 405 (no trickle ICE); DELETE ends the session and the event goes 
   await waitFor('event offline after the reconnect window', async () => ((await status(event.id)) === 'offline' ? true : undefined), 15_000, 250);
   await publisherPage?.close();
 });
+
+test('an address that keeps sending wrong stream keys is refused (429) for a while, even with the right key', async () => {
+  const offer = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n';
+  let limitedAfter = 0;
+  for (let i = 1; i <= 11 && limitedAfter === 0; i++) {
+    const r = await post(event.whipUrl, { key: `sk_guess_${i}`, type: 'application/sdp', body: offer });
+    if (r.status === 429) limitedAfter = i;
+    else assert.equal(r.status, 401);
+  }
+  assert.ok(limitedAfter > 1, 'refused after a handful of wrong keys (some were spent above)');
+  const r = await post(event.whipUrl, { key: event.streamKey, type: 'application/sdp', body: offer });
+  assert.equal(r.status, 429);
+  assert.ok(Number(r.headers.get('retry-after')) >= 1);
+  assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'rate_limited');
+  assert.equal(await status(event.id), 'offline');
+});
