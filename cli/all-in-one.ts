@@ -14,6 +14,7 @@ import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
 import { createRtmpIngest } from '../ingest/rtmp-ingest.ts';
 import { createWhipIngest } from '../ingest/whip-ingest.ts';
+import { createKeyGuessLimiter } from '../ingest/key-guesses.ts';
 import { createHlsEdge } from '../edge/hls-edge.ts';
 import { createChatRole } from '../edge/ws-chat.ts';
 import { createControlPlane, type ControlPlane } from '../control/control-plane.ts';
@@ -61,7 +62,8 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     });
     await origin.start();
     stoppers.push(() => origin.stop());
-    // WHIP and RTMP ingest: one publisher per event, whichever protocol came first.
+    // One publisher per event, whichever protocol came first; wrong keys counted across both protocols.
+    const keyGuesses = createKeyGuessLimiter();
     const whip = createWhipIngest({
       config,
       logger: logger.child({ role: 'ingest' }),
@@ -70,6 +72,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       feeds: origin.feeds,
       onHealth: (id, stats) => control?.onIngestHealth(id, stats),
       liveElsewhere: (id) => ingestRef?.isLive(id) ?? false,
+      keyGuesses,
     });
     stoppers.push(() => whip.stop());
 
@@ -148,6 +151,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       feeds: origin.feeds,
       onHealth: (id, stats) => controlPlane.onIngestHealth(id, stats),
       liveElsewhere: (id) => whip.isLive(id),
+      keyGuesses,
     });
     ingestRef = ingest;
     await ingest.start();

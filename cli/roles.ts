@@ -13,6 +13,7 @@ import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
 import { createRtmpIngest, type RtmpIngest } from '../ingest/rtmp-ingest.ts';
 import { createWhipIngest } from '../ingest/whip-ingest.ts';
+import { createKeyGuessLimiter } from '../ingest/key-guesses.ts';
 import { createHlsEdge, type HlsEdge } from '../edge/hls-edge.ts';
 import { createChatRole, type ChatRole } from '../edge/ws-chat.ts';
 import { OverlayService } from '../control/overlays.ts';
@@ -313,6 +314,8 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
     await origin.start();
     stoppers.push(() => origin.stop());
 
+    // One publisher per event, whichever protocol came first; wrong keys counted across both protocols.
+    const keyGuesses = createKeyGuessLimiter();
     const whip = createWhipIngest({
       config,
       logger: logger.child({ role: 'ingest' }),
@@ -320,6 +323,7 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
       authorize: (k) => events.authorize(k),
       feeds: origin.feeds,
       liveElsewhere: (id) => rtmpRef?.isLive(id) ?? false,
+      keyGuesses,
     });
     stoppers.push(() => whip.stop());
     const whipApp = express().disable('x-powered-by').use('/whip', whip.router);
@@ -335,6 +339,7 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
       authorize: (k) => events.authorize(k),
       feeds: origin.feeds,
       liveElsewhere: (id) => whip.isLive(id),
+      keyGuesses,
     });
     rtmpRef = ingest;
     await ingest.start();

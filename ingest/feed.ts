@@ -2,6 +2,7 @@
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { IngestStats } from './flv-stats.ts';
+import type { KeyGuessLimiter } from './key-guesses.ts';
 
 /** Where a publisher's live feed goes: one FLV byte stream (H.264 + AAC) per publish session. */
 export interface FeedSink {
@@ -26,4 +27,6 @@ export interface IngestDeps {
   onHealth?(eventId: string, stats: IngestStats): void;
   /** True while the other protocol's ingest has a publisher for the event: this one then refuses a publisher. */
   liveElsewhere?(eventId: string): boolean;
+  /** Wrong-key counter per address (share one between the ingests of a node); default: 10 per minute, this ingest's own. */
+  keyGuesses?: KeyGuessLimiter;
 }

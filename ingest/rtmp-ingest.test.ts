@@ -8,6 +8,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import { createRtmpIngest, type RtmpIngest } from './rtmp-ingest.ts';
 import type { FeedSink, LiveFeed } from './feed.ts';
+import { createKeyGuessLimiter, type KeyGuessLimiter } from './key-guesses.ts';
 
 const KEYS: Record<string, string> = {
   'sk-alpha-0123456789abcdef': 'event-a',
@@ -171,7 +172,7 @@ async function probeStreams(flv: Buffer): Promise<string> {
   return out.trim();
 }
 
-function setup(port = 0, authDelayMs = 30): {
+function setup(port = 0, authDelayMs = 30, keyGuesses?: KeyGuessLimiter): {
   ingest: RtmpIngest;
   sink: ReturnType<typeof recordingSink>;
   registry: Registry;
@@ -189,6 +190,7 @@ function setup(port = 0, authDelayMs = 30): {
       return KEYS[key];
     },
     feeds: sink,
+    keyGuesses,
   });
   return { ingest, sink, registry, lines };
 }
@@ -269,6 +271,21 @@ test('a wrong key or app is rejected fast, logged without the key, and a good ke
     assert.ok(sink.feeds[0]!.bytes > 20_000);
     flvTags(Buffer.concat(sink.feeds[0]!.chunks));
     assertNoKeys(lines);
+  } finally {
+    await ingest.stop();
+  }
+});
+
+test('an address that keeps sending wrong keys is refused for a while, even with a right key', async () => {
+  const { ingest, sink, registry } = setup(0, 30, createKeyGuessLimiter({ maxFailures: 2, windowSec: 60 }));
+  await ingest.start();
+  try {
+    for (let i = 0; i < 2; i++) assert.notEqual((await publish(ingest.port, `/live/${WRONG_KEY}${i}`, 10).exited).code, 0);
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'unknown_key' }), 2);
+    const good = publish(ingest.port, '/live/sk-alpha-0123456789abcdef', 10);
+    assert.notEqual((await good.exited).code, 0, 'the right key is refused during the lock-out');
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'rate_limited' }), 1);
+    assert.equal(sink.feeds.length, 0, 'no feed was opened');
   } finally {
     await ingest.stop();
   }

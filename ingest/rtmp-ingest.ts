@@ -19,6 +19,7 @@ import nmsLogger from 'node-media-server/src/core/logger.js';
 import type AVPacket from 'node-media-server/src/core/avpacket.js';
 import type { Config } from '../config/schema.ts';
 import { ingestMetrics } from './metrics.ts';
+import { createKeyGuessLimiter } from './key-guesses.ts';
 import type { IngestDeps, LiveFeed } from './feed.ts';
 import { FlvStats } from './flv-stats.ts';
 
@@ -59,6 +60,7 @@ export type RtmpRejectReason =
   | 'bad_app'
   | 'bad_stream_name'
   | 'unknown_key'
+  | 'rate_limited'
   | 'already_live'
   | 'auth_error'
   | 'auth_timeout'
@@ -134,6 +136,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
 
   const { publishes, rejected, active, bytes: bytesTotal } = ingestMetrics(registry);
 
+  const keyGuesses = deps.keyGuesses ?? createKeyGuessLimiter();
   const connections = new Set<Connection>();
   const live = new Map<string, Publish>();
   let server: Server | undefined;
@@ -350,8 +353,13 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     }
     conn.state = 'authorizing';
     if (conn.app !== APP) return reject(conn, 'bad_app');
+    if ((await keyGuesses.blockedFor(conn.remoteAddress)) !== undefined) return reject(conn, 'rate_limited');
+    if (conn.state !== 'authorizing') return; // went away meanwhile
     const key = conn.streamKey;
-    if (!key || key.length > 512) return reject(conn, 'bad_stream_name');
+    if (!key || key.length > 512) {
+      await keyGuesses.failed(conn.remoteAddress);
+      return reject(conn, 'bad_stream_name');
+    }
     const timer = setTimeout(() => reject(conn, 'auth_timeout'), AUTH_TIMEOUT_MS);
     timer.unref();
     let eventId: string | undefined;
@@ -365,7 +373,10 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       clearTimeout(timer);
     }
     if (conn.state !== 'authorizing') return; // went away, or timed out, while we waited
-    if (!eventId) return reject(conn, 'unknown_key');
+    if (!eventId) {
+      await keyGuesses.failed(conn.remoteAddress);
+      return reject(conn, 'unknown_key');
+    }
     if (!(await claimEvent(conn, eventId))) return;
     accept(conn, eventId);
   }

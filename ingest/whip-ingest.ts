@@ -9,7 +9,6 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { RTCPeerConnection, RtcpSrPacket, useAbsSendTime, useH264, useNACK, useOPUS, usePLI, useREMB, useSdesMid, useTWCC, useTransportWideCC } from 'werift';
 import type { MediaStreamTrack, RTCRtpTransceiver } from 'werift';
 import type { Config } from '../config/schema.ts';
@@ -18,6 +17,7 @@ import { FlvReader, TagType, isVideoKeyframe, readMetaData } from '../lib/flv.ts
 import type { IngestDeps, LiveFeed } from './feed.ts';
 import { FlvStats } from './flv-stats.ts';
 import { ingestMetrics } from './metrics.ts';
+import { createKeyGuessLimiter } from './key-guesses.ts';
 
 /** Largest SDP offer accepted. */
 const MAX_OFFER_BYTES = 64 * 1024;
@@ -31,9 +31,6 @@ const DISCONNECTED_GRACE_MS = 5_000;
 const MEDIA_TIMEOUT_MS = 10_000;
 /** Keyframe requests (PLI): every second until ffmpeg passes a keyframe on, then at this period, like OBS's 2 s GOP. */
 const PLI_PERIOD_MS = 2_000;
-/** Wrong or missing stream keys one address may send per window before every WHIP POST from it is refused (429). */
-const MAX_KEY_FAILURES = 10;
-const KEY_FAILURE_WINDOW_SEC = 60;
 /** Bitrates Chromium is told to start at and not exceed (x-google-* in the answer); without them it starts near 300 kbit/s. */
 const START_KBPS = 2_500;
 const MAX_KBPS = 6_000;
@@ -168,7 +165,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   const sessions = new Map<string, Session>(); // by session id
   const claimed = new Map<string, Session | 'negotiating'>(); // by event id
   const icePortRange = config.whipIcePorts?.split('-').map(Number) as [number, number] | undefined;
-  const keyFailures = new RateLimiterMemory({ points: MAX_KEY_FAILURES, duration: KEY_FAILURE_WINDOW_SEC });
+  const keyGuesses = deps.keyGuesses ?? createKeyGuessLimiter();
   let stopped = false;
 
   const healthTimer = setInterval(() => {
@@ -337,14 +334,13 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       throw new Refusal(415, 'unsupported_media_type', 'send the SDP offer with Content-Type: application/sdp', 'bad_content_type');
     }
     const address = req.socket.remoteAddress ?? 'unknown';
-    const failures = await keyFailures.get(address);
-    if (failures && failures.consumedPoints >= MAX_KEY_FAILURES) {
-      const retry = Math.max(1, Math.ceil(failures.msBeforeNext / 1000));
+    const retry = await keyGuesses.blockedFor(address);
+    if (retry !== undefined) {
       throw new Refusal(429, 'rate_limited', `too many wrong stream keys from this address; try again in ${retry} s`, 'rate_limited', { 'retry-after': String(retry) });
     }
     const key = bearer(req.headers.authorization);
     if (!key || key.length > 512) {
-      await keyFailures.penalty(address, 1);
+      await keyGuesses.failed(address);
       throw new Refusal(401, 'unauthorized', 'send the stream key as Authorization: Bearer <stream key>', 'no_key', { 'www-authenticate': 'Bearer' });
     }
     let authorized: string | undefined;
@@ -356,7 +352,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     }
     // One answer for an unknown key and a key of another event: nothing to learn about which events exist.
     if (authorized !== eventId) {
-      await keyFailures.penalty(address, 1);
+      await keyGuesses.failed(address);
       throw new Refusal(401, 'unauthorized', 'unknown stream key for this event', 'unknown_key', { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
     const offer = typeof req.body === 'string' ? req.body : '';
