@@ -9,6 +9,11 @@ import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 
 type Created = { id: string; slug: string; streamKey: string; latencyMode: string; watchUrl: string; hlsUrl: string };
 
+const LADDER = [
+  { name: '360p', height: 360, fps: 30, videoKbps: 700 },
+  { name: '240p', height: 240, fps: 30, videoKbps: 400 },
+  { name: '180p', height: 180, fps: 30, videoKbps: 250 },
+];
 let server: ServerUnderTest;
 let ll: Created;
 let plain: Created;
@@ -22,7 +27,7 @@ async function text(url: string): Promise<{ body: string; headers: Headers }> {
 }
 
 function publish(key: string) {
-  return publishTestStream({ url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${key}`, durationSec: 180, width: 1280, height: 720 });
+  return publishTestStream({ url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${key}`, durationSec: 180, width: 640, height: 360 });
 }
 
 async function stopPublisher(): Promise<void> {
@@ -51,7 +56,9 @@ async function watch(url: string): Promise<{ page: Page; pageErrors: string[] }>
 }
 
 before(async () => {
-  server = await startServer();
+  // A three-rung ladder as small as it goes: the ABR switch is the same at any size, and a 720p ladder, its
+  // publisher and Chromium's decoding leave a 2-core machine short enough of CPU for parts to come late.
+  server = await startServer({ ONAIR_LADDER: JSON.stringify(LADDER) });
   ll = JSON.parse(await server.cli(['event', 'create', '--title', 'LL e2e', '--json'])) as Created;
   plain = JSON.parse(await server.cli(['event', 'create', '--title', 'Plain e2e', '--latency', 'standard', '--json'])) as Created;
   chromium = await launchChromium();
@@ -116,7 +123,7 @@ test('Chromium plays LL-HLS through the edge at PART-HOLD-BACK and switches down
   // PART-HOLD-BACK (1.5 s) drives the target, not 3 target durations (6 s): hls.js honours it only if
   // liveSyncDuration(Count) is left unset.
   assert.ok(ll0.targetLatency !== null && ll0.targetLatency <= 3, `target latency ${ll0.targetLatency}`);
-  assert.deepEqual([...ll0.levels].sort((a, b) => a - b), [360, 480, 720]);
+  assert.deepEqual([...ll0.levels].sort((a, b) => a - b), LADDER.map((r) => r.height).sort((a, b) => a - b));
 
   // Measure stalled time from here on: from each <video> 'waiting' to the next 'playing'. The machine is
   // shared and loaded, so a late part can cost a short underrun; a broken switch stops playback for good.
@@ -136,7 +143,7 @@ test('Chromium plays LL-HLS through the edge at PART-HOLD-BACK and switches down
   const switchStart = Date.now();
   const playStart = await page.evaluate(() => document.querySelector('video')!.currentTime);
   const levelIndex = (h: number) => ll0.levels.indexOf(h);
-  for (const height of [360, 720]) {
+  for (const height of [180, 360]) {
     const idx = levelIndex(height);
     const t0 = await page.evaluate(() => document.querySelector('video')!.currentTime);
     await page.evaluate((i) => {
