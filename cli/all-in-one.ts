@@ -12,13 +12,10 @@ import { EventService } from '../control/events.ts';
 import { createApiRouter } from '../control/api.ts';
 import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
-import { createRtmpIngest } from '../ingest/rtmp-ingest.ts';
-import { createWhipIngest } from '../ingest/whip-ingest.ts';
-import { createKeyGuessLimiter } from '../ingest/key-guesses.ts';
+import { createIngests } from '../ingest/ingests.ts';
 import { createHlsEdge } from '../edge/hls-edge.ts';
 import { createChatRole } from '../edge/ws-chat.ts';
 import { createControlPlane, type ControlPlane } from '../control/control-plane.ts';
-import type { RtmpIngest } from '../ingest/rtmp-ingest.ts';
 import { playerDir } from './paths.ts';
 
 /** A running all-in-one server. */
@@ -44,7 +41,6 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
   };
   // Created once the bus is up; the origin's first status change comes after that (a publisher needs ingest).
   let control: ControlPlane | undefined;
-  let ingestRef: RtmpIngest | undefined;
   try {
     const origin = createOrigin({
       config,
@@ -62,17 +58,13 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     });
     await origin.start();
     stoppers.push(() => origin.stop());
-    // One publisher per event, whichever protocol came first; wrong keys counted across both protocols.
-    const keyGuesses = createKeyGuessLimiter();
-    const whip = createWhipIngest({
+    const { rtmp, whip } = createIngests({
       config,
       logger: logger.child({ role: 'ingest' }),
       registry,
       authorize: (k) => events.authorize(k),
       feeds: origin.feeds,
       onHealth: (id, stats) => control?.onIngestHealth(id, stats),
-      liveElsewhere: (id) => ingestRef?.isLive(id) ?? false,
-      keyGuesses,
     });
     stoppers.push(() => whip.stop());
 
@@ -114,7 +106,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       events,
       bus: chat.backend.bus,
       origin: { stream: (id) => origin.stream(id) },
-      disconnect: (id) => (ingestRef?.disconnect(id) ?? false) || whip.disconnect(id),
+      disconnect: (id) => rtmp.disconnect(id) || whip.disconnect(id),
       viewerCount: (id) => chat.gateway.viewerCount(id),
       chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
     });
@@ -143,22 +135,11 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     stoppers.push(() => closeServer(server));
     stoppers.push(() => chat.stop()); // runs before closeServer: WebSockets hold the server open
 
-    const ingest = createRtmpIngest({
-      config,
-      logger: logger.child({ role: 'ingest' }),
-      registry,
-      authorize: (k) => events.authorize(k),
-      feeds: origin.feeds,
-      onHealth: (id, stats) => controlPlane.onIngestHealth(id, stats),
-      liveElsewhere: (id) => whip.isLive(id),
-      keyGuesses,
-    });
-    ingestRef = ingest;
-    await ingest.start();
-    stoppers.push(() => ingest.stop());
+    await rtmp.start();
+    stoppers.push(() => rtmp.stop());
 
-    logger.info({ httpPort, rtmpPort: ingest.port }, 'onair is up');
-    return { httpPort, rtmpPort: ingest.port, stop };
+    logger.info({ httpPort, rtmpPort: rtmp.port }, 'onair is up');
+    return { httpPort, rtmpPort: rtmp.port, stop };
   } catch (err) {
     await stop();
     throw err;

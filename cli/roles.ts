@@ -11,9 +11,7 @@ import { openStore } from '../lib/store/db.ts';
 import { EventService } from '../control/events.ts';
 import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
-import { createRtmpIngest, type RtmpIngest } from '../ingest/rtmp-ingest.ts';
-import { createWhipIngest } from '../ingest/whip-ingest.ts';
-import { createKeyGuessLimiter } from '../ingest/key-guesses.ts';
+import { createIngests } from '../ingest/ingests.ts';
 import { createHlsEdge, type HlsEdge } from '../edge/hls-edge.ts';
 import { createChatRole, type ChatRole } from '../edge/ws-chat.ts';
 import { OverlayService } from '../control/overlays.ts';
@@ -297,7 +295,6 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
   const stop = async (): Promise<void> => {
     for (const s of stoppers.reverse()) await s().catch((err: Error) => logger.error({ err: err.message }, 'stop failed'));
   };
-  let rtmpRef: RtmpIngest | undefined;
   try {
     const origin = createOrigin({
       config,
@@ -314,16 +311,12 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
     await origin.start();
     stoppers.push(() => origin.stop());
 
-    // One publisher per event, whichever protocol came first; wrong keys counted across both protocols.
-    const keyGuesses = createKeyGuessLimiter();
-    const whip = createWhipIngest({
+    const { rtmp, whip } = createIngests({
       config,
       logger: logger.child({ role: 'ingest' }),
       registry,
       authorize: (k) => events.authorize(k),
       feeds: origin.feeds,
-      liveElsewhere: (id) => rtmpRef?.isLive(id) ?? false,
-      keyGuesses,
     });
     stoppers.push(() => whip.stop());
     const whipApp = express().disable('x-powered-by').use('/whip', whip.router);
@@ -332,19 +325,9 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
     const httpPort = await listen(server, config.httpPort, config.host);
     stoppers.push(() => closeServer(server));
 
-    const ingest = createRtmpIngest({
-      config,
-      logger: logger.child({ role: 'ingest' }),
-      registry,
-      authorize: (k) => events.authorize(k),
-      feeds: origin.feeds,
-      liveElsewhere: (id) => whip.isLive(id),
-      keyGuesses,
-    });
-    rtmpRef = ingest;
-    await ingest.start();
-    stoppers.push(() => ingest.stop());
-    logger.info({ httpPort, originUrl: origin.url, rtmpPort: ingest.port }, 'onair origin is up');
+    await rtmp.start();
+    stoppers.push(() => rtmp.stop());
+    logger.info({ httpPort, originUrl: origin.url, rtmpPort: rtmp.port }, 'onair origin is up');
     return { httpPort, originUrl: origin.url, stop };
   } catch (err) {
     await stop();

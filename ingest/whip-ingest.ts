@@ -8,6 +8,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { RTCPeerConnection, RtcpSrPacket, useAbsSendTime, useH264, useNACK, useOPUS, usePLI, useREMB, useSdesMid, useTWCC, useTransportWideCC } from 'werift';
 import type { MediaStreamTrack, RTCRtpTransceiver } from 'werift';
@@ -225,11 +226,8 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     ff.once('error', (err) => log.error({ err: err.message, eventId: s.eventId }, 'whip ffmpeg failed to start'));
     ff.stdin.on('error', () => {});
     ff.stdin.end(ffmpegSdp(f));
-    let tail = '';
-    ff.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (tail + chunk).split('\n');
-      tail = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) log.warn({ eventId: s.eventId, ffmpeg: line.trim() }, 'whip ffmpeg');
+    createInterface({ input: ff.stderr }).on('line', (line) => {
+      if (line.trim()) log.warn({ eventId: s.eventId, ffmpeg: line.trim() }, 'whip ffmpeg');
     });
     const reader = new FlvReader();
     ff.stdout.on('data', (chunk: Buffer) => {

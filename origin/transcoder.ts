@@ -1,6 +1,7 @@
 // One ffmpeg child per live run: FLV on stdin, one fragmented-MP4 rendition per extra pipe.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { Config, Rendition } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -98,16 +99,11 @@ export function startTranscode(
   // A dead ffmpeg makes writes fail with EPIPE; the close handler reports it.
   input.on('error', () => {});
   const outputs = renditions.map((_, i) => child.stdio[3 + i] as Readable);
-  let tail = '';
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    const lines = (tail + s).split('\n');
-    tail = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      // Each output says once that the priming left at a negative time gets no edit list: expected, see above.
-      if (PRIMING_NOTICES.test(line)) logger.debug({ ffmpeg: line.trim() }, 'ffmpeg');
-      else logger.warn({ ffmpeg: line.trim() }, 'ffmpeg');
-    }
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    if (!line.trim()) return;
+    // Each output says once that the priming left at a negative time gets no edit list: expected, see above.
+    if (PRIMING_NOTICES.test(line)) logger.debug({ ffmpeg: line.trim() }, 'ffmpeg');
+    else logger.warn({ ffmpeg: line.trim() }, 'ffmpeg');
   });
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('error', (err) => {
