@@ -1,5 +1,6 @@
 // The one typed source of onair's configuration: every setting, its default and its meaning.
 import { z } from 'zod';
+import { trustedProxyEntryError } from '../lib/client-address.ts';
 
 /** One rung of the adaptive ladder the origin encodes. */
 export const renditionSchema = z
@@ -47,6 +48,17 @@ export const configSchema = z
         return min >= 1024 && max <= 65535 && min < max;
       }, 'ports 1024–65535, min below max')
       .optional(),
+    /**
+     * Peers trusted to report their client's address (X-Forwarded-For on HTTP, WebSocket and WHIP; the PROXY
+     * protocol on RTMP): `loopback`, `linklocal`, `uniquelocal`, addresses and CIDRs. Every per-address limit,
+     * log line and metric uses the client address this rule gives; from any other peer, headers are ignored.
+     */
+    trustedProxies: z
+      .array(z.string().superRefine((e, ctx) => {
+        const err = trustedProxyEntryError(e);
+        if (err) ctx.addIssue({ code: 'custom', message: err });
+      }))
+      .default(['loopback']),
     /** Origin's HTTP port (serves HLS to edges). 0 picks a free port; in all-in-one mode it binds 127.0.0.1 only. */
     originPort: port.default(0),
     /** Origin base URLs an edge pulls from, tried in order (cluster mode). Empty: the local origin. */
