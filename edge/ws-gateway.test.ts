@@ -82,8 +82,8 @@ async function client(edge: number, name: string, lastSeq?: number, role: 'viewe
   return Object.assign(c, { viewer, token });
 }
 
-/** Sends a raw upgrade request with `headers` (no WebSocket client checks) and returns the HTTP status of the answer. */
-function rawUpgrade(url: string, headers: Record<string, string>): Promise<number> {
+/** Sends a raw upgrade request with `headers` (no WebSocket client checks) and returns the answer's status and body. */
+function rawUpgrade(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   const u = new URL(url);
   const head = [`GET ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`, 'connection: Upgrade', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
   return new Promise((resolve, reject) => {
@@ -93,7 +93,7 @@ function rawUpgrade(url: string, headers: Record<string, string>): Promise<numbe
     socket.on('error', reject);
     socket.on('close', () => {
       const m = /^HTTP\/1\.1 (\d{3})/.exec(got);
-      if (m) resolve(Number(m[1]));
+      if (m) resolve({ status: Number(m[1]), body: got.slice(got.indexOf('\r\n\r\n') + 4) });
       else reject(new Error(`no HTTP answer: ${JSON.stringify(got.slice(0, 80))}`));
     });
   });
@@ -423,7 +423,11 @@ test('upgrades that ws refuses give their per-address slot back; the connection 
     { upgrade: 'websocket', 'sec-websocket-version': '7', 'sec-websocket-key': key },
     { upgrade: 'h2c', 'sec-websocket-version': '13', 'sec-websocket-key': key },
   ];
-  for (let i = 0; i < 12; i++) assert.equal(await rawUpgrade(edge.url, bad[i % bad.length]!), 400, `bad upgrade ${i}`);
+  for (let i = 0; i < 12; i++) {
+    const { status, body } = await rawUpgrade(edge.url, bad[i % bad.length]!);
+    assert.equal(status, 400, `bad upgrade ${i}`);
+    assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, 'bad_handshake');
+  }
   assert.equal(await gauge(edge.registry, 'onair_ws_connections'), 0);
   // Every slot is free again: the cap still admits three open sockets from this address, and no more.
   const open = [await joinAs(edge, 'Slot1'), await joinAs(edge, 'Slot2'), await joinAs(edge, 'Slot3')];

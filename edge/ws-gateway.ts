@@ -206,6 +206,11 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   const edgeId = deps.edgeId ?? 'edge-' + randomBytes(6).toString('hex');
   const helloTimeoutMs = deps.helloTimeoutMs ?? 10_000;
   const wss = new WebSocketServer({ noServer: true, maxPayload: cfg.wsMaxMessageBytes * 16, perMessageDeflate: false, clientTracking: false });
+  // Handshakes ws refuses (no key, bad version, another Upgrade) get the documented JSON error; its messages are fixed texts.
+  wss.on('wsClientError', (err, socket) => {
+    m.rejected.inc({ reason: 'bad_handshake' });
+    rejectUpgrade(socket, 400, 'bad_handshake', `not a WebSocket handshake: ${err.message}`, { 'sec-websocket-version': '13' });
+  });
   const conns = new Set<Conn>();
   const ipCounts = new Map<string, number>();
   const rooms = new Map<string, Promise<Room<Conn>>>();
