@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { openStore } from '../lib/store/db.ts';
+import { TrustedProxies } from '../lib/client-address.ts';
 import { closeServer, listen, sendError } from '../lib/http.ts';
 import { EventService } from '../control/events.ts';
 import { createApiRouter } from '../control/api.ts';
@@ -30,6 +31,8 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
   const ffmpegVersion = await checkFfmpeg(config.ffmpegPath);
   logger.info({ ffmpeg: ffmpegVersion }, 'ffmpeg found');
   const registry = createMetricsRegistry();
+  // One rule for the client's address (HTTP, WebSocket, WHIP), handed to each part that counts or logs addresses.
+  const trustedProxies = new TrustedProxies(config.trustedProxies);
   const db = await openStore(config);
   const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
   // No stream is live at start-up: whatever a previous run left live went offline with it. Not so with a shared
@@ -79,7 +82,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
 
     const app = express();
     app.disable('x-powered-by');
-    app.set('trust proxy', 'loopback');
+    app.set('trust proxy', (addr: string) => trustedProxies.trusts(addr));
     app.get('/healthz', (_req, res) => {
       res.set('cache-control', 'no-store').json({ status: 'ok', role: config.role });
     });
@@ -93,6 +96,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       logger: logger.child({ role: 'chat' }),
       registry,
       db,
+      trustedProxies,
       eventExists: async (id) => (await events.byId(id)) !== undefined,
       overlays: async (id) => control?.viewerOverlays(id),
       onViewerCount: (id, n) => control?.onViewerCount(id, n),

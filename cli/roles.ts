@@ -8,6 +8,7 @@ import type { Logger } from '../lib/logger.ts';
 import { AggregatorRegistry, createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import { closeServer, listen, sendError, sendJson } from '../lib/http.ts';
 import { openStore } from '../lib/store/db.ts';
+import { TrustedProxies } from '../lib/client-address.ts';
 import { EventService } from '../control/events.ts';
 import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
@@ -101,6 +102,7 @@ async function startEdgeChat(config: Config, logger: Logger, registry: Registry)
     logger: logger.child({ part: 'chat' }),
     registry,
     db,
+    trustedProxies: new TrustedProxies(config.trustedProxies),
     eventExists: async (id) => (await events.byId(id)) !== undefined,
     overlays: (id) => readViewerOverlays({ db, events, overlays }, id),
   });
@@ -319,7 +321,12 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
       feeds: origin.feeds,
     });
     stoppers.push(() => whip.stop());
-    const whipApp = express().disable('x-powered-by').use('/whip', whip.router);
+    // WHIP counts wrong keys per client address (req.ip): the same trusted-proxy rule as everywhere.
+    const trustedProxies = new TrustedProxies(config.trustedProxies);
+    const whipApp = express()
+      .disable('x-powered-by')
+      .set('trust proxy', (addr: string) => trustedProxies.trusts(addr))
+      .use('/whip', whip.router);
     const server = createServer(createHttpFront({ role: 'origin', registry, health: () => ({ originUrl: origin.url }), whip: whipApp }));
     tuneServer(server);
     const httpPort = await listen(server, config.httpPort, config.host);

@@ -153,6 +153,10 @@ export const configSchema = z
     viewerTokenSecret: z.string().min(32).optional(),
     /** Viewer token lifetime in seconds. */
     viewerTokenTtlSec: z.number().int().min(60).max(30 * 86_400).default(86_400),
+    /** Viewer tokens (`POST /api/v1/viewers`) one client address may get per second, sustained (token bucket). */
+    viewerTokensPerSec: z.number().positive().default(0.2),
+    /** Viewer tokens one client address may get at once (the bucket's burst). */
+    viewerTokenBurst: z.number().int().min(1).default(10),
     /** WebSocket flush window in ms: each client gets at most one batch frame per window; reactions are counted per window. */
     wsFlushMs: z.number().int().min(20).max(5_000).default(200),
     /** Period in ms at which each edge reports its viewer counts and refreshes totals. */

@@ -17,6 +17,8 @@ export interface ChatRoutesDeps {
   comments: Pick<CommentStore, 'since' | 'allSince' | 'bans' | 'settings'>;
   moderation: Pick<ModerationService, 'apply'>;
   limiter: RateLimiter;
+  /** Viewer tokens per client address (req.ip, under the trusted-proxy rule): sustained rate and burst. */
+  tokenLimit: { perSec: number; burst: number };
   eventExists(eventId: string): Promise<boolean>;
 }
 
@@ -108,7 +110,7 @@ export function registerChatRoutes(b: RouteBuilder, deps: ChatRoutesDeps): void 
     },
     handler: async ({ req, body }) => {
       if (body.role !== 'viewer') await deps.auth.check(req, body.role === 'admin' ? 'admin' : 'operator');
-      await limit(req, 'viewers', 0.2, 10);
+      await limit(req, 'viewers', deps.tokenLimit.perSec, deps.tokenLimit.burst);
       try {
         const { token, viewer } = deps.tokens.issue({ displayName: body.displayName, role: body.role });
         return { token, viewer: { id: viewer.id, name: viewer.name, role: viewer.role }, expiresAt: viewer.exp };

@@ -142,7 +142,10 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
   registerOverlayRoutes(b, { events, overlays, adBreaks });
   registerAdBreakRoutes(b, { events, adBreaks });
   registerWebhookRoutes(b, { webhooks });
-  if (deps.chat) registerChatRoutes(b, { ...deps.chat, auth, eventExists: async (id) => (await events.byId(id)) !== undefined });
+  if (deps.chat) {
+    const tokenLimit = { perSec: config.viewerTokensPerSec, burst: config.viewerTokenBurst };
+    registerChatRoutes(b, { ...deps.chat, auth, tokenLimit, eventExists: async (id) => (await events.byId(id)) !== undefined });
+  }
   let doc: OpenApiDocument | undefined;
   b.route({
     method: 'get',

@@ -3,6 +3,7 @@
 // plane from these pieces; cluster roles take the pieces they need.
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
+import type { TrustedProxies } from '../lib/client-address.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { Db } from '../lib/store/db.ts';
 import { CommentStore } from '../control/comments.ts';
@@ -29,6 +30,8 @@ export function createChatRole(deps: {
   logger: Logger;
   registry: Registry;
   db: Db;
+  /** The process's trusted-proxy rule (from `config.trustedProxies`): whose X-Forwarded-For names the viewer. */
+  trustedProxies: TrustedProxies;
   eventExists(eventId: string): Promise<boolean>;
   /** Active overlays for joining viewers (the control plane's). */
   overlays?: WsGatewayDeps['overlays'];
@@ -48,6 +51,7 @@ export function createChatRole(deps: {
     bus: backend.bus,
     presence: backend.presence,
     limiter: backend.limiter,
+    trustedProxies: deps.trustedProxies,
     tokens,
     store: comments,
     eventExists: deps.eventExists,

@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { pino } from 'pino';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import type { Db } from '../lib/store/db.ts';
@@ -15,7 +16,8 @@ import { ModerationService, parseModerationAction } from '../control/moderation.
 import { ViewerTokens } from '../control/viewers.ts';
 import { configSchema } from '../config/schema.ts';
 import { createRealtimeBackend, type RealtimeBackend } from './ws-backend.ts';
-import { createWsGateway, type WsGateway } from './ws-gateway.ts';
+import { createWsGateway, type GatewayChatStore, type WsGateway } from './ws-gateway.ts';
+import { TrustedProxies } from '../lib/client-address.ts';
 import { signalsChannel, type ViewerOverlays, type ViewerSignal } from '../control/viewer-signals.ts';
 import type { Registry } from '../lib/metrics.ts';
 import { CloseCode } from './ws-protocol.ts';
@@ -34,7 +36,11 @@ const activeOverlays = new Map<string, ViewerOverlays>();
 const reportedCounts: { edge: string; eventId: string; viewers: number }[] = [];
 const clients: TestClient[] = [];
 
-async function startEdge(name: string, overrides: Record<string, number> = {}): Promise<(typeof edges)[number]> {
+async function startEdge(
+  name: string,
+  overrides: Record<string, number> = {},
+  options: { trustedProxies?: string[]; wrapStore?: (s: CommentStore) => GatewayChatStore } = {},
+): Promise<(typeof edges)[number]> {
   const settings = configSchema.parse({ wsFlushMs: 100, wsViewerCountMs: 300, chatCommentBurst: 8, chatCommentsPerSec: 1, ...overrides });
   const registry = createMetricsRegistry();
   const backend = createRealtimeBackend({ redisUrl: redis.url, mode: 'pubsub', logger });
@@ -49,8 +55,9 @@ async function startEdge(name: string, overrides: Record<string, number> = {}): 
     bus: backend.bus,
     presence: backend.presence,
     limiter: backend.limiter,
+    trustedProxies: new TrustedProxies(options.trustedProxies ?? ['loopback']),
     tokens,
-    store,
+    store: options.wrapStore ? options.wrapStore(store) : store,
     eventExists: async (id) => (await events.byId(id)) !== undefined,
     moderate: (ev, raw, by) => moderation.apply(ev, parseModerationAction(raw), by.id),
     edgeId: `edge-${name}`,
@@ -71,6 +78,37 @@ async function startEdge(name: string, overrides: Record<string, number> = {}): 
 async function client(edge: number, name: string, lastSeq?: number, role: 'viewer' | 'moderator' = 'viewer') {
   const { token, viewer } = tokens.issue({ displayName: name, role });
   const c = await connectClient(edges[edge]!.url, { token, lastSeq });
+  clients.push(c);
+  return Object.assign(c, { viewer, token });
+}
+
+/** Sends a raw upgrade request with `headers` (no WebSocket client checks) and returns the answer's status and body. */
+function rawUpgrade(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  const head = [`GET ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`, 'connection: Upgrade', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(u.port), u.hostname, () => socket.write(head.join('\r\n') + '\r\n\r\n'));
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(got);
+      if (m) resolve({ status: Number(m[1]), body: got.slice(got.indexOf('\r\n\r\n') + 4) });
+      else reject(new Error(`no HTTP answer: ${JSON.stringify(got.slice(0, 80))}`));
+    });
+  });
+}
+
+/** The current value of a gauge without labels. */
+async function gauge(registry: Registry, name: string): Promise<number> {
+  const metric = registry.getSingleMetric(name) as unknown as { get(): Promise<{ values: { value: number }[] }> };
+  return (await metric.get()).values[0]?.value ?? 0;
+}
+
+/** Joins `edge` as a new viewer, optionally as the client a proxy names in X-Forwarded-For. */
+async function joinAs(edge: (typeof edges)[number], name: string, opts: { forwardedFor?: string; lastSeq?: number } = {}) {
+  const { token, viewer } = tokens.issue({ displayName: name, role: 'viewer' });
+  const c = await connectClient(edge.url, { token, lastSeq: opts.lastSeq }, opts.forwardedFor ? { 'x-forwarded-for': opts.forwardedFor } : undefined);
   clients.push(c);
   return Object.assign(c, { viewer, token });
 }
@@ -375,4 +413,159 @@ test('bad input gets its documented error and changes nothing', async () => {
   assert.equal((await v.waitFor((m) => m.type === 'error', 'hello_required')).code, 'hello_required');
   assert.equal((await v.waitClosed()).code, CloseCode.helloTimeout);
   await assert.rejects(connectClient(edges[0]!.url.replace(eventId, 'nosuchevent')), /HTTP 404/);
+});
+
+test('upgrades that ws refuses give their per-address slot back; the connection gauge agrees', async () => {
+  const edge = await startEdge('slots', { wsMaxConnectionsPerIp: 3 });
+  const key = 'dGhlIHNhbXBsZSBub25jZQ==';
+  const bad: Record<string, string>[] = [
+    { upgrade: 'websocket', 'sec-websocket-version': '13' }, // no Sec-WebSocket-Key
+    { upgrade: 'websocket', 'sec-websocket-version': '7', 'sec-websocket-key': key },
+    { upgrade: 'h2c', 'sec-websocket-version': '13', 'sec-websocket-key': key },
+  ];
+  for (let i = 0; i < 12; i++) {
+    const { status, body } = await rawUpgrade(edge.url, bad[i % bad.length]!);
+    assert.equal(status, 400, `bad upgrade ${i}`);
+    assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, 'bad_handshake');
+  }
+  assert.equal(await gauge(edge.registry, 'onair_ws_connections'), 0);
+  // Every slot is free again: the cap still admits three open sockets from this address, and no more.
+  const open = [await joinAs(edge, 'Slot1'), await joinAs(edge, 'Slot2'), await joinAs(edge, 'Slot3')];
+  assert.equal(await gauge(edge.registry, 'onair_ws_connections'), 3);
+  await assert.rejects(connectClient(edge.url), /HTTP 429/);
+  await open[0]!.close();
+  await until('slot given back on close', () => edge.gateway.connectionCount() === 2);
+  await joinAs(edge, 'Slot4');
+  assert.equal(await gauge(edge.registry, 'onair_ws_connections'), 3);
+});
+
+test('behind a trusted proxy each X-Forwarded-For client has its own connection cap and chat buckets', async () => {
+  const edge = await startEdge('proxied', { wsMaxConnectionsPerIp: 2, chatIpFactor: 1, chatCommentBurst: 2, chatCommentsPerSec: 0.01 });
+  const a1 = await joinAs(edge, 'ProxA1', { forwardedFor: '203.0.113.1' });
+  const a2 = await joinAs(edge, 'ProxA2', { forwardedFor: '203.0.113.1' });
+  await assert.rejects(connectClient(edge.url, undefined, { 'x-forwarded-for': '203.0.113.1' }), /HTTP 429/, 'one client: its own cap');
+  // A client naming another address in front of its own is still counted under the address the proxy saw.
+  await assert.rejects(connectClient(edge.url, undefined, { 'x-forwarded-for': '198.51.100.7, 203.0.113.1' }), /HTTP 429/);
+  const b1 = await joinAs(edge, 'ProxB1', { forwardedFor: '203.0.113.2' });
+  await joinAs(edge, 'ProxB2', { forwardedFor: '203.0.113.2' });
+  assert.equal(edge.gateway.connectionCount(), 4, 'the proxy (loopback) carries four viewers past a cap of two');
+  // Per-address comment bucket (burst 2 × factor 1): shared by the two viewers of 203.0.113.1 only.
+  for (const [c, ref] of [[a1, 'pa1'], [a2, 'pa2']] as const) {
+    c.send({ type: 'comment', text: ref, ref });
+    assert.equal((await c.waitFor((m) => m.ref === ref, ref)).type, 'ack');
+  }
+  a2.send({ type: 'comment', text: 'third from A', ref: 'pa3' });
+  assert.equal((await a2.waitFor((m) => m.ref === 'pa3', 'pa3')).code, 'rate_limited');
+  b1.send({ type: 'comment', text: 'first from B', ref: 'pb1' });
+  assert.equal((await b1.waitFor((m) => m.ref === 'pb1', 'pb1')).type, 'ack', 'another client behind the same proxy has its own bucket');
+});
+
+test('from a peer that is not a trusted proxy, X-Forwarded-For is ignored: forged addresses cannot escape the cap', async () => {
+  const edge = await startEdge('direct', { wsMaxConnectionsPerIp: 2 }, { trustedProxies: [] });
+  await joinAs(edge, 'Forger1', { forwardedFor: '192.0.2.1' });
+  await joinAs(edge, 'Forger2', { forwardedFor: '192.0.2.2' });
+  await assert.rejects(connectClient(edge.url, undefined, { 'x-forwarded-for': '192.0.2.3' }), /HTTP 429/);
+  await assert.rejects(connectClient(edge.url), /HTTP 429/);
+});
+
+test('a join while batches are flushed gets exactly one history, then batches with no gap and no duplicate', async () => {
+  let armed = false;
+  let entered!: () => void;
+  const inRecent = new Promise<void>((r) => (entered = r));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const edge = await startEdge('join', { wsFlushMs: 50 }, {
+    // The joiner's first store read waits until the test has had a flush happen meanwhile.
+    wrapStore: (s) =>
+      new Proxy(s, {
+        get(target, prop) {
+          if (prop === 'recent') {
+            return async (...args: Parameters<CommentStore['recent']>) => {
+              if (armed) {
+                armed = false;
+                entered();
+                await released;
+              }
+              return target.recent(...args);
+            };
+          }
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      }),
+  });
+  const poster = await joinAs(edge, 'JoinPoster');
+  armed = true;
+  const joining = joinAs(edge, 'Joiner');
+  await inRecent;
+  poster.send({ type: 'comment', text: 'while joining', ref: 'j1' });
+  const ack = await poster.waitFor((m) => m.ref === 'j1' && m.type === 'ack', 'ack');
+  await until('flushed to the poster', () => poster.comments().some((c) => c.seq === ack.seq));
+  release();
+  const joiner = await joining;
+  poster.send({ type: 'comment', text: 'after join', ref: 'j2' });
+  const ack2 = await poster.waitFor((m) => m.ref === 'j2' && m.type === 'ack', 'ack 2');
+  await until('joiner gets the live one', () => joiner.comments().some((c) => c.seq === ack2.seq));
+  assert.equal(joiner.messages.filter((m) => m.type === 'history').length, 1, 'exactly one history');
+  const seqs = joiner.comments().map((c) => c.seq);
+  assert.deepEqual(seqs.filter((q) => q >= (ack.seq as number)), [ack.seq, ack2.seq], 'no gap, no duplicate');
+  assert.equal(new Set(seqs).size, seqs.length);
+});
+
+test('resuming from a lastSeq the edge has not flushed yet (an ack): those comments never come again, later ones do', async () => {
+  const edge = await startEdge('resume', { wsFlushMs: 2_000 });
+  const poster = await joinAs(edge, 'ResumePoster');
+  let checked = false;
+  for (let attempt = 1; attempt <= 3 && !checked; attempt++) {
+    poster.send({ type: 'comment', text: `acked ${attempt}`, ref: `a${attempt}` });
+    const ack = await poster.waitFor((m) => m.ref === `a${attempt}` && m.type === 'ack', 'ack');
+    const back = await joinAs(edge, `Resumer${attempt}`, { lastSeq: ack.seq as number });
+    // The case arises only while the acked comment is still waiting for the flush (a 2 s window); else try again.
+    if (poster.comments().some((c) => c.seq === ack.seq)) continue;
+    checked = true;
+    assert.deepEqual(back.messages.find((m) => m.type === 'history')!.comments, []);
+    poster.send({ type: 'comment', text: `later ${attempt}`, ref: `l${attempt}` });
+    const later = await poster.waitFor((m) => m.ref === `l${attempt}` && m.type === 'ack', 'ack');
+    await until('the later comment arrives', () => back.comments().some((c) => c.seq === later.seq));
+    assert.deepEqual(back.comments().map((c) => c.seq), [later.seq], 'nothing at or below lastSeq again');
+  }
+  assert.ok(checked, 'every attempt was flushed before the resume');
+  // A lastSeq beyond the event's newest comment does not hide what comes next.
+  const ahead = await joinAs(edge, 'Ahead', { lastSeq: 1_000_000 });
+  poster.send({ type: 'comment', text: 'for ahead', ref: 'ah' });
+  const ack = await poster.waitFor((m) => m.ref === 'ah' && m.type === 'ack', 'ack');
+  await until('delivered despite the too-high lastSeq', () => ahead.comments().some((c) => c.seq === ack.seq));
+});
+
+test('frames over the per-connection budget are refused with rate_limited (ref, retryAfterMs); only a flood is closed 4429', async () => {
+  const c = await client(0, 'Flooder');
+  for (let i = 0; i < 70; i++) c.send({ type: 'ping', ref: `p${i}` });
+  await c.waitFor((m) => m.ref === 'p69', 'answer to the last ping');
+  const pongs = c.messages.filter((m) => m.type === 'pong').length;
+  const refused = c.messages.filter((m) => m.type === 'error' && m.code === 'rate_limited');
+  assert.ok(pongs >= 55 && pongs < 70, `${pongs} pongs`);
+  assert.equal(pongs + refused.length, 70, 'every frame answered');
+  assert.ok(refused.every((m) => typeof m.ref === 'string' && (m.retryAfterMs as number) > 0));
+  assert.equal(c.closed, undefined, 'the connection stays open');
+  // Waiting as told, the next one is served.
+  await new Promise((r) => setTimeout(r, Math.max(...refused.map((m) => m.retryAfterMs as number))));
+  const from = c.messages.length;
+  c.send({ type: 'ping', ref: 'again' });
+  assert.equal((await c.waitFor((m) => m.ref === 'again', 'after waiting', 5_000, from)).type, 'pong');
+  // Ignoring the refusals: closed.
+  for (let i = 0; i < 200 && c.ws.readyState === c.ws.OPEN; i++) c.send({ type: 'ping' });
+  assert.equal((await c.waitClosed()).code, CloseCode.flooding);
+});
+
+test('stopping the gateway delivers comments acked just before it to the other clients, then closes them with 1001', async () => {
+  const edge = await startEdge('stopping', { wsFlushMs: 5_000 });
+  const poster = await joinAs(edge, 'LastWord');
+  const watcher = await joinAs(edge, 'Listener');
+  poster.send({ type: 'comment', text: 'good night', ref: 'gn' });
+  const ack = await poster.waitFor((m) => m.ref === 'gn' && m.type === 'ack', 'ack');
+  await edge.gateway.stop();
+  for (const c of [watcher, poster]) {
+    assert.equal((await c.waitClosed()).code, CloseCode.goingAway);
+    assert.deepEqual(c.comments().filter((x) => x.seq === ack.seq).map((x) => x.text), ['good night'], 'delivered once, before the close');
+  }
 });

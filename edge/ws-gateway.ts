@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Logger } from '../lib/logger.ts';
+import type { TrustedProxies } from '../lib/client-address.ts';
 import { Counter, Gauge, Histogram, type Registry } from '../lib/metrics.ts';
 import type { Bus, Unsubscribe } from '../lib/bus/bus.ts';
 import type { Presence } from '../lib/bus/presence.ts';
@@ -14,7 +15,7 @@ import type { BucketSpec, RateLimiter } from '../lib/rate-limit/token-bucket.ts'
 import type { ViewerIdentity } from '../control/viewers.ts';
 import type { LikeTotals, LikeValue } from '../control/comments.ts';
 import { decodeViewerSignal, signalsChannel, withRemaining, type ViewerOverlays } from '../control/viewer-signals.ts';
-import { CloseCode, PROTOCOL_VERSION, ProtocolError, encode, parseClientMessage, sanitizeComment, type ClientMessage, type ErrorCode } from './ws-protocol.ts';
+import { CloseCode, PROTOCOL_VERSION, ProtocolError, encode, parseClientMessage, sanitizeComment, type BatchFrame, type ClientMessage, type ErrorCode } from './ws-protocol.ts';
 import { Room, type RoomMember } from './ws-room.ts';
 
 /** The chat store as the gateway uses it (control/comments.ts CommentStore fits). */
@@ -54,6 +55,8 @@ export interface WsGatewayDeps {
   bus: Bus;
   presence: Presence;
   limiter: RateLimiter;
+  /** Whose X-Forwarded-For names the client: per-address limits and logs count that client, not the proxy. */
+  trustedProxies: TrustedProxies;
   tokens: { verify(token: unknown): ViewerIdentity | undefined };
   store: GatewayChatStore;
   /** True if the event exists (and may have chat). */
@@ -88,11 +91,34 @@ export interface WsGateway {
 const HISTORY_MAX = 500;
 /** Comments shown to a client that joins without a lastSeq. */
 const HISTORY_INITIAL = 50;
-/** Frames one connection may send: burst and per second; beyond it the connection is closed (4429). */
+/**
+ * Frames one connection may send: burst and per second. A frame over this budget is refused (`rate_limited`) and not
+ * acted on; refused frames spend a second budget of the same size, and a client that exhausts that one too is closed (4429).
+ */
 const FRAME_BURST = 60;
 const FRAME_RATE = 20;
 const HEARTBEAT_MS = 30_000;
 const EVENT_ID = /^[A-Za-z0-9_-]{6,64}$/;
+
+/** A token bucket of frames for one connection. */
+class FrameBudget {
+  private tokens = FRAME_BURST;
+  private at = Date.now();
+
+  /** Takes one frame; false when the budget is spent. */
+  take(now: number): boolean {
+    this.tokens = Math.min(FRAME_BURST, this.tokens + ((now - this.at) * FRAME_RATE) / 1000);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Milliseconds until the next frame is allowed. */
+  retryAfterMs(): number {
+    return Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / FRAME_RATE));
+  }
+}
 
 /** One WebSocket connection. */
 class Conn implements RoomMember {
@@ -104,8 +130,13 @@ class Conn implements RoomMember {
   joining = false;
   alive = true;
   closed = false;
-  frameTokens = FRAME_BURST;
-  frameAt = Date.now();
+  readonly frames = new FrameBudget();
+  readonly refusals = new FrameBudget();
+  /**
+   * The client's lastSeq when it was ahead of what the room had flushed at join (e.g. the seq of an ack whose batch
+   * was still pending): comments up to it are left out of this client's batches until the room has flushed past it.
+   */
+  skipUpTo?: number;
   helloTimer?: ReturnType<typeof setTimeout>;
   /** Messages of one connection are handled one after the other, in order. */
   queue: Promise<void> = Promise.resolve();
@@ -142,14 +173,15 @@ class Conn implements RoomMember {
     // A peer that never completes the closing handshake is cut off.
     setTimeout(() => this.ws.terminate(), 2_000).unref();
   }
+}
 
-  /** Per-connection frame budget: false when the client floods. */
-  takeFrame(now: number): boolean {
-    this.frameTokens = Math.min(FRAME_BURST, this.frameTokens + ((now - this.frameAt) * FRAME_RATE) / 1000);
-    this.frameAt = now;
-    if (this.frameTokens < 1) return false;
-    this.frameTokens -= 1;
-    return true;
+/** The `ref` of a frame that was not acted on, if it has a valid one. */
+function refOf(text: string): string | undefined {
+  try {
+    const m = parseClientMessage(text);
+    return 'ref' in m ? m.ref : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -174,6 +206,11 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   const edgeId = deps.edgeId ?? 'edge-' + randomBytes(6).toString('hex');
   const helloTimeoutMs = deps.helloTimeoutMs ?? 10_000;
   const wss = new WebSocketServer({ noServer: true, maxPayload: cfg.wsMaxMessageBytes * 16, perMessageDeflate: false, clientTracking: false });
+  // Handshakes ws refuses (no key, bad version, another Upgrade) get the documented JSON error; its messages are fixed texts.
+  wss.on('wsClientError', (err, socket) => {
+    m.rejected.inc({ reason: 'bad_handshake' });
+    rejectUpgrade(socket, 400, 'bad_handshake', `not a WebSocket handshake: ${err.message}`, { 'sec-websocket-version': '13' });
+  });
   const conns = new Set<Conn>();
   const ipCounts = new Map<string, number>();
   const rooms = new Map<string, Promise<Room<Conn>>>();
@@ -222,6 +259,12 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     }
     room.push(c);
   };
+
+  /** Queues every stored comment the room has not received yet (e.g. still on the bus, or lost there). */
+  const catchUp = (room: Room<Conn>) =>
+    enqueue(room, async () => {
+      for (const c of await store.since(room.eventId, room.lastSeq, undefined, HISTORY_MAX)) room.push(c);
+    });
 
   /** Catches up from the store after the bus was down (messages published meanwhile are gone). */
   const resync = (room: Room<Conn>) =>
@@ -342,10 +385,24 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       const batch = room.takeBatch();
       if (!batch || room.members.size === 0) continue;
       const frame = Buffer.from(JSON.stringify(batch));
-      for (const c of room.members) c.deliver(frame);
+      for (const c of room.members) {
+        if (c.skipUpTo === undefined) c.deliver(frame);
+        else deliverSkipping(c, room, batch, frame);
+      }
       m.frames.inc(room.members.size);
     }
     end();
+  };
+
+  /** Delivers `batch` without the comments `c` already has (seq ≤ its skipUpTo); a per-client frame only while needed. */
+  const deliverSkipping = (c: Conn, room: Room<Conn>, batch: BatchFrame, frame: Buffer) => {
+    const skip = c.skipUpTo!;
+    // Comments enter the room in seq order: once it has flushed past `skip`, none at or below it can come again.
+    if (room.flushedSeq >= skip) c.skipUpTo = undefined;
+    if (!batch.comments?.some((x) => x.seq <= skip)) return c.deliver(frame);
+    const own: BatchFrame = { ...batch, comments: batch.comments.filter((x) => x.seq > skip) };
+    if (own.comments!.length === 0) delete own.comments;
+    if (Object.keys(own).length > 1) c.deliver(Buffer.from(JSON.stringify(own)));
   };
 
   const reportPresence = async () => {
@@ -516,20 +573,25 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       flushMs: cfg.wsFlushMs,
       ...(overlays ? { overlays } : {}),
     });
-    // Backlog from the store up to what the room has flushed; the next batches carry the rest: no gap, no duplicate.
-    // The first history message is always sent (possibly empty); later ones only when flushes happened meanwhile.
+    // Backlog from the store up to what the room has flushed, gathered into one history; the next batches carry the
+    // rest: no gap, no duplicate. Flushes while reading move the mark: read again up to the new one.
     let cursor = msg.lastSeq;
-    for (let first = true; ; first = false) {
+    // A lastSeq beyond the event's newest comment (another event's, a reset store) would hide comments forever.
+    if (cursor !== undefined && cursor > room.flushedSeq) cursor = Math.min(cursor, await store.maxSeq(c.eventId));
+    let history: CommentWire[] = [];
+    let truncated = false;
+    for (;;) {
       const upTo = room.flushedSeq;
       if (cursor === undefined) {
-        c.send({ type: 'history', comments: await store.recent(c.eventId, HISTORY_INITIAL, upTo), truncated: false });
+        history = await store.recent(c.eventId, HISTORY_INITIAL, upTo);
       } else if (cursor < upTo) {
-        let comments = await store.since(c.eventId, cursor, upTo, HISTORY_MAX + 1);
-        const truncated = comments.length > HISTORY_MAX;
-        if (truncated) comments = await store.recent(c.eventId, HISTORY_MAX, upTo);
-        c.send({ type: 'history', comments, truncated });
-      } else if (first) {
-        c.send({ type: 'history', comments: [], truncated: false });
+        const missed = await store.since(c.eventId, cursor, upTo, HISTORY_MAX + 1);
+        if (history.length + missed.length > HISTORY_MAX) {
+          history = await store.recent(c.eventId, HISTORY_MAX, upTo);
+          truncated = true;
+        } else {
+          history.push(...missed);
+        }
       }
       if (c.closed) return;
       cursor = Math.max(cursor ?? 0, upTo);
@@ -541,6 +603,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       }
       if (room.flushedSeq === upTo && room.signalsFlushed === signalMark) break;
     }
+    c.send({ type: 'history', comments: history, truncated });
+    // Comments up to a lastSeq the room has not flushed yet are still to come in batches: this client has them.
+    if (cursor > room.flushedSeq) c.skipUpTo = cursor;
     room.members.add(c);
     c.room = room;
     c.joining = false;
@@ -548,11 +613,16 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
 
   const onMessage = async (c: Conn, data: RawData, isBinary: boolean) => {
     if (c.closed) return;
-    if (!c.takeFrame(Date.now())) {
-      sendError(c, 'rate_limited', 'too many messages on this connection');
-      return closeConn(c, CloseCode.flooding, 'flooding', 'flooding');
-    }
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length;
+    const now = Date.now();
+    if (!c.frames.take(now)) {
+      if (!c.refusals.take(now)) return closeConn(c, CloseCode.flooding, 'flooding', 'flooding');
+      // Not acted on. The ref lets a client match the refusal to its request (a comment waiting for its ack).
+      return sendError(c, 'rate_limited', 'too many messages on this connection; slow down', {
+        ref: isBinary || size > cfg.wsMaxMessageBytes ? undefined : refOf(data.toString()),
+        retryAfterMs: c.frames.retryAfterMs(),
+      });
+    }
     if (isBinary) return sendError(c, 'binary_not_supported', 'binary frames are not supported; send JSON text');
     if (size > cfg.wsMaxMessageBytes) return sendError(c, 'message_too_large', `message is ${size} bytes; at most ${cfg.wsMaxMessageBytes}`);
     let msg: ClientMessage;
@@ -568,6 +638,8 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       if (!c.viewer && msg.type !== 'ping') {
         return sendError(c, 'token_required', 'watching only: pick a display name (POST /api/v1/viewers) and reconnect with its token to take part', { ref });
       }
+      // What is acknowledged must reach the other clients before the 1001 close: nothing new is taken once stopping.
+      if (stopping && msg.type !== 'ping') return sendError(c, 'chat_unavailable', 'server is shutting down; nothing was posted: reconnect and try again', { ref });
       switch (msg.type) {
         case 'comment':
           return await onComment(c, msg);
@@ -606,14 +678,11 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
     ws.on('message', (data, isBinary) => {
       c.queue = c.queue.then(() => onMessage(c, data, isBinary));
     });
-    ws.on('error', (err) => logger.debug({ err: err.message }, 'ws error'));
+    ws.on('error', (err) => logger.debug({ ip, err: err.message }, 'ws error'));
     ws.on('close', () => {
       c.closed = true;
       clearTimeout(c.helloTimer);
       conns.delete(c);
-      const n = (ipCounts.get(ip) ?? 1) - 1;
-      if (n <= 0) ipCounts.delete(ip);
-      else ipCounts.set(ip, n);
       const room = c.room;
       if (room && room.members.delete(c) && room.members.size === 0) room.emptySince = Date.now();
     });
@@ -632,30 +701,34 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
         m.rejected.inc({ reason: 'bad_event' });
         return rejectUpgrade(socket, 400, 'invalid_event', 'event must be an event id: /ws?event=<id>');
       }
-      const ip = req.socket.remoteAddress ?? 'unknown';
+      // Behind a trusted proxy (load balancer), the viewer's address; a header from anyone else is ignored.
+      const ip = deps.trustedProxies.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
+      if (socket.destroyed) return; // gone already: its 'close' may have passed, so no slot to give back
       const n = ipCounts.get(ip) ?? 0;
       if (n >= cfg.wsMaxConnectionsPerIp) {
         m.rejected.inc({ reason: 'ip_limit' });
+        logger.debug({ ip }, 'websocket refused: too many connections from this address');
         return rejectUpgrade(socket, 429, 'too_many_connections', `at most ${cfg.wsMaxConnectionsPerIp} connections per address`, { 'retry-after': '10' });
       }
+      // The slot is reserved before the lookup (parallel upgrades cannot slip past the cap) and belongs to the
+      // socket: given back when it closes, however that happens (a handshake ws refuses, a failed lookup, a
+      // client that leaves, or the WebSocket's end).
       ipCounts.set(ip, n + 1);
-      const release = () => {
+      socket.once('close', () => {
         const k = (ipCounts.get(ip) ?? 1) - 1;
         if (k <= 0) ipCounts.delete(ip);
         else ipCounts.set(ip, k);
-      };
+      });
       deps.eventExists(eventId).then(
         (exists) => {
           if (!exists) {
-            release();
             m.rejected.inc({ reason: 'unknown_event' });
             return rejectUpgrade(socket, 404, 'not_found', 'no event with that id');
           }
-          if (socket.destroyed) return release();
+          if (socket.destroyed) return;
           wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, ip, eventId));
         },
         (err: Error) => {
-          release();
           logger.error({ err: err.message }, 'event lookup failed');
           rejectUpgrade(socket, 503, 'unavailable', 'cannot look up the event right now');
         },
@@ -684,6 +757,20 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       stopping = true;
       for (const t of timers.splice(0)) clearInterval(t);
       stopBusWatch?.();
+      // Acknowledged comments reach the clients before they are told to go: finish the messages being handled,
+      // take from the store what the rooms have not received yet (it may still be on the bus), flush, then close.
+      const within = (p: Promise<unknown>, ms: number) => Promise.race([p, new Promise((r) => setTimeout(r, ms).unref())]);
+      await within(Promise.allSettled([...conns].map((c) => c.queue)), 2_000);
+      await within(
+        Promise.allSettled(
+          [...openRooms.values()].map(({ room }) => {
+            catchUp(room);
+            return room.chain;
+          }),
+        ),
+        2_000,
+      );
+      flush();
       for (const c of conns) closeConn(c, CloseCode.goingAway, 'server shutting down', 'shutdown');
       const deadline = Date.now() + 2_000;
       while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

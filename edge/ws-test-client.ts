@@ -31,9 +31,12 @@ export async function until(what: string, cond: () => boolean, timeoutMs = 15_00
   }
 }
 
-/** Opens `url` (ws://host:port/ws?event=…); when `hello` is given, sends it (no token: a watcher) and waits for welcome. */
-export async function connectClient(url: string, hello?: { token?: string; lastSeq?: number }): Promise<TestClient> {
-  const ws = new WebSocket(url);
+/**
+ * Opens `url` (ws://host:port/ws?event=…) with extra upgrade `headers` (e.g. X-Forwarded-For); when `hello` is given,
+ * sends it (no token: a watcher) and waits for welcome and history.
+ */
+export async function connectClient(url: string, hello?: { token?: string; lastSeq?: number }, headers?: Record<string, string>): Promise<TestClient> {
+  const ws = new WebSocket(url, headers ? { headers } : undefined);
   const c: TestClient = {
     ws,
     messages: [],

@@ -331,7 +331,8 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     if (!req.is('application/sdp')) {
       throw new Refusal(415, 'unsupported_media_type', 'send the SDP offer with Content-Type: application/sdp', 'bad_content_type');
     }
-    const address = req.socket.remoteAddress ?? 'unknown';
+    // The client's address under the trusted-proxy rule (express's `trust proxy`, set where the router is mounted).
+    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     const retry = await keyGuesses.blockedFor(address);
     if (retry !== undefined) {
       throw new Refusal(429, 'rate_limited', `too many wrong stream keys from this address; try again in ${retry} s`, 'rate_limited', { 'retry-after': String(retry) });
@@ -366,7 +367,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     const s: Session = {
       id: randomBytes(16).toString('base64url'),
       eventId,
-      remoteAddress: req.socket.remoteAddress ?? '',
+      remoteAddress: address,
       pc: new RTCPeerConnection({
         codecs: {
           video: [useH264({ rtcpFeedback: [useNACK(), usePLI(), useREMB(), useTWCC()] })],
@@ -491,7 +492,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof Refusal) {
       rejected.inc({ protocol: 'whip', reason: err.reason });
-      log.warn({ eventId: req.params.eventId, remoteAddress: req.socket.remoteAddress, reason: err.reason }, 'whip publish rejected');
+      log.warn({ eventId: req.params.eventId, remoteAddress: req.ip ?? req.socket.remoteAddress, reason: err.reason }, 'whip publish rejected');
       return sendError(res, err.status, err.code, err.message, err.headers);
     }
     const status = (err as { status?: number }).status;

@@ -21,7 +21,16 @@ let publisher: ReturnType<typeof publishTestStream> | undefined;
 const clients: TestClient[] = [];
 
 function env(): Record<string, string> {
-  return { REDIS_URL: redis.url, ONAIR_DATA_DIR: dataDir, ONAIR_WS_FLUSH_MS: '100', ONAIR_LOG_LEVEL: 'warn' };
+  return {
+    REDIS_URL: redis.url,
+    ONAIR_DATA_DIR: dataDir,
+    ONAIR_WS_FLUSH_MS: '100',
+    ONAIR_LOG_LEVEL: 'warn',
+    // Viewers connect directly (no proxy in front): X-Forwarded-For must be ignored, whoever sends it.
+    ONAIR_TRUSTED_PROXIES: '',
+    ONAIR_VIEWER_TOKEN_BURST: '25',
+    ONAIR_VIEWER_TOKENS_PER_SEC: '0.001',
+  };
 }
 
 async function viewer(displayName: string): Promise<Viewer> {
@@ -164,4 +173,24 @@ test('restart: history is still there and a reconnect with lastSeq gets exactly 
   assert.equal(back.comments().at(-1)!.text, 'before restart');
   const fresh = await join(await viewer('Newcomer'));
   assert.ok(fresh.comments().some((x) => x.text === 'comment 1'), 'a newcomer sees the stored history');
+});
+
+test('viewer tokens: ONAIR_VIEWER_TOKEN_BURST per client address; with no trusted proxy a forged X-Forwarded-For gains nothing', async () => {
+  let issued = 0;
+  let refused: Response | undefined;
+  for (let i = 1; i <= 30 && !refused; i++) {
+    const r = await fetch(`${server.base}/api/v1/viewers`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': `192.0.2.${i}` },
+      body: JSON.stringify({ displayName: `Forger ${i}` }),
+    });
+    if (r.status === 201) issued++;
+    else if (r.status === 429) refused = r;
+    else assert.fail(`unexpected ${r.status}`);
+  }
+  assert.ok(refused, 'refused within the burst although every request named another address');
+  // Earlier tests took a few tokens from the same address; more than the old fixed burst of 10 shows the setting applies.
+  assert.ok(issued > 10 && issued <= 25, `${issued} issued`);
+  assert.ok(Number(refused.headers.get('retry-after')) > 0);
+  assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'rate_limited');
 });
