@@ -165,7 +165,7 @@ function parseV2(buf: Buffer): ProxyParse {
 
 /** Accumulates a connection's first bytes until they are known to be a PROXY header or not. */
 export class ProxyHeaderReader {
-  #buf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
 
   /**
    * Adds `chunk`. `none`/`header` carry `rest`, the connection's own bytes to pass on (all bytes so far for
