@@ -97,6 +97,7 @@ interface Forwarding {
 
 /** Reasons an offer cannot be used, checked before werift sees it (werift's own errors are less helpful). */
 export function offerProblem(sdp: string): string | undefined {
+  if (!sdp.trim()) return 'the request body is empty: send the SDP offer';
   if (!sdp.startsWith('v=0')) return 'not an SDP offer (must start with v=0)';
   const media = sdp.split(/\r?\n/).filter((l) => l.startsWith('m='));
   const video = media.filter((l) => l.startsWith('m=video'));
@@ -328,7 +329,8 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
 
   async function publish(req: Request, res: Response): Promise<void> {
     const eventId = String(req.params.eventId);
-    if (!req.is('application/sdp')) {
+    // Not req.is(): it answers null for an empty body, which then looked like a wrong content type.
+    if ((req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/sdp') {
       throw new Refusal(415, 'unsupported_media_type', 'send the SDP offer with Content-Type: application/sdp', 'bad_content_type');
     }
     const address = req.socket.remoteAddress ?? 'unknown';
