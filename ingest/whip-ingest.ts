@@ -8,7 +8,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { RTCPeerConnection, RtcpSrPacket, useAbsSendTime, useH264, useNACK, useOPUS, usePLI, useREMB, useSdesMid, useTWCC, useTransportWideCC } from 'werift';
 import type { MediaStreamTrack, RTCRtpTransceiver } from 'werift';
@@ -17,6 +16,7 @@ import { sendError } from '../lib/http.ts';
 import { FlvReader, TagType, isVideoKeyframe, readMetaData } from '../lib/flv.ts';
 import type { IngestDeps, LiveFeed } from './feed.ts';
 import { FlvStats } from './flv-stats.ts';
+import { ffmpegLogCounter, logFfmpegStderr } from '../lib/ffmpeg-log.ts';
 import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
 
@@ -164,6 +164,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   const { config } = deps;
   const log = deps.logger.child({ component: 'whip-ingest' });
   const { publishes, rejected, active, bytes: bytesTotal } = ingestMetrics(deps.registry);
+  const ffmpegLogLines = ffmpegLogCounter(deps.registry);
   const sessions = new Map<string, Session>(); // by session id
   const claimed = new Map<string, Session | 'negotiating'>(); // by event id
   const icePortRange = config.whipIcePorts?.split('-').map(Number) as [number, number] | undefined;
@@ -227,9 +228,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     ff.once('error', (err) => log.error({ err: err.message, eventId: s.eventId }, 'whip ffmpeg failed to start'));
     ff.stdin.on('error', () => {});
     ff.stdin.end(ffmpegSdp(f));
-    createInterface({ input: ff.stderr }).on('line', (line) => {
-      if (line.trim()) log.warn({ eventId: s.eventId, ffmpeg: line.trim() }, 'whip ffmpeg');
-    });
+    logFfmpegStderr(ff.stderr, { logger: log, msg: 'whip ffmpeg', fields: { eventId: s.eventId }, source: 'whip', counter: ffmpegLogLines });
     const reader = new FlvReader();
     ff.stdout.on('data', (chunk: Buffer) => {
       if (s.ended || !s.feed) return;
