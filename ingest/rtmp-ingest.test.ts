@@ -630,6 +630,14 @@ test('an unauthenticated connection cannot make the server reserve big buffers; 
     for (let cid = 3; cid < 63; cid++) many.send(cid, 4, 0, Buffer.from([0, 0, 0, 0, 0, 0]));
     assert.ok(await many.closedWithin(3_000), 'closed after too many chunk streams');
     assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'malformed' }), 1);
+    // A chunk size of 0 would leave NMS's parser stuck on this connection until the idle timeout.
+    const zero = new RawRtmp(ingest.port);
+    clients.push(zero);
+    await zero.handshake();
+    zero.send(2, 1, 0, Buffer.alloc(4));
+    zero.send(3, 20, 0, amf.amf0Encode(['connect', 1, { app: 'live' }]));
+    assert.ok(await zero.closedWithin(3_000), 'closed after chunk size 0');
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'malformed' }), 2);
 
     // Once live, a frame is allowed to be big, but not 16 MiB.
     const pub = new RawRtmp(ingest.port);
