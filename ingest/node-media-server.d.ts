@@ -60,6 +60,20 @@ declare module 'node-media-server/src/protocol/rtmp.js' {
     sendStatusMessage(sid: number, level: string, code: string, description: string): void;
     /** Feeds received bytes to the parser; returns an error message, or throws on some malformed input. */
     parserData(buffer: Buffer): string | null;
+    /** Sends NetStream.Publish.Start; called by the publish command's handler before onPushCallback. */
+    respondPublish(): void;
+    /** The message being received on the current chunk stream (`header.length`: its declared size). */
+    parserPacket: { header: { length: number; type: number; cid: number } };
+    /** Reads a chunk's message header into parserPacket (looked up or created in inPackets by chunk stream id). */
+    packetParse(): void;
+    /** Makes parserPacket's payload buffer hold `header.length` bytes, before its first payload byte. */
+    packetAlloc(): void;
+    /** Handles protocol control messages (Set Chunk Size sets inChunkSize). */
+    controlHandler(): void;
+    /** One message in reception per chunk stream id. */
+    inPackets: Map<number, unknown>;
+    /** The peer's chunk size. */
+    inChunkSize: number;
   }
   export = Rtmp;
 }
@@ -111,4 +125,13 @@ declare module 'node-media-server/src/core/logger.js' {
     log(message: string, logLevel?: string): void;
   };
   export = logger;
+}
+
+declare module 'node-media-server/src/protocol/amf.js' {
+  /** AMF0 encoding of RTMP command and data messages (used by the tests' raw RTMP client). */
+  const amf: {
+    amf0Encode(values: unknown[]): Buffer;
+    amf0Decode(buffer: Buffer): unknown[];
+  };
+  export = amf;
 }

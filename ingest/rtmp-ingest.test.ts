@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { createServer, connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../config/load.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -9,6 +9,7 @@ import { createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import { createRtmpIngest, type RtmpIngest } from './rtmp-ingest.ts';
 import type { FeedSink, LiveFeed } from './feed.ts';
 import { createKeyGuessLimiter, type KeyGuessLimiter } from './key-guesses.ts';
+import amf from 'node-media-server/src/protocol/amf.js';
 
 const KEYS: Record<string, string> = {
   'sk-alpha-0123456789abcdef': 'event-a',
@@ -157,6 +158,184 @@ function sendMalformedRtmp(port: number): Promise<void> {
   });
 }
 
+/** A message the server sent; AMF0 commands (type 20) decoded. */
+interface ServerMessage {
+  type: number;
+  streamId: number;
+  payload: Buffer;
+  command?: unknown[];
+}
+
+/**
+ * A hand-driven RTMP client on a raw socket: handshake, commands and arbitrary chunks out; every message the
+ * server sends back parsed (chunk reassembly, Set Chunk Size) and AMF0 commands decoded.
+ */
+class RawRtmp {
+  readonly socket: Socket;
+  readonly messages: ServerMessage[] = [];
+  readonly closed: Promise<void>;
+  isClosed = false;
+  #received: Buffer = Buffer.alloc(0);
+  #handshaken = false;
+  #inChunkSize = 128;
+  #partial = new Map<number, { length: number; type: number; streamId: number; parts: Buffer[]; got: number }>();
+  #changed: (() => void)[] = [];
+
+  /** Connects and sends `prefix` (e.g. a PROXY header), then C0+C1. */
+  constructor(port: number, prefix: Buffer = Buffer.alloc(0)) {
+    this.socket = connect(port, '127.0.0.1', () => this.socket.write(Buffer.concat([prefix, Buffer.from([3]), Buffer.alloc(1536)])));
+    this.socket.on('error', () => {});
+    this.socket.on('data', (d: Buffer) => {
+      this.#received = Buffer.concat([this.#received, d]);
+      if (!this.#handshaken && this.#received.length >= 3073) {
+        this.#handshaken = true;
+        this.#received = this.#received.subarray(3073);
+        this.socket.write(Buffer.alloc(1536)); // C2
+      }
+      if (this.#handshaken) this.#parse();
+      this.#notify();
+    });
+    this.closed = new Promise((resolve) => {
+      this.socket.on('close', () => {
+        this.isClosed = true;
+        this.#notify();
+        resolve();
+      });
+    });
+  }
+
+  #notify(): void {
+    for (const f of this.#changed.splice(0)) f();
+  }
+
+  /** Reassembles the server's chunks (it only sends 1-byte basic headers and no extended timestamps). */
+  #parse(): void {
+    const headerSize = [11, 7, 3, 0];
+    for (;;) {
+      const b0 = this.#received[0];
+      if (b0 === undefined) return;
+      const fmt = b0 >> 6;
+      const cid = b0 & 0x3f;
+      const h = 1 + headerSize[fmt]!;
+      if (this.#received.length < h) return;
+      let m = this.#partial.get(cid);
+      if (fmt <= 1) {
+        const length = this.#received.readUIntBE(4, 3);
+        const streamId = fmt === 0 ? this.#received.readUInt32LE(8) : (m?.streamId ?? 0);
+        m = { length, type: this.#received[7]!, streamId, parts: [], got: 0 };
+      } else if (!m) {
+        throw new Error(`server chunk fmt ${fmt} on unknown chunk stream ${cid}`);
+      } else if (m.got === m.length) {
+        m = { ...m, parts: [], got: 0 };
+      }
+      const n = Math.min(this.#inChunkSize, m.length - m.got);
+      if (this.#received.length < h + n) return;
+      m.parts.push(this.#received.subarray(h, h + n));
+      m.got += n;
+      this.#partial.set(cid, m);
+      this.#received = this.#received.subarray(h + n);
+      if (m.got < m.length) continue;
+      const payload = Buffer.concat(m.parts);
+      if (m.type === 1) this.#inChunkSize = payload.readUInt32BE(0);
+      this.messages.push({ type: m.type, streamId: m.streamId, payload, command: m.type === 20 ? amf.amf0Decode(payload) : undefined });
+    }
+  }
+
+  /** Resolves once the server has answered the handshake; rejects if it closes first. */
+  async handshake(): Promise<void> {
+    await this.#until('the handshake', () => this.#handshaken);
+  }
+
+  /** The first message matching `pred`, waiting for it; rejects on close or after `timeoutMs`. */
+  async waitFor(what: string, pred: (m: ServerMessage) => boolean, timeoutMs = 5_000): Promise<ServerMessage> {
+    await this.#until(what, () => this.messages.some(pred), timeoutMs);
+    return this.messages.find(pred)!;
+  }
+
+  async #until(what: string, cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (this.isClosed) throw new Error(`connection closed before ${what}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#changed.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Resolves true if the server closes the connection within `timeoutMs`. */
+  async closedWithin(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const r = await Promise.race([this.closed.then(() => true), timedOut]);
+    clearTimeout(timer);
+    return r;
+  }
+
+  /** Sends one message as 128-byte chunks (fmt 0, then fmt 3) on chunk stream `cid`. */
+  send(cid: number, type: number, streamId: number, payload: Buffer): void {
+    const header = Buffer.alloc(12);
+    header[0] = cid;
+    header.writeUIntBE(payload.length, 4, 3);
+    header[7] = type;
+    header.writeUInt32LE(streamId, 8);
+    const out: Buffer[] = [header];
+    for (let off = 0; off < payload.length; off += 128) {
+      if (off > 0) out.push(Buffer.from([0xc0 | cid]));
+      out.push(payload.subarray(off, off + 128));
+    }
+    this.socket.write(Buffer.concat(out));
+  }
+
+  /** Sends an AMF0 command on chunk stream 3. */
+  command(streamId: number, ...values: unknown[]): void {
+    this.send(3, 20, streamId, amf.amf0Encode(values));
+  }
+
+  /** The `info.code` of every onStatus the server sent. */
+  statusCodes(): string[] {
+    return this.messages
+      .filter((m) => m.command?.[0] === 'onStatus')
+      .map((m) => String((m.command?.[3] as { code?: unknown } | undefined)?.code));
+  }
+
+  /** connect, createStream, publish(key) — the commands every encoder sends. */
+  async publish(key: string): Promise<void> {
+    await this.handshake();
+    this.command(0, 'connect', 1, { app: 'live', type: 'nonprivate', tcUrl: `rtmp://127.0.0.1/live` });
+    await this.waitFor('connect result', (m) => m.command?.[0] === '_result' && m.command[1] === 1);
+    this.command(0, 'createStream', 2, null);
+    const created = await this.waitFor('createStream result', (m) => m.command?.[0] === '_result' && m.command[1] === 2);
+    this.command(Number(created.command?.[3]), 'publish', 3, null, key, 'live');
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A PROXY protocol v1 line naming `client` as the source. */
+const proxyV1 = (client: string) => Buffer.from(`PROXY TCP4 ${client} 127.0.0.1 40000 1935\r\n`);
+
+/** A PROXY protocol v2 header naming IPv4 `client` as the source. */
+function proxyV2(client: string): Buffer {
+  const h = Buffer.alloc(28);
+  Buffer.from('0d0a0d0a000d0a515549540a', 'hex').copy(h);
+  h[12] = 0x21; // v2, PROXY
+  h[13] = 0x11; // TCP over IPv4
+  h.writeUInt16BE(12, 14);
+  Buffer.from(client.split('.').map(Number)).copy(h, 16);
+  Buffer.from([127, 0, 0, 1]).copy(h, 20);
+  h.writeUInt16BE(40000, 24);
+  h.writeUInt16BE(1935, 26);
+  return h;
+}
+
 /** What ffprobe sees in an FLV byte stream: "codec,width,height" per stream. */
 async function probeStreams(flv: Buffer): Promise<string> {
   const child = spawn('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', '-i', 'pipe:0'], {
@@ -172,7 +351,7 @@ async function probeStreams(flv: Buffer): Promise<string> {
   return out.trim();
 }
 
-function setup(port = 0, authDelayMs = 30, keyGuesses?: KeyGuessLimiter): {
+function setup(port = 0, authDelayMs = 30, keyGuesses?: KeyGuessLimiter, trustedProxies?: string[]): {
   ingest: RtmpIngest;
   sink: ReturnType<typeof recordingSink>;
   registry: Registry;
@@ -182,7 +361,7 @@ function setup(port = 0, authDelayMs = 30, keyGuesses?: KeyGuessLimiter): {
   const registry = createMetricsRegistry();
   const { stream, lines } = logCapture();
   const ingest = createRtmpIngest({
-    config: loadConfig({}, { host: '127.0.0.1', rtmpPort: port }),
+    config: loadConfig({}, { host: '127.0.0.1', rtmpPort: port, ...(trustedProxies ? { trustedProxies } : {}) }),
     logger: createLogger('debug', stream),
     registry,
     authorize: async (key) => {
@@ -387,4 +566,143 @@ test('stop() closes everything and start() works again; one ingest per process; 
   // And the first one can be started again.
   await a.ingest.start();
   await a.ingest.stop();
+});
+
+test('a wrong key never hears NetStream.Publish.Start; a right key hears it once it is on air', async () => {
+  const { ingest, sink, registry } = setup(0, 200);
+  await ingest.start();
+  const clients: RawRtmp[] = [];
+  try {
+    const wrong = new RawRtmp(ingest.port);
+    clients.push(wrong);
+    await wrong.publish(WRONG_KEY);
+    await wrong.closed;
+    assert.deepEqual(wrong.statusCodes(), ['NetStream.Publish.Denied']);
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'unknown_key' }), 1);
+
+    const right = new RawRtmp(ingest.port);
+    clients.push(right);
+    await right.publish('sk-alpha-0123456789abcdef');
+    await right.waitFor('Publish.Start', (m) => m.command?.[0] === 'onStatus');
+    assert.deepEqual(right.statusCodes(), ['NetStream.Publish.Start']);
+    assert.ok(ingest.isLive('event-a'), 'on air when told so');
+    assert.equal(sink.feeds.length, 1);
+
+  } finally {
+    for (const c of clients) c.close();
+    await ingest.stop();
+  }
+});
+
+test('an unauthenticated connection cannot make the server reserve big buffers; a live one is capped too', async () => {
+  const { ingest, sink, registry, lines } = setup();
+  await ingest.start();
+  const clients: RawRtmp[] = [];
+  try {
+    // Declared 16 MiB messages on 16 chunk streams, a few payload bytes each: NMS reserved 16 MiB per stream.
+    const c = new RawRtmp(ingest.port);
+    clients.push(c);
+    await c.handshake();
+    const before = process.memoryUsage();
+    const chunks: Buffer[] = [];
+    for (let cid = 3; cid < 19; cid++) {
+      const header = Buffer.alloc(12);
+      header[0] = cid;
+      header.writeUIntBE(0xffffff, 4, 3);
+      header[7] = 9;
+      chunks.push(header, Buffer.alloc(100, 0x17));
+    }
+    c.socket.write(Buffer.concat(chunks));
+    const closed = await c.closedWithin(3_000);
+    const after = process.memoryUsage();
+    const grewMb = (after.arrayBuffers - before.arrayBuffers) / 2 ** 20;
+    const rssMb = (after.rss - before.rss) / 2 ** 20;
+    assert.ok(grewMb < 4, `buffers grew by ${grewMb.toFixed(1)} MB`);
+    assert.ok(rssMb < 8, `RSS grew by ${rssMb.toFixed(1)} MB`);
+    assert.ok(closed, 'the connection was closed');
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'too_large' }), 1);
+    assert.ok(lines.some((l) => l.includes('"reason":"too_large"') && l.includes('before the publish is accepted')));
+
+    // Many chunk streams of small messages are refused as well.
+    const many = new RawRtmp(ingest.port);
+    clients.push(many);
+    await many.handshake();
+    for (let cid = 3; cid < 63; cid++) many.send(cid, 4, 0, Buffer.from([0, 0, 0, 0, 0, 0]));
+    assert.ok(await many.closedWithin(3_000), 'closed after too many chunk streams');
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'malformed' }), 1);
+    // A chunk size of 0 would leave NMS's parser stuck on this connection until the idle timeout.
+    const zero = new RawRtmp(ingest.port);
+    clients.push(zero);
+    await zero.handshake();
+    zero.send(2, 1, 0, Buffer.alloc(4));
+    zero.send(3, 20, 0, amf.amf0Encode(['connect', 1, { app: 'live' }]));
+    assert.ok(await zero.closedWithin(3_000), 'closed after chunk size 0');
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'malformed' }), 2);
+
+    // Once live, a frame is allowed to be big, but not 16 MiB.
+    const pub = new RawRtmp(ingest.port);
+    clients.push(pub);
+    await pub.publish('sk-bravo-0123456789abcdef');
+    await pub.waitFor('Publish.Start', (m) => m.command?.[0] === 'onStatus');
+    pub.send(6, 9, 1, Buffer.concat([Buffer.from([0x17, 0x01, 0, 0, 0]), Buffer.alloc(200_000)]));
+    const huge = Buffer.alloc(12);
+    huge[0] = 6;
+    huge.writeUIntBE(0xffffff, 4, 3);
+    huge[7] = 9;
+    huge.writeUInt32LE(1, 8);
+    pub.socket.write(Buffer.concat([huge, Buffer.alloc(100, 0x17)]));
+    assert.ok(await pub.closedWithin(3_000), 'live publisher closed');
+    await waitFor('feed end', () => sink.feeds[0]?.ends === 1);
+    assert.ok(lines.some((l) => l.includes('"reason":"too_large"') && l.includes('event-b')));
+    assertNoKeys(lines);
+  } finally {
+    for (const c of clients) c.close();
+    await ingest.stop();
+  }
+});
+
+test('a trusted proxy\'s PROXY header names the client: its wrong keys are counted against that address', async () => {
+  const { ingest, sink, registry, lines } = setup(0, 30, createKeyGuessLimiter({ maxFailures: 2, windowSec: 60 }), ['loopback']);
+  await ingest.start();
+  const clients: RawRtmp[] = [];
+  const via = async (prefix: Buffer, key: string) => {
+    const c = new RawRtmp(ingest.port, prefix);
+    clients.push(c);
+    await c.publish(key);
+    return c;
+  };
+  try {
+    // Two wrong keys from 203.0.113.7 (one v1 header, one v2 header): that address is locked out...
+    await (await via(proxyV1('203.0.113.7'), WRONG_KEY)).closed;
+    await (await via(proxyV2('203.0.113.7'), `${WRONG_KEY}2`)).closed;
+    const locked = await via(proxyV1('203.0.113.7'), 'sk-alpha-0123456789abcdef');
+    await locked.closed;
+    assert.deepEqual(locked.statusCodes(), ['NetStream.Publish.Denied']);
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'rate_limited' }), 1);
+    assert.ok(lines.some((l) => l.includes('"reason":"rate_limited"') && l.includes('"remoteAddress":"203.0.113.7"')));
+    // ...but not the proxy itself, nor another client behind it.
+    const other = await via(proxyV2('198.51.100.20'), 'sk-alpha-0123456789abcdef');
+    await other.waitFor('Publish.Start', (m) => m.command?.[0] === 'onStatus');
+    assert.equal(sink.feeds[0]?.eventId, 'event-a');
+    const direct = await via(Buffer.alloc(0), 'sk-bravo-0123456789abcdef');
+    await direct.waitFor('Publish.Start', (m) => m.command?.[0] === 'onStatus');
+    assert.ok(lines.some((l) => l.includes('rtmp publish started') && l.includes('"remoteAddress":"198.51.100.20"')));
+  } finally {
+    for (const c of clients) c.close();
+    await ingest.stop();
+  }
+});
+
+test('a PROXY header from a peer that is not a trusted proxy is a malformed handshake', async () => {
+  const { ingest, registry, lines } = setup(0, 30, undefined, []);
+  await ingest.start();
+  try {
+    const c = new RawRtmp(ingest.port, proxyV1('203.0.113.7'));
+    assert.ok(await c.closedWithin(3_000), 'closed');
+    c.close();
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'malformed' }), 1);
+    assert.ok(lines.some((l) => l.includes('not a trusted proxy') && !l.includes('203.0.113.7')));
+  } finally {
+    await ingest.stop();
+  }
 });

@@ -9,7 +9,12 @@
 //  - authorization is async and happens before NMS's postPublish (media arriving meanwhile is buffered and
 //    replayed), so a rejected session never becomes a publisher nor enters NMS's 30 s "reconnecting" grace;
 //  - when a publisher goes away its publish is finished at once (grace skipped), so a returning publisher is
-//    a fresh publish (new feeds.open(), no timestamp shifting) and never blocked by a dead one.
+//    a fresh publish (new feeds.open(), no timestamp shifting) and never blocked by a dead one;
+//  - NetStream.Publish.Start goes out only once the key is authorized and the event claimed (NMS sends it as
+//    soon as the publish command arrives), so a wrong key never sees a publish start;
+//  - what a connection can make us allocate is bounded before anything is known about it: message sizes
+//    (NMS allocates a message's declared length up front) and chunk streams are capped, tighter until live;
+//  - from a trusted proxy (config.trustedProxies) a PROXY protocol header may name the client's address.
 // NMS keeps process-wide state (Context, its logger): only one RTMP ingest can run per process at a time.
 import { createServer, type Server, type Socket } from 'node:net';
 import RtmpSession from 'node-media-server/src/session/rtmp_session.js';
@@ -18,6 +23,8 @@ import Context from 'node-media-server/src/core/context.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
 import type AVPacket from 'node-media-server/src/core/avpacket.js';
 import type { Config } from '../config/schema.ts';
+import { TrustedProxies, normalizeAddress } from '../lib/client-address.ts';
+import { ProxyHeaderReader, parseProxyHeader } from './proxy-protocol.ts';
 import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
 import type { IngestDeps, LiveFeed } from './feed.ts';
@@ -37,6 +44,17 @@ const STALE_PUBLISHER_MS = 3_000;
 const CLAIM_POLL_MS = 50;
 /** After a graceful close (status sent, FIN), the socket is destroyed if still open this much later. */
 const CLOSE_GRACE_MS = 500;
+/**
+ * Largest message a connection may announce before its publish is accepted. connect/createStream/publish and
+ * the control messages are a few hundred bytes; media is not expected before NetStream.Publish.Start.
+ */
+export const MAX_MESSAGE_BYTES_BEFORE_LIVE = 64 * 1024;
+/** Largest message of a live publisher: a keyframe of a high-bitrate 4K stream is a few MB. */
+export const MAX_MESSAGE_BYTES_LIVE = 8 * 1024 * 1024;
+/** Chunk streams a connection may open (each keeps its own message buffer); encoders use about five. */
+export const MAX_CHUNK_STREAMS = 32;
+/** RTMP's only version byte (C0) that NMS speaks. */
+const RTMP_VERSION = 3;
 /** Marks NMS's process-wide Context as in use by a running ingest. */
 const OWNER = Symbol.for('onair.rtmp-ingest.owner');
 
@@ -68,7 +86,18 @@ export type RtmpRejectReason =
   | 'play_not_allowed'
   | 'protocol'
   | 'malformed'
+  | 'too_large'
   | 'feed_error';
+
+/** A connection broke a rule of ours while NMS parsed its bytes; thrown inside the parser, caught by its wrapper. */
+class RtmpViolation extends Error {
+  constructor(
+    readonly reason: 'malformed' | 'too_large',
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** What the RTMP ingest needs from its parent. */
 export interface RtmpIngestDeps extends IngestDeps {
@@ -95,7 +124,8 @@ type ConnState = 'connecting' | 'authorizing' | 'live' | 'closing' | 'closed';
 interface Connection {
   readonly session: RtmpSession;
   readonly socket: Socket;
-  readonly remoteAddress: string;
+  /** The client's address: the socket's peer, or what a trusted proxy's PROXY header says. */
+  remoteAddress: string;
   state: ConnState;
   app?: string;
   /** Kept only to redact it from NMS log lines; never logged. */
@@ -137,6 +167,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
   const { publishes, rejected, active, bytes: bytesTotal } = ingestMetrics(registry);
 
   const keyGuesses = deps.keyGuesses ?? createKeyGuessLimiter();
+  const trustedProxies = new TrustedProxies(config.trustedProxies);
   const connections = new Set<Connection>();
   const live = new Map<string, Publish>();
   let server: Server | undefined;
@@ -202,16 +233,17 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     closeSocket(conn.socket);
   }
 
-  /** Drops a connection that sent bytes NMS cannot parse; other connections are unaffected. */
+  /** Drops a connection that sent bytes NMS cannot parse, or too big for us; other connections are unaffected. */
   function malformed(conn: Connection, err: unknown): void {
     const eventId = conn.publish?.eventId;
+    const reason = err instanceof RtmpViolation ? err.reason : 'malformed';
     log.warn(
-      { eventId, sessionId: conn.session.id, remoteAddress: conn.remoteAddress, error: (err as Error).message },
-      'malformed RTMP, closing connection',
+      { eventId, sessionId: conn.session.id, remoteAddress: conn.remoteAddress, reason, error: (err as Error).message },
+      reason === 'too_large' ? 'RTMP message too large, closing connection' : 'malformed RTMP, closing connection',
     );
-    conn.closeReason = 'malformed RTMP';
-    if (conn.publish) finish(conn.publish, 'malformed RTMP');
-    else if (conn.state === 'authorizing' || conn.state === 'connecting') rejected.inc({ protocol: 'rtmp', reason: 'malformed' });
+    conn.closeReason = reason === 'too_large' ? 'RTMP message too large' : 'malformed RTMP';
+    if (conn.publish) finish(conn.publish, conn.closeReason);
+    else if (conn.state === 'authorizing' || conn.state === 'connecting') rejected.inc({ protocol: 'rtmp', reason });
     conn.state = 'closing';
     conn.pending = [];
     conn.socket.destroy();
@@ -300,6 +332,8 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     publishes.inc({ protocol: 'rtmp' });
     active.inc({ protocol: 'rtmp' });
     log.info({ eventId, sessionId: session.id, remoteAddress: conn.remoteAddress }, 'rtmp publish started');
+    // The publisher learns it is on air only now (NMS's own Publish.Start was withheld in onConnection).
+    session.rtmp.sendStatusMessage(session.rtmp.streamId, 'status', 'NetStream.Publish.Start', 'Publishing started.');
     // FLV header (+ metadata/sequence headers/GOP if any), then what arrived while authorizing, then live tags.
     broadcast.postPlay(publish.subscriber);
     conn.state = 'live';
@@ -386,7 +420,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     const conn: Connection = {
       session,
       socket,
-      remoteAddress: socket.remoteAddress ?? '',
+      remoteAddress: normalizeAddress(socket.remoteAddress ?? ''),
       state: 'connecting',
       pending: [],
       pendingBytes: 0,
@@ -396,16 +430,61 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     session.run();
     Context.sessions.set(session.id, session);
     const { rtmp } = session;
+    // Only a trusted proxy may put a PROXY header first; from it the header is optional.
+    let proxyHeader = trustedProxies.trusts(conn.remoteAddress) ? new ProxyHeaderReader() : undefined;
+    let handshakeStarted = false;
     // NMS's parser throws on some malformed input (e.g. bad AMF), which would crash the process.
     const parse = rtmp.parserData.bind(rtmp);
     rtmp.parserData = (data) => {
       if (conn.state === 'closing' || conn.state === 'closed') return null;
       try {
-        return parse(data);
+        let bytes = data;
+        if (proxyHeader) {
+          const r = proxyHeader.push(data);
+          if (r.kind === 'incomplete') return null;
+          if (r.kind === 'invalid') throw new RtmpViolation('malformed', `bad PROXY protocol header: ${r.reason}`);
+          proxyHeader = undefined;
+          if (r.kind === 'header' && r.header.command === 'proxy' && r.header.source) {
+            conn.remoteAddress = normalizeAddress(r.header.source.address);
+            session.ip = `${conn.remoteAddress}:${r.header.source.port}`;
+          }
+          bytes = r.rest;
+          if (bytes.length === 0) return null;
+        }
+        if (!handshakeStarted) {
+          handshakeStarted = true;
+          if (parseProxyHeader(bytes).kind !== 'none') throw new RtmpViolation('malformed', 'PROXY protocol header from a peer that is not a trusted proxy');
+          if (bytes[0] !== RTMP_VERSION) throw new RtmpViolation('malformed', `not an RTMP handshake (version byte ${bytes[0]})`);
+        }
+        return parse(bytes);
       } catch (err) {
         malformed(conn, err);
         return null;
       }
+    };
+    // NMS sends NetStream.Publish.Start on the publish command, before any key check: accept() sends it.
+    rtmp.respondPublish = () => {};
+    // NMS allocates each message's declared length (up to 16 MiB) before its payload arrives, per chunk stream.
+    const parseChunkHeader = rtmp.packetParse.bind(rtmp);
+    rtmp.packetParse = () => {
+      parseChunkHeader();
+      if (rtmp.inPackets.size > MAX_CHUNK_STREAMS) throw new RtmpViolation('malformed', `more than ${MAX_CHUNK_STREAMS} chunk streams`);
+    };
+    const allocPayload = rtmp.packetAlloc.bind(rtmp);
+    rtmp.packetAlloc = () => {
+      const { length } = rtmp.parserPacket.header;
+      const max = conn.state === 'live' ? MAX_MESSAGE_BYTES_LIVE : MAX_MESSAGE_BYTES_BEFORE_LIVE;
+      if (length > max) {
+        const when = conn.state === 'live' ? '' : ' before the publish is accepted';
+        throw new RtmpViolation('too_large', `a ${length}-byte message, over the ${max}-byte limit${when}`);
+      }
+      allocPayload();
+    };
+    // A chunk size of 0 (or with the high bit set, which RTMP forbids) would stall NMS's parser for good.
+    const control = rtmp.controlHandler.bind(rtmp);
+    rtmp.controlHandler = () => {
+      control();
+      if (!(rtmp.inChunkSize >= 1 && rtmp.inChunkSize <= 0x7fffffff)) throw new RtmpViolation('malformed', `chunk size ${rtmp.inChunkSize} out of range`);
     };
     // NMS's onConnect would register a broadcast under /live/<streamKey>; we only note app and key.
     rtmp.onConnectCallback = (req) => {

@@ -8,7 +8,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { RTCPeerConnection, RtcpSrPacket, useAbsSendTime, useH264, useNACK, useOPUS, usePLI, useREMB, useSdesMid, useTWCC, useTransportWideCC } from 'werift';
 import type { MediaStreamTrack, RTCRtpTransceiver } from 'werift';
@@ -17,6 +16,7 @@ import { sendError } from '../lib/http.ts';
 import { FlvReader, TagType, isVideoKeyframe, readMetaData } from '../lib/flv.ts';
 import type { IngestDeps, LiveFeed } from './feed.ts';
 import { FlvStats } from './flv-stats.ts';
+import { ffmpegLogCounter, logFfmpegStderr } from '../lib/ffmpeg-log.ts';
 import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
 
@@ -97,6 +97,7 @@ interface Forwarding {
 
 /** Reasons an offer cannot be used, checked before werift sees it (werift's own errors are less helpful). */
 export function offerProblem(sdp: string): string | undefined {
+  if (!sdp.trim()) return 'the request body is empty: send the SDP offer';
   if (!sdp.startsWith('v=0')) return 'not an SDP offer (must start with v=0)';
   const media = sdp.split(/\r?\n/).filter((l) => l.startsWith('m='));
   const video = media.filter((l) => l.startsWith('m=video'));
@@ -163,6 +164,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   const { config } = deps;
   const log = deps.logger.child({ component: 'whip-ingest' });
   const { publishes, rejected, active, bytes: bytesTotal } = ingestMetrics(deps.registry);
+  const ffmpegLogLines = ffmpegLogCounter(deps.registry);
   const sessions = new Map<string, Session>(); // by session id
   const claimed = new Map<string, Session | 'negotiating'>(); // by event id
   const icePortRange = config.whipIcePorts?.split('-').map(Number) as [number, number] | undefined;
@@ -226,9 +228,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     ff.once('error', (err) => log.error({ err: err.message, eventId: s.eventId }, 'whip ffmpeg failed to start'));
     ff.stdin.on('error', () => {});
     ff.stdin.end(ffmpegSdp(f));
-    createInterface({ input: ff.stderr }).on('line', (line) => {
-      if (line.trim()) log.warn({ eventId: s.eventId, ffmpeg: line.trim() }, 'whip ffmpeg');
-    });
+    logFfmpegStderr(ff.stderr, { logger: log, msg: 'whip ffmpeg', fields: { eventId: s.eventId }, source: 'whip', counter: ffmpegLogLines });
     const reader = new FlvReader();
     ff.stdout.on('data', (chunk: Buffer) => {
       if (s.ended || !s.feed) return;
@@ -328,7 +328,8 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
 
   async function publish(req: Request, res: Response): Promise<void> {
     const eventId = String(req.params.eventId);
-    if (!req.is('application/sdp')) {
+    // Not req.is(): it answers null for an empty body, which then looked like a wrong content type.
+    if ((req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/sdp') {
       throw new Refusal(415, 'unsupported_media_type', 'send the SDP offer with Content-Type: application/sdp', 'bad_content_type');
     }
     // The client's address under the trusted-proxy rule (express's `trust proxy`, set where the router is mounted).

@@ -8,6 +8,7 @@ import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, ty
 import { RenditionPackager } from './packager.ts';
 import { ladderFor, startTranscode, type Transcode } from './transcoder.ts';
 import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';
+import type { FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
 
 /** Counters a live stream reports to the origin's metrics. */
 export interface LiveStreamMetrics {
@@ -16,6 +17,8 @@ export interface LiveStreamMetrics {
   /** A part is ready, `lagSec` after its last frame reached ingest (the ladder's delay behind the publisher). */
   part(rendition: string, lagSec: number): void;
   segment(rendition: string, durationSec: number, bytes: number): void;
+  /** Counts ffmpeg's stderr lines (logged or left out by the rate limit). */
+  ffmpegLogLines?: FfmpegLogCounter;
 }
 
 /** Events a LiveStream emits. */
@@ -191,7 +194,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         p.on('segment', (s) => this.metrics.segment(r.name, s.durationSec, s.bytes().length));
       }
     }
-    const t = startTranscode(this.config, this.renditions, this.hasAudio, this.logger);
+    const t = startTranscode(this.config, this.renditions, this.hasAudio, this.logger, this.metrics.ffmpegLogLines);
     this.transcodeStats = undefined;
     readProgress(t.progress, (stats) => {
       if (this.transcode === t) this.transcodeStats = stats;

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, Histogram, Gauge, type Registry } from '../lib/metrics.ts';
 import { closeServer, listen } from '../lib/http.ts';
+import { ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
 import type { FeedSink } from '../ingest/feed.ts';
 import type { LatencyMode } from '../lib/store/schema.ts';
 import { LiveStream } from './live-stream.ts';
@@ -81,6 +82,7 @@ export function createOrigin(deps: {
   });
 
   const metrics = {
+    ffmpegLogLines: ffmpegLogCounter(registry),
     ffmpegStarted: () => ffmpegRuns.inc(),
     ffmpegRestarted: () => ffmpegRestarts.inc(),
     part: (r: string, lagSec: number) => {

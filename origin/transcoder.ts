@@ -1,10 +1,10 @@
 // One ffmpeg child per live run: FLV on stdin, one fragmented-MP4 rendition per extra pipe.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { Config, Rendition } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
+import { logFfmpegStderr, type FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
 
 /** The ladder for a source: rungs above the source height are dropped (never upscaled); at least one rung. */
 export function ladderFor(ladder: Rendition[], sourceHeight: number | undefined): Rendition[] {
@@ -83,12 +83,13 @@ export interface Transcode {
   readonly progress: Readable;
 }
 
-/** Starts ffmpeg for `renditions`; stderr lines go to the log. */
+/** Starts ffmpeg for `renditions`; stderr lines go to the log, rate-limited (lib/ffmpeg-log.ts) and counted on `logLines`. */
 export function startTranscode(
   config: Config,
   renditions: Rendition[],
   hasAudio: boolean,
   logger: Logger,
+  logLines?: FfmpegLogCounter,
 ): Transcode {
   const stdio: ('pipe' | 'ignore')[] = ['pipe', 'ignore', 'pipe', ...renditions.map(() => 'pipe' as const), 'pipe'];
   const progressFd = 3 + renditions.length;
@@ -99,11 +100,13 @@ export function startTranscode(
   // A dead ffmpeg makes writes fail with EPIPE; the close handler reports it.
   input.on('error', () => {});
   const outputs = renditions.map((_, i) => child.stdio[3 + i] as Readable);
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    if (!line.trim()) return;
+  logFfmpegStderr(child.stderr!, {
+    logger,
+    msg: 'ffmpeg',
+    source: 'transcoder',
+    counter: logLines,
     // Each output says once that the priming left at a negative time gets no edit list: expected, see above.
-    if (PRIMING_NOTICES.test(line)) logger.debug({ ffmpeg: line.trim() }, 'ffmpeg');
-    else logger.warn({ ffmpeg: line.trim() }, 'ffmpeg');
+    level: (line) => (PRIMING_NOTICES.test(line) ? 'debug' : 'warn'),
   });
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('error', (err) => {
