@@ -8,6 +8,7 @@ import type { Logger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { openStore } from '../lib/store/db.ts';
 import { closeServer, listen, sendError } from '../lib/http.ts';
+import { jsonErrorHandler } from '../lib/express-errors.ts';
 import { EventService } from '../control/events.ts';
 import { createApiRouter } from '../control/api.ts';
 import { createOrigin } from '../origin/origin.ts';
@@ -113,7 +114,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     control = controlPlane;
     await controlPlane.start();
     stoppers.push(() => controlPlane.stop());
-    app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter(controlPlane.router));
+    app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter(controlPlane.router, logger));
     app.use('/whip', whip.router);
     const player = playerDir();
     if (!existsSync(join(player, 'watch.html'))) {
@@ -124,6 +125,8 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     // The operator console routes client-side: /console and /console/events/<id> are one page.
     app.get(['/console', '/console/*rest'], (_req, res) => res.sendFile(join(player, 'console.html')));
     app.use((_req, res) => sendError(res, 404, 'not_found', 'not found'));
+    // Errors that escape every router (e.g. the JSON parser above) get JSON too, never Express's HTML page.
+    app.use(jsonErrorHandler(logger));
 
     const server: Server = createServer((req, res) => {
       if (req.url?.startsWith('/live/')) edge.handle(req, res);

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { AggregatorRegistry, createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import { closeServer, listen, sendError, sendJson } from '../lib/http.ts';
+import { jsonErrorHandler } from '../lib/express-errors.ts';
 import { openStore } from '../lib/store/db.ts';
 import { EventService } from '../control/events.ts';
 import { createOrigin } from '../origin/origin.ts';
@@ -319,7 +320,7 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
       feeds: origin.feeds,
     });
     stoppers.push(() => whip.stop());
-    const whipApp = express().disable('x-powered-by').use('/whip', whip.router);
+    const whipApp = express().disable('x-powered-by').use('/whip', whip.router).use(jsonErrorHandler(logger));
     const server = createServer(createHttpFront({ role: 'origin', registry, health: () => ({ originUrl: origin.url }), whip: whipApp }));
     tuneServer(server);
     const httpPort = await listen(server, config.httpPort, config.host);
