@@ -9,6 +9,7 @@ import { createMetricsRegistry } from '../lib/metrics.ts';
 import { openStore } from '../lib/store/db.ts';
 import { closeServer, listen, sendError } from '../lib/http.ts';
 import { jsonErrorHandler } from '../lib/express-errors.ts';
+import { METRICS_UNAUTHORIZED, metricsAllowed } from '../lib/metrics-auth.ts';
 import { EventService } from '../control/events.ts';
 import { createApiRouter } from '../control/api.ts';
 import { createOrigin } from '../origin/origin.ts';
@@ -84,7 +85,11 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     app.get('/healthz', (_req, res) => {
       res.set('cache-control', 'no-store').json({ status: 'ok', role: config.role });
     });
-    app.get('/metrics', async (_req, res) => {
+    app.get('/metrics', async (req, res) => {
+      if (!metricsAllowed(config.metricsToken, req.headers.authorization)) {
+        const u = METRICS_UNAUTHORIZED;
+        return void res.status(u.status).set(u.headers).json({ error: { code: u.code, message: u.message } });
+      }
       res.set('content-type', registry.contentType).send(await registry.metrics());
     });
     // Live interaction: bus from ONAIR_REDIS_URL / REDIS_URL (cluster mode) or in-process.

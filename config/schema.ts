@@ -59,6 +59,8 @@ export const configSchema = z
         if (err) ctx.addIssue({ code: 'custom', message: err });
       }))
       .default(['loopback']),
+    /** Bearer token `/metrics` asks for (`Authorization: Bearer <token>`), on every role. Unset: `/metrics` is open. */
+    metricsToken: z.string().min(16).optional(),
     /** Origin's HTTP port (serves HLS to edges). 0 picks a free port; in all-in-one mode it binds 127.0.0.1 only. */
     originPort: port.default(0),
     /** Origin base URLs an edge pulls from, tried in order (cluster mode). Empty: the local origin. */

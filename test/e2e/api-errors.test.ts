@@ -1,6 +1,6 @@
 // Every error the real server gives an API client is the documented JSON: malformed, oversized or mis-encoded bodies
 // on any /api/v1 route, with no login, never reach Express's HTML error page (stack, absolute paths), whatever
-// NODE_ENV is.
+// NODE_ENV is. /metrics asks for its bearer token when ONAIR_METRICS_TOKEN is set.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type ServerUnderTest } from './harness.ts';
@@ -38,7 +38,8 @@ const cases: { name: string; path: string; headers: Record<string, string>; body
 
 for (const nodeEnv of [undefined, 'production']) {
   test(`API errors are JSON without stack or paths (NODE_ENV ${nodeEnv ?? 'unset'})`, async () => {
-    const server = await startServer(nodeEnv ? { NODE_ENV: nodeEnv } : {});
+    const metricsToken = nodeEnv ? 'metrics-token-0123456789' : undefined;
+    const server = await startServer({ ...(nodeEnv ? { NODE_ENV: nodeEnv } : {}), ...(metricsToken ? { ONAIR_METRICS_TOKEN: metricsToken } : {}) });
     servers.push(server);
     for (const c of cases) {
       const res = await fetch(server.base + c.path, { method: 'POST', headers: c.headers, body: c.body });
@@ -56,5 +57,21 @@ for (const nodeEnv of [undefined, 'production']) {
     assert.equal(odd.status, 400, oddText.slice(0, 300));
     assert.equal((JSON.parse(oddText) as { error: { code: string } }).error.code, 'bad_request');
     assert.ok(!oddText.includes('/work') && !oddText.includes('at '), oddText);
+
+    // /metrics: open by default; with ONAIR_METRICS_TOKEN, a JSON 401 unless the bearer token is right.
+    if (!metricsToken) {
+      assert.equal((await fetch(`${server.base}/metrics`)).status, 200);
+    } else {
+      for (const authorization of [undefined, 'Bearer wrong-token-0123456789']) {
+        const res = await fetch(`${server.base}/metrics`, { headers: authorization ? { authorization } : {} });
+        assert.equal(res.status, 401, String(authorization));
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'unauthenticated');
+      }
+      const ok = await fetch(`${server.base}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
+      assert.equal(ok.status, 200);
+      const text = await ok.text();
+      assert.match(text, /onair_/);
+      assert.ok(!/upstream="http/.test(text), 'no origin URL as a label');
+    }
   });
 }
