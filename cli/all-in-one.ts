@@ -114,6 +114,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       origin: { stream: (id) => origin.stream(id) },
       disconnect: (id) => rtmp.disconnect(id) || whip.disconnect(id),
       viewerCount: (id) => chat.gateway.viewerCount(id),
+      loginLimiter: chat.backend.attempts,
       chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
     });
     control = controlPlane;
