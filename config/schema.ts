@@ -137,6 +137,16 @@ export const configSchema = z
     webhookRetryBaseMs: z.number().int().min(10).max(600_000).default(2_000),
     /** Webhook request timeout in ms. */
     webhookTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    /**
+     * Destinations webhooks may reach although refused by default (loopback, private, link-local, CGNAT, multicast,
+     * reserved): addresses, CIDRs, or `loopback`, `linklocal`, `uniquelocal`. Checked on the resolved address at send time.
+     */
+    webhookAllowCidrs: z
+      .array(z.string().superRefine((e, ctx) => {
+        const err = trustedProxyEntryError(e);
+        if (err) ctx.addIssue({ code: 'custom', message: err });
+      }))
+      .default([]),
     /** Ad creative the player shows during ad breaks (image or video URL); unset: a slate. */
     adCreativeUrl: z.string().url().optional(),
     /** Redis URL for the chat bus, presence and rate limits (cluster mode); comma-separated seed URLs mean Redis Cluster. Falls back to `REDIS_URL`; unset: in-process. */

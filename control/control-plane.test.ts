@@ -64,7 +64,8 @@ async function call(method: string, path: string, opts: { token?: string; cookie
 before(async () => {
   testStore = await createTestStore('control');
   db = await testStore.open();
-  const config = configSchema.parse({ dataDir: testStore.dir, loginMaxFailures: 3, webhookRetryBaseMs: 50 });
+  // Webhook receivers here are on loopback, refused unless allowed.
+  const config = configSchema.parse({ dataDir: testStore.dir, loginMaxFailures: 3, webhookRetryBaseMs: 50, webhookAllowCidrs: ['127.0.0.0/8'] });
   const logger = createLogger('silent');
   events = new EventService(db);
   const bus = createMemoryBus();
@@ -328,6 +329,12 @@ test('webhooks: admin CRUD and delivery log', async () => {
   assert.equal(((await call('get', '/api/v1/webhooks', { token: adminToken })).json.webhooks as unknown[]).length, 1);
   assert.deepEqual((await call('get', `/api/v1/webhooks/${id}/deliveries`, { token: adminToken })).json.deliveries, []);
   assert.equal((await call('post', '/api/v1/webhooks', { token: adminToken, body: { url: 'ftp://x/y' } })).status, 400);
+  for (const url of ['http://169.254.169.254/latest', 'http://10.0.0.1/h', 'http://[::1]:8080/h', 'http://[fd00::1]/h', 'http://192.168.0.10/h']) {
+    const refused = await call('post', '/api/v1/webhooks', { token: adminToken, body: { url } });
+    assert.equal(refused.status, 400, url);
+    assert.equal(refused.json.error?.code, 'forbidden_destination', url);
+    assert.match(refused.json.error!.message, /ONAIR_WEBHOOK_ALLOW_CIDRS/);
+  }
   assert.equal((await call('delete', `/api/v1/webhooks/${id}`, { token: adminToken })).status, 204);
   assert.equal((await call('get', `/api/v1/webhooks/${id}/deliveries`, { token: adminToken })).status, 404);
 });
