@@ -7,6 +7,8 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { openStore } from '../lib/store/db.ts';
+import { createKeySealer } from '../lib/key-seal.ts';
+import { loadServerSecret } from '../lib/server-secret.ts';
 import { closeServer, listen, sendError } from '../lib/http.ts';
 import { jsonErrorHandler } from '../lib/express-errors.ts';
 import { METRICS_UNAUTHORIZED, metricsAllowed } from '../lib/metrics-auth.ts';
@@ -33,7 +35,9 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
   logger.info({ ffmpeg: ffmpegVersion }, 'ffmpeg found');
   const registry = createMetricsRegistry();
   const db = await openStore(config);
-  const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
+  // Keys kept for their one reveal are sealed with a key derived from the server secret (same on every node).
+  const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
+  const events = new EventService(db, { latencyMode: config.defaultLatencyMode, sealer });
   // No stream is live at start-up: whatever a previous run left live went offline with it. Not so with a shared
   // PostgreSQL store, where other nodes' live events are listed too.
   if (!config.databaseUrl) for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');

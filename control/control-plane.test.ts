@@ -14,6 +14,8 @@ import { createTestStore, type TestStore } from '../lib/store/test-store.ts';
 import { listen, closeServer } from '../lib/http.ts';
 import { createMemoryBus } from '../lib/bus/memory-bus.ts';
 import { EventService } from './events.ts';
+import { randomBytes } from 'node:crypto';
+import { createKeySealer } from '../lib/key-seal.ts';
 import { createApiRouter } from './api.ts';
 import { createControlPlane, type ControlPlane } from './control-plane.ts';
 import { openApiPath } from './api-routes.ts';
@@ -67,7 +69,7 @@ before(async () => {
   // Webhook receivers here are on loopback, refused unless allowed.
   const config = configSchema.parse({ dataDir: testStore.dir, loginMaxFailures: 3, webhookRetryBaseMs: 50, webhookAllowCidrs: ['127.0.0.0/8'] });
   const logger = createLogger('silent');
-  events = new EventService(db);
+  events = new EventService(db, { sealer: createKeySealer(randomBytes(32)) });
   const bus = createMemoryBus();
   await bus.start();
   control = createControlPlane({
