@@ -372,6 +372,13 @@ test('the OpenAPI document is valid and covers every route of the /api/v1 router
   assert.ok(found.length >= 30, `${found.length} routes found`);
   const missing = found.filter((r) => !doc.paths[openApiPath(r.path)]?.[r.method]);
   assert.deepEqual(missing, [], 'undocumented routes');
+  // Body errors are documented where a body is taken, and the generic 500 everywhere.
+  const loginOp = doc.paths['/api/v1/auth/login']!.post! as unknown as { responses: Record<string, { description: string }> };
+  assert.match(loginOp.responses['400']!.description, /invalid_json/);
+  assert.match(loginOp.responses['413']!.description, /too_large/);
+  assert.match(loginOp.responses['415']!.description, /unsupported_charset/);
+  assert.match(loginOp.responses['500']!.description, /internal/);
+  assert.match((doc.paths['/api/v1/webhooks']!.post! as unknown as { responses: Record<string, { description: string }> }).responses['400']!.description, /forbidden_destination/);
   // Access is documented: public routes have no security requirement, the others do.
   for (const r of control.routes) {
     const op = doc.paths[openApiPath(r.path)]![r.method]!;
