@@ -8,7 +8,11 @@ import type { Logger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { openStore } from '../lib/store/db.ts';
 import { TrustedProxies } from '../lib/client-address.ts';
+import { createKeySealer } from '../lib/key-seal.ts';
+import { loadServerSecret } from '../lib/server-secret.ts';
 import { closeServer, listen, sendError } from '../lib/http.ts';
+import { jsonErrorHandler } from '../lib/express-errors.ts';
+import { METRICS_UNAUTHORIZED, metricsAllowed } from '../lib/metrics-auth.ts';
 import { EventService } from '../control/events.ts';
 import { createApiRouter } from '../control/api.ts';
 import { createOrigin } from '../origin/origin.ts';
@@ -34,7 +38,9 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
   // One rule for the client's address (HTTP, WebSocket, WHIP), handed to each part that counts or logs addresses.
   const trustedProxies = new TrustedProxies(config.trustedProxies);
   const db = await openStore(config);
-  const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
+  // Keys kept for their one reveal are sealed with a key derived from the server secret (same on every node).
+  const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
+  const events = new EventService(db, { latencyMode: config.defaultLatencyMode, sealer });
   // No stream is live at start-up: whatever a previous run left live went offline with it. Not so with a shared
   // PostgreSQL store, where other nodes' live events are listed too.
   if (!config.databaseUrl) for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');
@@ -86,7 +92,11 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     app.get('/healthz', (_req, res) => {
       res.set('cache-control', 'no-store').json({ status: 'ok', role: config.role });
     });
-    app.get('/metrics', async (_req, res) => {
+    app.get('/metrics', async (req, res) => {
+      if (!metricsAllowed(config.metricsToken, req.headers.authorization)) {
+        const u = METRICS_UNAUTHORIZED;
+        return void res.status(u.status).set(u.headers).json({ error: { code: u.code, message: u.message } });
+      }
       res.set('content-type', registry.contentType).send(await registry.metrics());
     });
     // Live interaction: bus from ONAIR_REDIS_URL / REDIS_URL (cluster mode) or in-process.
@@ -112,12 +122,13 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
       origin: { stream: (id) => origin.stream(id) },
       disconnect: (id) => rtmp.disconnect(id) || whip.disconnect(id),
       viewerCount: (id) => chat.gateway.viewerCount(id),
+      loginLimiter: chat.backend.attempts,
       chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
     });
     control = controlPlane;
     await controlPlane.start();
     stoppers.push(() => controlPlane.stop());
-    app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter(controlPlane.router));
+    app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter(controlPlane.router, logger));
     app.use('/whip', whip.router);
     const player = playerDir();
     if (!existsSync(join(player, 'watch.html'))) {
@@ -128,6 +139,8 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     // The operator console routes client-side: /console and /console/events/<id> are one page.
     app.get(['/console', '/console/*rest'], (_req, res) => res.sendFile(join(player, 'console.html')));
     app.use((_req, res) => sendError(res, 404, 'not_found', 'not found'));
+    // Errors that escape every router (e.g. the JSON parser above) get JSON too, never Express's HTML page.
+    app.use(jsonErrorHandler(logger));
 
     const server: Server = createServer((req, res) => {
       if (req.url?.startsWith('/live/')) edge.handle(req, res);

@@ -7,6 +7,8 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { AggregatorRegistry, createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import { closeServer, listen, sendError, sendJson } from '../lib/http.ts';
+import { jsonErrorHandler } from '../lib/express-errors.ts';
+import { METRICS_UNAUTHORIZED, metricsAllowed } from '../lib/metrics-auth.ts';
 import { openStore } from '../lib/store/db.ts';
 import { TrustedProxies } from '../lib/client-address.ts';
 import { EventService } from '../control/events.ts';
@@ -40,6 +42,8 @@ export interface HttpFrontDeps {
   edge?: Pick<HlsEdge, 'handle'>;
   /** The `/metrics` text, when it is not just `registry`'s (an edge worker answers for every worker). */
   metricsText?: () => Promise<string>;
+  /** Bearer token `/metrics` asks for (ONAIR_METRICS_TOKEN); unset: open. */
+  metricsToken?: string | undefined;
   /** Serves `/whip/*` (WHIP ingest), when the role takes publishers. */
   whip?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -63,12 +67,17 @@ export function createHttpFront(deps: HttpFrontDeps): (req: IncomingMessage, res
       return;
     }
     if (path === '/metrics') {
+      if (!metricsAllowed(deps.metricsToken, req.headers.authorization)) {
+        const u = METRICS_UNAUTHORIZED;
+        sendError(res, u.status, u.code, u.message, u.headers);
+        return;
+      }
       (deps.metricsText ?? (() => registry.metrics()))().then(
         (text) => {
           res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
           res.end(text);
         },
-        (err: Error) => sendError(res, 500, 'internal', err.message),
+        () => sendError(res, 500, 'internal', 'metrics unavailable'),
       );
       return;
     }
@@ -146,6 +155,7 @@ async function startEdgeProcess(config: Config, logger: Logger, worker: number |
         role: 'edge',
         registry,
         edge,
+        metricsToken: config.metricsToken,
         health: () => ({ worker, origins: edge.upstreams(), chat: chat !== undefined }),
         ...(worker !== undefined ? { metricsText: () => allWorkersMetrics(registry, logger) } : {}),
       }),
@@ -326,8 +336,11 @@ export async function startOriginRole(config: Config, logger: Logger): Promise<R
     const whipApp = express()
       .disable('x-powered-by')
       .set('trust proxy', (addr: string) => trustedProxies.trusts(addr))
-      .use('/whip', whip.router);
-    const server = createServer(createHttpFront({ role: 'origin', registry, health: () => ({ originUrl: origin.url }), whip: whipApp }));
+      .use('/whip', whip.router)
+      .use(jsonErrorHandler(logger));
+    const server = createServer(
+      createHttpFront({ role: 'origin', registry, metricsToken: config.metricsToken, health: () => ({ originUrl: origin.url }), whip: whipApp }),
+    );
     tuneServer(server);
     const httpPort = await listen(server, config.httpPort, config.host);
     stoppers.push(() => closeServer(server));

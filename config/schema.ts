@@ -59,6 +59,8 @@ export const configSchema = z
         if (err) ctx.addIssue({ code: 'custom', message: err });
       }))
       .default(['loopback']),
+    /** Bearer token `/metrics` asks for (`Authorization: Bearer <token>`), on every role. Unset: `/metrics` is open. */
+    metricsToken: z.string().min(16).optional(),
     /** Origin's HTTP port (serves HLS to edges). 0 picks a free port; in all-in-one mode it binds 127.0.0.1 only. */
     originPort: port.default(0),
     /** Origin base URLs an edge pulls from, tried in order (cluster mode). Empty: the local origin. */
@@ -135,6 +137,16 @@ export const configSchema = z
     webhookRetryBaseMs: z.number().int().min(10).max(600_000).default(2_000),
     /** Webhook request timeout in ms. */
     webhookTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    /**
+     * Destinations webhooks may reach although refused by default (loopback, private, link-local, CGNAT, multicast,
+     * reserved): addresses, CIDRs, or `loopback`, `linklocal`, `uniquelocal`. Checked on the resolved address at send time.
+     */
+    webhookAllowCidrs: z
+      .array(z.string().superRefine((e, ctx) => {
+        const err = trustedProxyEntryError(e);
+        if (err) ctx.addIssue({ code: 'custom', message: err });
+      }))
+      .default([]),
     /** Ad creative the player shows during ad breaks (image or video URL); unset: a slate. */
     adCreativeUrl: z.string().url().optional(),
     /** Redis URL for the chat bus, presence and rate limits (cluster mode); comma-separated seed URLs mean Redis Cluster. Falls back to `REDIS_URL`; unset: in-process. */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ApiError } from './auth.ts';
 import type { RouteBuilder } from './api-routes.ts';
 import { adBreakSchema, epochMs, eventIdParams, eventSchema, healthSampleSchema, slugInput } from './api-schemas.ts';
-import { SlugTakenError, type EventRecord, type EventService } from './events.ts';
+import { SealedKeyError, SlugTakenError, type EventRecord, type EventService } from './events.ts';
 import type { AdBreaks } from './ad-breaks.ts';
 import type { HealthMonitor } from './health.ts';
 
@@ -199,12 +199,20 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
     responses: {
       200: { description: 'The key (never shown again)', schema: keyResponse },
       ...notFound,
-      409: { description: 'Already revealed (`key_already_revealed`) or event ended (`event_ended`)' },
+      409: {
+        description: 'Already revealed (`key_already_revealed`), event ended (`event_ended`), or sealed under another server secret (`key_unreadable`: rotate it)',
+      },
     },
     handler: async ({ params }) => {
       const e = await mustExist(params.id);
       if (e.status === 'ended') throw new ApiError(409, 'event_ended', 'the event has ended');
-      const streamKey = await events.revealKey(e.id);
+      let streamKey: string | undefined;
+      try {
+        streamKey = await events.revealKey(e.id);
+      } catch (err) {
+        if (err instanceof SealedKeyError) throw new ApiError(409, 'key_unreadable', err.message);
+        throw err;
+      }
       if (!streamKey) throw new ApiError(409, 'key_already_revealed', 'the stream key was revealed already; rotate it to get a new one');
       return { streamKey, ...deps.ingestUrls(e) };
     },

@@ -4,6 +4,7 @@ import type { Request, Response, Router, NextFunction } from 'express';
 import { z } from 'zod';
 import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { ApiError, type Access, type Auth, type Principal } from './auth.ts';
+import { jsonErrorHandler } from '../lib/express-errors.ts';
 
 /** `{"error":{"code","message"}}`: every API error. */
 export const errorSchema = z
@@ -114,10 +115,15 @@ export function createRouteBuilder(deps: { router: Router; auth: Auth; registry?
       const responses: RouteConfig['responses'] = {};
       const all: Record<number, ResponseSpec> = { ...spec.responses };
       all[400] ??= { description: 'Invalid input (code `invalid_request` or `invalid_json`)', schema: errorSchema };
+      if (spec.body) {
+        all[413] ??= { description: 'Request body over 64 KB (`too_large`)', schema: errorSchema };
+        all[415] ??= { description: 'Not a UTF-8 JSON body (`unsupported_media_type`, `unsupported_charset`, `unsupported_encoding`)', schema: errorSchema };
+      }
       if (spec.access !== 'public') {
         all[401] ??= { description: 'Not signed in (code `unauthenticated`)', schema: errorSchema };
         all[403] ??= { description: 'Wrong role (`forbidden`) or missing CSRF token on a cookie session (`csrf_failed`)', schema: errorSchema };
       }
+      all[500] ??= { description: 'Server fault (`internal`); the message is generic, the cause is logged', schema: errorSchema };
       for (const [status, r] of Object.entries(all)) {
         const schema = r.schema ?? (Number(status) >= 400 ? errorSchema : undefined);
         responses[status] = schema ? { description: r.description, content: { [r.contentType ?? 'application/json']: { schema } } } : { description: r.description };
@@ -164,15 +170,11 @@ export function createRouteBuilder(deps: { router: Router; auth: Auth; registry?
   };
 }
 
-/** Turns thrown errors into JSON errors: ApiError as is, body-parser errors as 400/413, the rest as 500. */
+/** Turns thrown errors into JSON errors: ApiError as is, body-parser errors by their documented codes, the rest as 500. */
 export function apiErrorHandler(log: { error(obj: object, msg: string): void }) {
-  return (err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction): void => {
-    if (res.headersSent) return next(err);
-    if (err instanceof ApiError) return sendApiError(res, err);
-    if (err.type === 'entity.parse.failed') return sendApiError(res, new ApiError(400, 'invalid_json', 'request body is not valid JSON'));
-    if (err.type === 'entity.too.large') return sendApiError(res, new ApiError(413, 'payload_too_large', 'request body is too large'));
-    if (err.status && err.status >= 400 && err.status < 500) return sendApiError(res, new ApiError(err.status, 'bad_request', err.message));
-    log.error({ err: err.message }, 'API handler failed');
-    sendApiError(res, new ApiError(500, 'internal', 'internal error'));
+  const fallback = jsonErrorHandler(log);
+  return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
+    if (!res.headersSent && err instanceof ApiError) return sendApiError(res, err);
+    fallback(err, req, res, next);
   };
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ApiError } from './auth.ts';
 import type { RouteBuilder } from './api-routes.ts';
 import { webhookDeliverySchema, webhookSchema } from './api-schemas.ts';
-import { webhookEventTypes, type Webhooks } from './webhooks.ts';
+import { WebhookDestinationError, webhookEventTypes, type Webhooks } from './webhooks.ts';
 
 /** Registers the webhook routes. */
 export function registerWebhookRoutes(b: RouteBuilder, deps: { webhooks: Webhooks }): void {
@@ -27,7 +27,7 @@ export function registerWebhookRoutes(b: RouteBuilder, deps: { webhooks: Webhook
     path: '/webhooks',
     summary: 'Add a webhook; its signing secret is shown once',
     description:
-      'Deliveries are POSTed as JSON `{id, type, createdAt, data}` with `X-Onair-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>`, and retried with exponential backoff until a 2xx answer.',
+      'Deliveries are POSTed as JSON `{id, type, createdAt, data}` with `X-Onair-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>`, and retried with exponential backoff until a 2xx answer. A host that resolves to a refused address at delivery time fails the delivery at once (reason in the delivery log).',
     tags,
     access: 'admin',
     body: z.strictObject({
@@ -35,8 +35,21 @@ export function registerWebhookRoutes(b: RouteBuilder, deps: { webhooks: Webhook
       events: z.array(z.enum(webhookEventTypes)).min(1).optional().meta({ description: 'Default: event.live, event.offline, event.ended' }),
     }),
     status: 201,
-    responses: { 201: { description: 'Created', schema: z.object({ webhook: webhookSchema, secret: z.string() }) } },
-    handler: async ({ body }) => webhooks.create(body),
+    responses: {
+      201: { description: 'Created', schema: z.object({ webhook: webhookSchema, secret: z.string() }) },
+      400: {
+        description:
+          'Invalid input (`invalid_request`, `invalid_json`), or a host that may not be reached (`forbidden_destination`): `localhost`, or a loopback, private, link-local, shared, multicast or reserved IP unless allowed by `ONAIR_WEBHOOK_ALLOW_CIDRS`',
+      },
+    },
+    handler: async ({ body }) => {
+      try {
+        return await webhooks.create(body);
+      } catch (err) {
+        if (err instanceof WebhookDestinationError) throw new ApiError(400, 'forbidden_destination', err.message);
+        throw err;
+      }
+    },
   });
 
   b.route({

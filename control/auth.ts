@@ -2,12 +2,12 @@
 // scripts, login rate limiting, and the access check every /api/v1 route runs (401 / 403 / CSRF 403).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Config } from '../config/schema.ts';
 import type { Db } from '../lib/store/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, type Registry } from '../lib/metrics.ts';
 import type { Operator, OperatorService } from './operators.ts';
+import { createMemoryAttemptLimiter, type AttemptLimiter } from '../lib/rate-limit/attempt-limiter.ts';
 
 /** Who may call a route: anyone, any signed-in operator (admins and moderators), or admins only. */
 export type Access = 'public' | 'operator' | 'admin';
@@ -66,6 +66,8 @@ export interface AuthDeps {
   operators: OperatorService;
   logger: Logger;
   registry: Registry;
+  /** Counts login attempts (Redis in cluster mode, so every node shares the count); default in-process. */
+  loginLimiter?: AttemptLimiter;
 }
 
 /** Sessions, tokens, login and the per-route access check. */
@@ -95,8 +97,7 @@ export function createAuth(deps: AuthDeps): Auth {
   const log = deps.logger.child({ component: 'auth' });
   const ttlMs = config.sessionTtlHours * 3600_000;
   const secureCookie = config.publicUrl?.startsWith('https:') ?? false;
-  const byAccount = new RateLimiterMemory({ points: config.loginMaxFailures, duration: config.loginWindowSec });
-  const byAddress = new RateLimiterMemory({ points: config.loginMaxFailures * 10, duration: config.loginWindowSec });
+  const attempts = deps.loginLimiter ?? createMemoryAttemptLimiter();
   const logins = new Counter({
     name: 'onair_control_logins_total',
     help: 'Operator login attempts by outcome.',
@@ -177,22 +178,47 @@ export function createAuth(deps: AuthDeps): Auth {
 
     async login(req, res, email, password) {
       const ip = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-      const accountKey = `${ip}|${email.trim().toLowerCase()}`;
-      const [acct, addr] = await Promise.all([byAccount.get(accountKey), byAddress.get(ip)]);
-      const blocked = [acct && acct.consumedPoints >= config.loginMaxFailures ? acct : null, addr && addr.consumedPoints >= config.loginMaxFailures * 10 ? addr : null].find(Boolean);
-      if (blocked) {
+      // Both counters share the address as a hash tag (one Redis Cluster slot); the e-mail is hashed, not stored.
+      const accountKey = `login:{${ip}}:account:${sha256(email.trim().toLowerCase()).slice(0, 32)}`;
+      const addressKey = `login:{${ip}}:address`;
+      // Every attempt is reserved as a failure before the password is checked, so parallel attempts cannot all
+      // slip past the limit; a correct password gives its reservation back.
+      let reserved;
+      try {
+        reserved = await attempts.reserve(
+          [
+            { key: accountKey, max: config.loginMaxFailures },
+            { key: addressKey, max: config.loginMaxFailures * 10 },
+          ],
+          config.loginWindowSec * 1000,
+        );
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'login limiter unavailable');
+        throw new ApiError(503, 'unavailable', 'signing in is unavailable right now; try again shortly', { 'retry-after': '5' });
+      }
+      if (!reserved.allowed) {
         logins.inc({ outcome: 'rate_limited' });
-        const retry = Math.max(1, Math.ceil(blocked.msBeforeNext / 1000));
+        const retry = Math.max(1, Math.ceil(reserved.retryAfterMs / 1000));
         throw new ApiError(429, 'rate_limited', `too many failed logins; try again in ${retry} s`, { 'retry-after': String(retry) });
       }
-      const operator = await operators.verify(email, password);
+      const giveBack = (keys: string[]) => attempts.release(keys).catch((err: Error) => log.error({ err: err.message }, 'login limiter release failed'));
+      let operator: Operator | undefined;
+      try {
+        operator = await operators.verify(email, password);
+      } catch (err) {
+        await giveBack([accountKey, addressKey]);
+        throw err;
+      }
       if (!operator) {
-        await Promise.all([byAccount.penalty(accountKey, 1), byAddress.penalty(ip, 1)]);
         logins.inc({ outcome: 'failed' });
         log.warn({ remoteAddress: ip }, 'operator login failed');
         throw new ApiError(401, 'invalid_credentials', 'wrong e-mail or password');
       }
-      await byAccount.delete(accountKey);
+      // The right password clears the account's earlier failures and is not counted against the address.
+      await Promise.all([
+        attempts.reset(accountKey).catch((err: Error) => log.error({ err: err.message }, 'login limiter reset failed')),
+        giveBack([addressKey]),
+      ]);
       const value = randomBytes(32).toString('base64url');
       const csrfToken = randomBytes(24).toString('base64url');
       const now = Date.now();

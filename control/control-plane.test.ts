@@ -14,6 +14,8 @@ import { createTestStore, type TestStore } from '../lib/store/test-store.ts';
 import { listen, closeServer } from '../lib/http.ts';
 import { createMemoryBus } from '../lib/bus/memory-bus.ts';
 import { EventService } from './events.ts';
+import { randomBytes } from 'node:crypto';
+import { createKeySealer } from '../lib/key-seal.ts';
 import { createApiRouter } from './api.ts';
 import { createControlPlane, type ControlPlane } from './control-plane.ts';
 import { openApiPath } from './api-routes.ts';
@@ -64,9 +66,10 @@ async function call(method: string, path: string, opts: { token?: string; cookie
 before(async () => {
   testStore = await createTestStore('control');
   db = await testStore.open();
-  const config = configSchema.parse({ dataDir: testStore.dir, loginMaxFailures: 3, webhookRetryBaseMs: 50 });
+  // Webhook receivers here are on loopback, refused unless allowed.
+  const config = configSchema.parse({ dataDir: testStore.dir, loginMaxFailures: 3, webhookRetryBaseMs: 50, webhookAllowCidrs: ['127.0.0.0/8'] });
   const logger = createLogger('silent');
-  events = new EventService(db);
+  events = new EventService(db, { sealer: createKeySealer(randomBytes(32)) });
   const bus = createMemoryBus();
   await bus.start();
   control = createControlPlane({
@@ -328,6 +331,12 @@ test('webhooks: admin CRUD and delivery log', async () => {
   assert.equal(((await call('get', '/api/v1/webhooks', { token: adminToken })).json.webhooks as unknown[]).length, 1);
   assert.deepEqual((await call('get', `/api/v1/webhooks/${id}/deliveries`, { token: adminToken })).json.deliveries, []);
   assert.equal((await call('post', '/api/v1/webhooks', { token: adminToken, body: { url: 'ftp://x/y' } })).status, 400);
+  for (const url of ['http://169.254.169.254/latest', 'http://10.0.0.1/h', 'http://[::1]:8080/h', 'http://[fd00::1]/h', 'http://192.168.0.10/h']) {
+    const refused = await call('post', '/api/v1/webhooks', { token: adminToken, body: { url } });
+    assert.equal(refused.status, 400, url);
+    assert.equal(refused.json.error?.code, 'forbidden_destination', url);
+    assert.match(refused.json.error!.message, /ONAIR_WEBHOOK_ALLOW_CIDRS/);
+  }
   assert.equal((await call('delete', `/api/v1/webhooks/${id}`, { token: adminToken })).status, 204);
   assert.equal((await call('get', `/api/v1/webhooks/${id}/deliveries`, { token: adminToken })).status, 404);
 });
@@ -363,6 +372,13 @@ test('the OpenAPI document is valid and covers every route of the /api/v1 router
   assert.ok(found.length >= 30, `${found.length} routes found`);
   const missing = found.filter((r) => !doc.paths[openApiPath(r.path)]?.[r.method]);
   assert.deepEqual(missing, [], 'undocumented routes');
+  // Body errors are documented where a body is taken, and the generic 500 everywhere.
+  const loginOp = doc.paths['/api/v1/auth/login']!.post! as unknown as { responses: Record<string, { description: string }> };
+  assert.match(loginOp.responses['400']!.description, /invalid_json/);
+  assert.match(loginOp.responses['413']!.description, /too_large/);
+  assert.match(loginOp.responses['415']!.description, /unsupported_charset/);
+  assert.match(loginOp.responses['500']!.description, /internal/);
+  assert.match((doc.paths['/api/v1/webhooks']!.post! as unknown as { responses: Record<string, { description: string }> }).responses['400']!.description, /forbidden_destination/);
   // Access is documented: public routes have no security requirement, the others do.
   for (const r of control.routes) {
     const op = doc.paths[openApiPath(r.path)]![r.method]!;

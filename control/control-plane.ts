@@ -9,6 +9,7 @@ import type { Bus } from '../lib/bus/bus.ts';
 import type { Db } from '../lib/store/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
+import type { AttemptLimiter } from '../lib/rate-limit/attempt-limiter.ts';
 import { createAuth, type Auth } from './auth.ts';
 import { OperatorService } from './operators.ts';
 import type { EventRecord, EventService } from './events.ts';
@@ -49,6 +50,8 @@ export interface ControlPlaneDeps {
   disconnect(eventId: string): boolean;
   /** Current viewers of an event (the WebSocket gateway's presence), if known. */
   viewerCount(eventId: string): number | undefined;
+  /** Counts login attempts; pass the Redis one in cluster mode so every node shares the limit. Default in-process. */
+  loginLimiter?: AttemptLimiter;
   /** The chat pieces (edge/ws-chat.ts): with them, the chat and moderation routes are served too. */
   chat?: Pick<ChatRoutesDeps, 'tokens' | 'comments' | 'moderation' | 'limiter'>;
 }
@@ -88,7 +91,7 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
   const { config, db, events, registry } = deps;
   const logger = deps.logger.child({ role: 'control' });
   const operators = new OperatorService(db);
-  const auth = createAuth({ config, db, operators, logger, registry });
+  const auth = createAuth({ config, db, operators, logger, registry, ...(deps.loginLimiter ? { loginLimiter: deps.loginLimiter } : {}) });
   const signals = createViewerSignals({ bus: deps.bus, logger });
   const health = createHealthMonitor({ config, logger, registry, transcodeStats: (id) => deps.origin.stream(id)?.transcodeStats });
   const viewers = new ViewerHistory();

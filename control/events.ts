@@ -2,6 +2,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../lib/store/db.ts';
 import type { EventStatus, EventsTable, EventVisibility, LatencyMode } from '../lib/store/schema.ts';
+import type { KeySealer } from '../lib/key-seal.ts';
 
 /** An event as the API and the player see it. */
 export interface EventRecord {
@@ -26,6 +27,11 @@ export interface EventRecord {
 /** Thrown when a requested slug belongs to another event. */
 export class SlugTakenError extends Error {
   override name = 'SlugTakenError';
+}
+
+/** Thrown by revealKey() when the sealed key cannot be opened (sealed under another server secret). */
+export class SealedKeyError extends Error {
+  override name = 'SealedKeyError';
 }
 
 /** Slugs are lower-case words joined by dashes. */
@@ -78,9 +84,18 @@ export function slugify(title: string): string {
 export class EventService {
   constructor(
     private readonly db: Db,
-    /** `latencyMode` of events created without one (config `defaultLatencyMode`). */
-    private readonly defaults: { latencyMode?: LatencyMode } = {},
+    /**
+     * `latencyMode` of events created without one (config `defaultLatencyMode`); `sealer` seals keys kept for their
+     * one reveal (needed for `keepForReveal`).
+     */
+    private readonly defaults: { latencyMode?: LatencyMode; sealer?: KeySealer } = {},
   ) {}
+
+  /** The sealed form of a key kept for its reveal; the plain key is never stored. */
+  private sealForReveal(streamKey: string, keyHash: string): string {
+    if (!this.defaults.sealer) throw new Error('keeping a stream key for its reveal needs a key sealer (server secret)');
+    return this.defaults.sealer.seal(streamKey, keyHash);
+  }
 
   /** Creates an event and its first stream key; the key is returned only here. */
   async create(input: {
@@ -122,12 +137,11 @@ export class EventService {
       ended_at: null,
     };
     const streamKey = newStreamKey();
+    const keyHash = hashStreamKey(streamKey);
+    const sealed = input.keepForReveal ? this.sealForReveal(streamKey, keyHash) : null;
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto('events').values(row).execute();
-      await tx
-        .insertInto('stream_keys')
-        .values({ event_id: id, key_hash: hashStreamKey(streamKey), created_at: now, revoked_at: null, reveal_key: input.keepForReveal ? streamKey : null })
-        .execute();
+      await tx.insertInto('stream_keys').values({ event_id: id, key_hash: keyHash, created_at: now, revoked_at: null, reveal_sealed: sealed }).execute();
     });
     return { event: toRecord(row), streamKey };
   }
@@ -198,30 +212,33 @@ export class EventService {
   async rotateKey(id: string, opts: { keepForReveal?: boolean } = {}): Promise<string> {
     const now = Date.now();
     const streamKey = newStreamKey();
+    const keyHash = hashStreamKey(streamKey);
+    const sealed = opts.keepForReveal ? this.sealForReveal(streamKey, keyHash) : null;
     await this.db.transaction().execute(async (tx) => {
-      await tx.updateTable('stream_keys').set({ revoked_at: now, reveal_key: null }).where('event_id', '=', id).where('revoked_at', 'is', null).execute();
-      await tx
-        .insertInto('stream_keys')
-        .values({ event_id: id, key_hash: hashStreamKey(streamKey), created_at: now, revoked_at: null, reveal_key: opts.keepForReveal ? streamKey : null })
-        .execute();
+      await tx.updateTable('stream_keys').set({ revoked_at: now, reveal_sealed: null }).where('event_id', '=', id).where('revoked_at', 'is', null).execute();
+      await tx.insertInto('stream_keys').values({ event_id: id, key_hash: keyHash, created_at: now, revoked_at: null, reveal_sealed: sealed }).execute();
     });
     return streamKey;
   }
 
-  /** The current key if it was never revealed (and forgets it); undefined once revealed. */
+  /**
+   * The current key if it was never revealed (and forgets its sealed copy: only the hash stays); undefined once
+   * revealed. Throws SealedKeyError, keeping the sealed copy, when this server's secret cannot open it.
+   */
   async revealKey(id: string): Promise<string | undefined> {
-    return this.db.transaction().execute(async (tx) => {
-      const row = await tx
-        .selectFrom('stream_keys')
-        .select(['id', 'reveal_key'])
-        .where('event_id', '=', id)
-        .where('revoked_at', 'is', null)
-        .where('reveal_key', 'is not', null)
-        .executeTakeFirst();
-      if (!row?.reveal_key) return undefined;
-      await tx.updateTable('stream_keys').set({ reveal_key: null }).where('id', '=', row.id).execute();
-      return row.reveal_key;
-    });
+    const row = await this.db
+      .selectFrom('stream_keys')
+      .select(['id', 'key_hash', 'reveal_sealed'])
+      .where('event_id', '=', id)
+      .where('revoked_at', 'is', null)
+      .where('reveal_sealed', 'is not', null)
+      .executeTakeFirst();
+    if (!row?.reveal_sealed) return undefined;
+    const key = this.defaults.sealer?.open(row.reveal_sealed, row.key_hash);
+    if (key === undefined) throw new SealedKeyError('the stream key was sealed with another server secret (ONAIR_VIEWER_TOKEN_SECRET must be the same on every node); rotate it to get a new one');
+    // Only the request that clears the sealed copy reveals the key, however many ask at once.
+    const cleared = await this.db.updateTable('stream_keys').set({ reveal_sealed: null }).where('id', '=', row.id).where('reveal_sealed', 'is not', null).executeTakeFirst();
+    return Number(cleared.numUpdatedRows) === 1 ? key : undefined;
   }
 
   /** Ends the event for good: status `ended`, every key revoked. False if it was already ended or unknown. */
@@ -235,7 +252,7 @@ export class EventService {
         .where('status', '!=', 'ended')
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
-      await tx.updateTable('stream_keys').set({ revoked_at: now, reveal_key: null }).where('event_id', '=', id).where('revoked_at', 'is', null).execute();
+      await tx.updateTable('stream_keys').set({ revoked_at: now, reveal_sealed: null }).where('event_id', '=', id).where('revoked_at', 'is', null).execute();
       return true;
     });
   }

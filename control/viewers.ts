@@ -1,7 +1,6 @@
 // Viewer identity: a display name becomes an HMAC-signed token (viewer id, name, role, expiry) that the gateway verifies.
 import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { loadServerSecret } from '../lib/server-secret.ts';
 
 /** What a token lets its holder do: viewers chat; moderators and admins also moderate. */
 export type ViewerRole = 'viewer' | 'moderator' | 'admin';
@@ -96,23 +95,5 @@ export class ViewerTokens {
   }
 }
 
-/**
- * The token secret: `configured` (hex or any string ≥ 32 chars, shared by every node in cluster mode), else one
- * generated once and kept in `<dataDir>/viewer-token.secret` (mode 0600) so tokens survive restarts.
- */
-export function loadTokenSecret(dataDir: string, configured?: string): Buffer {
-  if (configured !== undefined && configured !== '') {
-    if (configured.length < 32) throw new RangeError('viewerTokenSecret must be at least 32 characters');
-    return Buffer.from(configured, 'utf8');
-  }
-  const file = join(dataDir, 'viewer-token.secret');
-  if (existsSync(file)) {
-    const hex = readFileSync(file, 'utf8').trim();
-    if (/^[0-9a-f]{64,}$/.test(hex)) return Buffer.from(hex, 'hex');
-  }
-  mkdirSync(dataDir, { recursive: true });
-  const secret = randomBytes(32);
-  writeFileSync(file, secret.toString('hex') + '\n', { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return secret;
-}
+/** The viewer-token secret (lib/server-secret.ts): configured, else generated once into the data dir. */
+export const loadTokenSecret = loadServerSecret;

@@ -9,7 +9,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { openStore, type Db } from '../lib/store/db.ts';
 import { listen, closeServer } from '../lib/http.ts';
-import { createWebhooks, signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, type Webhooks } from './webhooks.ts';
+import { createWebhooks, signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, WebhookDestinationError, type Webhooks } from './webhooks.ts';
 
 let dir: string;
 let db: Db;
@@ -18,6 +18,8 @@ let receiver: Server;
 let url: string;
 /** Per path: how many more requests answer 500 before 200. */
 const failFirst = new Map<string, number>();
+/** TCP connections the receiver accepted. */
+let connections = 0;
 const received: { path: string; body: string; signature: string | undefined; event: string | undefined; at: number }[] = [];
 
 async function waitFor<T>(what: string, f: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
@@ -44,10 +46,12 @@ before(async () => {
       res.writeHead(left > 0 ? 500 : 204).end();
     });
   });
+  receiver.on('connection', () => connections++);
   url = `http://127.0.0.1:${await listen(receiver, 0, '127.0.0.1')}`;
   hooks = createWebhooks({
     db,
-    config: { webhookMaxAttempts: 3, webhookRetryBaseMs: 100, webhookTimeoutMs: 2000 },
+    // The receiver is on loopback, which webhooks refuse unless allowed.
+    config: { webhookMaxAttempts: 3, webhookRetryBaseMs: 100, webhookTimeoutMs: 2000, webhookAllowCidrs: ['127.0.0.0/8'] },
     logger: createLogger('silent'),
     registry: createMetricsRegistry(),
   });
@@ -127,4 +131,108 @@ test('an unreachable receiver is logged with the network error', async () => {
   });
   assert.ok(l[0]!.lastError);
   assert.equal(l[0]!.lastStatusCode, null);
+});
+
+let storeCount = 0;
+/**
+ * Another service on a store of its own (so the main service never tries its deliveries), allowing `allow`, and
+ * resolving names only through `names`: no test asks the system resolver or sends anywhere but loopback.
+ */
+async function guarded(allow: string[], names: Record<string, string>): Promise<Webhooks & { db: Db }> {
+  const own = await openStore({ dataDir: join(dir, `guarded-${++storeCount}`) });
+  const w = createWebhooks({
+    db: own,
+    config: { webhookMaxAttempts: 3, webhookRetryBaseMs: 100, webhookTimeoutMs: 2000, webhookAllowCidrs: allow },
+    logger: createLogger('silent'),
+    registry: createMetricsRegistry(),
+    resolve: async (host) => {
+      const address = names[host];
+      if (!address) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+      return [{ address, family: address.includes(':') ? 6 : 4 }];
+    },
+  });
+  await w.start();
+  return {
+    ...w,
+    db: own,
+    async stop() {
+      await w.stop();
+      await own.destroy();
+    },
+  };
+}
+
+test('creation refuses localhost and loopback, link-local, private, CGNAT and mapped literals unless allowed', async () => {
+  const w = await guarded([], {});
+  try {
+    for (const bad of [
+      'http://127.0.0.1/h',
+      'http://127.1.2.3:8080/h',
+      'http://169.254.169.254/latest/meta-data',
+      'http://10.1.2.3/h',
+      'http://172.16.0.1/h',
+      'http://192.168.1.1/h',
+      'http://100.64.0.1/h',
+      'http://0.0.0.0/h',
+      'http://224.0.0.1/h',
+      'http://[::1]/h',
+      'http://[::ffff:127.0.0.1]/h',
+      'http://[::ffff:a9fe:a9fe]/h',
+      'http://[fd00::1]/h',
+      'http://[fe80::1]/h',
+      'http://localhost:8080/h',
+      'http://localhost./h',
+      'http://api.localhost/h',
+      'http://2130706433/h',
+    ]) {
+      await assert.rejects(w.create({ url: bad }), WebhookDestinationError, bad);
+    }
+    // Public literals and names are accepted at creation (names are checked when sending). Nothing is sent here.
+    const ok = await w.create({ url: 'http://93.184.215.14/h', events: ['recording.ready'] });
+    await w.remove(ok.webhook.id);
+    const named = await w.create({ url: 'https://hooks.example.com/h', events: ['recording.ready'] });
+    await w.remove(named.webhook.id);
+  } finally {
+    await w.stop();
+  }
+  const allowed = await guarded(['127.0.0.0/8'], {});
+  try {
+    const made = await allowed.create({ url: 'http://127.0.0.1:9/h', events: ['recording.ready'] });
+    await allowed.remove(made.webhook.id);
+  } finally {
+    await allowed.stop();
+  }
+});
+
+test('a name resolving to loopback is refused at send time, with no connection to the receiver; allowed by 127.0.0.0/8', async () => {
+  const port = new URL(url).port;
+  const names = { 'hooks.example.test': '127.0.0.1' };
+  const w = await guarded([], names);
+  try {
+    const hook = await w.create({ url: `http://hooks.example.test:${port}/rebind`, events: ['recording.ready'] });
+    const before = connections;
+    await w.emit('recording.ready', { n: 1 });
+    const log = await waitFor('blocked delivery', async () => {
+      const l = await w.deliveries(hook.webhook.id);
+      return l?.[0]?.status === 'failed' ? l : undefined;
+    });
+    assert.equal(log[0]!.attempts, 1, 'failed at once, not retried');
+    assert.equal(log[0]!.lastStatusCode, null);
+    assert.match(log[0]!.lastError ?? '', /blocked: hooks\.example\.test resolves to 127\.0\.0\.1 is a loopback address/);
+    assert.equal(connections, before, 'no connection reached the receiver');
+    assert.ok(!received.some((r) => r.path === '/rebind'));
+  } finally {
+    await w.stop();
+  }
+
+  const allowed = await guarded(['127.0.0.0/8'], names);
+  try {
+    const hook = await allowed.create({ url: `http://hooks.example.test:${port}/allowed`, events: ['recording.ready'] });
+    await allowed.emit('recording.ready', { n: 2 });
+    const got = await waitFor('delivery through the allowed name', () => received.find((r) => r.path === '/allowed'));
+    assert.ok(got);
+    await waitFor('delivered', async () => ((await allowed.deliveries(hook.webhook.id))?.[0]?.status === 'delivered' ? true : undefined));
+  } finally {
+    await allowed.stop();
+  }
 });

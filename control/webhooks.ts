@@ -7,6 +7,9 @@ import type { Db } from '../lib/store/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, type Registry } from '../lib/metrics.ts';
 import type { WebhookDeliveriesTable, WebhooksTable } from '../lib/store/schema.ts';
+import { isIP } from 'node:net';
+import { fetch, type Agent } from 'undici';
+import { BlockedDestinationError, OutboundGuard, type Resolver } from '../lib/outbound-guard.ts';
 
 /** Notification types a webhook can subscribe to. */
 export const webhookEventTypes = ['event.live', 'event.offline', 'event.ended', 'recording.ready'] as const;
@@ -73,6 +76,19 @@ const toDelivery = (r: WebhookDeliveriesTable): WebhookDelivery => ({
   deliveredAt: r.delivered_at === null ? null : Number(r.delivered_at),
 });
 
+/** Thrown by create() for a URL whose host may never be reached (`localhost`, a forbidden IP literal). */
+export class WebhookDestinationError extends Error {
+  override name = 'WebhookDestinationError';
+}
+
+/** The BlockedDestinationError in `err`'s cause chain, if the request was refused for its destination. */
+function blockedCause(err: unknown): BlockedDestinationError | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof BlockedDestinationError) return e;
+  }
+  return undefined;
+}
+
 /** The webhook service. */
 export interface Webhooks {
   create(input: { url: string; events?: WebhookEventType[] }): Promise<{ webhook: Webhook; secret: string }>;
@@ -92,9 +108,11 @@ export interface Webhooks {
 /** Builds the webhook service. */
 export function createWebhooks(deps: {
   db: Db;
-  config: Pick<Config, 'webhookMaxAttempts' | 'webhookRetryBaseMs' | 'webhookTimeoutMs'>;
+  config: Pick<Config, 'webhookMaxAttempts' | 'webhookRetryBaseMs' | 'webhookTimeoutMs' | 'webhookAllowCidrs'>;
   logger: Logger;
   registry: Registry;
+  /** Name resolution for deliveries (tests); default the system resolver. */
+  resolve?: Resolver;
 }): Webhooks {
   const { db, config } = deps;
   const log = deps.logger.child({ component: 'webhooks' });
@@ -104,6 +122,10 @@ export function createWebhooks(deps: {
     labelNames: ['outcome'],
     registers: [deps.registry],
   });
+  // Receivers on loopback, private, link-local… addresses are refused unless allowed (SSRF): at creation for
+  // literal hosts, and at every delivery on the resolved addresses, which are the only ones the socket may use.
+  const guard = new OutboundGuard(config.webhookAllowCidrs, deps.resolve);
+  let agent: Agent | undefined;
   const inFlight = new Map<string, Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
   let running = false;
@@ -119,8 +141,14 @@ export function createWebhooks(deps: {
     const ts = Math.floor(Date.now() / 1000);
     let statusCode: number | null = null;
     let error: string | null = null;
+    let blocked = false;
     try {
+      // Node connects to an IP literal without a lookup: check it here; names are checked by the agent's lookup.
+      const host = new URL(hook.url).hostname;
+      if (isIP(host.replace(/^\[|\]$/g, '')) !== 0) await guard.resolveChecked(host);
+      agent ??= guard.dispatcher();
       const res = await fetch(hook.url, {
+        dispatcher: agent,
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -137,7 +165,10 @@ export function createWebhooks(deps: {
       await res.body?.cancel().catch(() => {});
       if (res.status < 200 || res.status >= 300) error = `receiver answered HTTP ${res.status}`;
     } catch (err) {
-      error = (err as Error).name === 'TimeoutError' ? `no answer within ${config.webhookTimeoutMs} ms` : ((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message);
+      const refused = blockedCause(err);
+      blocked = refused !== undefined;
+      if (refused) error = refused.message;
+      else error = (err as Error).name === 'TimeoutError' ? `no answer within ${config.webhookTimeoutMs} ms` : ((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message);
     }
     const attempts = Number(d.attempts) + 1;
     const now = Date.now();
@@ -150,7 +181,8 @@ export function createWebhooks(deps: {
       outcomes.inc({ outcome: 'ok' });
       return;
     }
-    const failed = attempts >= config.webhookMaxAttempts;
+    // A refused destination fails at once: retrying would only knock again on an address we will not reach.
+    const failed = blocked || attempts >= config.webhookMaxAttempts;
     await db
       .updateTable('webhook_deliveries')
       .set({ status: failed ? 'failed' : 'pending', attempts, last_status_code: statusCode, last_error: error, next_attempt_at: failed ? null : now + backoff(attempts) })
@@ -187,6 +219,8 @@ export function createWebhooks(deps: {
 
   return {
     async create(input) {
+      const refused = guard.urlError(input.url);
+      if (refused) throw new WebhookDestinationError(`webhook URL refused: ${refused}`);
       const secret = 'whsec_' + randomBytes(24).toString('base64url');
       const row: WebhooksTable = {
         id: 'wh_' + randomBytes(8).toString('base64url'),
@@ -253,6 +287,8 @@ export function createWebhooks(deps: {
       clearInterval(timer);
       timer = undefined;
       await Promise.all(inFlight.values());
+      await agent?.close();
+      agent = undefined;
     },
   };
 }

@@ -299,9 +299,11 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
       if (staleServed > 0) this.inc({ result: 'stale' }, staleServed);
     },
   });
+  // Metrics name an origin by its position in the configuration, not its URL: /metrics may be public, origin URLs are internal.
+  const upstreamLabel = (u: Upstream): string => `origin-${upstreams.list.indexOf(u)}`;
   const upstreamRequests = new Counter({
     name: 'onair_edge_upstream_requests_total',
-    help: 'Requests from the edge to origins, by origin and status (HTTP status, "error", "timeout" or "moved" when failed over).',
+    help: 'Requests from the edge to origins, by origin (origin-<n>: the n-th configured URL) and status (HTTP status, "error", "timeout" or "moved" when failed over).',
     labelNames: ['upstream', 'status'] as const,
     registers: [registry],
   });
@@ -346,11 +348,11 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
   });
   new Gauge({
     name: 'onair_edge_upstream_up',
-    help: 'Whether the edge considers an origin reachable (1) or down (0).',
+    help: 'Whether the edge considers an origin (origin-<n>: the n-th configured URL) reachable (1) or down (0).',
     labelNames: ['upstream'] as const,
     registers: [registry],
     collect() {
-      for (const u of upstreams.list) this.set({ upstream: u.url }, u.down ? 0 : 1);
+      for (const u of upstreams.list) this.set({ upstream: upstreamLabel(u) }, u.down ? 0 : 1);
     },
   });
   new Counter({
@@ -449,21 +451,21 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
         if (signal.aborted) throw err;
         upstreamSeconds.observe((performance.now() - started) / 1000);
         if (moved.aborted) {
-          upstreamRequests.inc({ upstream: up.url, status: 'moved' });
-          lastProblem = `${up.url}: origin went down`;
+          upstreamRequests.inc({ upstream: upstreamLabel(up), status: 'moved' });
+          lastProblem = `${upstreamLabel(up)}: origin went down`;
           continue;
         }
         const code = (err as { code?: string }).code;
         const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
         timedOut ||= timeout;
-        upstreamRequests.inc({ upstream: up.url, status: timeout ? 'timeout' : 'error' });
+        upstreamRequests.inc({ upstream: upstreamLabel(up), status: timeout ? 'timeout' : 'error' });
         upstreams.markDown(up, (err as Error).message);
-        lastProblem = `${up.url}: ${(err as Error).message}`;
+        lastProblem = `${upstreamLabel(up)}: ${timeout ? 'timed out' : code ?? 'unreachable'}`;
         log.warn({ upstream: up.url, path: obj.upstreamPath, err: (err as Error).message }, 'upstream request failed');
         continue;
       }
       const status = res.statusCode;
-      upstreamRequests.inc({ upstream: up.url, status: String(status) });
+      upstreamRequests.inc({ upstream: upstreamLabel(up), status: String(status) });
       upstreams.markUp(up);
 
       if (status === 200) {
@@ -517,8 +519,8 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
         return;
       }
       // 5xx: this origin is up but cannot serve it now (e.g. 503 while a stream starts); try the next.
-      if (status === 503) unavailable = `${up.url}: answered 503`;
-      lastProblem = `${up.url}: answered ${status}`;
+      if (status === 503) unavailable = `${upstreamLabel(up)}: answered 503`;
+      lastProblem = `${upstreamLabel(up)}: answered ${status}`;
       log.warn({ upstream: up.url, path: obj.upstreamPath, status }, 'upstream answered with an error');
     }
     if (unavailable !== undefined && !timedOut) throw new UpstreamError(503, `origin cannot serve this now (${unavailable})`);

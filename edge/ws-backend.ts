@@ -7,12 +7,15 @@ import { createMemoryPresence, type Presence } from '../lib/bus/presence.ts';
 import { createRedisPresence } from '../lib/bus/redis-presence.ts';
 import { createMemoryRateLimiter, type RateLimiter } from '../lib/rate-limit/token-bucket.ts';
 import { createRedisRateLimiter } from '../lib/rate-limit/redis-token-bucket.ts';
+import { createMemoryAttemptLimiter, createRedisAttemptLimiter, type AttemptLimiter } from '../lib/rate-limit/attempt-limiter.ts';
 
 /** Bus, presence and rate limiter, sharing one Redis command connection in cluster mode. */
 export interface RealtimeBackend {
   bus: Bus;
   presence: Presence;
   limiter: RateLimiter;
+  /** Fixed-window attempt counters (login failures), on the same Redis in cluster mode. */
+  attempts: AttemptLimiter;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -21,13 +24,14 @@ export interface RealtimeBackend {
 export function createRealtimeBackend(options: { redisUrl?: string; mode: RedisChannelMode; logger: Logger }): RealtimeBackend {
   if (!options.redisUrl) {
     const bus = createMemoryBus();
-    return { bus, presence: createMemoryPresence(), limiter: createMemoryRateLimiter(), start: () => bus.start(), stop: () => bus.stop() };
+    return { bus, presence: createMemoryPresence(), limiter: createMemoryRateLimiter(), attempts: createMemoryAttemptLimiter(), start: () => bus.start(), stop: () => bus.stop() };
   }
   const bus = createRedisBus({ url: options.redisUrl, mode: options.mode, logger: options.logger });
   return {
     bus,
     presence: createRedisPresence(bus.commands),
     limiter: createRedisRateLimiter(bus.commands),
+    attempts: createRedisAttemptLimiter(bus.commands),
     start: () => bus.start(),
     stop: () => bus.stop(),
   };

@@ -7,6 +7,8 @@ import pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import type { Database } from './schema.ts';
 import { migrations, type StoreDialect } from './migrations.ts';
+import { createKeySealer } from '../key-seal.ts';
+import { loadServerSecret } from '../server-secret.ts';
 
 export type Db = Kysely<Database>;
 
@@ -14,13 +16,15 @@ export type Db = Kysely<Database>;
 export interface StoreLocation {
   dataDir: string;
   databaseUrl?: string | undefined;
+  /** The configured server secret (else the one generated into `dataDir`): seals stream keys a migration finds in plain text. */
+  viewerTokenSecret?: string | undefined;
 }
 
 /** PostgreSQL `bigint` (int8, OID 20) as a JS number: every bigint here is a count, a seq or a ms timestamp (< 2^53). */
 const INT8_OID = 20;
 
-/** Opens (creating if needed) the store and brings its schema up to date. */
-export async function openStore(where: StoreLocation): Promise<Db> {
+/** Opens (creating if needed) the store and brings its schema up to date (tests: only up to `options.migrateTo`). */
+export async function openStore(where: StoreLocation, options: { migrateTo?: string } = {}): Promise<Db> {
   let dialect: StoreDialect;
   let db: Db;
   if (where.databaseUrl) {
@@ -43,8 +47,9 @@ export async function openStore(where: StoreLocation): Promise<Db> {
     sqlite.pragma('foreign_keys = ON');
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   }
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations(dialect) } });
-  const { error } = await migrator.migrateToLatest();
+  const sealer = () => createKeySealer(loadServerSecret(where.dataDir, where.viewerTokenSecret));
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations(dialect, { sealer }) } });
+  const { error } = options.migrateTo ? await migrator.migrateTo(options.migrateTo) : await migrator.migrateToLatest();
   if (error) {
     await db.destroy();
     throw new Error(`store migration failed (${dialect}): ${(error as Error).message}`);

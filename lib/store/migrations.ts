@@ -1,15 +1,22 @@
 // Schema migrations, applied in key order by Kysely's Migrator. Never edit one that has shipped.
-import type { Kysely, Migration } from 'kysely';
+import { sql, type Kysely, type Migration } from 'kysely';
+import type { KeySealer } from '../key-seal.ts';
 
 /** The SQL dialect a store speaks. */
 export type StoreDialect = 'sqlite' | 'postgres';
+
+/** What some migrations need besides the database. */
+export interface MigrationOptions {
+  /** The stream-key sealer (server secret), asked for only when there are plain keys to seal. */
+  sealer?: () => KeySealer;
+}
 
 /**
  * The migrations for `dialect`. SQLite gets exactly the DDL that shipped; PostgreSQL gets `bigint` for every
  * integer column (they hold ms timestamps, seqs, counts and 0/1 flags, compared with JS numbers up to 2^53) and
  * `bigserial` for the auto-increment key.
  */
-export function migrations(dialect: StoreDialect): Record<string, Migration> {
+export function migrations(dialect: StoreDialect, opts: MigrationOptions = {}): Record<string, Migration> {
   const pg = dialect === 'postgres';
   const INT = pg ? 'bigint' : 'integer';
   return {
@@ -193,6 +200,25 @@ export function migrations(dialect: StoreDialect): Record<string, Migration> {
         }
         await db.schema.alterTable('stream_keys').dropColumn('reveal_key').execute();
         for (const c of ['ended_at', 'visibility', 'scheduled_start']) await db.schema.alterTable('events').dropColumn(c).execute();
+      },
+    },
+    '0005_seal_reveal_keys': {
+      async up(db: Kysely<unknown>) {
+        // Keys waiting for their reveal were kept in plain text: from now on they are sealed (lib/key-seal.ts).
+        await db.schema.alterTable('stream_keys').renameColumn('reveal_key', 'reveal_sealed').execute();
+        const plain = await sql<{ id: number; key_hash: string; reveal_sealed: string }>`
+          select id, key_hash, reveal_sealed from stream_keys where reveal_sealed is not null`.execute(db);
+        if (plain.rows.length === 0) return;
+        if (!opts.sealer) throw new Error('sealing stream keys needs the server secret');
+        const sealer = opts.sealer();
+        for (const r of plain.rows) {
+          await sql`update stream_keys set reveal_sealed = ${sealer.seal(r.reveal_sealed, r.key_hash)} where id = ${r.id}`.execute(db);
+        }
+      },
+      async down(db: Kysely<unknown>) {
+        // Sealed keys are not unsealed: they lose their reveal (rotation issues a new key).
+        await sql`update stream_keys set reveal_sealed = null`.execute(db);
+        await db.schema.alterTable('stream_keys').renameColumn('reveal_sealed', 'reveal_key').execute();
       },
     },
   };

@@ -33,8 +33,8 @@ export interface StreamKeysTable {
   key_hash: string;
   created_at: number;
   revoked_at: number | null;
-  /** Migration 0004: a fresh key kept only until it is revealed once (then null). */
-  reveal_key: string | null;
+  /** Migration 0005: a fresh key sealed with the server secret (lib/key-seal.ts) until it is revealed once (then null). */
+  reveal_sealed: string | null;
 }
 
 /** Whether an event is listed publicly. */

@@ -3,13 +3,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore, type Db } from './db.ts';
+import { openStore, type Db, type StoreLocation } from './db.ts';
 import { startPostgresTestServer, type PostgresTestServer } from './postgres-test-server.ts';
 
 /** One store shared by the handles a test opens (as several nodes would share it). */
 export interface TestStore {
   /** A temp dir for the test's other files (and the SQLite database). */
   readonly dir: string;
+  /** Where the store is (for tests that open it themselves). */
+  readonly location: StoreLocation;
   /** A new handle on the store; the first one creates the schema. */
   open(): Promise<Db>;
   /** Closes every handle, stops PostgreSQL and removes the temp dir. */
@@ -28,6 +30,7 @@ export async function createTestStore(prefix: string): Promise<TestStore> {
   const handles: Db[] = [];
   return {
     dir,
+    location: { dataDir: dir, databaseUrl },
     async open() {
       const db = await openStore({ dataDir: dir, databaseUrl });
       handles.push(db);

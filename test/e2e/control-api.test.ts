@@ -76,7 +76,8 @@ before(async () => {
     });
   });
   receiverUrl = `http://127.0.0.1:${await listen(receiver, 0, '127.0.0.1')}`;
-  server = await startServer({ ONAIR_HEALTH_INTERVAL_SEC: '1', ONAIR_WEBHOOK_RETRY_BASE_MS: '300', ONAIR_RECONNECT_WINDOW_SEC: '2' });
+  // The webhook receiver is on loopback, which webhooks refuse unless allowed.
+  server = await startServer({ ONAIR_HEALTH_INTERVAL_SEC: '1', ONAIR_WEBHOOK_RETRY_BASE_MS: '300', ONAIR_RECONNECT_WINDOW_SEC: '2', ONAIR_WEBHOOK_ALLOW_CIDRS: '127.0.0.0/8' });
 });
 
 after(async () => {
