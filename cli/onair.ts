@@ -68,9 +68,6 @@ async function main(argv: string[]): Promise<void> {
     const role = (values.role ?? undefined) as Role | undefined;
     if (role && !roles.includes(role)) throw new UsageError(`--role must be one of ${roles.join(', ')}`);
     const config = loadConfig(process.env, { role, originUrls: values.origin });
-    if (config.role !== 'all' && config.role !== 'edge' && config.role !== 'origin') {
-      throw new UsageError(`role "${config.role}" on its own is not available yet; use --role all, edge or origin`);
-    }
     const logger = createLogger(config.logLevel);
     let server: { stop(): Promise<void> };
     try {
