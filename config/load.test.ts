@@ -102,3 +102,10 @@ test('two servers on one port are refused', () => {
   assert.throws(() => loadConfig({ ONAIR_ORIGIN_PORT: '1935' }), /ONAIR_ORIGIN_PORT \(originPort\): port 1935 is already ONAIR_RTMP_PORT/);
   assert.equal(loadConfig({ ONAIR_HTTP_PORT: '0', ONAIR_RTMP_PORT: '0' }).httpPort, 0);
 });
+
+test('ONAIR_WATCH_FRAME_ANCESTORS: a CSP source list, never a way to add directives', () => {
+  assert.equal(loadConfig({}).watchFrameAncestors, '*');
+  assert.equal(loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "'self' https://news.example https://*.partner.example" }).watchFrameAncestors, "'self' https://news.example https://*.partner.example");
+  assert.throws(() => loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "*; script-src 'unsafe-inline'" }), /ONAIR_WATCH_FRAME_ANCESTORS .*is not a CSP source; write \*/);
+  assert.throws(() => loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "'none' https://a.example" }), /'none' must stand alone/);
+});

@@ -1,6 +1,7 @@
 // The one typed source of onair's configuration: every setting, its default and its meaning.
 import { z } from 'zod';
 import { trustedProxyEntryError } from '../lib/client-address.ts';
+import { frameAncestorsError } from '../lib/page-headers.ts';
 
 /** One rung of the adaptive ladder the origin encodes. */
 export const renditionSchema = z
@@ -188,6 +189,18 @@ export const configSchema = z
     webhookRetryBaseMs: z.number().int().min(10).max(600_000).default(2_000),
     /** Webhook request timeout in ms. */
     webhookTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    /**
+     * Where the watch page may be embedded: a CSP `frame-ancestors` source list. `*` (anywhere) by default, as embedding
+     * the player is what a live-streaming page is for; `'self'` or a list of origins restricts it, `'none'` forbids it.
+     * The console is never embeddable.
+     */
+    watchFrameAncestors: z
+      .string()
+      .superRefine((v, ctx) => {
+        const err = frameAncestorsError(v);
+        if (err) ctx.addIssue({ code: 'custom', message: err });
+      })
+      .default('*'),
     /** Ad creative the player shows during ad breaks (image or video URL); unset: a slate. */
     adCreativeUrl: z.string().url().optional(),
     /** Redis URL for the chat bus, presence and rate limits (cluster mode); comma-separated seed URLs mean Redis Cluster. Falls back to `REDIS_URL`; unset: in-process. */
