@@ -142,16 +142,17 @@ async function main(argv: string[]): Promise<void> {
     let server: { stop(): Promise<void> };
     // The roles that hold the store tell the CLI where they are (cli/server-file.ts).
     let removeCard = (): void => undefined;
+    const cardError = (err: Error) => logger.warn({ err: err.message }, 'cannot write or remove server.json in the data dir; the CLI will not find this server');
     try {
       if (config.role === 'edge') server = await startEdgeRole(config, logger);
       else if (config.role === 'origin') {
         const origin = await startOriginRole(config, logger);
         server = origin;
-        removeCard = writeServerCard(config, { httpPort: origin.httpPort, rtmpPort: config.rtmpPort });
+        removeCard = writeServerCard(config, { httpPort: origin.httpPort, rtmpPort: config.rtmpPort }, cardError);
       } else {
         const all = await startAllInOne(config, logger);
         server = all;
-        removeCard = writeServerCard(config, all);
+        removeCard = writeServerCard(config, all, cardError);
       }
     } catch (err) {
       if (err instanceof RoleConfigError) throw new UsageError(err.message, ['start']);

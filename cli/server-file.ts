@@ -1,7 +1,7 @@
 // The running server's card, `<dataDir>/server.json`: written once the server is up, removed when it stops. The CLI
 // writes to the store directly; this card tells it whether a server uses the same store and which URLs it really
 // serves, so that it never prints wrong URLs or creates events in a database no server reads without saying so.
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
 
@@ -37,8 +37,11 @@ export function publicBase(config: Pick<Config, 'publicUrl'>, httpPort: number):
   return (config.publicUrl ?? `http://localhost:${httpPort}`).replace(/\/+$/, '');
 }
 
-/** Writes the card of this process's server; returns a function that removes it (only if it is still ours). */
-export function writeServerCard(config: Config, ports: { httpPort: number; rtmpPort: number }): () => void {
+/**
+ * Writes the card of this process's server; returns a function that removes it (only if it is still ours). A card
+ * that cannot be written (read-only data dir) costs the CLI its hints, not the server its start: `onError` hears of it.
+ */
+export function writeServerCard(config: Config, ports: { httpPort: number; rtmpPort: number }, onError: (err: Error) => void): () => void {
   const file = join(config.dataDir, SERVER_CARD);
   const card: ServerCard = {
     pid: process.pid,
@@ -51,10 +54,20 @@ export function writeServerCard(config: Config, ports: { httpPort: number; rtmpP
   };
   // Written whole then renamed, so a reader never sees half a card.
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(card, null, 2) + '\n', { mode: 0o644 });
-  renameSync(tmp, file);
+  try {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(tmp, JSON.stringify(card, null, 2) + '\n', { mode: 0o644 });
+    renameSync(tmp, file);
+  } catch (err) {
+    onError(err as Error);
+    return () => undefined;
+  }
   return () => {
-    if (readCard(file)?.pid === process.pid) rmSync(file, { force: true });
+    try {
+      if (readCard(file)?.pid === process.pid) rmSync(file, { force: true });
+    } catch (err) {
+      onError(err as Error);
+    }
   };
 }
 

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, type ServerUnderTest } from './harness.ts';
+import { startServer, waitFor, type ServerUnderTest } from './harness.ts';
 
 const cliPath = join(import.meta.dirname, '..', '..', 'cli', 'onair.ts');
 
@@ -31,6 +31,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'onair-cli-'));
 
 before(async () => {
   server = await startServer();
+  // /healthz answers a moment before the server has opened RTMP and written its card.
+  await waitFor('server.json', () => (existsSync(join(server.dataDir, 'server.json')) ? true : undefined), 10_000);
 });
 
 after(async () => {
