@@ -22,6 +22,7 @@ import { createHlsEdge } from '../edge/hls-edge.ts';
 import { createChatRole } from '../edge/ws-chat.ts';
 import { createControlPlane, type ControlPlane } from '../control/control-plane.ts';
 import { playerDir } from './paths.ts';
+import { pageHeadersMiddleware } from '../lib/page-headers.ts';
 
 /** A running all-in-one server. */
 export interface AllInOne {
@@ -130,6 +131,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
     stoppers.push(() => controlPlane.stop());
     app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter(controlPlane.router, logger));
     app.use('/whip', whip.router);
+    app.use(pageHeadersMiddleware(config));
     const player = playerDir();
     if (!existsSync(join(player, 'watch.html'))) {
       logger.warn({ player }, 'player not built (run npm run build); pages will 404');
@@ -144,7 +146,11 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<All
 
     const server: Server = createServer((req, res) => {
       if (req.url?.startsWith('/live/')) edge.handle(req, res);
-      else app(req, res);
+      else {
+        // Not on /live/: the edge's cached responses carry their own prebuilt header lists.
+        res.setHeader('x-content-type-options', 'nosniff');
+        app(req, res);
+      }
     });
     server.keepAliveTimeout = 65_000;
     server.on('upgrade', (req, socket, head) => chat.gateway.handleUpgrade(req, socket, head));

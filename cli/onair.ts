@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `onair` command: start the server, manage events.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -12,32 +13,93 @@ import { OperatorService, operatorRoles } from '../control/operators.ts';
 import type { OperatorRole } from '../lib/store/schema.ts';
 import { readPassword } from './read-password.ts';
 import { startEdgeRole, startOriginRole, RoleConfigError } from './roles.ts';
+import { publicBase, runningServer, storeLabel, writeServerCard } from './server-file.ts';
 
-const usage = `usage:
-  onair start [--role all]              run the server (all roles in one process)
+/** Usage of each command, by `command subcommand`. */
+const commandUsage: Record<string, string> = {
+  start: `  onair start [--role all]              run the server (all roles in one process)
   onair start --role origin             ingest + origin (HLS for edges on ONAIR_ORIGIN_PORT)
   onair start --role edge --origin URL [--origin URL…]
-                                        caching HLS edge in front of origins (one worker per core)
-  onair event create --title T [--description D] [--latency low|standard] [--json]
+                                        caching HLS edge in front of origins (one worker per core)`,
+  'event create': `  onair event create --title T [--description D] [--latency low|standard] [--json]
                                         create an event; prints its stream key once
-                                        (--latency standard: plain HLS, no LL parts)
-  onair event list [--json]             list events
-  onair operator create --email E --role admin|moderator
+                                        (--latency standard: plain HLS, no LL parts)`,
+  'event list': `  onair event list [--json]             list events`,
+  'operator create': `  onair operator create --email E --role admin|moderator [--json]
                                         create a console operator; the password is
-                                        prompted for (or read from stdin's first line)
-  onair operator list [--json]          list operators
+                                        prompted for (or read from stdin's first line)`,
+  'operator list': `  onair operator list [--json]          list operators`,
+};
 
-Configuration comes from ONAIR_* environment variables and an optional
-JSON file named by ONAIR_CONFIG (see README.md).`;
+const footer = `Configuration comes from ONAIR_* environment variables and an optional
+JSON file named by ONAIR_CONFIG (see README.md). The event and operator
+commands write to the store the settings name (ONAIR_DATA_DIR or
+ONAIR_DATABASE_URL): give them the server's settings. They say on stderr
+which store and public URL they use, and warn when no server runs on it.`;
 
-class UsageError extends Error {}
+/** Usage of `words`: a command and its subcommand, every subcommand of a command, or everything. */
+function usageOf(words: string[] = []): string {
+  const all = Object.keys(commandUsage);
+  const exact = all.filter((k) => k === words.join(' '));
+  const family = all.filter((k) => k === words[0] || k.startsWith(`${words[0]} `));
+  const keys = exact.length ? exact : family.length ? family : all;
+  return ['usage:', ...keys.map((k) => commandUsage[k]), '', footer].join('\n');
+}
 
-/** URLs an operator needs for an event; derived from publicUrl (default http://localhost:<httpPort>). */
-function eventUrls(config: Config, e: EventRecord) {
-  const base = (config.publicUrl ?? `http://localhost:${config.httpPort}`).replace(/\/+$/, '');
+/** Whether `cmd` is a command this CLI has. */
+const isCommand = (cmd: string): boolean => Object.keys(commandUsage).some((k) => k === cmd || k.startsWith(`${cmd} `));
+
+class UsageError extends Error {
+  constructor(
+    message: string,
+    /** The command whose usage to show. */
+    readonly words: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** Where the CLI's URLs point: the running server's, when one runs on this store, else this command's settings. */
+interface Target {
+  publicUrl: string;
+  rtmpPort: number;
+}
+
+/**
+ * Says on stderr which store this command uses and where its URLs point, and warns when no server runs on this
+ * data dir or the one that runs uses another store (then what this command writes is not what that server reads).
+ */
+function resolveTarget(config: Config, withUrls: boolean): Target {
+  const store = storeLabel(config);
+  const own: Target = { publicUrl: publicBase(config, config.httpPort), rtmpPort: config.rtmpPort };
+  const server = runningServer(config.dataDir);
+  const say = (line: string) => process.stderr.write(`onair: ${line}\n`);
+  if (server === undefined) {
+    say(`store: ${store}`);
+    say(
+      `warning: no onair server is running on data dir ${resolve(config.dataDir)}; this command uses the settings it was given` +
+        (withUrls ? ` (public URL ${own.publicUrl}, RTMP port ${own.rtmpPort}): start the server with the same ONAIR_* settings` : ''),
+    );
+    return own;
+  }
+  if (server.store !== store) {
+    say(`store: ${store}`);
+    say(
+      `warning: the server running on data dir ${resolve(config.dataDir)} (pid ${server.pid}) uses ${server.store}, not this store: ` +
+        'it will not see what this command writes; give this command the server\'s ONAIR_DATABASE_URL / ONAIR_DATA_DIR',
+    );
+    return own;
+  }
+  say(`store: ${store}, used by the running server (pid ${server.pid})${withUrls ? `; public URL ${server.publicUrl}` : ''}`);
+  return { publicUrl: server.publicUrl, rtmpPort: server.rtmpPort };
+}
+
+/** URLs an operator needs for an event. */
+function eventUrls(target: Target, e: EventRecord) {
+  const base = target.publicUrl;
   const host = new URL(base).hostname;
   return {
-    rtmpUrl: `rtmp://${host}:${config.rtmpPort}/live`,
+    rtmpUrl: `rtmp://${host}:${target.rtmpPort}/live`,
     whipUrl: `${base}/whip/${e.id}`,
     watchUrl: `${base}/watch/${e.slug}`,
     hlsUrl: `${base}/live/${e.id}/master.m3u8`,
@@ -53,10 +115,18 @@ async function withEvents<T>(config: Config, fn: (events: EventService) => Promi
   }
 }
 
+const isHelp = (a: string | undefined) => a === '--help' || a === '-h';
+
 async function main(argv: string[]): Promise<void> {
   const [cmd, sub] = argv;
-  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    console.log(usage);
+  if (!cmd || cmd === 'help' || isHelp(cmd)) {
+    console.log(usageOf(cmd === 'help' ? argv.slice(1, 3) : []));
+    return;
+  }
+  if (argv.some(isHelp)) {
+    // `onair event --help`, `onair event create --help`, …: the command's own usage.
+    if (!isCommand(cmd)) throw new UsageError(`unknown command: ${cmd}`);
+    console.log(usageOf(sub !== undefined && !sub.startsWith('-') ? [cmd, sub] : [cmd]));
     return;
   }
   if (cmd === 'start') {
@@ -66,19 +136,26 @@ async function main(argv: string[]): Promise<void> {
       strict: true,
     });
     const role = (values.role ?? undefined) as Role | undefined;
-    if (role && !roles.includes(role)) throw new UsageError(`--role must be one of ${roles.join(', ')}`);
+    if (role && !roles.includes(role)) throw new UsageError(`--role must be one of ${roles.join(', ')}`, ['start']);
     const config = loadConfig(process.env, { role, originUrls: values.origin });
-    if (config.role !== 'all' && config.role !== 'edge' && config.role !== 'origin') {
-      throw new UsageError(`role "${config.role}" on its own is not available yet; use --role all, edge or origin`);
-    }
     const logger = createLogger(config.logLevel);
     let server: { stop(): Promise<void> };
+    // The roles that hold the store tell the CLI where they are (cli/server-file.ts).
+    let removeCard = (): void => undefined;
+    const cardError = (err: Error) => logger.warn({ err: err.message }, 'cannot write or remove server.json in the data dir; the CLI will not find this server');
     try {
       if (config.role === 'edge') server = await startEdgeRole(config, logger);
-      else if (config.role === 'origin') server = await startOriginRole(config, logger);
-      else server = await startAllInOne(config, logger);
+      else if (config.role === 'origin') {
+        const origin = await startOriginRole(config, logger);
+        server = origin;
+        removeCard = writeServerCard(config, { httpPort: origin.httpPort, rtmpPort: config.rtmpPort }, cardError);
+      } else {
+        const all = await startAllInOne(config, logger);
+        server = all;
+        removeCard = writeServerCard(config, all, cardError);
+      }
     } catch (err) {
-      if (err instanceof RoleConfigError) throw new UsageError(err.message);
+      if (err instanceof RoleConfigError) throw new UsageError(err.message, ['start']);
       throw err;
     }
     let stopping = false;
@@ -86,6 +163,7 @@ async function main(argv: string[]): Promise<void> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'shutting down');
+      removeCard();
       server.stop().then(
         () => process.exit(0),
         () => process.exit(1),
@@ -101,16 +179,17 @@ async function main(argv: string[]): Promise<void> {
       options: { title: { type: 'string' }, description: { type: 'string' }, latency: { type: 'string' }, json: { type: 'boolean' } },
       strict: true,
     });
-    if (!values.title?.trim()) throw new UsageError('--title is required');
+    if (!values.title?.trim()) throw new UsageError('--title is required', ['event', 'create']);
     if (values.latency !== undefined && values.latency !== 'low' && values.latency !== 'standard') {
-      throw new UsageError('--latency must be low or standard');
+      throw new UsageError('--latency must be low or standard', ['event', 'create']);
     }
     const config = loadConfig();
+    const target = resolveTarget(config, true);
     const latencyMode = values.latency ?? config.defaultLatencyMode;
     const { event, streamKey } = await withEvents(config, (ev) =>
       ev.create({ title: values.title!, description: values.description, latencyMode }),
     );
-    const urls = eventUrls(config, event);
+    const urls = eventUrls(target, event);
     if (values.json) {
       console.log(JSON.stringify({ id: event.id, slug: event.slug, streamKey, latencyMode: event.latencyMode, ...urls }));
     } else {
@@ -126,18 +205,20 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'event' && sub === 'list') {
     const { values } = parseArgs({ args: argv.slice(2), options: { json: { type: 'boolean' } }, strict: true });
     const config = loadConfig();
+    const target = resolveTarget(config, values.json === true);
     const list = await withEvents(config, (ev) => ev.list());
-    if (values.json) console.log(JSON.stringify(list.map((e) => ({ ...e, ...eventUrls(config, e) }))));
+    if (values.json) console.log(JSON.stringify(list.map((e) => ({ ...e, ...eventUrls(target, e) }))));
     else if (list.length === 0) console.log('no events yet: onair event create --title "…"');
     else for (const e of list) console.log(`${e.id}  ${e.status.padEnd(7)}  ${e.slug}  ${e.title}`);
     return;
   }
   if (cmd === 'operator' && sub === 'create') {
     const { values } = parseArgs({ args: argv.slice(2), options: { email: { type: 'string' }, role: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
-    if (!values.email?.trim()) throw new UsageError('--email is required');
-    if (!operatorRoles.includes(values.role as OperatorRole)) throw new UsageError(`--role must be one of ${operatorRoles.join(', ')}`);
-    const password = await readPassword(`password for ${values.email}: `);
+    if (!values.email?.trim()) throw new UsageError('--email is required', ['operator', 'create']);
+    if (!operatorRoles.includes(values.role as OperatorRole)) throw new UsageError(`--role must be one of ${operatorRoles.join(', ')}`, ['operator', 'create']);
     const config = loadConfig();
+    resolveTarget(config, false);
+    const password = await readPassword(`password for ${values.email}: `);
     const db = await openStore(config);
     try {
       const op = await new OperatorService(db).create({ email: values.email, role: values.role as OperatorRole, password });
@@ -153,6 +234,7 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'operator' && sub === 'list') {
     const { values } = parseArgs({ args: argv.slice(2), options: { json: { type: 'boolean' } }, strict: true });
     const config = loadConfig();
+    resolveTarget(config, false);
     const db = await openStore(config);
     try {
       const list = await new OperatorService(db).list();
@@ -163,12 +245,13 @@ async function main(argv: string[]): Promise<void> {
     }
     return;
   }
-  throw new UsageError(`unknown command: ${argv.join(' ')}`);
+  const known = isCommand(cmd);
+  throw new UsageError(sub === undefined && known ? `${cmd} needs a subcommand` : `unknown command: ${argv.join(' ')}`, known ? [cmd] : []);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof UsageError) {
-    console.error(`onair: ${err.message}\n\n${usage}`);
+    console.error(`onair: ${err.message}\n\n${usageOf(err.words)}`);
     process.exit(2);
   }
   if (err instanceof ConfigError || (err as NodeJS.ErrnoException)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {

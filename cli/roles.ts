@@ -57,6 +57,7 @@ export function createHttpFront(deps: HttpFrontDeps): (req: IncomingMessage, res
       edge.handle(req, res);
       return;
     }
+    res.setHeader('x-content-type-options', 'nosniff');
     const path = url.split('?', 1)[0]!;
     if (deps.whip !== undefined && path.startsWith('/whip/')) {
       deps.whip(req, res);

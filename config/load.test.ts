@@ -68,3 +68,44 @@ test('the store URL: ONAIR_DATABASE_URL, else DATABASE_URL; only postgres URLs',
   assert.equal(loadConfig({ DATABASE_URL: 'postgres://a/x', ONAIR_DATABASE_URL: 'postgresql://b/y' }).databaseUrl, 'postgresql://b/y');
   assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://db/onair' }), /ONAIR_DATABASE_URL \(databaseUrl\): a postgres:\/\/ or postgresql:\/\/ URL/);
 });
+
+test('a ladder that is not JSON says what to write', () => {
+  assert.throws(() => loadConfig({ ONAIR_LADDER: 'not json' }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /^ONAIR_LADDER: not JSON; write a JSON array like \[\{"name":"720p","height":720,"fps":30,"videoKbps":2800\}\]$/);
+    return true;
+  });
+  assert.throws(() => loadConfig({ ONAIR_LADDER: '["720p"]' }), /ONAIR_LADDER \(ladder\.0\): .*; write a JSON array like \[\{"name":"720p"/);
+});
+
+test('ONAIR_ROLE takes exactly the roles `onair start` runs, and the message lists them', () => {
+  for (const role of ['all', 'origin', 'edge']) assert.equal(loadConfig({ ONAIR_ROLE: role }).role, role);
+  for (const role of ['control', 'ingest', 'bogus']) {
+    assert.throws(() => loadConfig({ ONAIR_ROLE: role }), /ONAIR_ROLE \(role\): one of all, origin, edge/);
+  }
+});
+
+test('the part target must split the segment target into whole parts', () => {
+  assert.throws(
+    () => loadConfig({ ONAIR_PART_TARGET_SEC: '2', ONAIR_SEGMENT_TARGET_SEC: '1' }),
+    /ONAIR_PART_TARGET_SEC \(partTargetSec\): 2 s must split ONAIR_SEGMENT_TARGET_SEC \(1 s\) into 2 or more whole parts; write e\.g\. 0\.5 or 0\.25/,
+  );
+  assert.throws(() => loadConfig({ ONAIR_PART_TARGET_SEC: '0.3' }), /0\.3 s must split .*\(2 s\).*write e\.g\. 1 or 0\.5/);
+  assert.throws(() => loadConfig({ ONAIR_PART_TARGET_SEC: '2' }), /2 or more whole parts/);
+  assert.equal(loadConfig({ ONAIR_SEGMENT_TARGET_SEC: '1', ONAIR_PART_TARGET_SEC: '0.25' }).partTargetSec, 0.25);
+  assert.equal(loadConfig({ ONAIR_SEGMENT_TARGET_SEC: '3', ONAIR_PART_TARGET_SEC: '0.6' }).segmentTargetSec, 3);
+  assert.equal(loadConfig({ ONAIR_SEGMENT_TARGET_SEC: '1' }).partTargetSec, 0.5);
+});
+
+test('two servers on one port are refused', () => {
+  assert.throws(() => loadConfig({ ONAIR_HTTP_PORT: '9000', ONAIR_RTMP_PORT: '9000' }), /ONAIR_RTMP_PORT \(rtmpPort\): port 9000 is already ONAIR_HTTP_PORT/);
+  assert.throws(() => loadConfig({ ONAIR_ORIGIN_PORT: '1935' }), /ONAIR_ORIGIN_PORT \(originPort\): port 1935 is already ONAIR_RTMP_PORT/);
+  assert.equal(loadConfig({ ONAIR_HTTP_PORT: '0', ONAIR_RTMP_PORT: '0' }).httpPort, 0);
+});
+
+test('ONAIR_WATCH_FRAME_ANCESTORS: a CSP source list, never a way to add directives', () => {
+  assert.equal(loadConfig({}).watchFrameAncestors, '*');
+  assert.equal(loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "'self' https://news.example https://*.partner.example" }).watchFrameAncestors, "'self' https://news.example https://*.partner.example");
+  assert.throws(() => loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "*; script-src 'unsafe-inline'" }), /ONAIR_WATCH_FRAME_ANCESTORS .*is not a CSP source; write \*/);
+  assert.throws(() => loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "'none' https://a.example" }), /'none' must stand alone/);
+});

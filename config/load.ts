@@ -13,23 +13,36 @@ export function envName(key: string): string {
   return 'ONAIR_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 }
 
-/** Turns an environment string into the JSON type the schema expects for that key. */
-function fromEnv(key: string, raw: string, shape: z.ZodType): unknown {
+/** What to write for settings whose shape a message alone does not make clear. */
+const examples: Record<string, string> = {
+  ladder: '[{"name":"720p","height":720,"fps":30,"videoKbps":2800}]',
+};
+
+function unwrap(shape: z.ZodType): z.ZodType {
   let inner: z.ZodType = shape;
   while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) {
     inner = inner.unwrap() as z.ZodType;
   }
+  return inner;
+}
+
+/** Turns an environment string into the JSON type the schema expects for that key. */
+function fromEnv(key: string, raw: string, shape: z.ZodType): unknown {
+  const inner = unwrap(shape);
   if (inner instanceof z.ZodNumber) {
     const n = Number(raw);
     return raw.trim() === '' || Number.isNaN(n) ? raw : n;
   }
   if (inner instanceof z.ZodArray || inner instanceof z.ZodPipe) {
     const t = raw.trim();
-    if (t.startsWith('[')) {
+    // A list of objects (the ladder) can only be JSON; a list of strings may also be comma-separated.
+    const ofObjects = inner instanceof z.ZodArray && inner.element instanceof z.ZodObject;
+    if (t.startsWith('[') || ofObjects) {
       try {
         return JSON.parse(t);
       } catch {
-        throw new ConfigError(`${envName(key)}: not valid JSON`);
+        const like = examples[key] ?? '["a","b"] or a comma-separated list a,b';
+        throw new ConfigError(`${envName(key)}: not JSON; write a JSON array like ${like}`);
       }
     }
     return t === '' ? [] : t.split(',').map((s) => s.trim());
@@ -79,7 +92,8 @@ export function loadConfig(
     const lines = result.error.issues.map((i) => {
       const key = String(i.path[0] ?? '');
       const where = i.path.length ? `${envName(key)} (${i.path.join('.')})` : 'config';
-      return `${where}: ${i.message}`;
+      const like = examples[key];
+      return `${where}: ${i.message}${like === undefined ? '' : `; write a JSON array like ${like}`}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }

@@ -1,6 +1,7 @@
 // The one typed source of onair's configuration: every setting, its default and its meaning.
 import { z } from 'zod';
 import { trustedProxyEntryError } from '../lib/client-address.ts';
+import { frameAncestorsError } from '../lib/page-headers.ts';
 
 /** One rung of the adaptive ladder the origin encodes. */
 export const renditionSchema = z
@@ -18,16 +19,77 @@ export const renditionSchema = z
 
 export type Rendition = z.infer<typeof renditionSchema>;
 
-/** Server roles; `all` runs every role in one process. */
-export const roles = ['all', 'ingest', 'origin', 'edge', 'control'] as const;
+/** Server roles `onair start` runs: `all` (every role in one process), `origin` (ingest + origin), `edge`. */
+export const roles = ['all', 'origin', 'edge'] as const;
 export type Role = (typeof roles)[number];
 
 const port = z.number().int().min(0).max(65535);
 
+/** A list of address ranges: `loopback`, `linklocal`, `uniquelocal`, addresses and CIDRs. */
+const addressRanges = z.array(
+  z.string().superRefine((e, ctx) => {
+    const err = trustedProxyEntryError(e);
+    if (err) ctx.addIssue({ code: 'custom', message: err });
+  }),
+);
+
+/** Whole parts per segment (within float noise), or undefined when the part target does not divide the segment target. */
+function partsPerSegment(segmentTargetSec: number, partTargetSec: number): number | undefined {
+  const n = segmentTargetSec / partTargetSec;
+  return Math.abs(n - Math.round(n)) < 1e-6 ? Math.round(n) : undefined;
+}
+
+/**
+ * Rules that tie several settings together. LL-HLS (RFC 8216bis §4.4.4.9) wants every part but a segment's last
+ * one within 85–100 % of PART-TARGET; the origin cuts a part every `partTargetSec` and a segment every
+ * `segmentTargetSec`, so the segment target must be a whole number (≥ 2) of part targets, or the last part of each
+ * segment is a short remainder and a part longer than its segment cannot exist at all.
+ */
+function checkAcrossKeys(
+  c: { role: Role; segmentTargetSec: number; partTargetSec: number; httpPort: number; rtmpPort: number; originPort: number },
+  ctx: z.RefinementCtx,
+): void {
+  const n = partsPerSegment(c.segmentTargetSec, c.partTargetSec);
+  if (n === undefined || n < 2) {
+    const fits = [2, 4]
+      .map((k) => c.segmentTargetSec / k)
+      .filter((p) => p >= 0.1 && p <= 2)
+      .map((p) => String(Math.round(p * 1000) / 1000));
+    ctx.addIssue({
+      code: 'custom',
+      path: ['partTargetSec'],
+      message:
+        `${c.partTargetSec} s must split ONAIR_SEGMENT_TARGET_SEC (${c.segmentTargetSec} s) into 2 or more whole parts` +
+        (fits.length ? `; write e.g. ${fits.join(' or ')}` : '; lower it or raise ONAIR_SEGMENT_TARGET_SEC'),
+    });
+  }
+  // An edge binds its HTTP port only.
+  if (c.role === 'edge') return;
+  const ports: [string, number][] = [
+    ['httpPort', c.httpPort],
+    ['rtmpPort', c.rtmpPort],
+    ['originPort', c.originPort],
+  ];
+  for (let i = 0; i < ports.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const [a, pa] = ports[j]!;
+      const [b, pb] = ports[i]!;
+      if (pa !== 0 && pa === pb) {
+        ctx.addIssue({ code: 'custom', path: [b], message: `port ${pb} is already ${envNameOf(a)}; give each server its own port (or 0 for a free one)` });
+      }
+    }
+  }
+}
+
+/** `httpPort` → `ONAIR_HTTP_PORT` (config/load.ts has the same rule; kept here so the schema has no import cycle). */
+function envNameOf(key: string): string {
+  return 'ONAIR_' + key.replace(/[A-Z]/g, (ch) => '_' + ch).toUpperCase();
+}
+
 export const configSchema = z
   .object({
     /** Which role(s) this process runs. */
-    role: z.enum(roles).default('all'),
+    role: z.enum(roles, { error: `one of ${roles.join(', ')}` }).default('all'),
     /** Public HTTP port: player, console, API, HLS, WebSocket, WHIP, /metrics, /healthz. 0 picks a free port. */
     httpPort: port.default(8080),
     /** Address the public HTTP and RTMP servers bind to. */
@@ -53,11 +115,7 @@ export const configSchema = z
      * protocol on RTMP): `loopback`, `linklocal`, `uniquelocal`, addresses and CIDRs. Every per-address limit,
      * log line and metric uses the client address this rule gives; from any other peer, headers are ignored.
      */
-    trustedProxies: z
-      .array(z.string().superRefine((e, ctx) => {
-        const err = trustedProxyEntryError(e);
-        if (err) ctx.addIssue({ code: 'custom', message: err });
-      }))
+    trustedProxies: addressRanges
       .default(['loopback']),
     /** Bearer token `/metrics` asks for (`Authorization: Bearer <token>`), on every role. Unset: `/metrics` is open. */
     metricsToken: z.string().min(16).optional(),
@@ -141,12 +199,20 @@ export const configSchema = z
      * Destinations webhooks may reach although refused by default (loopback, private, link-local, CGNAT, multicast,
      * reserved): addresses, CIDRs, or `loopback`, `linklocal`, `uniquelocal`. Checked on the resolved address at send time.
      */
-    webhookAllowCidrs: z
-      .array(z.string().superRefine((e, ctx) => {
-        const err = trustedProxyEntryError(e);
-        if (err) ctx.addIssue({ code: 'custom', message: err });
-      }))
+    webhookAllowCidrs: addressRanges
       .default([]),
+    /**
+     * Where the watch page may be embedded: a CSP `frame-ancestors` source list. `*` (anywhere) by default, as embedding
+     * the player is what a live-streaming page is for; `'self'` or a list of origins restricts it, `'none'` forbids it.
+     * The console is never embeddable.
+     */
+    watchFrameAncestors: z
+      .string()
+      .superRefine((v, ctx) => {
+        const err = frameAncestorsError(v);
+        if (err) ctx.addIssue({ code: 'custom', message: err });
+      })
+      .default('*'),
     /** Ad creative the player shows during ad breaks (image or video URL); unset: a slate. */
     adCreativeUrl: z.string().url().optional(),
     /** Redis URL for the chat bus, presence and rate limits (cluster mode); comma-separated seed URLs mean Redis Cluster. Falls back to `REDIS_URL`; unset: in-process. */
@@ -194,6 +260,7 @@ export const configSchema = z
     /** Per-IP buckets are this many times the per-viewer ones (several viewers share an address). */
     chatIpFactor: z.number().min(1).default(20),
   })
-  .strict();
+  .strict()
+  .superRefine(checkAcrossKeys);
 
 export type Config = z.infer<typeof configSchema>;

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { ApiError } from './auth.ts';
 import type { RouteBuilder } from './api-routes.ts';
-import { adBreakSchema, epochMs, eventIdParams, eventSchema, healthSampleSchema, slugInput } from './api-schemas.ts';
+import { consoleEventSchema, epochMs, eventIdParams, eventSchema, eventStatusSchema, slugInput, streamKeySchema } from './api-schemas.ts';
 import { SealedKeyError, SlugTakenError, type EventRecord, type EventService } from './events.ts';
 import type { AdBreaks } from './ad-breaks.ts';
 import type { HealthMonitor } from './health.ts';
@@ -105,11 +105,13 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
     responses: {
       200: {
         description: 'Events',
-        schema: z.object({ events: z.array(eventSchema.extend({ publishing: z.boolean(), viewers: z.number().int().nullable() })) }),
+        schema: z.object({ events: z.array(consoleEventSchema) }),
       },
     },
     handler: async () => ({
-      events: (await events.list()).map((e) => ({ ...eventView(e), publishing: deps.publishing(e.id), viewers: deps.viewerCount(e.id) ?? null })),
+      events: (await events.list()).map(
+        (e): z.infer<typeof consoleEventSchema> => ({ ...eventView(e), publishing: deps.publishing(e.id), viewers: deps.viewerCount(e.id) ?? null }),
+      ),
     }),
   });
 
@@ -187,7 +189,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
     },
   });
 
-  const keyResponse = z.object({ streamKey: z.string(), rtmpUrl: z.string(), whipUrl: z.string() }).meta({ id: 'StreamKey' });
+  const keyResponse = streamKeySchema;
 
   b.route({
     method: 'post',
@@ -267,23 +269,14 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
     responses: {
       200: {
         description: 'Status',
-        schema: z
-          .object({
-            id: z.string(),
-            status: z.enum(['idle', 'live', 'offline', 'ended']),
-            liveSince: epochMs.nullable(),
-            publishing: z.boolean(),
-            viewers: z.number().int().nullable(),
-            health: healthSampleSchema.nullable(),
-            adBreak: adBreakSchema.nullable(),
-          })
-          .meta({ id: 'EventStatus' }),
+        schema: eventStatusSchema,
       },
       ...notFound,
     },
     handler: async ({ params }) => {
       const e = await mustExist(params.id);
-      return {
+      // Typed by the schema, so the health monitor's and ad breaks' records cannot drift from what the API documents.
+      const body: z.infer<typeof eventStatusSchema> = {
         id: e.id,
         status: e.status,
         liveSince: e.liveSince,
@@ -292,6 +285,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
         health: deps.health.latest(e.id) ?? null,
         adBreak: (await deps.adBreaks.active(e.id)) ?? null,
       };
+      return body;
     },
   });
 }

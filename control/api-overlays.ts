@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { ApiError } from './auth.ts';
 import type { RouteBuilder } from './api-routes.ts';
-import { adBreakSchema, disclaimerSchema, eventIdParams, newsFlashSchema, severitySchema } from './api-schemas.ts';
+import { disclaimerSchema, eventIdParams, newsFlashSchema, overlaysSchema, severitySchema } from './api-schemas.ts';
 import type { EventService } from './events.ts';
 import type { OverlayService } from './overlays.ts';
 import type { AdBreaks } from './ad-breaks.ts';
@@ -27,14 +27,7 @@ export function registerOverlayRoutes(b: RouteBuilder, deps: { events: EventServ
     responses: {
       200: {
         description: 'Active overlays',
-        schema: z
-          .object({
-            newsFlashes: z.array(newsFlashSchema),
-            disclaimer: disclaimerSchema.nullable(),
-            adBreak: adBreakSchema.pick({ id: true, startAt: true, durationSec: true, creativeUrl: true }).extend({ remainingSec: z.number() }).nullable(),
-            serverTime: z.number().int(),
-          })
-          .meta({ id: 'Overlays' }),
+        schema: overlaysSchema,
       },
       ...notFound,
     },
@@ -43,13 +36,14 @@ export function registerOverlayRoutes(b: RouteBuilder, deps: { events: EventServ
       const active = await overlays.active(params.id);
       const ad = await deps.adBreaks.active(params.id);
       const now = Date.now();
-      return {
+      const body: z.infer<typeof overlaysSchema> = {
         ...active,
         adBreak: ad
           ? { id: ad.id, startAt: ad.startAt, durationSec: ad.durationSec, creativeUrl: ad.creativeUrl, remainingSec: Math.max(0, (ad.startAt + ad.durationSec * 1000 - now) / 1000) }
           : null,
         serverTime: now,
       };
+      return body;
     },
   });
 

@@ -60,6 +60,9 @@ export const adBreakSchema = z
   })
   .meta({ id: 'AdBreak' });
 
+/** An event with its live state, as the console lists it. */
+export const consoleEventSchema = eventSchema.extend({ publishing: z.boolean(), viewers: z.number().int().nullable() });
+
 /** One ingest health sample. */
 export const healthSampleSchema = z
   .object({
@@ -80,6 +83,32 @@ export const healthSampleSchema = z
     warnings: z.array(z.object({ code: z.enum(['keyframe_interval', 'bitrate_collapse', 'transcode_slow', 'late_frames']), message: z.string() })),
   })
   .meta({ id: 'HealthSample' });
+
+/** A stream key and the ingest URLs to use it with. */
+export const streamKeySchema = z.object({ streamKey: z.string(), rtmpUrl: z.string(), whipUrl: z.string() }).meta({ id: 'StreamKey' });
+
+/** Live status of one event at a glance. */
+export const eventStatusSchema = z
+  .object({
+    id: z.string(),
+    status: eventSchema.shape.status,
+    liveSince: epochMs.nullable(),
+    publishing: z.boolean(),
+    viewers: z.number().int().nullable(),
+    health: healthSampleSchema.nullable(),
+    adBreak: adBreakSchema.nullable(),
+  })
+  .meta({ id: 'EventStatus' });
+
+/** What viewers should see now over the video. */
+export const overlaysSchema = z
+  .object({
+    newsFlashes: z.array(newsFlashSchema),
+    disclaimer: disclaimerSchema.nullable(),
+    adBreak: adBreakSchema.pick({ id: true, startAt: true, durationSec: true, creativeUrl: true }).extend({ remainingSec: z.number() }).nullable(),
+    serverTime: z.number().int(),
+  })
+  .meta({ id: 'Overlays' });
 
 /** A webhook. */
 export const webhookSchema = z

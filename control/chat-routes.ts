@@ -26,7 +26,8 @@ export interface ChatRoutesDeps {
 const PAGE_MAX = 200;
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not an id');
-const commentSchema = z
+/** A comment as REST and the WebSocket give it. */
+export const commentSchema = z
   .object({
     id: z.string(),
     seq: z.number().int(),
@@ -37,10 +38,12 @@ const commentSchema = z
     at: epochMs,
   })
   .meta({ id: 'Comment' });
-const moderatedCommentSchema = commentSchema
+/** A comment in the moderators' feed: hidden and deleted ones too, flagged. */
+export const moderatedCommentSchema = commentSchema
   .extend({ hidden: z.boolean(), deleted: z.boolean().meta({ description: 'Deleted: `text` is erased' }) })
   .meta({ id: 'ModeratedComment' });
-const settingsSchema = z
+/** Chat settings moderators set. */
+export const settingsSchema = z
   .object({ chatEnabled: z.boolean(), slowModeSec: z.number().int().meta({ description: 'Minimum seconds between two comments of one viewer; 0 = off' }) })
   .meta({ id: 'ChatSettings' });
 const pageQuery = z.strictObject({

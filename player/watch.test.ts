@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
+import type { ApiEvent } from '../control/api-types.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
@@ -84,16 +85,24 @@ function ensureBuilt(): void {
   });
 }
 
-function eventJson(): Record<string, unknown> {
+/** The fake's event, typed by the API's own schema so that it cannot drift from what the server sends. */
+function eventJson(): ApiEvent {
+  const at = Date.parse('2025-01-01T00:00:00.000Z');
   return {
     id: EVENT_ID,
     slug: SLUG,
     title: XSS_TITLE,
     description: XSS_DESCRIPTION,
     status: ctx.fake.status,
-    createdAt: '2025-01-01T00:00:00.000Z',
-    updatedAt: '2025-01-01T00:00:00.000Z',
-    liveSince: ctx.fake.status === 'live' ? '2025-01-01T00:01:00.000Z' : null,
+    createdAt: at,
+    updatedAt: at,
+    liveSince: ctx.fake.status === 'live' ? at + 60_000 : null,
+    latencyMode: 'standard',
+    scheduledStart: null,
+    visibility: 'public',
+    endedAt: ctx.fake.status === 'ended' ? at + 120_000 : null,
+    hlsUrl: `/live/${EVENT_ID}/master.m3u8`,
+    watchUrl: `/watch/${SLUG}`,
   };
 }
 
@@ -124,8 +133,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const events = [eventJson()].filter((e) => !url.searchParams.has('status') || e.status === url.searchParams.get('status'));
     send(res, 200, 'application/json', JSON.stringify({ events }));
   } else if (p === `/api/v1/events/by-slug/${SLUG}`) {
-    const event = { ...eventJson(), hlsUrl: `/live/${EVENT_ID}/master.m3u8`, watchUrl: `/watch/${SLUG}` };
-    send(res, 200, 'application/json', JSON.stringify({ event }));
+    send(res, 200, 'application/json', JSON.stringify({ event: eventJson() }));
   } else if (p.startsWith('/api/')) send(res, 404, 'application/json', notFound);
   else if (p.startsWith(`/live/${EVENT_ID}/`)) {
     if (p.endsWith('/master.m3u8')) ctx.fake.masterRequests += 1;

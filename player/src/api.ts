@@ -1,25 +1,6 @@
-// Typed client for the few control-plane endpoints the viewer pages read.
-
-/** Lifecycle of an event as reported by the API. */
-export type EventStatus = 'idle' | 'live' | 'offline' | 'ended';
-
-/** One event as listed by `GET /api/v1/events`. */
-export interface EventSummary {
-  id: string;
-  slug: string;
-  title: string;
-  description: string;
-  status: EventStatus;
-  createdAt: string;
-  updatedAt: string;
-  liveSince: string | null;
-}
-
-/** One event as returned by `GET /api/v1/events/by-slug/<slug>`, with its playback URLs. */
-export interface EventDetail extends EventSummary {
-  hlsUrl: string;
-  watchUrl: string;
-}
+// Typed client for the few control-plane endpoints the viewer pages read. The body types come from the server's
+// zod schemas (type-only import: erased from the bundle).
+import type { ApiEvent, ApiEventStatus } from '../../control/api-types.ts';
 
 /** An API call that failed; `status` is the HTTP status (0 for a network failure). */
 export class ApiError extends Error {
@@ -57,16 +38,16 @@ async function getJson(url: string, signal?: AbortSignal): Promise<unknown> {
 }
 
 /** Lists events, optionally only those with the given status. */
-export async function listEvents(status?: EventStatus, signal?: AbortSignal): Promise<EventSummary[]> {
+export async function listEvents(status?: ApiEventStatus, signal?: AbortSignal): Promise<ApiEvent[]> {
   const query = status === undefined ? '' : `?status=${encodeURIComponent(status)}`;
-  const body = (await getJson(`/api/v1/events${query}`, signal)) as { events?: EventSummary[] } | null;
+  const body = (await getJson(`/api/v1/events${query}`, signal)) as { events?: ApiEvent[] } | null;
   return Array.isArray(body?.events) ? body.events : [];
 }
 
 /** Fetches one event by its slug; throws ApiError (status 404) when there is none. */
-export async function getEventBySlug(slug: string, signal?: AbortSignal): Promise<EventDetail> {
+export async function getEventBySlug(slug: string, signal?: AbortSignal): Promise<ApiEvent> {
   const body = (await getJson(`/api/v1/events/by-slug/${encodeURIComponent(slug)}`, signal)) as {
-    event?: EventDetail;
+    event?: ApiEvent;
   } | null;
   if (body?.event === undefined) throw new ApiError(500, 'bad_response', 'response has no event');
   return body.event;

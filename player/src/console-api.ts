@@ -1,126 +1,64 @@
-// Typed client of the operator API (/api/v1) for the console: cookie session, CSRF header on every write.
+// Typed client of the operator API (/api/v1) for the console: cookie session, CSRF header on every write. The body
+// types come from the server's zod schemas (type-only import: erased from the bundle).
 import { ApiError } from './api.ts';
+import type {
+  ApiAdBreak,
+  ApiChatSettings,
+  ApiComment,
+  ApiConsoleEvent,
+  ApiDisclaimer,
+  ApiEvent,
+  ApiEventStatus,
+  ApiEventStatusInfo,
+  ApiHealthSample,
+  ApiModeratedComment,
+  ApiNewsFlash,
+  ApiOperator,
+  ApiOverlays,
+  ApiSeverity,
+  ApiStreamKey,
+} from '../../control/api-types.ts';
 
 /** Lifecycle of an event. */
-export type ConsoleEventStatus = 'idle' | 'live' | 'offline' | 'ended';
+export type ConsoleEventStatus = ApiEventStatus;
 
 /** Severity of news flashes and disclaimers. */
-export type Severity = 'info' | 'warning' | 'critical';
+export type Severity = ApiSeverity;
 
 /** An operator as the API returns it. */
-export interface Operator {
-  id: string;
-  email: string;
-  role: 'admin' | 'moderator';
-}
+export type Operator = ApiOperator;
 
-/** An event as the console sees it. */
-export interface ConsoleEvent {
-  id: string;
-  slug: string;
-  title: string;
-  description: string;
-  status: ConsoleEventStatus;
-  createdAt: number;
-  liveSince: number | null;
-  visibility: 'public' | 'unlisted';
-  latencyMode: 'low' | 'standard';
-  hlsUrl: string;
-  watchUrl: string;
-  publishing?: boolean;
-  viewers?: number | null;
-}
+/** An event as the console sees it: the console list adds `publishing` and `viewers`, single-event answers do not. */
+export type ConsoleEvent = ApiEvent & Partial<Pick<ApiConsoleEvent, 'publishing' | 'viewers'>>;
 
 /** One ingest health sample (GET /events/:id/health and its SSE stream). */
-export interface HealthSample {
-  at: number;
-  protocol: string;
-  bitrateKbps: number;
-  fps: number;
-  keyframeIntervalSec: number | null;
-  width: number | null;
-  height: number | null;
-  videoCodec: string | null;
-  audioCodec: string | null;
-  transcodeSpeed: number | null;
-  droppedFrames: number;
-  lateFrames: number;
-  warnings: { code: string; message: string }[];
-}
+export type HealthSample = ApiHealthSample;
 
 /** An ad break. */
-export interface AdBreak {
-  id: string;
-  startAt: number;
-  durationSec: number;
-  creativeUrl: string | null;
-  status: 'scheduled' | 'active' | 'done' | 'cancelled';
-}
+export type AdBreak = ApiAdBreak;
 
 /** GET /events/:id/status. */
-export interface EventStatusInfo {
-  id: string;
-  status: ConsoleEventStatus;
-  liveSince: number | null;
-  publishing: boolean;
-  viewers: number | null;
-  health: HealthSample | null;
-  adBreak: AdBreak | null;
-}
+export type EventStatusInfo = ApiEventStatusInfo;
 
 /** A news flash. */
-export interface NewsFlash {
-  id: string;
-  text: string;
-  severity: Severity;
-  at: number;
-  expiresAt: number;
-}
+export type NewsFlash = ApiNewsFlash;
 
 /** A disclaimer. */
-export interface Disclaimer {
-  id: string;
-  text: string;
-  severity: Severity;
-  at: number;
-}
+export type Disclaimer = ApiDisclaimer;
 
 /** GET /events/:id/overlays (public). */
-export interface Overlays {
-  newsFlashes: NewsFlash[];
-  disclaimer: Disclaimer | null;
-  adBreak: { id: string; startAt: number; durationSec: number; creativeUrl: string | null; remainingSec: number } | null;
-  serverTime: number;
-}
+export type Overlays = ApiOverlays;
 
-/** The stream key and ingest URLs (shown once). */
-export interface StreamKey {
-  streamKey: string;
-  rtmpUrl: string;
-  whipUrl: string;
-  disconnected?: boolean;
-}
+/** The stream key and ingest URLs (shown once); rotation also says whether a publisher was cut off. */
+export type StreamKey = ApiStreamKey & { disconnected?: boolean };
 
-/** A comment as REST and the WebSocket return it. */
-export interface ConsoleComment {
-  id: string;
-  seq: number;
-  viewerId: string;
-  name: string;
-  role: string;
-  text: string;
-  at: number;
-  hidden?: boolean;
-  deleted?: boolean;
-}
+/** A comment as REST and the WebSocket return it; the moderators' feed flags hidden and deleted ones. */
+export type ConsoleComment = ApiComment & Partial<Pick<ApiModeratedComment, 'hidden' | 'deleted'>>;
 
 /** Chat settings set by moderators. */
-export interface ChatSettings {
-  chatEnabled: boolean;
-  slowModeSec: number;
-}
+export type ChatSettings = ApiChatSettings;
 
-/** One page of the moderators' comment feed. */
+/** One page of the moderators' comment feed (or of the public history, which has no settings). */
 export interface ModerationFeedPage {
   comments: ConsoleComment[];
   hasMore: boolean;

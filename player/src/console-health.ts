@@ -29,7 +29,7 @@ export function healthCard(ctx: ConsoleContext, eventId: string): { root: HTMLEl
       ...detail('Input', `${s.protocol.toUpperCase()} · ${res}`),
       ...detail('Codecs', codecs),
       ...detail('Keyframe every', s.keyframeIntervalSec === null ? '—' : `${s.keyframeIntervalSec.toFixed(1)} s`),
-      ...detail('Transcode speed', s.transcodeSpeed === null ? '—' : `${s.transcodeSpeed.toFixed(2)}×`),
+      ...detail('Transcode speed', s.transcodeSpeed === null ? '—' : `${s.transcodeSpeed.toFixed(2)}×${s.transcodeFps === null ? '' : ` (${s.transcodeFps.toFixed(0)} fps)`}`),
       ...detail('Dropped / late frames', `${s.droppedFrames} / ${s.lateFrames}`),
       ...detail('Updated', clock(s.at)),
     );

@@ -1,8 +1,8 @@
 // Renders the event list of the home page: live events first, then upcoming/offline ones.
-import type { EventStatus, EventSummary } from './api.ts';
+import type { ApiEvent, ApiEventStatus } from '../../control/api-types.ts';
 import { el } from './dom.ts';
 
-const STATUS_LABEL: Record<EventStatus, string> = {
+const STATUS_LABEL: Record<ApiEventStatus, string> = {
   live: 'Live',
   idle: 'Upcoming',
   offline: 'Offline',
@@ -10,9 +10,9 @@ const STATUS_LABEL: Record<EventStatus, string> = {
 };
 
 /** Orders events for display: live (newest first), then idle/offline (newest first); ended dropped. */
-export function orderEvents(events: readonly EventSummary[]): { live: EventSummary[]; other: EventSummary[] } {
-  const byRecent = (key: (e: EventSummary) => string | null) => (a: EventSummary, b: EventSummary) =>
-    (key(b) ?? '').localeCompare(key(a) ?? '');
+export function orderEvents(events: readonly ApiEvent[]): { live: ApiEvent[]; other: ApiEvent[] } {
+  // Timestamps are epoch milliseconds.
+  const byRecent = (key: (e: ApiEvent) => number) => (a: ApiEvent, b: ApiEvent) => key(b) - key(a);
   const live = events.filter((e) => e.status === 'live').sort(byRecent((e) => e.liveSince ?? e.updatedAt));
   const other = events
     .filter((e) => e.status === 'idle' || e.status === 'offline')
@@ -20,7 +20,7 @@ export function orderEvents(events: readonly EventSummary[]): { live: EventSumma
   return { live, other };
 }
 
-function card(event: EventSummary): HTMLElement {
+function card(event: ApiEvent): HTMLElement {
   const link = el('a', { className: 'event-card', attrs: { href: `/watch/${encodeURIComponent(event.slug)}` } }, [
     el('span', { className: `badge badge-${event.status}`, text: STATUS_LABEL[event.status] ?? event.status }),
     el('span', { className: 'event-title', text: event.title }),
@@ -29,7 +29,7 @@ function card(event: EventSummary): HTMLElement {
   return el('li', {}, [link]);
 }
 
-function section(heading: string, events: readonly EventSummary[]): HTMLElement {
+function section(heading: string, events: readonly ApiEvent[]): HTMLElement {
   return el('section', { className: 'event-section' }, [
     el('h2', { text: heading }),
     el('ul', { className: 'event-list' }, events.map(card)),
@@ -37,7 +37,7 @@ function section(heading: string, events: readonly EventSummary[]): HTMLElement 
 }
 
 /** Replaces the container's content with the grouped list, or the empty-state text. */
-export function renderEventList(container: HTMLElement, events: readonly EventSummary[]): void {
+export function renderEventList(container: HTMLElement, events: readonly ApiEvent[]): void {
   const { live, other } = orderEvents(events);
   const nodes: Node[] = [];
   if (live.length > 0) nodes.push(section('Live now', live));

@@ -1,6 +1,6 @@
 // Entry of watch.html: shows one event, plays it while live, waits (polling) while it is not.
 import { ApiError, getEventBySlug } from './api.ts';
-import type { EventDetail } from './api.ts';
+import type { ApiEvent } from '../../control/api-types.ts';
 import { byId } from './dom.ts';
 import { LivePlayer, canPlayHls } from './live-player.ts';
 import type { FailureReason } from './live-player.ts';
@@ -122,7 +122,7 @@ export function startWatchPage(): () => void {
   let unmountChat: (() => void) | undefined;
   let overlayFeed: OverlayFeed | undefined;
   let overlayView: ViewerOverlays | undefined;
-  function render(event: EventDetail): void {
+  function render(event: ApiEvent): void {
     if (overlayFeed === undefined) {
       // News flashes, disclaimer and ad breaks: WebSocket signals (through the chat connection) + polled overlays GET.
       const view = new ViewerOverlays(byId('news'), byId('disclaimer'), byId('adbreak'), video);
@@ -137,7 +137,7 @@ export function startWatchPage(): () => void {
     document.title = `${event.title} — onair`;
   }
 
-  function apply(event: EventDetail): void {
+  function apply(event: ApiEvent): void {
     render(event);
     if (event.status === 'live') {
       if (!player.active) {

@@ -28,6 +28,8 @@ let adServer: Server;
 let chromium: { browser: Browser; close(): Promise<void> };
 let publisher: ReturnType<typeof publishTestStream> | undefined;
 const contexts: BrowserContext[] = [];
+/** Content-Security-Policy violations Chromium reported on any page (the test ends asserting there were none). */
+const cspViolations: string[] = [];
 
 function cliWithStdin(args: string[], input: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -45,6 +47,9 @@ async function newPage(viewport: { width: number; height: number }, mobile = fal
   contexts.push(ctx);
   const page = await ctx.newPage();
   page.on('pageerror', (err) => process.stderr.write(`page error (${page.url()}): ${err.message}\n`));
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+  });
   return page;
 }
 
@@ -210,4 +215,5 @@ test('console runs a live show end to end; the viewer page follows', { timeout: 
   await op.goto(`${server.base}/console`);
   await op.waitForSelector(`.event-row[data-id="${eventId}"][data-status=ended]`, { timeout: 10_000 });
   await shot(op, 'console-desktop-list', true);
+  assert.deepEqual(cspViolations, [], 'no page broke its CSP');
 });
