@@ -115,8 +115,7 @@ export const configSchema = z
      * protocol on RTMP): `loopback`, `linklocal`, `uniquelocal`, addresses and CIDRs. Every per-address limit,
      * log line and metric uses the client address this rule gives; from any other peer, headers are ignored.
      */
-    trustedProxies: addressRanges
-      .default(['loopback']),
+    trustedProxies: addressRanges.default(['loopback']),
     /** Bearer token `/metrics` asks for (`Authorization: Bearer <token>`), on every role. Unset: `/metrics` is open. */
     metricsToken: z.string().min(16).optional(),
     /** Origin's HTTP port (serves HLS to edges). 0 picks a free port; in all-in-one mode it binds 127.0.0.1 only. */
@@ -199,8 +198,7 @@ export const configSchema = z
      * Destinations webhooks may reach although refused by default (loopback, private, link-local, CGNAT, multicast,
      * reserved): addresses, CIDRs, or `loopback`, `linklocal`, `uniquelocal`. Checked on the resolved address at send time.
      */
-    webhookAllowCidrs: addressRanges
-      .default([]),
+    webhookAllowCidrs: addressRanges.default([]),
     /**
      * Where the watch page may be embedded: a CSP `frame-ancestors` source list. `*` (anywhere) by default, as embedding
      * the player is what a live-streaming page is for; `'self'` or a list of origins restricts it, `'none'` forbids it.
