@@ -2,7 +2,7 @@
 // x-onair-role), parallel wrong logins against the failure limit, webhooks to local/private addresses, and
 // property-based fuzzing of every route with schemathesis (no 5xx, every answer matches the document).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,7 +150,8 @@ export function schemathesisBin(): string {
 /**
  * Fuzzes every operation but these: /webhooks (creating one would make the server call out to generated hosts;
  * the auth matrix and webhookTargets cover them), login/logout (they would lock the address out and end sessions)
- * and the health SSE stream (it never ends: a read timeout, not a finding). Requests carry X-Forwarded-For, so the
+ * and the health SSE stream (it never ends: a read timeout, not a finding). Ids in paths are generated, never taken
+ * from answers (see below). Requests carry X-Forwarded-For, so the
  * fuzzer's rate limits are its own.
  */
 export async function fuzz(ctx: Ctx, budgetSec: number): Promise<void> {
@@ -158,7 +159,12 @@ export async function fuzz(ctx: Ctx, budgetSec: number): Promise<void> {
   if (!ctx.check('schemathesis is installed (scripts/install-prereqs.sh)', existsSync(bin), bin)) return;
   const out = mkdtempSync(join(tmpdir(), 'onair-hostile-st-'));
   try {
+    // Schemathesis reuses ids from earlier answers by default: it would find the live event (GET /events) and end
+    // it or rotate its key — an admin's right, and the end of the stream this suite watches. Generated ids only.
+    const config = join(out, 'schemathesis.toml');
+    writeFileSync(config, ['examples', 'coverage', 'fuzzing'].map((p) => `[phases.${p}.extra-data-sources]\nresponses = false\n`).join('\n'));
     const args = [
+      '--config-file', config,
       'run', `${ctx.server.base}/api/v1/openapi.json`,
       '--url', ctx.server.base,
       '-H', `Authorization: Bearer ${ctx.creds.fuzzAdmin}`,
@@ -177,7 +183,7 @@ export async function fuzz(ctx: Ctx, budgetSec: number): Promise<void> {
       '--warnings', 'off',
     ];
     const { code, text } = await new Promise<{ code: number | null; text: string }>((resolve) => {
-      const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } });
+      const child = spawn(bin, args, { cwd: out, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } });
       let text = '';
       child.stdout.on('data', (d: Buffer) => (text += d.toString()));
       child.stderr.on('data', (d: Buffer) => (text += d.toString()));
