@@ -204,7 +204,8 @@ export async function rtmpGroup(ctx: Ctx, spare: Created): Promise<void> {
     held.push(s);
     s.once('close', () => closedByServer++);
     const heads = [];
-    for (let csid = 3; csid < 3 + 16; csid++) heads.push(message(csid, 9, 1, noise(16, csid), 0xffffff));
+    // Each header is followed by one full chunk (128 bytes, the default chunk size), so the next header lines up.
+    for (let csid = 3; csid < 3 + 16; csid++) heads.push(message(csid, 9, 1, noise(128, csid), 0xffffff));
     s.write(Buffer.concat(heads));
   }
   ctx.tried(8 * 16);
