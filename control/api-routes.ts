@@ -135,6 +135,8 @@ export function createRouteBuilder(deps: { router: Router; auth: Auth; registry?
         description: [spec.description, accessText[spec.access]].filter(Boolean).join('\n\n'),
         tags: spec.tags,
         security: spec.access === 'public' ? [] : [{ cookieSession: [] }, { bearerToken: [] }],
+        // Machine-readable copy of the access level the router enforces below (auth.check(req, spec.access)).
+        'x-onair-role': spec.access,
         request: {
           ...(spec.params ? { params: spec.params } : {}),
           ...(spec.query ? { query: spec.query } : {}),

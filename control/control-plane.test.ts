@@ -355,7 +355,7 @@ test('operators: admins create and disable; disabled operators lose their tokens
 test('the OpenAPI document is valid and covers every route of the /api/v1 router', async () => {
   const res = await call('get', '/api/v1/openapi.json');
   assert.equal(res.status, 200);
-  const doc = res.json as unknown as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+  const doc = res.json as unknown as { paths: Record<string, Record<string, { security?: unknown[]; 'x-onair-role'?: string }>> };
   const result = await new Validator().validate(doc as unknown as Parameters<Validator["validate"]>[0]);
   assert.equal(result.valid, true, JSON.stringify(result.errors)?.slice(0, 2000));
 
@@ -383,6 +383,7 @@ test('the OpenAPI document is valid and covers every route of the /api/v1 router
   for (const r of control.routes) {
     const op = doc.paths[openApiPath(r.path)]![r.method]!;
     assert.equal((op.security ?? []).length > 0, r.access !== 'public', `${r.method} ${r.path} security`);
+    assert.equal(op['x-onair-role'], r.access, `${r.method} ${r.path} x-onair-role`);
   }
 });
 

@@ -25,7 +25,7 @@ export function buildOpenApiDocument(registry: OpenAPIRegistry, opts: { version:
       title: 'onair API',
       version: opts.version,
       description:
-        'Control plane of onair: events, stream keys, live health, news flashes, disclaimers, ad breaks, webhooks, operators. Errors are `{"error":{"code","message"}}` with a stable `code`; unknown fields are rejected.',
+        'Control plane of onair: events, stream keys, live health, news flashes, disclaimers, ad breaks, webhooks, operators. Errors are `{"error":{"code","message"}}` with a stable `code`; unknown fields are rejected. Each operation names the access it needs in `x-onair-role`: `public`, `operator` (any signed-in operator: admins and moderators) or `admin`.',
     },
     servers: opts.serverUrl ? [{ url: opts.serverUrl }] : [],
   });

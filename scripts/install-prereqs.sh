@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages onair needs, only those missing. Idempotent.
-#   scripts/install-prereqs.sh          ffmpeg (server); chromium, an emoji font, redis-server and postgresql (tests)
+#   scripts/install-prereqs.sh          ffmpeg (server); chromium, an emoji font, redis-server and postgresql (tests);
+#                                       python3-venv + schemathesis from PyPI in its own venv (npm run test:hostile)
 #   scripts/install-prereqs.sh --bench  also nginx + nginx-rtmp, wrk (benchmark peers)
 set -euo pipefail
 
-want=(ffmpeg chromium fonts-noto-color-emoji redis-server postgresql)
+want=(ffmpeg chromium fonts-noto-color-emoji redis-server postgresql python3 python3-venv)
 if [[ "${1:-}" == "--bench" ]]; then want+=(nginx libnginx-mod-rtmp wrk); fi
 
 missing=()
@@ -13,12 +14,21 @@ for pkg in "${want[@]}"; do
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-prereqs: all present (${want[*]})"
-  exit 0
+else
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  echo "install-prereqs: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  echo "install-prereqs: done"
 fi
 
-sudo=()
-if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
-echo "install-prereqs: installing ${missing[*]}"
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-echo "install-prereqs: done"
+# The API fuzzer of test/hostile (pinned; only PyPI is needed). Its own venv: Debian's Python refuses global pip installs.
+SCHEMATHESIS_VERSION=4.32.5
+venv="${ONAIR_SCHEMATHESIS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/onair/schemathesis-$SCHEMATHESIS_VERSION}"
+if [[ ! -x "$venv/bin/schemathesis" ]]; then
+  echo "install-prereqs: installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+"$venv/bin/schemathesis" --version >/dev/null
