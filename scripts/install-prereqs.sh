@@ -25,7 +25,7 @@ fi
 
 # The API fuzzer of test/hostile (pinned; only PyPI is needed). Its own venv: Debian's Python refuses global pip installs.
 SCHEMATHESIS_VERSION=4.32.5
-venv="${ONAIR_SCHEMATHESIS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/onair/schemathesis-$SCHEMATHESIS_VERSION}"
+venv="${SCHEMATHESIS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/onair/schemathesis-$SCHEMATHESIS_VERSION}"
 if [[ ! -x "$venv/bin/schemathesis" ]]; then
   echo "install-prereqs: installing schemathesis $SCHEMATHESIS_VERSION into $venv"
   python3 -m venv "$venv"

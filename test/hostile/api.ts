@@ -143,7 +143,7 @@ export async function webhookTargets(ctx: Ctx): Promise<void> {
 
 /** Where install-prereqs puts schemathesis (a venv of its own). */
 export function schemathesisBin(): string {
-  const dir = process.env.ONAIR_SCHEMATHESIS_VENV ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'onair', 'schemathesis-4.32.5');
+  const dir = process.env.SCHEMATHESIS_VENV ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'onair', 'schemathesis-4.32.5');
   return join(dir, 'bin', 'schemathesis');
 }
 
