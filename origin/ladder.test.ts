@@ -37,12 +37,15 @@ test('rungs above the short side are dropped, never upscaled; a tiny source gets
   assert.deepEqual(planLadder(ladder, { width: 960, height: 540, fps: 30 }, 2).rungs.map((r) => r.name), ['480p', '360p']);
   assert.deepEqual(planLadder(ladder, { width: 320, height: 240, fps: 30 }, 2).rungs.map((r) => r.name), ['360p']);
   assert.deepEqual(planLadder(ladder, { width: 1080, height: 1920, fps: 30 }, 2).rungs.map((r) => r.name), ['1080p', '720p', '480p', '360p']);
+  const kept = planLadder(ladder.slice(1), { width: 360, height: 640, fps: 25 }, 2, true).rungs;
+  assert.deepEqual(kept.map((r) => r.scale), ['720:1280', '480:854', '360:640'], 'keepAll: a returning publisher keeps its rungs');
 });
 
 test('an unknown source: every rung, 16:9 estimate with ffmpeg keeping the aspect ratio, 30 fps', () => {
   const p = planLadder(ladder, {}, 2);
   assert.deepEqual(p.rungs.map((r) => `${r.scale} ${r.width}x${r.height} ${value(r.fps)}`), ['-2:1080 1920x1080 30', '-2:720 1280x720 30', '-2:480 854x480 30', '-2:360 640x360 30']);
   assert.deepEqual(planLadder(ladder, { height: 720 }, 2).rungs.map((r) => r.name), ['720p', '480p', '360p']);
+  assert.deepEqual(rungs({ width: 640, height: 360, fps: 90000 }), ['360p 640x360@30.000 g60'], 'a clock rate is no frame rate');
 });
 
 test('a rung fps setting is a cap reached by dropping frames evenly, never above the source', () => {

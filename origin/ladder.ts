@@ -83,16 +83,17 @@ export function rateUnder(source: Rational, cap: number): Rational {
  * Rungs for a source: cut by the short side (a portrait 720×1280 source gets 720×1280, 480×854, 360×640), none
  * above the source's short side (at least the smallest rung). A rung's `fps` setting is a cap; without one the
  * top rung runs at the source rate (up to 60) and the others at up to 30: a 59.94 source gives 59.94 on top and
- * 29.97 below.
+ * 29.97 below. `keepAll` keeps every rung (a returning publisher's stream keeps the rungs it was given).
  */
-export function planLadder(ladder: readonly Rendition[], source: SourceVideo, segmentTargetSec: number): LadderPlan {
+export function planLadder(ladder: readonly Rendition[], source: SourceVideo, segmentTargetSec: number, keepAll = false): LadderPlan {
   const sorted = [...ladder].sort((a, b) => b.height - a.height);
   const { width: sw, height: sh } = source;
   const known = sw !== undefined && sh !== undefined && sw > 0 && sh > 0;
   const short = known ? Math.min(sw, sh) : sh;
-  const fit = short ? sorted.filter((r) => r.height <= short) : sorted;
+  const fit = short && !keepAll ? sorted.filter((r) => r.height <= short) : sorted;
   const chosen = fit.length ? fit : [sorted[sorted.length - 1]!];
-  const sourceFps = source.fps && source.fps > 0 ? toRational(source.fps) : undefined;
+  // A stated rate outside 1–240 is a muxer's guess (RTP's 90 kHz clock, a time base), not the picture rate.
+  const sourceFps = source.fps && source.fps >= 1 && source.fps <= 240 ? toRational(source.fps) : undefined;
   const even = (x: number) => Math.max(2, Math.round(x / 2) * 2);
 
   const rates = chosen.map((r, i) => {

@@ -7,7 +7,7 @@ import type { LatencyMode } from '../lib/store/schema.ts';
 import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from '../lib/flv.ts';
 import { RenditionPackager } from './packager.ts';
 import { startTranscode, type Transcode } from './transcoder.ts';
-import { planLadder, type LadderPlan, type Rung, type SourceVideo } from './ladder.ts';
+import { fraction, planLadder, type LadderPlan, type Rung, type SourceVideo } from './ladder.ts';
 import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';
 
 /** Counters a live stream reports to the origin's metrics. */
@@ -30,7 +30,7 @@ const MAX_PRE_KEYFRAME_BYTES = 8 * 1024 * 1024;
 
 /** The live state of one event at the origin: its publisher feed, ffmpeg run and rendition packagers. */
 export class LiveStream extends EventEmitter<LiveStreamEvents> {
-  /** Ladder chosen when the first publisher arrived; fixed for the life of the stream. */
+  /** Ladder chosen when the first publisher arrived: its rungs stay for the life of the stream, their size and rate follow each publisher. */
   renditions: Rung[] = [];
   private plan: LadderPlan | undefined;
   /** Packagers by rendition name, in ladder order. */
@@ -172,9 +172,19 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   /** Starts ffmpeg on the next keyframe: writes the FLV header, metadata and sequence headers first. */
   private beginRun(): void {
     if (this.stopped || !this.header) return;
-    if (!this.plan) {
+    const describe = () => this.renditions.map((r) => `${r.name} ${r.width}x${r.height}@${fraction(r.fps)}`);
+    if (this.plan) {
+      // A returning publisher may send another size or frame rate: the same rungs, re-planned for it (each run
+      // has its own init segment after a discontinuity), so that nothing is duplicated or stretched.
+      const names = new Set(this.renditions.map((r) => r.name));
+      const before = describe().join();
+      this.plan = planLadder(this.config.ladder.filter((r) => names.has(r.name)), this.source, this.config.segmentTargetSec, true);
+      this.renditions = this.plan.rungs;
+      if (describe().join() !== before) this.logger.info({ source: this.source, ladder: describe() }, 'ladder re-planned for the returning publisher');
+    } else {
       this.plan = planLadder(this.config.ladder, this.source, this.config.segmentTargetSec);
       this.renditions = this.plan.rungs;
+      this.logger.info({ source: this.source, ladder: describe() }, 'ladder chosen');
       // Numbers from the wall clock: a stream that starts again after going offline gets new URLs.
       const now = Date.now();
       const firstRun = Math.floor(now / 1000);
