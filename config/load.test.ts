@@ -9,7 +9,8 @@ test('defaults apply with an empty environment', () => {
   const c = loadConfig({});
   assert.equal(c.httpPort, 8080);
   assert.equal(c.rtmpPort, 1935);
-  assert.equal(c.ladder.length, 3);
+  assert.deepEqual(c.ladder.map((r) => r.name), ['1080p', '720p', '480p', '360p']);
+  assert.ok(c.ladder.every((r) => r.fps === undefined), 'the default ladder follows the source frame rate');
   assert.equal(c.segmentTargetSec, 2);
 });
 
@@ -22,6 +23,12 @@ test('ONAIR_* variables override, numbers and lists parsed', () => {
   assert.equal(c.httpPort, 9000);
   assert.deepEqual(c.originUrls, ['http://a:1', 'http://b:2']);
   assert.equal(c.ladder[0]?.name, '360p');
+});
+
+test('ONAIR_LADDER: a rung fps may be fractional or omitted (follow the source)', () => {
+  const c = loadConfig({ ONAIR_LADDER: '[{"name":"720p","height":720,"fps":29.97,"videoKbps":2800},{"name":"360p","height":360,"videoKbps":700}]' });
+  assert.equal(c.ladder[0]?.fps, 29.97);
+  assert.equal(c.ladder[1]?.fps, undefined);
 });
 
 test('an invalid value names the field', () => {

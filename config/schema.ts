@@ -8,10 +8,17 @@ export const renditionSchema = z
   .object({
     /** Name used in URLs (`/live/<event>/<name>/index.m3u8`); letters, digits, dash. */
     name: z.string().regex(/^[a-z0-9-]{1,32}$/, 'lower-case letters, digits and dashes'),
-    /** Output height in pixels; width follows the source aspect ratio (rounded to even). */
+    /**
+     * Output short side in pixels: the height of a landscape source, the width of a portrait one; the other side
+     * follows the source aspect ratio (rounded to even). Rungs above the source's short side are dropped.
+     */
     height: z.number().int().min(90).max(4320),
-    /** Output frame rate. */
-    fps: z.number().int().min(1).max(120),
+    /**
+     * Highest output frame rate (fractions allowed: 29.97). The rung runs at the source rate divided by the smallest
+     * whole number that reaches it (never duplicated frames). Omitted: the source rate, up to 60 for the top rung
+     * and up to 30 for the others (59.94 → 59.94 on top, 29.97 below).
+     */
+    fps: z.number().min(1).max(120).optional(),
     /** Target video bitrate in kbit/s. */
     videoKbps: z.number().int().min(50).max(50_000),
   })
@@ -154,14 +161,15 @@ export const configSchema = z
     reconnectWindowSec: z.number().min(0).max(300).default(10),
     /** Audio bitrate per rendition in kbit/s (AAC-LC, stereo, 48 kHz). */
     audioKbps: z.number().int().min(32).max(512).default(128),
-    /** The adaptive ladder; rungs above the source height are dropped, never upscaled. */
+    /** The adaptive ladder, cut by the source's short side; rungs above it are dropped, never upscaled. */
     ladder: z
       .array(renditionSchema)
       .min(1)
       .default([
-        { name: '720p', height: 720, fps: 30, videoKbps: 2800 },
-        { name: '480p', height: 480, fps: 30, videoKbps: 1200 },
-        { name: '360p', height: 360, fps: 30, videoKbps: 700 },
+        { name: '1080p', height: 1080, videoKbps: 5000 },
+        { name: '720p', height: 720, videoKbps: 2800 },
+        { name: '480p', height: 480, videoKbps: 1200 },
+        { name: '360p', height: 360, videoKbps: 700 },
       ])
       .refine((l) => new Set(l.map((r) => r.name)).size === l.length, 'rendition names must be unique'),
     /** Edge cache budget in bytes. */

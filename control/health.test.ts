@@ -73,3 +73,21 @@ test('history keeps the last hour; subscribers get each new sample', () => {
   assert.deepEqual(h.m.history('e').map((s) => s.bitrateKbps), [2, 3]);
   assert.equal(h.m.latest('e')?.bitrateKbps, 3);
 });
+
+test('a republish starts a new bitrate baseline: its slow first seconds are no collapse', () => {
+  const h = monitor();
+  for (let i = 0; i < 5; i++) {
+    h.tick();
+    h.m.ingest('e', { ...report, publishStartedAt: 1 });
+  }
+  // The publisher reconnects: its first report covers the handshake and x264's start-up.
+  h.tick();
+  assert.deepEqual(h.m.ingest('e', { ...report, bitrateKbps: 150, publishStartedAt: 2 }).warnings, []);
+  for (let i = 0; i < 3; i++) {
+    h.tick();
+    assert.deepEqual(h.m.ingest('e', { ...report, publishStartedAt: 2 }).warnings, []);
+  }
+  h.tick();
+  const collapse = h.m.ingest('e', { ...report, bitrateKbps: 300, publishStartedAt: 2 });
+  assert.deepEqual(collapse.warnings.map((w) => w.code), ['bitrate_collapse'], 'a real collapse within the new session still warns');
+});

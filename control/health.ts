@@ -15,6 +15,8 @@ export interface IngestReport {
   videoCodec: string | null;
   audioCodec: string | null;
   lateFrames: number;
+  /** When the publish session started (ms since epoch); a new value resets the bitrate baseline. */
+  publishStartedAt?: number;
 }
 
 /** What the origin reports about its ffmpeg run (origin/ffmpeg-progress.ts TranscodeStats satisfies it). */
@@ -97,6 +99,8 @@ export function createHealthMonitor(deps: {
   const log = deps.logger.child({ component: 'health' });
   const samples = new Map<string, HealthSample[]>();
   const lastTranscode = new Map<string, { dropFrames: number; dupFrames: number; at: number }>();
+  /** The current publish session of each event and the time of its first sample: the bitrate baseline starts there. */
+  const publishes = new Map<string, { startedAt: number; since: number }>();
   const subscribers = new Map<string, Set<(s: HealthSample) => void>>();
   const warningsTotal = new Counter({
     name: 'onair_control_health_warnings_total',
@@ -115,6 +119,7 @@ export function createHealthMonitor(deps: {
       if (list.length === 0) {
         samples.delete(id);
         lastTranscode.delete(id);
+        publishes.delete(id);
       }
     }
   }
@@ -141,7 +146,12 @@ export function createHealthMonitor(deps: {
           message: `source keyframe interval is ${r.keyframeIntervalSec.toFixed(2)} s; set the encoder's keyframe interval to ${target} s (the segment target)`,
         });
       }
-      const recent = list.filter((s) => s.at >= at - 30_000).map((s) => s.bitrateKbps);
+      // A republish starts from nothing (handshake, encoder start-up): compare it with itself, not with the last session.
+      if (r.publishStartedAt !== undefined && publishes.get(eventId)?.startedAt !== r.publishStartedAt) {
+        publishes.set(eventId, { startedAt: r.publishStartedAt, since: at });
+      }
+      const baselineFrom = Math.max(at - 30_000, publishes.get(eventId)?.since ?? 0);
+      const recent = list.filter((s) => s.at >= baselineFrom).map((s) => s.bitrateKbps);
       if (recent.length >= 3) {
         const base = median(recent);
         if (base >= 100 && r.bitrateKbps < base * COLLAPSE_FRACTION) {

@@ -6,6 +6,8 @@ export interface IngestStats {
   protocol: 'rtmp' | 'whip';
   /** Seconds this report covers. */
   intervalSec: number;
+  /** When this publish session started (ms since epoch): a new value means the publisher (re)connected. */
+  publishStartedAt: number;
   /** Input bitrate over the interval, kbit/s (FLV bytes). */
   bitrateKbps: number;
   /** Video frames per second over the interval. */
@@ -33,6 +35,7 @@ export class FlvStats {
   #frames = 0;
   #late = 0;
   #since: number;
+  readonly #startedAt: number;
   #lastKeyTs: number | undefined;
   #keyInterval: number | null = null;
   #bestLag: number | undefined;
@@ -44,6 +47,7 @@ export class FlvStats {
     now = Date.now(),
   ) {
     this.#since = now;
+    this.#startedAt = now;
   }
 
   /** Feeds one FLV tag (or the FLV header, which only counts as bytes). */
@@ -86,6 +90,7 @@ export class FlvStats {
     const stats: IngestStats = {
       protocol: this.protocol,
       intervalSec,
+      publishStartedAt: this.#startedAt,
       bitrateKbps: Math.round((this.#bytes * 8) / intervalSec / 1000),
       fps: Math.round((this.#frames / intervalSec) * 100) / 100,
       keyframeIntervalSec: this.#keyInterval,

@@ -7,7 +7,7 @@ import { sendError } from '../lib/http.ts';
 import { parseHlsRequest, type HlsObject } from '../lib/hls-path.ts';
 import type { LiveStream } from './live-stream.ts';
 import type { RenditionPackager } from './packager.ts';
-import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration } from './playlist.ts';
+import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
 
 const M3U8 = 'application/vnd.apple.mpegurl';
 const MP4 = 'video/mp4';
@@ -123,19 +123,7 @@ export function createOriginHlsHandler(deps: {
       if (req.destroyed) return;
       return sendError(res, 503, 'not_ready', 'stream is starting', { 'retry-after': '1' });
     }
-    const variants = s.renditions.map((r) => {
-      const p = s.packagers.get(r.name)!;
-      const estimate = (r.videoKbps + config.audioKbps) * 1000 * 1.1;
-      return {
-        uri: `${r.name}/index.m3u8`,
-        bandwidth: Math.round(p.bandwidth ?? estimate),
-        averageBandwidth: Math.round(p.averageBandwidth ?? estimate / 1.1),
-        codecs: p.codecs ?? 'avc1.640028,mp4a.40.2',
-        width: p.width ?? Math.round((r.height * 16) / 9 / 2) * 2,
-        height: p.height ?? r.height,
-        frameRate: p.frameRate ?? r.fps,
-      };
-    });
+    const variants = s.renditions.map((r) => variantFor(r, s.packagers.get(r.name)!, config.audioKbps));
     send(res, renderMasterPlaylist(variants), M3U8, 'no-cache');
   };
 

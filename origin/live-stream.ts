@@ -1,12 +1,13 @@
 // One live event at the origin: takes publish sessions' FLV, runs ffmpeg, feeds the packagers.
 import { EventEmitter } from 'node:events';
-import type { Config, Rendition } from '../config/schema.ts';
+import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { LiveFeed } from '../ingest/feed.ts';
 import type { LatencyMode } from '../lib/store/schema.ts';
 import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from '../lib/flv.ts';
 import { RenditionPackager } from './packager.ts';
-import { ladderFor, startTranscode, type Transcode } from './transcoder.ts';
+import { startTranscode, type Transcode } from './transcoder.ts';
+import { fraction, planLadder, type LadderPlan, type Rung, type SourceVideo } from './ladder.ts';
 import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';
 import type { FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
 
@@ -32,8 +33,9 @@ const MAX_PRE_KEYFRAME_BYTES = 8 * 1024 * 1024;
 
 /** The live state of one event at the origin: its publisher feed, ffmpeg run and rendition packagers. */
 export class LiveStream extends EventEmitter<LiveStreamEvents> {
-  /** Ladder chosen when the first publisher arrived; fixed for the life of the stream. */
-  renditions: Rendition[] = [];
+  /** Ladder chosen when the first publisher arrived: its rungs stay for the life of the stream, their size and rate follow each publisher. */
+  renditions: Rung[] = [];
+  private plan: LadderPlan | undefined;
   /** Packagers by rendition name, in ladder order. */
   readonly packagers = new Map<string, RenditionPackager>();
   /** How the stream is served, `low` (LL-HLS) or `standard` (plain HLS); set by the origin when the stream is created. */
@@ -45,7 +47,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private metaTag: FlvTag | undefined;
   private sequenceHeaders = new Map<number, FlvTag>();
   private hasAudio = false;
-  private sourceHeight: number | undefined;
+  private source: SourceVideo = {};
   private transcode: Transcode | undefined;
   /** A run whose input was closed and that is still flushing; the next run waits for it. */
   private draining: Transcode | undefined;
@@ -136,7 +138,9 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       const meta = readMetaData(tag);
       if (meta) {
         this.metaTag = tag;
-        if (typeof meta.height === 'number' && meta.height > 0) this.sourceHeight = meta.height;
+        const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
+        // OBS and ffmpeg state `framerate`; some encoders `videoframerate`.
+        this.source = { width: num(meta.width), height: num(meta.height), fps: num(meta.framerate) ?? num(meta.videoframerate) };
       }
       return;
     }
@@ -171,8 +175,19 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   /** Starts ffmpeg on the next keyframe: writes the FLV header, metadata and sequence headers first. */
   private beginRun(): void {
     if (this.stopped || !this.header) return;
-    if (this.renditions.length === 0) {
-      this.renditions = ladderFor(this.config.ladder, this.sourceHeight);
+    const describe = () => this.renditions.map((r) => `${r.name} ${r.width}x${r.height}@${fraction(r.fps)}`);
+    if (this.plan) {
+      // A returning publisher may send another size or frame rate: the same rungs, re-planned for it (each run
+      // has its own init segment after a discontinuity), so that nothing is duplicated or stretched.
+      const names = new Set(this.renditions.map((r) => r.name));
+      const before = describe().join();
+      this.plan = planLadder(this.config.ladder.filter((r) => names.has(r.name)), this.source, this.config.segmentTargetSec, true);
+      this.renditions = this.plan.rungs;
+      if (describe().join() !== before) this.logger.info({ source: this.source, ladder: describe() }, 'ladder re-planned for the returning publisher');
+    } else {
+      this.plan = planLadder(this.config.ladder, this.source, this.config.segmentTargetSec);
+      this.renditions = this.plan.rungs;
+      this.logger.info({ source: this.source, ladder: describe() }, 'ladder chosen');
       // Numbers from the wall clock: a stream that starts again after going offline gets new URLs.
       const now = Date.now();
       const firstRun = Math.floor(now / 1000);
@@ -194,7 +209,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         p.on('segment', (s) => this.metrics.segment(r.name, s.durationSec, s.bytes().length));
       }
     }
-    const t = startTranscode(this.config, this.renditions, this.hasAudio, this.logger, this.metrics.ffmpegLogLines);
+    const t = startTranscode(this.config, this.plan, this.hasAudio, this.logger, this.metrics.ffmpegLogLines);
     this.transcodeStats = undefined;
     readProgress(t.progress, (stats) => {
       if (this.transcode === t) this.transcodeStats = stats;

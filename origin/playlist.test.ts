@@ -7,7 +7,8 @@ import HLS from 'hls-parser';
 import type { MasterPlaylist, MediaPlaylist } from 'hls-parser/types.js';
 import { Mp4BoxSplitter } from './mp4.ts';
 import { RenditionPackager } from './packager.ts';
-import { partTarget, partUri, renderMasterPlaylist, renderMediaPlaylist, targetDuration } from './playlist.ts';
+import { partTarget, partUri, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
+import { planLadder } from './ladder.ts';
 import { makeFmp4Fixture } from './fmp4-fixture.ts';
 
 HLS.setOptions({ strictMode: true }); // spec violations throw instead of logging
@@ -208,5 +209,23 @@ describe('playlist', () => {
     assert.equal(v360.frameRate, 30);
     assert.match(text, /FRAME-RATE=29\.970\n/);
     assert.match(text, /CODECS="avc1\.64001f,mp4a\.40\.2"/);
+  });
+
+  it('says each rung\'s true size and frame rate: 59.94 on top, 29.970 below, portrait sizes, 25 kept', () => {
+    const ladder = [
+      { name: '720p', height: 720, videoKbps: 2800 },
+      { name: '360p', height: 360, videoKbps: 700 },
+    ];
+    const master = (width: number, height: number, fps: number) =>
+      renderMasterPlaylist(planLadder(ladder, { width, height, fps }, 2).rungs.map((r) => variantFor(r, {}, 128)))
+        .split('\n')
+        .filter((l) => l.startsWith('#EXT-X-STREAM-INF'))
+        .map((l) => /RESOLUTION=(\d+x\d+),FRAME-RATE=([\d.]+)/.exec(l)!.slice(1).join('@'));
+    assert.deepEqual(master(1280, 720, 59.94005994), ['1280x720@59.940', '640x360@29.970']);
+    assert.deepEqual(master(1280, 720, 29.97), ['1280x720@29.970', '640x360@29.970']);
+    assert.deepEqual(master(720, 1280, 25), ['720x1280@25.000', '360x640@25.000']);
+    assert.deepEqual(master(1280, 720, 50), ['1280x720@50.000', '640x360@25.000']);
+    const measured = variantFor(planLadder(ladder, {}, 2).rungs[0]!, { width: 960, height: 720, codecs: 'avc1.64001f,mp4a.40.2' }, 128);
+    assert.deepEqual([measured.width, measured.height, measured.frameRate], [960, 720, 30], 'the encoded size once known');
   });
 });

@@ -1,5 +1,6 @@
 // Pure HLS playlist renderers: the media playlist of one rendition (plain or Low-Latency,
 // RFC 8216bis §4.4.3/§6.2.5 and Apple's LL-HLS authoring rules) and the multivariant playlist.
+import { value, type Rung } from './ladder.ts';
 
 /** The part fields a media playlist needs. */
 export interface PlaylistPart {
@@ -86,6 +87,32 @@ export interface Variant {
   width: number;
   height: number;
   frameRate: number;
+}
+
+/** What a rendition's packager has measured so far (undefined until its first init and segments). */
+export interface VariantMeasure {
+  bandwidth?: number;
+  averageBandwidth?: number;
+  codecs?: string;
+  width?: number;
+  height?: number;
+}
+
+/**
+ * A rung's multivariant entry: measured bandwidth, codecs and size where known, else the plan's. FRAME-RATE is the
+ * rung's planned rate, which the fps filter enforces exactly (59.940, 29.970), not a per-fragment estimate.
+ */
+export function variantFor(rung: Rung, measured: VariantMeasure, audioKbps: number): Variant {
+  const estimate = (rung.videoKbps + audioKbps) * 1000 * 1.1;
+  return {
+    uri: `${rung.name}/index.m3u8`,
+    bandwidth: Math.round(measured.bandwidth ?? estimate),
+    averageBandwidth: Math.round(measured.averageBandwidth ?? estimate / 1.1),
+    codecs: measured.codecs ?? 'avc1.640028,mp4a.40.2',
+    width: measured.width ?? rung.width,
+    height: measured.height ?? rung.height,
+    frameRate: value(rung.fps),
+  };
 }
 
 /** Segment URI, relative to the media playlist. */

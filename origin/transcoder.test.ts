@@ -7,29 +7,73 @@ import { loadConfig } from '../config/load.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { FFMPEG_LOG_MAX_LINES, ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
-import { checkFfmpeg, ffmpegArgs, ladderFor, startTranscode } from './transcoder.ts';
+import { checkFfmpeg, ffmpegArgs, startTranscode } from './transcoder.ts';
+import { planLadder } from './ladder.ts';
 
 const config = loadConfig({});
+const plan = (width: number, height: number, fps: number) => planLadder(config.ladder, { width, height, fps }, config.segmentTargetSec);
 
-test('renditions above the source height are dropped, never upscaled', () => {
-  assert.deepEqual(ladderFor(config.ladder, 1080).map((r) => r.name), ['720p', '480p', '360p']);
-  assert.deepEqual(ladderFor(config.ladder, 720).map((r) => r.name), ['720p', '480p', '360p']);
-  assert.deepEqual(ladderFor(config.ladder, 540).map((r) => r.name), ['480p', '360p']);
-  assert.deepEqual(ladderFor(config.ladder, 240).map((r) => r.name), ['360p'], 'smallest rung for a tiny source');
-  assert.deepEqual(ladderFor(config.ladder, undefined).map((r) => r.name), ['720p', '480p', '360p']);
-});
-
-test('ffmpeg arguments: one decode, fixed GOP on the segment target, one fMP4 pipe per rendition', () => {
-  const args = ffmpegArgs(config, ladderFor(config.ladder, 720), true);
+test('ffmpeg arguments: one decode, keyframes on a shared grid, one fMP4 pipe per rendition', () => {
+  const args = ffmpegArgs(config, plan(1280, 720, 30), true);
   const joined = args.join(' ');
   assert.equal(args.filter((a) => a === '-i').length, 1);
   assert.match(joined, /split=3/);
-  assert.equal(args.filter((a) => a === 'expr:gte(t,n_forced*2)').length, 3);
+  assert.equal(new Set(args.filter((a) => a.startsWith('expr:'))).size, 1, 'one keyframe expression for every rung');
+  assert.equal(args.filter((a) => a.startsWith('expr:')).length, 3);
   assert.equal(args.filter((a) => a === '-sc_threshold').length, 3);
   assert.deepEqual(args.filter((a) => a.startsWith('pipe:') && a !== 'pipe:0'), ['pipe:3', 'pipe:4', 'pipe:5']);
   assert.match(joined, /-frag_duration 500000/);
-  assert.doesNotMatch(ffmpegArgs(config, ladderFor(config.ladder, 360), false).join(' '), /split|-c:a/);
+  assert.doesNotMatch(ffmpegArgs(config, plan(640, 360, 30), false).join(' '), /split|-c:a/);
 });
+
+test('ffmpeg arguments: exact rational rates, sizes by the short side, -g per rung', () => {
+  const args = ffmpegArgs(config, plan(1920, 1080, 60000 / 1001), true);
+  const graph = args[args.indexOf('-filter_complex') + 1]!;
+  assert.match(graph, /\[s0\]fps=60000\/1001,scale=1920:1080:/);
+  assert.match(graph, /\[s1\]fps=30000\/1001,scale=1280:720:/);
+  assert.match(graph, /\[s3\]fps=30000\/1001,scale=640:360:/);
+  const gops = args.flatMap((a, i) => (a === '-g' ? [args[i + 1]] : []));
+  assert.deepEqual(gops, ['120', '60', '60', '60']);
+  const portraitArgs = ffmpegArgs(config, plan(720, 1280, 25), false);
+  const portrait = portraitArgs[portraitArgs.indexOf('-filter_complex') + 1]!;
+  assert.match(portrait, /fps=25,scale=720:1280:.*fps=25,scale=480:854:.*fps=25,scale=360:640:/);
+});
+
+/** Evaluates our -force_key_frames expression the way ffmpeg does: t = pts × av_q2d(1/fps), in doubles. */
+function keyframes(expr: string, fps: { num: number; den: number }, frames: number): number[] {
+  const m = /^expr:gte\(t,ceil\(n_forced\*([\d.]+)\*(\d+)\/(\d+)-0\.000001\)\*(\d+)\/(\d+)-(\d+)\/(\d+)\)$/.exec(expr);
+  assert.ok(m, expr);
+  const [seg, a, b, c, d, e, f] = m.slice(1).map(Number) as [number, number, number, number, number, number, number];
+  const out: number[] = [];
+  let forced = 0;
+  for (let n = 0; n < frames; n++) {
+    const t = n * (fps.den / fps.num);
+    if (t >= Math.ceil((forced * seg * a) / b - 0.000001) * (c / d) - e / f) {
+      out.push(Math.round(t * 1000));
+      forced++;
+    }
+  }
+  return out;
+}
+
+for (const [label, num, den] of [['25', 25, 1], ['29.97', 30000, 1001], ['59.94', 60000, 1001], ['50', 50, 1]] as const) {
+  test(`keyframe expression: every rung of a ${label} fps source has its keyframes at the same instants`, () => {
+    const p = plan(1920, 1080, num / den);
+    const expr = ffmpegArgs(config, p, false).find((a) => a.startsWith('expr:'))!;
+    const seconds = 600;
+    const perRung = p.rungs.map((r) => keyframes(expr, r.fps, Math.floor((seconds * r.fps.num) / r.fps.den)));
+    for (const k of perRung) assert.deepEqual(k, perRung[0], 'aligned across rungs');
+    const top = perRung[0]!;
+    assert.ok(top.length >= seconds / 2 - 1, `${top.length} keyframes`);
+    // Each keyframe sits within one grid step after its segment target: segments never drift from their numbers.
+    top.forEach((ms, k) => assert.ok(ms >= k * 2000 - 1 && ms - k * 2000 <= 1000 * (p.keyframeStep.num / p.keyframeStep.den) + 1, `keyframe ${k} at ${ms} ms`));
+    // x264's own interval never cuts in before the grid: the longest gap is the rung's -g.
+    p.rungs.forEach((r, i) => {
+      const gaps = perRung[i]!.slice(1).map((ms, j) => Math.round(((ms - perRung[i]![j]!) / 1000) * (r.fps.num / r.fps.den)));
+      assert.equal(Math.max(...gaps), r.gop, r.name);
+    });
+  });
+}
 
 test('a missing ffmpeg gives a clear message', async () => {
   await assert.rejects(checkFfmpeg('/nonexistent/ffmpeg'), /ffmpeg not found at "\/nonexistent\/ffmpeg".*ONAIR_FFMPEG_PATH/);
@@ -54,7 +98,8 @@ test('a corrupt H.264 stream does not flood the log: a few ffmpeg lines, then a 
     }),
   );
   const registry = createMetricsRegistry();
-  const t = startTranscode(config, [{ name: '180p', height: 180, fps: 30, videoKbps: 200 }], false, logger, ffmpegLogCounter(registry));
+  const ladder = planLadder([{ name: '180p', height: 180, fps: 30, videoKbps: 200 }], { width: 320, height: 180, fps: 30 }, config.segmentTargetSec);
+  const t = startTranscode(config, ladder, false, logger, ffmpegLogCounter(registry));
   t.outputs.forEach((o) => o.resume());
   t.input.end(flv);
   await t.closed;

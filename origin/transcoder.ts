@@ -2,28 +2,24 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
-import type { Config, Rendition } from '../config/schema.ts';
+import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { logFfmpegStderr, type FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
-
-/** The ladder for a source: rungs above the source height are dropped (never upscaled); at least one rung. */
-export function ladderFor(ladder: Rendition[], sourceHeight: number | undefined): Rendition[] {
-  const sorted = [...ladder].sort((a, b) => b.height - a.height);
-  if (!sourceHeight) return sorted;
-  const fit = sorted.filter((r) => r.height <= sourceHeight);
-  return fit.length ? fit : [sorted[sorted.length - 1]!];
-}
+import { fraction, keyframeExpr, type LadderPlan } from './ladder.ts';
 
 /** ffmpeg arguments: decode once, split and scale, encode each rung with keyframes on segment boundaries. */
 export function ffmpegArgs(
   config: Pick<Config, 'x264Preset' | 'segmentTargetSec' | 'partTargetSec' | 'audioKbps'>,
-  renditions: Rendition[],
+  plan: LadderPlan,
   hasAudio: boolean,
 ): string[] {
+  const renditions = plan.rungs;
   const n = renditions.length;
   const split = n > 1 ? `[0:v]split=${n}${renditions.map((_, i) => `[s${i}]`).join('')};` : '';
+  // The fps filter puts each rung on its own exact frame grid (30000/1001 stays exact); at the source rate it only
+  // evens out the publisher's millisecond timestamps, below it drops frames evenly. It never duplicates.
   const scales = renditions
-    .map((r, i) => `[${n > 1 ? `s${i}` : '0:v'}]fps=${r.fps},scale=-2:${r.height}:flags=bicubic,format=yuv420p[v${i}]`)
+    .map((r, i) => `[${n > 1 ? `s${i}` : '0:v'}]fps=${fraction(r.fps)},scale=${r.scale}:flags=bicubic,format=yuv420p[v${i}]`)
     .join(';');
   const args = [
     '-hide_banner',
@@ -35,9 +31,9 @@ export function ffmpegArgs(
     '-i', 'pipe:0',
     '-filter_complex', split + scales,
   ];
-  const seg = config.segmentTargetSec;
+  const forceKeyFrames = keyframeExpr(plan, config.segmentTargetSec);
   renditions.forEach((r, i) => {
-    const gop = Math.round(r.fps * seg);
+    const gop = r.gop;
     args.push(
       '-map', `[v${i}]`,
       ...(hasAudio ? ['-map', '0:a:0'] : []),
@@ -51,7 +47,10 @@ export function ffmpegArgs(
       '-g', String(gop),
       '-keyint_min', String(gop),
       '-sc_threshold', '0',
-      '-force_key_frames', `expr:gte(t,n_forced*${seg})`,
+      '-force_key_frames', forceKeyFrames,
+      // The fps filter already made the frames constant-rate; the mp4 muxer's default (cfr) would add a copy of
+      // the first frame when the video starts a frame after the audio.
+      '-fps_mode', 'passthrough',
       ...(hasAudio ? ['-c:a', 'aac', '-b:a', `${config.audioKbps}k`, '-ar', '48000', '-ac', '2'] : []),
       '-f', 'mp4',
       // Leave AAC's 1024-sample priming at a negative time instead of shifting every track by it: shifted, the
@@ -83,17 +82,18 @@ export interface Transcode {
   readonly progress: Readable;
 }
 
-/** Starts ffmpeg for `renditions`; stderr lines go to the log, rate-limited (lib/ffmpeg-log.ts) and counted on `logLines`. */
+/** Starts ffmpeg for the ladder `plan`; stderr lines go to the log, rate-limited (lib/ffmpeg-log.ts) and counted on `logLines`. */
 export function startTranscode(
   config: Config,
-  renditions: Rendition[],
+  plan: LadderPlan,
   hasAudio: boolean,
   logger: Logger,
   logLines?: FfmpegLogCounter,
 ): Transcode {
+  const renditions = plan.rungs;
   const stdio: ('pipe' | 'ignore')[] = ['pipe', 'ignore', 'pipe', ...renditions.map(() => 'pipe' as const), 'pipe'];
   const progressFd = 3 + renditions.length;
-  const child = spawn(config.ffmpegPath, ['-progress', `pipe:${progressFd}`, '-stats_period', '1', ...ffmpegArgs(config, renditions, hasAudio)], { stdio });
+  const child = spawn(config.ffmpegPath, ['-progress', `pipe:${progressFd}`, '-stats_period', '1', ...ffmpegArgs(config, plan, hasAudio)], { stdio });
   const progress = child.stdio[progressFd] as Readable;
   progress.resume(); // never let an unread progress pipe stall ffmpeg
   const input = child.stdin!;

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Readable } from 'node:stream';
 import { loadConfig } from '../../config/load.ts';
-import { ffmpegArgs, ladderFor } from '../../origin/transcoder.ts';
+import { ffmpegArgs } from '../../origin/transcoder.ts';
+import { planLadder } from '../../origin/ladder.ts';
 import { startServer, waitFor } from '../../test/e2e/harness.ts';
 import { childrenNamed, cpuSeconds, rssBytes } from './proc.ts';
 
@@ -70,7 +71,7 @@ async function livePhase() {
     // Let the last segment close before reading how much media came out.
     await waitFor('ffmpeg to finish', () => (childrenNamed(nodePid, 'ffmpeg').length === 0 ? true : undefined), 15_000, 200);
     const config = loadConfig({});
-    const renditions = ladderFor(config.ladder, 720).length;
+    const renditions = planLadder(config.ladder, { width: 1280, height: 720, fps: 30 }, config.segmentTargetSec).rungs.length;
     const mediaSec = (await metricSum(server.base, 'onair_origin_segment_duration_seconds_sum')) / renditions;
     const ffmpegSec = [...ffmpegCpu.values()].reduce((a, b) => a + b, 0);
     const third = Math.max(1, Math.floor(rss.length / 3));
@@ -93,8 +94,9 @@ async function livePhase() {
 
 async function capacityPhase() {
   const config = loadConfig({});
-  const ladder = ladderFor(config.ladder, 720);
-  const args = ffmpegArgs(config, ladder, true).map((a) => (a === 'pipe:0' ? source : a));
+  const plan = planLadder(config.ladder, { width: 1280, height: 720, fps: 30 }, config.segmentTargetSec);
+  const ladder = plan.rungs;
+  const args = ffmpegArgs(config, plan, true).map((a) => (a === 'pipe:0' ? source : a));
   const t0 = Date.now();
   let bytes = 0;
   await run(config.ffmpegPath, args, (outs) => outs.forEach((o) => o.on('data', (c: Buffer) => (bytes += c.length))), ladder.length);
