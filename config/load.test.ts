@@ -9,7 +9,7 @@ test('defaults apply with an empty environment', () => {
   const c = loadConfig({});
   assert.equal(c.httpPort, 8080);
   assert.equal(c.rtmpPort, 1935);
-  assert.deepEqual(c.ladder.map((r) => r.name), ['1080p', '720p', '480p', '360p']);
+  assert.deepEqual(c.ladder.map((r) => r.name), ['720p', '480p', '360p']);
   assert.ok(c.ladder.every((r) => r.fps === undefined), 'the default ladder follows the source frame rate');
   assert.equal(c.segmentTargetSec, 2);
 });

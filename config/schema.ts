@@ -166,7 +166,6 @@ export const configSchema = z
       .array(renditionSchema)
       .min(1)
       .default([
-        { name: '1080p', height: 1080, videoKbps: 5000 },
         { name: '720p', height: 720, videoKbps: 2800 },
         { name: '480p', height: 480, videoKbps: 1200 },
         { name: '360p', height: 360, videoKbps: 700 },
