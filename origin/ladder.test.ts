@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { loadConfig } from '../config/load.ts';
 import { planLadder, rateUnder, toRational, value, type SourceVideo } from './ladder.ts';
 
-const { ladder, segmentTargetSec } = loadConfig({});
+const { segmentTargetSec } = loadConfig({});
+/** The default ladder with a 1080p rung on top, as an operator adds it through ONAIR_LADDER. */
+const ladder = [{ name: '1080p', height: 1080, videoKbps: 5000 }, ...loadConfig({}).ladder];
 const rungs = (source: SourceVideo, l = ladder) =>
   planLadder(l, source, segmentTargetSec).rungs.map((r) => `${r.name} ${r.width}x${r.height}@${value(r.fps).toFixed(3)} g${r.gop}`);
 
