@@ -10,15 +10,15 @@ import type { TrustedProxies } from '../lib/client-address.ts';
 import { Counter, Gauge, Histogram, type Registry } from '../lib/metrics.ts';
 import type { Bus, Unsubscribe } from '../lib/bus/bus.ts';
 import type { Presence } from '../lib/bus/presence.ts';
-import { chatChannel, decodeChatMessage, encodeChatMessage, type ChatBusMessage, type ChatSettings, type CommentWire } from '../lib/bus/chat-channel.ts';
+import { chatChannel, decodeChatMessage, encodeChatMessage, type ChatBusMessage, type ChatSettings, type CommentWire } from './channel.ts';
 import type { BucketSpec, RateLimiter } from '../lib/rate-limit/token-bucket.ts';
-import type { ViewerIdentity } from '../control/viewers.ts';
-import type { LikeTotals, LikeValue } from '../control/comments.ts';
-import { decodeViewerSignal, signalsChannel, withRemaining, type ViewerOverlays } from '../control/viewer-signals.ts';
-import { CloseCode, PROTOCOL_VERSION, ProtocolError, encode, parseClientMessage, sanitizeComment, type BatchFrame, type ClientMessage, type ErrorCode } from './ws-protocol.ts';
-import { Room, type RoomMember } from './ws-room.ts';
+import type { ViewerIdentity } from './viewer-tokens.ts';
+import type { LikeTotals, LikeValue } from './comments.ts';
+import { decodeViewerSignal, signalsChannel, withRemaining, type ViewerOverlays } from './viewer-signals.ts';
+import { CloseCode, PROTOCOL_VERSION, ProtocolError, encode, parseClientMessage, sanitizeComment, type BatchFrame, type ClientMessage, type ErrorCode } from './protocol.ts';
+import { Room, type RoomMember } from './room.ts';
 
-/** The chat store as the gateway uses it (control/comments.ts CommentStore fits). */
+/** The chat store as the gateway uses it (chat/comments.ts CommentStore fits). */
 export interface GatewayChatStore {
   append(eventId: string, viewer: Pick<ViewerIdentity, 'id' | 'name' | 'role'>, text: string): Promise<CommentWire>;
   since(eventId: string, afterSeq: number, upToSeq?: number, limit?: number): Promise<CommentWire[]>;
@@ -61,7 +61,7 @@ export interface WsGatewayDeps {
   store: GatewayChatStore;
   /** True if the event exists (and may have chat). */
   eventExists(eventId: string): Promise<boolean>;
-  /** Parses and applies a moderation request (control/moderation.ts); throws ModerationError / BusUnavailableError. */
+  /** Parses and applies a moderation request (chat/moderation.ts); throws ModerationError / BusUnavailableError. */
   moderate(eventId: string, raw: Record<string, unknown>, by: ViewerIdentity): Promise<{ settings?: ChatSettings }>;
   /** What a joining viewer must see (active news flashes, disclaimer, ad break, status), sent in `welcome`; omitted when absent or failing. */
   overlays?(eventId: string): Promise<ViewerOverlays | undefined>;

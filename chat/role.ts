@@ -1,16 +1,16 @@
 // Composes live interaction for one process: realtime backend (Redis or in-process), chat store, viewer tokens,
-// moderation and the WebSocket gateway. The chat REST routes (control/chat-routes.ts) are registered by the control
+// moderation and the WebSocket gateway. The chat REST routes (chat/routes.ts) are registered by the control
 // plane from these pieces; cluster roles take the pieces they need.
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { TrustedProxies } from '../lib/client-address.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { Db } from '../lib/store/db.ts';
-import { CommentStore } from '../control/comments.ts';
-import { ModerationService, parseModerationAction } from '../control/moderation.ts';
-import { ViewerTokens, loadTokenSecret } from '../control/viewers.ts';
-import { createRealtimeBackend, type RealtimeBackend } from './ws-backend.ts';
-import { createWsGateway, type WsGateway, type WsGatewayDeps } from './ws-gateway.ts';
+import { CommentStore } from './comments.ts';
+import { ModerationService, parseModerationAction } from './moderation.ts';
+import { ViewerTokens, loadTokenSecret } from './viewer-tokens.ts';
+import { createRealtimeBackend, type RealtimeBackend } from './backend.ts';
+import { createWsGateway, type WsGateway, type WsGatewayDeps } from './gateway.ts';
 
 /** Live interaction for one process. */
 export interface ChatRole {

@@ -1,7 +1,7 @@
 // Viewer tokens: display-name rules, signature, expiry, roles.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ViewerTokens, validateDisplayName, DisplayNameError } from './viewers.ts';
+import { ViewerTokens, validateDisplayName, DisplayNameError } from './viewer-tokens.ts';
 
 test('display names are trimmed, cleaned and bounded', () => {
   assert.equal(validateDisplayName('  Ada   Lovelace\u0007 '), 'Ada Lovelace');
