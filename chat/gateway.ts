@@ -13,6 +13,7 @@ import { Counter, Gauge, Histogram, type Registry } from '../lib/metrics.ts';
 import type { Bus } from '../lib/bus/bus.ts';
 import type { Presence } from '../lib/bus/presence.ts';
 import type { RateLimiter } from '../lib/rate-limit/token-bucket.ts';
+import type { Service } from '../lib/lifecycle.ts';
 import type { ChatSettings } from './channel.ts';
 import type { ViewerIdentity } from './viewer-tokens.ts';
 import type { ViewerOverlays } from './viewer-signals.ts';
@@ -66,8 +67,8 @@ export interface WsGatewayDeps {
   helloTimeoutMs?: number;
 }
 
-/** The gateway: hand it HTTP upgrades for `/ws`. */
-export interface WsGateway {
+/** The gateway: hand it HTTP upgrades for `/ws`. Creating it starts nothing (no timer, no listener). */
+export interface WsGateway extends Service {
   /** Handles an HTTP upgrade; answers non-/ws paths with 404. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** This edge's id. */
@@ -76,7 +77,9 @@ export interface WsGateway {
   connectionCount(): number;
   /** Viewers of an event across edges (last presence total; 0 when no one watches on this edge). */
   viewerCount(eventId: string): number;
-  start(): Promise<void>;
+  /** Starts the flush, presence and heartbeat timers and watches the bus. */
+  start(signal?: AbortSignal): Promise<void>;
+  /** Stops taking messages, delivers what was acknowledged, closes every client (1001) and the rooms. */
   stop(): Promise<void>;
 }
 

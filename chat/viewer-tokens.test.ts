@@ -31,3 +31,14 @@ test('tokens verify, carry role and suffixed name, and fail when forged or expir
   now += 61_000;
   assert.equal(t.verify(token), undefined, 'expired');
 });
+
+test('a secret given as a function is read once, at load() or the first token, and checked then', () => {
+  let reads = 0;
+  const t = new ViewerTokens(() => (reads++, Buffer.alloc(32, 4)), 60);
+  assert.equal(reads, 0, 'building reads nothing');
+  t.load();
+  t.verify(t.issue({ displayName: 'Bob' }).token);
+  assert.equal(reads, 1);
+  const short = new ViewerTokens(() => Buffer.alloc(8), 60);
+  assert.throws(() => short.load(), /at least 32 bytes/);
+});
