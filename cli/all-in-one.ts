@@ -19,7 +19,7 @@ import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
 import { createIngests } from '../ingest/ingests.ts';
 import { createHlsEdge } from '../edge/hls-edge.ts';
-import { createChatRole } from '../edge/ws-chat.ts';
+import { createChatRole } from '../chat/role.ts';
 import { createControlPlane, type ControlPlane } from '../control/control-plane.ts';
 import { playerDir } from './paths.ts';
 import { pageHeadersMiddleware } from '../lib/page-headers.ts';

@@ -16,9 +16,9 @@ import { createOrigin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
 import { createIngests } from '../ingest/ingests.ts';
 import { createHlsEdge, type HlsEdge } from '../edge/hls-edge.ts';
-import { createChatRole, type ChatRole } from '../edge/ws-chat.ts';
+import { createChatRole, type ChatRole } from '../chat/role.ts';
 import { OverlayService } from '../control/overlays.ts';
-import { createViewerSignals } from '../control/viewer-signals.ts';
+import { createViewerSignals } from '../chat/viewer-signals.ts';
 import { readViewerOverlays } from '../control/viewer-overlays.ts';
 
 /** A running role: its public HTTP port and how to stop it. */

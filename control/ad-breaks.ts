@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from '../lib/store/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { AdBreaksTable } from '../lib/store/schema.ts';
-import type { AdBreakWire, ViewerSignals } from './viewer-signals.ts';
+import type { AdBreakWire, ViewerSignals } from '../chat/viewer-signals.ts';
 
 /** An ad break as the API shows it. */
 export interface AdBreakRecord extends AdBreakWire {

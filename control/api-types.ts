@@ -15,7 +15,7 @@ import type {
   severitySchema,
   streamKeySchema,
 } from './api-schemas.ts';
-import type { commentSchema, moderatedCommentSchema, settingsSchema } from './chat-routes.ts';
+import type { commentSchema, moderatedCommentSchema, settingsSchema } from '../chat/routes.ts';
 
 /** An event as anyone may see it (`GET /events`, `/events/by-slug/:slug`, `/events/:id`). */
 export type ApiEvent = z.infer<typeof eventSchema>;

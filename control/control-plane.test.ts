@@ -19,13 +19,13 @@ import { createKeySealer } from '../lib/key-seal.ts';
 import { createApiRouter } from './api.ts';
 import { createControlPlane, type ControlPlane } from './control-plane.ts';
 import { openApiPath } from './api-routes.ts';
-import { signalsChannel, decodeViewerSignal, type ViewerSignal } from './viewer-signals.ts';
+import { signalsChannel, decodeViewerSignal, type ViewerSignal } from '../chat/viewer-signals.ts';
 import type { DateRange } from '../origin/playlist.ts';
-import { CommentStore } from './comments.ts';
-import { ModerationService } from './moderation.ts';
-import { ViewerTokens } from './viewers.ts';
+import { CommentStore } from '../chat/comments.ts';
+import { ModerationService } from '../chat/moderation.ts';
+import { ViewerTokens } from '../chat/viewer-tokens.ts';
 import { createMemoryRateLimiter } from '../lib/rate-limit/token-bucket.ts';
-import { chatChannel, decodeChatMessage, type ChatBusMessage } from '../lib/bus/chat-channel.ts';
+import { chatChannel, decodeChatMessage, type ChatBusMessage } from '../chat/channel.ts';
 
 let testStore: TestStore;
 let db: Db;

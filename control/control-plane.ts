@@ -23,9 +23,9 @@ import { registerWebhookRoutes } from './api-webhooks.ts';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.ts';
 import { createHealthMonitor, type HealthMonitor, type IngestReport, type TranscodeReport } from './health.ts';
 import { ViewerHistory } from './viewer-history.ts';
-import { createViewerSignals, type ViewerOverlays, type ViewerSignals } from './viewer-signals.ts';
+import { createViewerSignals, type ViewerOverlays, type ViewerSignals } from '../chat/viewer-signals.ts';
 import { readViewerOverlays } from './viewer-overlays.ts';
-import { registerChatRoutes, type ChatRoutesDeps } from './chat-routes.ts';
+import { registerChatRoutes, type ChatRoutesDeps } from '../chat/routes.ts';
 import { OverlayService } from './overlays.ts';
 import { createAdBreaks, type AdBreaks } from './ad-breaks.ts';
 import { createWebhooks, type Webhooks } from './webhooks.ts';
@@ -52,7 +52,7 @@ export interface ControlPlaneDeps {
   viewerCount(eventId: string): number | undefined;
   /** Counts login attempts; pass the Redis one in cluster mode so every node shares the limit. Default in-process. */
   loginLimiter?: AttemptLimiter;
-  /** The chat pieces (edge/ws-chat.ts): with them, the chat and moderation routes are served too. */
+  /** The chat pieces (chat/role.ts): with them, the chat and moderation routes are served too. */
   chat?: Pick<ChatRoutesDeps, 'tokens' | 'comments' | 'moderation' | 'limiter'>;
 }
 

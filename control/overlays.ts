@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../lib/store/db.ts';
 import type { OverlaysTable } from '../lib/store/schema.ts';
-import type { DisclaimerWire, NewsFlashWire, ViewerSignals } from './viewer-signals.ts';
+import type { DisclaimerWire, NewsFlashWire, ViewerSignals } from '../chat/viewer-signals.ts';
 
 /** Severity of a news flash or disclaimer. */
 export type Severity = OverlaysTable['severity'];

@@ -4,7 +4,7 @@ import type { Db } from '../lib/store/db.ts';
 import type { EventService } from './events.ts';
 import type { OverlayService } from './overlays.ts';
 import { activeAdBreak } from './ad-breaks.ts';
-import { remainingSec, type ViewerOverlays } from './viewer-signals.ts';
+import { remainingSec, type ViewerOverlays } from '../chat/viewer-signals.ts';
 
 /** Where the overlays come from. */
 export interface ViewerOverlaySources {

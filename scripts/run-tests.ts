@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { join, relative } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const folders = ['config', 'lib', 'ingest', 'origin', 'edge', 'control', 'cli', 'player', 'scripts', 'test/e2e'];
+const folders = ['config', 'lib', 'ingest', 'origin', 'edge', 'chat', 'control', 'cli', 'player', 'scripts', 'test/e2e'];
 const filters = process.argv.slice(2);
 
 const files = folders.flatMap((folder) => {

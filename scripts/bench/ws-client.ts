@@ -2,7 +2,7 @@
 // or the loader that posts comments and reactions at fixed rates. Speaks onair protocol v1 or Socket.IO.
 import { WebSocket } from 'ws';
 import { io, type Socket } from 'socket.io-client';
-import { ViewerTokens } from '../../control/viewers.ts';
+import { ViewerTokens } from '../../chat/viewer-tokens.ts';
 
 /** Arguments passed as one JSON argv entry. */
 export interface ClientArgs {

@@ -8,7 +8,7 @@ import { join as pathJoin } from 'node:path';
 import { startServer, waitFor, launchChromium, type ServerUnderTest } from './harness.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { createRedisTestServer, type RedisTestServer } from '../../lib/bus/redis-test-server.ts';
-import { connectClient, type TestClient } from '../../edge/ws-test-client.ts';
+import { connectClient, type TestClient } from '../../chat/test-client.ts';
 
 type Created = { id: string; slug: string; streamKey: string; watchUrl: string; hlsUrl: string };
 type Viewer = { token: string; viewer: { id: string; name: string; role: string }; expiresAt: number };

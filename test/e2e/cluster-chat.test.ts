@@ -11,11 +11,11 @@ import { startServer, waitFor, type ServerUnderTest } from './harness.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { createRedisTestServer, type RedisTestServer } from '../../lib/bus/redis-test-server.ts';
 import { startPostgresTestServer, type PostgresTestServer } from '../../lib/store/postgres-test-server.ts';
-import { connectClient, until, type TestClient } from '../../edge/ws-test-client.ts';
+import { connectClient, until, type TestClient } from '../../chat/test-client.ts';
 import { openStore } from '../../lib/store/db.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { OverlayService } from '../../control/overlays.ts';
-import { createViewerSignals } from '../../control/viewer-signals.ts';
+import { createViewerSignals } from '../../chat/viewer-signals.ts';
 
 let redis: RedisTestServer;
 let postgres: PostgresTestServer;

@@ -13,7 +13,7 @@ import { startServer, waitFor, type ServerUnderTest } from './harness.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { verifyWebhookSignature } from '../../control/webhooks.ts';
 import { listen, closeServer } from '../../lib/http.ts';
-import { connectClient, type ServerMessage, type TestClient } from '../../edge/ws-test-client.ts';
+import { connectClient, type ServerMessage, type TestClient } from '../../chat/test-client.ts';
 
 let server: ServerUnderTest;
 let receiver: Server;

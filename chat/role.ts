@@ -1,26 +1,29 @@
 // Composes live interaction for one process: realtime backend (Redis or in-process), chat store, viewer tokens,
-// moderation and the WebSocket gateway. The chat REST routes (control/chat-routes.ts) are registered by the control
+// moderation and the WebSocket gateway. The chat REST routes (chat/routes.ts) are registered by the control
 // plane from these pieces; cluster roles take the pieces they need.
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { TrustedProxies } from '../lib/client-address.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { Db } from '../lib/store/db.ts';
-import { CommentStore } from '../control/comments.ts';
-import { ModerationService, parseModerationAction } from '../control/moderation.ts';
-import { ViewerTokens, loadTokenSecret } from '../control/viewers.ts';
-import { createRealtimeBackend, type RealtimeBackend } from './ws-backend.ts';
-import { createWsGateway, type WsGateway, type WsGatewayDeps } from './ws-gateway.ts';
+import type { Service } from '../lib/lifecycle.ts';
+import { CommentStore } from './comments.ts';
+import { ModerationService, parseModerationAction } from './moderation.ts';
+import { ViewerTokens, loadTokenSecret } from './viewer-tokens.ts';
+import { createRealtimeBackend, type RealtimeBackend } from './backend.ts';
+import { createWsGateway, type WsGateway, type WsGatewayDeps } from './gateway.ts';
 
-/** Live interaction for one process. */
-export interface ChatRole {
+/** Live interaction for one process. Building it starts nothing; start() brings up the bus, then the gateway. */
+export interface ChatRole extends Service {
   gateway: WsGateway;
   backend: RealtimeBackend;
   /** The chat store (comments, likes, bans, settings). */
   comments: CommentStore;
   moderation: ModerationService;
   tokens: ViewerTokens;
-  start(): Promise<void>;
+  /** Starts the realtime backend (connects to Redis in cluster mode), then the gateway's timers and bus watch. */
+  start(signal?: AbortSignal): Promise<void>;
+  /** Stops the gateway (acknowledged comments delivered, clients closed), then the backend. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -42,7 +45,7 @@ export function createChatRole(deps: {
   const { redisUrl } = config;
   const backend = createRealtimeBackend({ redisUrl, mode: config.busChannelMode, logger: logger.child({ part: 'bus' }) });
   const comments = new CommentStore(deps.db);
-  const tokens = new ViewerTokens(loadTokenSecret(config.dataDir, config.viewerTokenSecret), config.viewerTokenTtlSec);
+  const tokens = new ViewerTokens(() => loadTokenSecret(config.dataDir, config.viewerTokenSecret), config.viewerTokenTtlSec);
   const moderation = new ModerationService(comments, backend.bus);
   const gateway = createWsGateway({
     settings: config,
@@ -59,20 +62,26 @@ export function createChatRole(deps: {
     overlays: deps.overlays,
     onViewerCount: deps.onViewerCount,
   });
+  let stopping: Promise<void> | undefined;
   return {
     gateway,
     backend,
     comments,
     moderation,
     tokens,
-    async start() {
-      await backend.start();
-      await gateway.start();
+    async start(signal) {
+      // The secret may be generated into the data dir: a file written at start, not when the role is built.
+      tokens.load();
+      await backend.start(signal);
+      await gateway.start(signal);
       logger.info({ bus: backend.bus.kind, mode: redisUrl ? config.busChannelMode : 'memory' }, 'chat gateway ready');
     },
-    async stop() {
-      await gateway.stop();
-      await backend.stop();
+    stop() {
+      stopping ??= (async () => {
+        await gateway.stop();
+        await backend.stop();
+      })();
+      return stopping;
     },
   };
 }

@@ -3,12 +3,12 @@
 import { z } from 'zod';
 import type { Request } from 'express';
 import type { RateLimiter } from '../lib/rate-limit/token-bucket.ts';
-import { ApiError, type Auth } from './auth.ts';
-import type { RouteBuilder } from './api-routes.ts';
-import { epochMs, eventIdParams } from './api-schemas.ts';
+import { ApiError, type Auth } from '../control/auth.ts';
+import type { RouteBuilder } from '../control/api-routes.ts';
+import { epochMs, eventIdParams } from '../control/api-schemas.ts';
 import type { CommentStore } from './comments.ts';
 import { ModerationError, type ModerationAction, type ModerationService } from './moderation.ts';
-import { DisplayNameError, type ViewerTokens } from './viewers.ts';
+import { DisplayNameError, type ViewerTokens } from './viewer-tokens.ts';
 
 /** What the chat routes need. */
 export interface ChatRoutesDeps {

@@ -1,6 +1,7 @@
 // Builds the realtime backend an edge gateway needs from config: Redis bus + presence + Lua rate limits, or in-process ones.
 import type { Logger } from '../lib/logger.ts';
 import type { Bus } from '../lib/bus/bus.ts';
+import type { Service } from '../lib/lifecycle.ts';
 import { createMemoryBus } from '../lib/bus/memory-bus.ts';
 import { createRedisBus, type RedisChannelMode } from '../lib/bus/redis-bus.ts';
 import { createMemoryPresence, type Presence } from '../lib/bus/presence.ts';
@@ -10,13 +11,15 @@ import { createRedisRateLimiter } from '../lib/rate-limit/redis-token-bucket.ts'
 import { createMemoryAttemptLimiter, createRedisAttemptLimiter, type AttemptLimiter } from '../lib/rate-limit/attempt-limiter.ts';
 
 /** Bus, presence and rate limiter, sharing one Redis command connection in cluster mode. */
-export interface RealtimeBackend {
+export interface RealtimeBackend extends Service {
   bus: Bus;
   presence: Presence;
   limiter: RateLimiter;
   /** Fixed-window attempt counters (login failures), on the same Redis in cluster mode. */
   attempts: AttemptLimiter;
-  start(): Promise<void>;
+  /** Connects the bus (Redis in cluster mode). */
+  start(signal?: AbortSignal): Promise<void>;
+  /** Disconnects the bus. */
   stop(): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
 // The viewer WebSocket protocol, version 1 (docs/protocol.md): message shapes, error and close codes, input checks.
-import type { ChatSettings, CommentWire } from '../lib/bus/chat-channel.ts';
-import type { ViewerSignal } from '../control/viewer-signals.ts';
+import type { ChatSettings, CommentWire } from './channel.ts';
+import type { ViewerSignal } from './viewer-signals.ts';
 
 /** Protocol version spoken by this gateway. */
 export const PROTOCOL_VERSION = 1;

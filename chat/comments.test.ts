@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestStore, type TestStore } from '../lib/store/test-store.ts';
 import { CommentStore } from './comments.ts';
-import { EventService } from './events.ts';
+import { EventService } from '../control/events.ts';
 
 let testStore: TestStore;
 let nodes: CommentStore[];

@@ -1,7 +1,7 @@
 // One event's chat room on one edge: its clients, the batch being gathered for the next flush, and seq bookkeeping.
-import type { ChatSettings, CommentWire } from '../lib/bus/chat-channel.ts';
-import type { ViewerSignal } from '../control/viewer-signals.ts';
-import type { BatchFrame, ReactionName } from './ws-protocol.ts';
+import type { ChatSettings, CommentWire } from './channel.ts';
+import type { ViewerSignal } from './viewer-signals.ts';
+import type { BatchFrame, ReactionName } from './protocol.ts';
 
 /** What a room needs from a connection: deliver a pre-serialized frame. */
 export interface RoomMember {

@@ -1,7 +1,7 @@
 // Viewer tokens: display-name rules, signature, expiry, roles.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ViewerTokens, validateDisplayName, DisplayNameError } from './viewers.ts';
+import { ViewerTokens, validateDisplayName, DisplayNameError } from './viewer-tokens.ts';
 
 test('display names are trimmed, cleaned and bounded', () => {
   assert.equal(validateDisplayName('  Ada   Lovelace\u0007 '), 'Ada Lovelace');
@@ -30,4 +30,15 @@ test('tokens verify, carry role and suffixed name, and fail when forged or expir
   assert.equal(t.verify(null), undefined);
   now += 61_000;
   assert.equal(t.verify(token), undefined, 'expired');
+});
+
+test('a secret given as a function is read once, at load() or the first token, and checked then', () => {
+  let reads = 0;
+  const t = new ViewerTokens(() => (reads++, Buffer.alloc(32, 4)), 60);
+  assert.equal(reads, 0, 'building reads nothing');
+  t.load();
+  t.verify(t.issue({ displayName: 'Bob' }).token);
+  assert.equal(reads, 1);
+  const short = new ViewerTokens(() => Buffer.alloc(8), 60);
+  assert.throws(() => short.load(), /at least 32 bytes/);
 });

@@ -42,12 +42,22 @@ export function validateDisplayName(raw: unknown): string {
 
 /** Signs and verifies viewer tokens: `base64url(payload).base64url(HMAC-SHA256(payload))`. */
 export class ViewerTokens {
+  #secret?: Buffer;
+  readonly #loadSecret?: () => Buffer;
+
+  /** `secret` as bytes, or a function that reads it (called once, at load() or the first token): building reads nothing. */
   constructor(
-    private readonly secret: Buffer,
+    secret: Buffer | (() => Buffer),
     private readonly ttlSec: number,
     private readonly now: () => number = Date.now,
   ) {
-    if (secret.length < 32) throw new RangeError('viewer token secret must be at least 32 bytes');
+    if (Buffer.isBuffer(secret)) this.#secret = checkSecret(secret);
+    else this.#loadSecret = secret;
+  }
+
+  /** Reads the secret now (the chat role's start), so a missing or short one stops start-up, not the first viewer. */
+  load(): void {
+    this.#key();
   }
 
   /** Issues a token for a validated display name; a 4-digit suffix keeps names unique-ish. */
@@ -91,8 +101,18 @@ export class ViewerTokens {
   }
 
   private mac(payload: string): string {
-    return createHmac('sha256', this.secret).update(payload).digest('base64url');
+    return createHmac('sha256', this.#key()).update(payload).digest('base64url');
   }
+
+  #key(): Buffer {
+    this.#secret ??= checkSecret(this.#loadSecret!());
+    return this.#secret;
+  }
+}
+
+function checkSecret(secret: Buffer): Buffer {
+  if (secret.length < 32) throw new RangeError('viewer token secret must be at least 32 bytes');
+  return secret;
 }
 
 /** The viewer-token secret (lib/server-secret.ts): configured, else generated once into the data dir. */

@@ -1,6 +1,6 @@
 // Moderation actions (hide/delete comments, ban viewers, slow mode, chat on/off): stored, then announced on the bus to every edge.
 import { BusUnavailableError } from '../lib/bus/bus.ts';
-import { chatChannel, encodeChatMessage, type ChatBusMessage, type ChatSettings } from '../lib/bus/chat-channel.ts';
+import { chatChannel, encodeChatMessage, type ChatBusMessage, type ChatSettings } from './channel.ts';
 import type { CommentStore } from './comments.ts';
 
 /** What the moderation service needs from the bus. */
@@ -57,7 +57,7 @@ export function parseModerationAction(raw: Record<string, unknown>): ModerationA
   }
 }
 
-/** Server-side moderation API, used by the gateway (moderator tokens) and the operator API (control/chat-routes.ts). */
+/** Server-side moderation API, used by the gateway (moderator tokens) and the operator API (chat/routes.ts). */
 export class ModerationService {
   constructor(
     private readonly store: CommentStore,

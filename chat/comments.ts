@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../lib/store/db.ts';
 import type { CommentsTable } from '../lib/store/schema.ts';
-import type { ChatSettings, CommentWire } from '../lib/bus/chat-channel.ts';
-import type { ViewerIdentity } from './viewers.ts';
+import type { ChatSettings, CommentWire } from './channel.ts';
+import type { ViewerIdentity } from './viewer-tokens.ts';
 
 /** Like (1), dislike (-1) or neither (0). */
 export type LikeValue = 1 | -1 | 0;

@@ -1,5 +1,5 @@
 // Two edge gateways in one process, sharing chat through a real redis-server and one store, each through its own
-// handle as two nodes would (SQLite; ws-gateway.postgres.test.ts runs the same over PostgreSQL).
+// handle as two nodes would (SQLite; gateway.postgres.test.ts runs the same over PostgreSQL).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -11,17 +11,17 @@ import { createTestStore, type TestStore } from '../lib/store/test-store.ts';
 import { listen, closeServer } from '../lib/http.ts';
 import { createRedisTestServer, type RedisTestServer } from '../lib/bus/redis-test-server.ts';
 import { EventService } from '../control/events.ts';
-import { CommentStore } from '../control/comments.ts';
-import { ModerationService, parseModerationAction } from '../control/moderation.ts';
-import { ViewerTokens } from '../control/viewers.ts';
+import { CommentStore } from './comments.ts';
+import { ModerationService, parseModerationAction } from './moderation.ts';
+import { ViewerTokens } from './viewer-tokens.ts';
 import { configSchema } from '../config/schema.ts';
-import { createRealtimeBackend, type RealtimeBackend } from './ws-backend.ts';
-import { createWsGateway, type GatewayChatStore, type WsGateway } from './ws-gateway.ts';
+import { createRealtimeBackend, type RealtimeBackend } from './backend.ts';
+import { createWsGateway, type GatewayChatStore, type WsGateway } from './gateway.ts';
 import { TrustedProxies } from '../lib/client-address.ts';
-import { signalsChannel, type ViewerOverlays, type ViewerSignal } from '../control/viewer-signals.ts';
+import { signalsChannel, type ViewerOverlays, type ViewerSignal } from './viewer-signals.ts';
 import type { Registry } from '../lib/metrics.ts';
-import { CloseCode } from './ws-protocol.ts';
-import { connectClient, until, type TestClient } from './ws-test-client.ts';
+import { CloseCode } from './protocol.ts';
+import { connectClient, until, type TestClient } from './test-client.ts';
 
 const logger = pino({ level: 'silent' });
 const tokens = new ViewerTokens(Buffer.alloc(32, 7), 3600);
@@ -227,7 +227,7 @@ test('operator signals reach every edge in the next batch (with remainingSec); j
   const ad: ViewerSignal = { signal: 'ad_break_start', adBreak: { id: 'ab_1', startAt: now, durationSec: 20, creativeUrl: null } };
   const fromA = a.messages.length;
   const fromB = b.messages.length;
-  // Published by the control plane (control/viewer-signals.ts) on one edge's connection; both edges forward.
+  // Published by the control plane (chat/viewer-signals.ts) on one edge's connection; both edges forward.
   await edges[0]!.backend.bus.publish(signalsChannel(eventId), JSON.stringify(flash));
   await edges[1]!.backend.bus.publish(signalsChannel(eventId), JSON.stringify(ad));
   await edges[0]!.backend.bus.publish(signalsChannel(eventId), 'not json');
