@@ -13,6 +13,7 @@ import { createOrigin, type Origin } from './origin.ts';
 import { parseInit, parseMoof } from './mp4.ts';
 import type { RenditionPackager } from './packager.ts';
 import { advancePartLimit, partsAhead } from './hls-server.ts';
+import { waitFor } from '../test/support/wait-for.ts';
 
 const LL = 'llEvent001';
 const PLAIN = 'plainEvent01';
@@ -104,16 +105,6 @@ async function stopPublisher(child: ChildProcess | undefined): Promise<void> {
   await closed;
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const url = (event: string, path: string) => `${origin.url}/live/${event}/${path}`;
 
 /** GET with the time the response head arrived (performance.now()). */
@@ -158,14 +149,14 @@ before(async () => {
   });
   await origin.start();
   llPublisher = publish(LL, 640, 360);
-  await waitFor('the LL stream to have packagers', () => (origin.stream(LL)?.packagers.size === 3 ? true : undefined));
+  await waitFor('the LL stream to have packagers', () => (origin.stream(LL)?.packagers.size === 3 ? true : undefined), 30_000);
   for (const r of RENDITIONS) {
     packager(r).on('part', (part) => partSeen.set(`${r} ${part.msn}.${part.index}`, performance.now()));
   }
   // Two complete segments everywhere.
   await waitFor('two complete segments per rendition', () =>
     RENDITIONS.every((r) => packager(r).playlistSegments.filter((s) => s.complete).length >= 2) ? true : undefined,
-  );
+  30_000);
 });
 
 after(async () => {
@@ -365,7 +356,7 @@ describe('LL-HLS origin', () => {
         if (r.status !== 200) return undefined;
         const p = parsePlaylist(r.body.toString());
         return p.segments.length >= 1 ? p : undefined;
-      });
+      }, 30_000);
       assert.ok(lookups.includes(PLAIN));
       for (const tag of ['#EXT-X-PART', '#EXT-X-PRELOAD-HINT', '#EXT-X-SERVER-CONTROL', '#EXT-X-RENDITION-REPORT', '#EXT-X-SKIP']) {
         assert.ok(!pl.text.includes(tag), `no ${tag}`);

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { createRedisTestServer, type RedisTestServer } from './redis-test-server.ts';
+import { createRedisTestServer, type RedisTestServer } from '../../test/support/redis-test-server.ts';
 import { createRedisBus } from './redis-bus.ts';
 import { createMemoryBus } from './memory-bus.ts';
 import { BusUnavailableError, type Bus } from './bus.ts';

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore, type Db, type StoreLocation } from './db.ts';
+import { openStore, type Db, type StoreLocation } from '../../lib/store/db.ts';
 import { startPostgresTestServer, type PostgresTestServer } from './postgres-test-server.ts';
 
 /** One store shared by the handles a test opens (as several nodes would share it). */

@@ -5,7 +5,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from '../http.ts';
+import { freePort } from './free-port.ts';
 
 /** A running test PostgreSQL server. */
 export interface PostgresTestServer {
