@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Mp4BoxSplitter } from '../../origin/mp4.ts';
 
 /** Where the committed fixture is. */
 export const FMP4_FIXTURE_PATH = join(import.meta.dirname, '..', '..', 'origin', 'testdata', 'av-640x360.mp4');
@@ -14,6 +15,18 @@ export const FMP4_FIXTURE_PATH = join(import.meta.dirname, '..', '..', 'origin',
 /** The committed fixture: 7 s of 640x360@30 H.264 + stereo AAC, 2 s keyframes, 0.5 s fragments. */
 export function loadFmp4Fixture(): Buffer {
   return readFileSync(FMP4_FIXTURE_PATH);
+}
+
+/** The committed fixture cut the way the packager sees it: ftyp+moov, then one buffer per moof+mdat fragment (14). */
+export function fmp4FixtureFragments(): { init: Buffer; fragments: Buffer[] } {
+  const boxes = new Mp4BoxSplitter().push(loadFmp4Fixture());
+  const init = Buffer.concat(boxes.filter((b) => b.type === 'ftyp' || b.type === 'moov').map((b) => b.bytes));
+  const fragments: Buffer[] = [];
+  boxes.forEach((b, i) => {
+    const next = boxes[i + 1];
+    if (b.type === 'moof' && next?.type === 'mdat') fragments.push(Buffer.concat([b.bytes, next.bytes]));
+  });
+  return { init, fragments };
 }
 
 /** Runs ffmpeg to write the fixture to `out` and returns its bytes. */
