@@ -3,7 +3,7 @@
 // the same over PostgreSQL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestStore, type TestStore } from '../lib/store/test-store.ts';
+import { createTestStore, type TestStore } from '../test/support/test-store.ts';
 import { CommentStore } from './comments.ts';
 import { EventService } from '../control/events.ts';
 

@@ -1,3 +1,3 @@
 // The two-edge chat tests again with PostgreSQL as the shared store (cluster mode): each edge its own pool.
 process.env.TEST_STORE = 'postgres';
-await import('./gateway.test.ts');
+await import('./gateway.redis.test.ts');

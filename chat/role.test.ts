@@ -8,7 +8,7 @@ import { loadConfig } from '../config/load.ts';
 import { TrustedProxies } from '../lib/client-address.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
-import { createTestStore } from '../lib/store/test-store.ts';
+import { createTestStore } from '../test/support/test-store.ts';
 import { createChatRole } from './role.ts';
 
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;

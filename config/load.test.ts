@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, ConfigError, envName } from './load.ts';
+import { makeTempDir } from '../test/support/temp-dir.ts';
 
 test('defaults apply with an empty environment', () => {
   const c = loadConfig({});
@@ -46,9 +46,9 @@ test('unknown ONAIR_ variables are refused', () => {
 });
 
 test('the environment overrides the config file', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'onair-cfg-'));
+  const tmp = makeTempDir('cfg');
   try {
-    const file = join(dir, 'c.json');
+    const file = join(tmp.path, 'c.json');
     writeFileSync(file, JSON.stringify({ httpPort: 7000, rtmpPort: 7001 }));
     const c = loadConfig({ ONAIR_CONFIG: file, ONAIR_RTMP_PORT: '7002' });
     assert.equal(c.httpPort, 7000);
@@ -56,7 +56,7 @@ test('the environment overrides the config file', () => {
     writeFileSync(file, '{"bogus": 1}');
     assert.throws(() => loadConfig({ ONAIR_CONFIG: file }), /bogus|Unrecognized/);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    tmp.remove();
   }
 });
 

@@ -10,7 +10,7 @@ import { configSchema } from '../config/schema.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import type { Db } from '../lib/store/db.ts';
-import { createTestStore, type TestStore } from '../lib/store/test-store.ts';
+import { createTestStore, type TestStore } from '../test/support/test-store.ts';
 import { listen, closeServer } from '../lib/http.ts';
 import { createMemoryBus } from '../lib/bus/memory-bus.ts';
 import { EventService } from './events.ts';

@@ -1,11 +1,9 @@
 // scrypt password hashing and operator verification.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { openStore } from '../lib/store/db.ts';
 import { OperatorService, hashPassword, verifyPassword } from './operators.ts';
+import { makeTempDir } from '../test/support/temp-dir.ts';
 
 test('hashPassword: salted scrypt, verified in constant time, never the password itself', async () => {
   const a = await hashPassword('correct horse battery');
@@ -19,8 +17,8 @@ test('hashPassword: salted scrypt, verified in constant time, never the password
 });
 
 test('OperatorService: create, verify, reject bad input, disable', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'onair-ops-'));
-  const db = await openStore({ dataDir: dir });
+  const tmp = makeTempDir('ops');
+  const db = await openStore({ dataDir: tmp.path });
   try {
     const ops = new OperatorService(db);
     const op = await ops.create({ email: ' Ada@Example.com ', role: 'admin', password: 'long-enough-pw' });
@@ -35,6 +33,6 @@ test('OperatorService: create, verify, reject bad input, disable', async () => {
     assert.equal(await ops.verify('ada@example.com', 'long-enough-pw'), undefined, 'disabled operators cannot sign in');
   } finally {
     await db.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    tmp.remove();
   }
 });

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { createTestStore, type TestStore } from '../lib/store/test-store.ts';
+import { createTestStore, type TestStore } from '../test/support/test-store.ts';
 import { openStore, type Db } from '../lib/store/db.ts';
 import { createKeySealer } from '../lib/key-seal.ts';
 import { loadServerSecret } from '../lib/server-secret.ts';

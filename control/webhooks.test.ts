@@ -10,6 +10,7 @@ import { createMetricsRegistry } from '../lib/metrics.ts';
 import { openStore, type Db } from '../lib/store/db.ts';
 import { listen, closeServer } from '../lib/http.ts';
 import { createWebhooks, signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, WebhookDestinationError, type Webhooks } from './webhooks.ts';
+import { waitFor } from '../test/support/wait-for.ts';
 
 let dir: string;
 let db: Db;
@@ -21,16 +22,6 @@ const failFirst = new Map<string, number>();
 /** TCP connections the receiver accepted. */
 let connections = 0;
 const received: { path: string; body: string; signature: string | undefined; event: string | undefined; at: number }[] = [];
-
-async function waitFor<T>(what: string, f: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'onair-webhooks-'));

@@ -6,20 +6,13 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { CoalescingCache, type CacheSubscriber, type Fetcher, type ResponseHead } from './coalescing-cache.ts';
+import { waitFor } from '../test/support/wait-for.ts';
 
 /** A gate the origin waits on until the test opens it. */
 function gate(): { wait: Promise<void>; open: () => void } {
   let open!: () => void;
   const wait = new Promise<void>((r) => (open = r));
   return { wait, open };
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
 }
 
 const hits = new Map<string, number>();
@@ -116,7 +109,7 @@ test('500 concurrent gets for one key cause exactly one upstream request and 500
   const g = gate();
   gates.set(path, g);
   const all = Array.from({ length: 500 }, () => cache.get(path, fetcher(path, 60_000)));
-  await waitFor(() => count(path) === 1, 'the origin to receive the request');
+  await waitFor('the origin to receive the request', () => count(path) === 1, 10_000, 5);
   assert.equal(cache.misses, 1);
   assert.equal(cache.coalesced, 499);
   assert.equal(cache.inFlight, 1);
@@ -155,7 +148,7 @@ test('an in-flight body streams to an early and a late joiner as it arrives', as
   const s1 = cache.subscribe('/stream', fetcher('/stream', 60_000), early);
   assert.equal(s1.result, 'miss');
   cache.subscribe('/stream', fetcher('/stream', 60_000), throwing);
-  await waitFor(() => early.text === 'AAAA', 'the first chunk');
+  await waitFor('the first chunk', () => early.text === 'AAAA', 10_000, 5);
 
   // A late joiner is brought up to date at once: head and the chunk so far.
   const s2 = cache.subscribe('/stream', fetcher('/stream', 60_000), late);
@@ -165,10 +158,10 @@ test('an in-flight body streams to an early and a late joiner as it arrives', as
   assert.equal(late.ended, false);
 
   g1.open();
-  await waitFor(() => early.text === 'AAAABBBB' && late.text === 'AAAABBBB', 'the second chunk');
+  await waitFor('the second chunk', () => early.text === 'AAAABBBB' && late.text === 'AAAABBBB', 10_000, 5);
   assert.equal(early.ended || late.ended, false, 'chunks flow before the body is complete');
   g2.open();
-  await waitFor(() => early.ended && late.ended, 'the end');
+  await waitFor('the end', () => early.ended && late.ended, 10_000, 5);
   assert.equal(early.text, 'AAAABBBBCCCC');
   assert.equal(late.text, 'AAAABBBBCCCC');
   assert.equal(early.err, undefined);
@@ -185,10 +178,10 @@ test('a subscriber going away does not cancel the shared fetch', async () => {
   const stayer = new Recorder();
   const sub = cache.subscribe(path, fetcher(path, 60_000), leaver);
   cache.subscribe(path, fetcher(path, 60_000), stayer);
-  await waitFor(() => count(path) === 1, 'the origin request');
+  await waitFor('the origin request', () => count(path) === 1, 10_000, 5);
   sub.cancel();
   g.open();
-  await waitFor(() => stayer.ended, 'the stayer to finish');
+  await waitFor('the stayer to finish', () => stayer.ended, 10_000, 5);
   assert.equal(stayer.text, `body of ${path}`);
   assert.equal(leaver.ended, false);
   assert.equal(leaver.head_, undefined);
@@ -256,7 +249,7 @@ test('errors reach every joiner and are not cached', async () => {
   const g = gate();
   gates.set(path, g);
   const all = Array.from({ length: 50 }, () => cache.get(path, fetcher(path, 60_000)));
-  await waitFor(() => count(path) === 1, 'the origin request');
+  await waitFor('the origin request', () => count(path) === 1, 10_000, 5);
   g.open();
   const results = await Promise.allSettled(all);
   assert.ok(results.every((r) => r.status === 'rejected'));
@@ -273,10 +266,10 @@ test('errors reach every joiner and are not cached', async () => {
   const a = new Recorder();
   const b = new Recorder();
   cache.subscribe('/midfail', fetcher('/midfail', 60_000), a);
-  await waitFor(() => a.text === 'partial', 'the partial body');
+  await waitFor('the partial body', () => a.text === 'partial', 10_000, 5);
   cache.subscribe('/midfail', fetcher('/midfail', 60_000), b);
   mg.open();
-  await waitFor(() => a.err !== undefined && b.err !== undefined, 'the errors');
+  await waitFor('the errors', () => a.err !== undefined && b.err !== undefined, 10_000, 5);
   assert.equal(b.text, 'partial');
   assert.equal(a.ended || b.ended, false);
   assert.equal(cache.lookup('/midfail'), undefined);
@@ -289,7 +282,7 @@ test('clear() aborts fetches in flight and tells their subscribers', async () =>
   gates.set(path, g);
   const r = new Recorder();
   cache.subscribe(path, fetcher(path, 60_000), r);
-  await waitFor(() => count(path) === 1, 'the origin request');
+  await waitFor('the origin request', () => count(path) === 1, 10_000, 5);
   cache.clear();
   assert.ok(r.err);
   assert.equal(cache.inFlight, 0);

@@ -3,11 +3,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, Agent, type Server, type ServerResponse, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../config/load.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import { createHlsEdge } from './hls-edge.ts';
+import { waitFor } from '../test/support/wait-for.ts';
 
 const EV = 'evt123abc';
 const L = `/live/${EV}`;
@@ -20,14 +20,6 @@ function gate(): { wait: Promise<void>; open: () => void } {
   let open!: () => void;
   const wait = new Promise<void>((r) => (open = r));
   return { wait, open };
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(10);
-  }
 }
 
 /** A fake origin: fixed playlist and media bodies, counts every request by path+query. */
@@ -214,7 +206,7 @@ test('blocking playlist requests keep only the LL-HLS params, canonically, and a
 test('Age grows while the object stays cached', async () => {
   const path = `${L}/720p/seg-2.m4s`;
   assert.equal((await req(edge.port, path)).headers.age, '0');
-  await waitFor(async () => Number((await req(edge.port, path)).headers.age) >= 1, 'Age to reach 1', 5_000);
+  await waitFor('Age to reach 1', async () => Number((await req(edge.port, path)).headers.age) >= 1, 5_000, 10);
   assert.equal(origin.count(path), 1);
 });
 
@@ -310,12 +302,13 @@ test('500 concurrent requests through the edge cause one upstream request', asyn
   origin.gates.set(path, g);
   const all = Array.from({ length: 500 }, () => req(e.port, path));
   await waitFor(
+    'all 500 requests to reach the edge',
     async () =>
       (await metricValue(e.registry, 'onair_edge_cache_events_total', { result: 'miss' })) +
         (await metricValue(e.registry, 'onair_edge_cache_events_total', { result: 'coalesced' })) ===
       500,
-    'all 500 requests to reach the edge',
     30_000,
+    10,
   );
   g.open();
   const results = await Promise.all(all);
@@ -348,18 +341,22 @@ test('a streamed part reaches viewers as it arrives; a client leaving does not c
   });
   leaver.on('error', () => undefined);
   leaver.end();
-  await waitFor(() => Buffer.concat(firstBytes).length === 1000, 'the first kilobyte through the edge');
+  await waitFor('the first kilobyte through the edge', () => Buffer.concat(firstBytes).length === 1000, 15_000, 10);
 
   // Viewer 2 joins late, viewer 1 leaves; the shared fetch carries on.
   const late = req(e.port, path);
   await waitFor(
-    async () => (await metricValue(e.registry, 'onair_edge_cache_events_total', { result: 'coalesced' })) === 1,
     'the late viewer to join',
+    async () => (await metricValue(e.registry, 'onair_edge_cache_events_total', { result: 'coalesced' })) === 1,
+    15_000,
+    10,
   );
   leaver.destroy();
   await waitFor(
-    async () => (await metricValue(e.registry, 'onair_edge_requests_total', { kind: 'part', status: '499' })) === 1,
     'the edge to notice the client left',
+    async () => (await metricValue(e.registry, 'onair_edge_requests_total', { kind: 'part', status: '499' })) === 1,
+    15_000,
+    10,
   );
   rest.open();
   const r = await late;

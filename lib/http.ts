@@ -1,18 +1,6 @@
-// HTTP helpers shared by every role: JSON errors, listening and closing servers, free ports.
+// HTTP helpers shared by every role: JSON errors, listening and closing servers.
 import type { Server, ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (tests, benchmarks and test servers). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import type { AddressInfo } from 'node:net';
 
 /** Sends `body` as JSON with `status`. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -1,13 +1,8 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Mp4BoxSplitter, Mp4Error, parseInit, parseMoof } from './mp4.ts';
 import type { Mp4Box } from './mp4.ts';
-import { makeFmp4Fixture } from './fmp4-fixture.ts';
-
-
+import { loadFmp4Fixture } from '../test/support/fmp4-fixture.ts';
 
 function splitAll(buf: Buffer, sizes: () => number): Mp4Box[] {
   const s = new Mp4BoxSplitter();
@@ -29,17 +24,12 @@ function box(type: string, payload: Buffer): Buffer {
 }
 
 describe('mp4', () => {
-  let dir: string;
   let file: Buffer;
   let boxes: Mp4Box[];
 
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'onair-mp4-'));
-    file = await makeFmp4Fixture(dir);
+  before(() => {
+    file = loadFmp4Fixture();
     boxes = new Mp4BoxSplitter().push(file);
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('splits ffmpeg output into ftyp, moov, moof+mdat pairs', () => {

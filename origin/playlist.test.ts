@@ -1,15 +1,12 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import HLS from 'hls-parser';
 import type { MasterPlaylist, MediaPlaylist } from 'hls-parser/types.js';
 import { Mp4BoxSplitter } from './mp4.ts';
 import { RenditionPackager } from './packager.ts';
 import { partTarget, partUri, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
 import { planLadder } from './ladder.ts';
-import { makeFmp4Fixture } from './fmp4-fixture.ts';
+import { loadFmp4Fixture } from '../test/support/fmp4-fixture.ts';
 
 HLS.setOptions({ strictMode: true }); // spec violations throw instead of logging
 
@@ -24,22 +21,17 @@ const parseMedia = (text: string): MediaPlaylist => {
 };
 
 describe('playlist', () => {
-  let dir: string;
   let init: Buffer;
   let fragments: Buffer[];
 
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'onair-playlist-'));
-    const file = await makeFmp4Fixture(dir);
+  before(() => {
+    const file = loadFmp4Fixture();
     const boxes = new Mp4BoxSplitter().push(file);
     init = Buffer.concat([boxes[0]!.bytes, boxes[1]!.bytes]);
     fragments = [];
     for (let i = 2; i + 1 < boxes.length; i += 2) {
       if (boxes[i]!.type === 'moof') fragments.push(Buffer.concat([boxes[i]!.bytes, boxes[i + 1]!.bytes]));
     }
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
   });
 
   function runOnce(p: RenditionPackager, wallClockMs: number, end = true): void {
@@ -194,7 +186,7 @@ describe('playlist', () => {
     const variants = [
       { uri: '360p/index.m3u8', bandwidth: p.bandwidth!, averageBandwidth: p.averageBandwidth!, codecs: p.codecs!, width: p.width!, height: p.height!, frameRate: p.frameRate! },
       { uri: '720p/index.m3u8', bandwidth: 3_500_000, averageBandwidth: 3_000_000, codecs: 'avc1.64001f,mp4a.40.2', width: 1280, height: 720, frameRate: 29.97002997 },
-      { uri: '160p/index.m3u8', bandwidth: 250_000, averageBandwidth: 200_000, codecs: 'avc1.42c00c,mp4a.40.2', width: 284, height: 160, frameRate: 15 },
+      { uri: '160p/index.m3u8', bandwidth: 50_000, averageBandwidth: 40_000, codecs: 'avc1.42c00c,mp4a.40.2', width: 284, height: 160, frameRate: 15 },
     ];
     const text = renderMasterPlaylist(variants);
     const pl = HLS.parse(text) as MasterPlaylist;

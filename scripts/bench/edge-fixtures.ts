@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Pool } from 'undici';
 import { publishTestStream } from '../publish-test-stream.ts';
-import { freePort, waitFor } from '../../test/e2e/harness.ts';
+import { freePort } from '../../test/support/free-port.ts';
+import { waitFor } from '../../test/support/wait-for.ts';
 
 export { freePort, waitFor };
 

@@ -12,7 +12,8 @@ import type { Readable } from 'node:stream';
 import { loadConfig } from '../../config/load.ts';
 import { ffmpegArgs } from '../../origin/transcoder.ts';
 import { planLadder } from '../../origin/ladder.ts';
-import { startServer, waitFor } from '../../test/e2e/harness.ts';
+import { startServer } from '../../test/support/onair-server.ts';
+import { waitFor } from '../../test/support/wait-for.ts';
 import { childrenNamed, cpuSeconds, rssBytes } from './proc.ts';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '60' } } });

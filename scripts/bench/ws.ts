@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { createRedisTestServer } from '../../lib/bus/redis-test-server.ts';
+import { createRedisTestServer } from '../../test/support/redis-test-server.ts';
 import type { ClientArgs } from './ws-client.ts';
-import { startPostgresTestServer } from '../../lib/store/postgres-test-server.ts';
+import { startPostgresTestServer } from '../../test/support/postgres-test-server.ts';
 import { childrenNamed, cpuSeconds, machineMeter, rssBytes } from './proc.ts';
 import { histogram, meanMs } from './prom.ts';
-import { freePort } from '../../test/e2e/harness.ts';
+import { freePort } from '../../test/support/free-port.ts';
 
 const { values } = parseArgs({
   options: {

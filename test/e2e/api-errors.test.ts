@@ -3,7 +3,7 @@
 // NODE_ENV is. /metrics asks for its bearer token when ONAIR_METRICS_TOKEN is set.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type ServerUnderTest } from './harness.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
 
 // "Unset" must really be unset in the server's environment (the harness passes ours on).
 delete process.env.NODE_ENV;

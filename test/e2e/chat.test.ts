@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as pathJoin } from 'node:path';
-import { startServer, waitFor, launchChromium, type ServerUnderTest } from './harness.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { waitFor } from '../support/wait-for.ts';
+import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
-import { createRedisTestServer, type RedisTestServer } from '../../lib/bus/redis-test-server.ts';
-import { connectClient, type TestClient } from '../../chat/test-client.ts';
+import { createRedisTestServer, type RedisTestServer } from '../support/redis-test-server.ts';
+import { connectClient, type TestClient } from '../support/ws-test-client.ts';
 
 type Created = { id: string; slug: string; streamKey: string; watchUrl: string; hlsUrl: string };
 type Viewer = { token: string; viewer: { id: string; name: string; role: string }; expiresAt: number };

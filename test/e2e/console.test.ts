@@ -11,7 +11,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import HLS from 'hls-parser';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, startServer, waitFor, type ServerUnderTest } from './harness.ts';
+import { launchChromium } from '../support/chromium.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { closeServer, listen } from '../../lib/http.ts';
 

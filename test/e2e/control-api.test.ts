@@ -9,11 +9,12 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import HLS from 'hls-parser';
-import { startServer, waitFor, type ServerUnderTest } from './harness.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { verifyWebhookSignature } from '../../control/webhooks.ts';
 import { listen, closeServer } from '../../lib/http.ts';
-import { connectClient, type ServerMessage, type TestClient } from '../../chat/test-client.ts';
+import { connectClient, type ServerMessage, type TestClient } from '../support/ws-test-client.ts';
 
 let server: ServerUnderTest;
 let receiver: Server;

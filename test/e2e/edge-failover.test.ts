@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { get as httpGet } from 'node:http';
-import { startServer, freePort, waitFor, type ServerUnderTest } from './harness.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { freePort } from '../support/free-port.ts';
+import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 
 /** One cheap rung so that two origins transcoding at once stay light on a shared machine. */

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import HLS from 'hls-parser';
-import { startServer, waitFor, launchChromium, type ServerUnderTest } from './harness.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { waitFor } from '../support/wait-for.ts';
+import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { childrenNamed } from '../../scripts/bench/proc.ts';
 

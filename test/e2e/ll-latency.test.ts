@@ -3,7 +3,9 @@
 // burns into the video (scripts/bench/stamp.ts, read per displayed frame by the bench page).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, waitFor, launchChromium, type ServerUnderTest } from './harness.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { waitFor } from '../support/wait-for.ts';
+import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { createLatencyPageServer } from '../../scripts/bench/latency/page-server.ts';
 import { measureLatency, summarize, LATENCY_CHROMIUM_ARGS } from '../../scripts/bench/latency/measure.ts';

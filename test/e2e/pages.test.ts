@@ -3,7 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startServer, type ServerUnderTest } from './harness.ts';
+import { launchChromium } from '../support/chromium.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 
 type Created = { id: string; slug: string; streamKey: string; rtmpUrl: string };

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import HLS from 'hls-parser';
-import { startServer, waitFor, type ServerUnderTest } from './harness.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 
 const run = promisify(execFile);

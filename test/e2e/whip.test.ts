@@ -5,7 +5,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
-import { startServer, waitFor, launchChromium, type ServerUnderTest } from './harness.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { waitFor } from '../support/wait-for.ts';
+import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 
 type Created = { id: string; slug: string; streamKey: string; whipUrl: string; watchUrl: string; hlsUrl: string };

@@ -1,7 +1,7 @@
 // Shared pieces of the hostile-input suite: the run context (checks, counters), raw TCP/HTTP clients that can
 // choose their loopback source address, and the live-stream watcher that proves a real stream keeps advancing.
 import { connect, type Socket } from 'node:net';
-import type { ServerUnderTest } from '../e2e/harness.ts';
+import type { ServerUnderTest } from '../support/onair-server.ts';
 
 /** An event made with `onair event create --json`. */
 export interface Created {

@@ -5,7 +5,7 @@
 //   tsx test/hostile/run.ts [group…]      groups: http rtmp ws auth fuzz whip (default: all)
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { startServer, type ServerUnderTest } from '../e2e/harness.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { get, StreamWatcher, type Created, type Credentials, type Ctx, type Failure } from './kit.ts';
 import { httpGroup } from './http.ts';

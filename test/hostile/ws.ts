@@ -2,7 +2,7 @@
 // frames, floods, a slow consumer, and the per-address cap with and without a trusted proxy's X-Forwarded-For.
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
-import { startServer, type ServerUnderTest } from '../e2e/harness.ts';
+import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { noise, rawExchange, sleep, statuses, tcp, type Ctx } from './kit.ts';
 
 /** Cap the suite's servers run with (ONAIR_WS_MAX_CONNECTIONS_PER_IP). */

@@ -1,23 +1,22 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FlvError, FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from './flv.ts';
+import { makeTempDir } from '../test/support/temp-dir.ts';
 
-let dir: string;
+const tmp = makeTempDir('flv');
 let flv: Buffer;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'onair-flv-'));
-  const file = join(dir, 'a.flv');
+  const file = join(tmp.path, 'a.flv');
   await promisify(execFile)('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30',
     '-f', 'lavfi', '-i', 'sine', '-t', '3', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', 'aac', '-f', 'flv', file]);
   flv = readFileSync(file);
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => tmp.remove());
 
 function readAll(chunkSize: number): FlvTag[] {
   const r = new FlvReader();

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMemoryAttemptLimiter, createRedisAttemptLimiter, type AttemptLimiter } from './attempt-limiter.ts';
-import { createRedisTestServer, type RedisTestServer } from '../bus/redis-test-server.ts';
+import { createRedisTestServer, type RedisTestServer } from '../../test/support/redis-test-server.ts';
 import { createRedisClient, type RedisClient } from '../bus/redis-connection.ts';
 
 let redis: RedisTestServer;

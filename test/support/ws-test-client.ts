@@ -1,6 +1,6 @@
 // Test helper: a protocol-speaking WebSocket client that records every message and close, with bounded waits.
 import { WebSocket } from 'ws';
-import type { CommentWire } from './channel.ts';
+import type { CommentWire } from '../../chat/channel.ts';
 
 /** Any server message (loosely typed for assertions). */
 export type ServerMessage = { type: string; [k: string]: unknown };

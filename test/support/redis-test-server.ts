@@ -1,7 +1,7 @@
 // Test helper: a real redis-server on a free port, no persistence, stopped (and restartable) by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
-import { freePort } from '../http.ts';
+import { freePort } from './free-port.ts';
 
 /** A redis-server child process that tests can stop and start again on the same port. */
 export interface RedisTestServer {

@@ -1,33 +1,13 @@
-// End-to-end harness: runs the real onair CLI on free ports in a temp data dir, and Debian's Chromium.
+// Test helper: runs the real onair CLI on free ports in a temp data dir (e2e tests, the hostile suite, benchmarks).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { freePort } from '../../lib/http.ts';
-
-export { freePort };
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser } from 'playwright-core';
+import { freePort } from './free-port.ts';
+import { makeTempDir } from './temp-dir.ts';
+import { waitFor } from './wait-for.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'cli', 'onair.ts');
-
-
-/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** A running onair server started through its CLI. */
 export interface ServerUnderTest {
@@ -59,7 +39,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
 }
 
 async function startServerOnce(env: Record<string, string>): Promise<ServerUnderTest> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'onair-e2e-'));
+  const tmp = makeTempDir('e2e');
+  const dataDir = tmp.path;
   const httpPort = await freePort();
   const rtmpPort = await freePort();
   const fullEnv: NodeJS.ProcessEnv = {
@@ -85,7 +66,7 @@ async function startServerOnce(env: Record<string, string>): Promise<ServerUnder
       await exited;
       clearTimeout(t);
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    tmp.remove();
   };
   try {
     await waitFor('server /healthz', async () => {
@@ -107,29 +88,5 @@ async function startServerOnce(env: Record<string, string>): Promise<ServerUnder
     log: () => out,
     cli: async (args) => (await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, ...args], { env: fullEnv, cwd: root })).stdout,
     stop,
-  };
-}
-
-/** Launches Debian's Chromium headless (Playwright gives it a fresh temporary profile); never downloads a browser. */
-export async function launchChromium(extraArgs: string[] = []): Promise<{ browser: Browser; close(): Promise<void> }> {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--autoplay-policy=no-user-gesture-required',
-      ...extraArgs,
-    ],
-  });
-  return {
-    browser,
-    close: async () => {
-      await browser.close().catch(() => {});
-    },
   };
 }

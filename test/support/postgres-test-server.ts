@@ -1,11 +1,11 @@
 // Test helper: a private PostgreSQL server (Debian's binaries) in a temp dir on a free port, TCP on 127.0.0.1
 // only, no fsync; stopped by pid and removed. As root it runs as the `postgres` user (initdb refuses root).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from '../http.ts';
+import { freePort } from './free-port.ts';
+import { makeTempDir } from './temp-dir.ts';
 
 /** A running test PostgreSQL server. */
 export interface PostgresTestServer {
@@ -27,7 +27,8 @@ function postgresBinDir(): string | undefined {
 export async function startPostgresTestServer(): Promise<PostgresTestServer> {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed (scripts/install-prereqs.sh installs it)');
-  const dir = mkdtempSync(join(tmpdir(), 'onair-pg-'));
+  const tmp = makeTempDir('pg');
+  const dir = tmp.path;
   const data = join(dir, 'data');
   // initdb and postgres refuse to run as root: hand the directory to the postgres user and run as it.
   let ids: { uid: number; gid: number } | undefined;
@@ -49,7 +50,7 @@ export async function startPostgresTestServer(): Promise<PostgresTestServer> {
       await exited;
       clearTimeout(t);
     }
-    rmSync(dir, { recursive: true, force: true });
+    tmp.remove();
   };
   try {
     execFileSync(join(bin, 'initdb'), ['-D', data, '-U', 'onair', '--auth=trust', '-E', 'UTF8', '--no-sync'], { ...ids, cwd: dir, stdio: 'pipe' });

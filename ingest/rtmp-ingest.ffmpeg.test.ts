@@ -10,6 +10,7 @@ import { createRtmpIngest, type RtmpIngest } from './rtmp-ingest.ts';
 import type { FeedSink, LiveFeed } from './feed.ts';
 import { createKeyGuessLimiter, type KeyGuessLimiter } from './key-guesses.ts';
 import amf from 'node-media-server/src/protocol/amf.js';
+import { waitFor } from '../test/support/wait-for.ts';
 
 const KEYS: Record<string, string> = {
   'sk-alpha-0123456789abcdef': 'event-a',
@@ -95,14 +96,6 @@ function publish(port: number, path: string, seconds: number): Publisher {
     });
   });
   return { child, exited };
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function metricValue(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {

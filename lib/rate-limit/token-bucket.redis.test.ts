@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMemoryRateLimiter, type RateLimiter } from './token-bucket.ts';
 import { createRedisRateLimiter } from './redis-token-bucket.ts';
-import { createRedisTestServer, type RedisTestServer } from '../bus/redis-test-server.ts';
+import { createRedisTestServer, type RedisTestServer } from '../../test/support/redis-test-server.ts';
 import { createRedisClient, type RedisClient } from '../bus/redis-connection.ts';
 
 let redis: RedisTestServer;

@@ -2,24 +2,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { createRedisTestServer, type RedisTestServer } from './redis-test-server.ts';
+import { createRedisTestServer, type RedisTestServer } from '../../test/support/redis-test-server.ts';
 import { createRedisBus } from './redis-bus.ts';
 import { createMemoryBus } from './memory-bus.ts';
 import { BusUnavailableError, type Bus } from './bus.ts';
 import { createRedisPresence } from './redis-presence.ts';
 import { createMemoryPresence } from './presence.ts';
+import { waitFor } from '../../test/support/wait-for.ts';
 
 const logger = pino({ level: 'silent' });
 let redis: RedisTestServer;
 const buses: Bus[] = [];
-
-async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 before(async () => {
   redis = await createRedisTestServer();
@@ -42,10 +35,10 @@ for (const mode of ['pubsub', 'sharded'] as const) {
     await a.subscribe(`ch-${mode}`, (m) => gotA.push(m));
     const unsub = await b.subscribe(`ch-${mode}`, (m) => gotB.push(m));
     await a.publish(`ch-${mode}`, 'one');
-    await until('both got it', () => gotA.length === 1 && gotB.length === 1);
+    await waitFor('both got it', () => gotA.length === 1 && gotB.length === 1);
     await unsub();
     await a.publish(`ch-${mode}`, 'two');
-    await until('a got two', () => gotA.length === 2);
+    await waitFor('a got two', () => gotA.length === 2);
     assert.deepEqual(gotB, ['one'], 'unsubscribed handler gets nothing more');
   });
 }
@@ -59,12 +52,12 @@ test('while Redis is down publish rejects with BusUnavailableError; after it ret
   const got: string[] = [];
   await bus.subscribe('resub', (m) => got.push(m));
   await redis.stop();
-  await until('bus down', () => !bus.isUp());
+  await waitFor('bus down', () => !bus.isUp());
   await assert.rejects(bus.publish('resub', 'lost'), BusUnavailableError);
   await redis.start();
-  await until('bus up again', () => bus.isUp(), 20_000);
+  await waitFor('bus up again', () => bus.isUp(), 20_000);
   // Re-subscription happens on reconnect; publish until it is seen.
-  await until('message after recovery', () => {
+  await waitFor('message after recovery', () => {
     void bus.publish('resub', 'back').catch(() => undefined);
     return got.includes('back');
   }, 20_000);
@@ -80,7 +73,7 @@ test('memory bus delivers asynchronously, in order; stopped it rejects', async (
   const p2 = bus.publish('c', '2');
   assert.deepEqual(got, [], 'not delivered synchronously');
   await Promise.all([p1, p2]);
-  await until('delivered', () => got.length === 2);
+  await waitFor('delivered', () => got.length === 2);
   assert.deepEqual(got, ['1', '2']);
   await bus.stop();
   await assert.rejects(bus.publish('c', '3'), BusUnavailableError);

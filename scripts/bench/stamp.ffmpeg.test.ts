@@ -1,13 +1,12 @@
 // The wall-clock strip: encode/decode round trip, mis-reads dropped, and a real ffmpeg publish
 // whose strip survives downscaling to 360p and low-bitrate x264 and reads back as the wall clock.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { encodeStamp, decodeStamp, stampAge, stampedSourceGraph, stripCellLuma, stripRows, STRIP_CELLS, STAMP_MODULUS } from './stamp.ts';
+import { makeTempDir } from '../../test/support/temp-dir.ts';
 
 const run = promisify(execFile);
 const luma = (cells: number[]) => cells.map((b) => (b ? 235 : 16));
@@ -56,14 +55,11 @@ describe('stamp encoding', () => {
 });
 
 describe('stamped ffmpeg source', () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'onair-stamp-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tmp = makeTempDir('stamp');
+  after(() => tmp.remove());
 
   it('burns the wall clock at frame generation, readable after 360p + 400 kb/s x264', async () => {
-    const file = join(dir, 'stamped.mp4');
+    const file = join(tmp.path, 'stamped.mp4');
     const started = Date.now();
     // The publisher's settings, then a 360p low-bitrate re-encode like the ladder's bottom rung.
     await run('ffmpeg', [

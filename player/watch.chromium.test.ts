@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import type { ApiEvent } from '../control/api-types.ts';
+import { waitFor } from '../test/support/wait-for.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
@@ -56,12 +57,11 @@ interface Ctx {
 const ctx: Ctx = { ffmpegLog: '', pageErrors: [], fake: { status: 'offline', serveHls: false, masterRequests: 0, hls404s: 0 } };
 
 /** Waits for a Node-side condition, polling, for at most `timeoutMs`. */
-async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nffmpeg: ${ctx.ffmpegLog.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** waitFor with ffmpeg's last output in the timeout message. */
+function waitLogged(what: string, cond: () => boolean, timeoutMs: number): Promise<true> {
+  return waitFor(what, cond, timeoutMs, 100).catch((err: Error) => {
+    throw new Error(`${err.message}\nffmpeg: ${ctx.ffmpegLog.slice(-2000)}`);
+  });
 }
 
 function newestMtime(dir: string): number {
@@ -237,14 +237,14 @@ test('watch page: offline, then plays by itself once live, without a reload', as
   // The API says live but the master still 404s (origin not ready): stay offline, keep trying.
   ctx.fake.status = 'live';
   const before404 = ctx.fake.masterRequests;
-  await waitFor('a master request answered 404', () => ctx.fake.masterRequests > before404, 10_000);
+  await waitLogged('a master request answered 404', () => ctx.fake.masterRequests > before404, 10_000);
   // The page may show `loading` while that request is in flight; once the 404 lands it is offline again.
   await p.waitForSelector('body[data-state="offline"]', { timeout: 10_000 });
   assert.ok(!(await p.evaluate(() => window.__onair?.hls !== undefined && window.__onair.state === 'playing')));
 
   // The stream appears: the page starts playing on its own.
   const out = path.join(ctx.tmp ?? '', 'hls');
-  await waitFor('ffmpeg segments', () => segmentCount(out, 'v0') >= 3 && segmentCount(out, 'v1') >= 3, 20_000);
+  await waitLogged('ffmpeg segments', () => segmentCount(out, 'v0') >= 3 && segmentCount(out, 'v1') >= 3, 20_000);
   ctx.fake.serveHls = true;
   await p.waitForSelector('body[data-state="playing"]', { timeout: 20_000 });
   assert.equal(await p.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), true);
@@ -295,7 +295,7 @@ test('a brief 404 period (publisher reconnecting) recovers without a reload', as
   const p = page();
   ctx.fake.serveHls = false;
   const start404 = ctx.fake.hls404s;
-  await waitFor('several 404s for the stream', () => ctx.fake.hls404s >= start404 + 3, 15_000);
+  await waitLogged('several 404s for the stream', () => ctx.fake.hls404s >= start404 + 3, 15_000);
   // Long enough for hls.js to give up on its own retries: our recovery must take over.
   const fatalsBefore = await p.evaluate(() => window.__onair?.errors.filter((e) => e.startsWith('fatal')).length ?? 0);
   await p.waitForFunction(

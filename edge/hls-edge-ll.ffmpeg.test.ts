@@ -13,6 +13,7 @@ import { testStreamArgs } from '../scripts/publish-test-stream.ts';
 import { createOrigin, type Origin } from '../origin/origin.ts';
 import type { RenditionPackager } from '../origin/packager.ts';
 import { createHlsEdge, type HlsEdge } from './hls-edge.ts';
+import { waitFor } from '../test/support/wait-for.ts';
 
 const EV = 'edgeLlEvent1';
 const config = configSchema.parse({
@@ -34,16 +35,6 @@ const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 /** Requests the edge made upstream, by path+query. */
 const upstream = new Map<string, number>();
 const partSeen = new Map<string, number>();
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Got {
   status: number;
@@ -115,9 +106,9 @@ before(async () => {
   publisher = spawn('ffmpeg', testStreamArgs({ url: 'pipe:1', width: 640, height: 360, videoKbps: 800 }), { stdio: ['ignore', 'pipe', 'ignore'] });
   publisher.stdout!.on('data', (c: Buffer) => feed.write(c));
   publisher.on('close', () => feed.end());
-  await waitFor('packagers', () => (origin.stream(EV)?.packagers.size === 2 ? true : undefined));
+  await waitFor('packagers', () => (origin.stream(EV)?.packagers.size === 2 ? true : undefined), 30_000);
   for (const name of ['360p', '180p']) packager(name).on('part', (p) => partSeen.set(`${name} ${p.msn}.${p.index}`, performance.now()));
-  await waitFor('a complete segment', () => (packager('360p').playlistSegments.some((s) => s.complete) ? true : undefined));
+  await waitFor('a complete segment', () => (packager('360p').playlistSegments.some((s) => s.complete) ? true : undefined), 30_000);
 });
 
 after(async () => {

@@ -1,10 +1,8 @@
 // Test helper: the store a test runs against. SQLite in a temp dir by default; with TEST_STORE=postgres, a
 // database on a private PostgreSQL server (cluster mode's store), so one test file covers both.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openStore, type Db, type StoreLocation } from './db.ts';
+import { openStore, type Db, type StoreLocation } from '../../lib/store/db.ts';
 import { startPostgresTestServer, type PostgresTestServer } from './postgres-test-server.ts';
+import { makeTempDir } from './temp-dir.ts';
 
 /** One store shared by the handles a test opens (as several nodes would share it). */
 export interface TestStore {
@@ -20,7 +18,8 @@ export interface TestStore {
 
 /** Creates the store named by TEST_STORE (`sqlite`, the default, or `postgres`). */
 export async function createTestStore(prefix: string): Promise<TestStore> {
-  const dir = mkdtempSync(join(tmpdir(), `onair-${prefix}-`));
+  const tmp = makeTempDir(prefix);
+  const dir = tmp.path;
   let server: PostgresTestServer | undefined;
   let databaseUrl: string | undefined;
   if (process.env.TEST_STORE === 'postgres') {
@@ -39,7 +38,7 @@ export async function createTestStore(prefix: string): Promise<TestStore> {
     async cleanup() {
       for (const db of handles) await db.destroy().catch(() => undefined);
       await server?.stop();
-      rmSync(dir, { recursive: true, force: true });
+      tmp.remove();
     },
   };
 }
