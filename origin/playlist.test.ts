@@ -7,7 +7,8 @@ import HLS from 'hls-parser';
 import type { MasterPlaylist, MediaPlaylist } from 'hls-parser/types.js';
 import { Mp4BoxSplitter } from './mp4.ts';
 import { RenditionPackager } from './packager.ts';
-import { partTarget, partUri, renderMasterPlaylist, renderMediaPlaylist, targetDuration } from './playlist.ts';
+import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration } from './playlist.ts';
+import { partUri } from '../lib/hls-path.ts';
 import { makeFmp4Fixture } from './fmp4-fixture.ts';
 
 HLS.setOptions({ strictMode: true }); // spec violations throw instead of logging
