@@ -6,7 +6,6 @@
 //   DELETE /whip/<eventId>/<sessionId>  ends the session
 //   PATCH  /whip/<eventId>/<sessionId>  405: no trickle ICE (the answer carries every candidate)
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { RTCPeerConnection, RtcpSrPacket, useAbsSendTime, useH264, useNACK, useOPUS, usePLI, useREMB, useSdesMid, useTWCC, useTransportWideCC } from 'werift';
@@ -16,7 +15,8 @@ import { sendError } from '../lib/http.ts';
 import { FlvReader, TagType, isVideoKeyframe, readMetaData } from '../lib/flv.ts';
 import type { IngestDeps, LiveFeed } from './feed.ts';
 import { FlvStats } from './flv-stats.ts';
-import { ffmpegLogCounter, logFfmpegStderr } from '../lib/ffmpeg-log.ts';
+import { ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
+import { startFfmpegProcess, type FfmpegProcess } from '../lib/ffmpeg-process.ts';
 import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
 
@@ -35,6 +35,8 @@ const PLI_PERIOD_MS = 2_000;
 /** Bitrates Chromium is told to start at and not exceed (x-google-* in the answer); without them it starts near 300 kbit/s. */
 const START_KBPS = 2_500;
 const MAX_KBPS = 6_000;
+/** How long a session's ffmpeg may take to exit after SIGTERM before SIGKILL. */
+const FFMPEG_KILL_AFTER_MS = 2_000;
 
 /** Why a WHIP publish was refused (label of onair_ingest_rejected_total). */
 export type WhipRejectReason = 'bad_content_type' | 'no_key' | 'unknown_key' | 'rate_limited' | 'auth_error' | 'bad_sdp' | 'already_live' | 'feed_error';
@@ -66,7 +68,7 @@ interface Session {
   readonly stats: FlvStats;
   readonly timers: Set<NodeJS.Timeout>;
   feed?: LiveFeed;
-  ffmpeg?: ChildProcess;
+  ffmpeg?: FfmpegProcess;
   exited?: Promise<void>;
   resolution: { width?: number; height?: number };
   connected: boolean;
@@ -202,13 +204,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     if (claimed.get(s.eventId) === s) claimed.delete(s.eventId);
     void s.pc.close().catch(() => {});
     s.udp.close();
-    const ff = s.ffmpeg;
-    if (ff && ff.exitCode === null && ff.signalCode === null) {
-      ff.kill('SIGTERM');
-      const kill = setTimeout(() => ff.kill('SIGKILL'), 2_000);
-      kill.unref();
-      ff.once('close', () => clearTimeout(kill));
-    }
+    s.ffmpeg?.stop();
     if (s.feed) {
       active.dec({ protocol: 'whip' });
       try {
@@ -222,15 +218,18 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
 
   /** Starts ffmpeg for the negotiated tracks and pipes its FLV into the feed. */
   function startFfmpeg(s: Session, f: Forwarding): void {
-    const ff = spawn(config.ffmpegPath, ffmpegArgs(f.audio !== undefined, config.audioKbps), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const ff = startFfmpegProcess({
+      path: config.ffmpegPath,
+      args: ffmpegArgs(f.audio !== undefined, config.audioKbps),
+      stdio: ['pipe', 'pipe'],
+      log: { logger: log, msg: 'whip ffmpeg', fields: { eventId: s.eventId }, source: 'whip', counter: ffmpegLogLines },
+      killAfterMs: FFMPEG_KILL_AFTER_MS,
+    });
     s.ffmpeg = ff;
-    s.exited = new Promise((resolve) => ff.once('close', () => resolve()));
-    ff.once('error', (err) => log.error({ err: err.message, eventId: s.eventId }, 'whip ffmpeg failed to start'));
-    ff.stdin.on('error', () => {});
-    ff.stdin.end(ffmpegSdp(f));
-    logFfmpegStderr(ff.stderr, { logger: log, msg: 'whip ffmpeg', fields: { eventId: s.eventId }, source: 'whip', counter: ffmpegLogLines });
+    s.exited = ff.closed.then(() => {});
+    ff.child.stdin!.end(ffmpegSdp(f));
     const reader = new FlvReader();
-    ff.stdout.on('data', (chunk: Buffer) => {
+    ff.child.stdout!.on('data', (chunk: Buffer) => {
       if (s.ended || !s.feed) return;
       try {
         const hadHeader = reader.header !== undefined;
@@ -256,7 +255,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
         finish(s, 'feed_error');
       }
     });
-    ff.once('close', (code, signal) => {
+    void ff.closed.then(({ code, signal }) => {
       if (!s.ended) finish(s, `ffmpeg exited (${signal ?? code})`);
     });
   }
