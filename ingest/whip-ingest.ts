@@ -19,6 +19,7 @@ import { ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
 import { startFfmpegProcess, type FfmpegProcess } from '../lib/ffmpeg-process.ts';
 import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
+import { createPublisherRegistry, type PublisherClaim } from './publishers.ts';
 
 /** Largest SDP offer accepted. */
 const MAX_OFFER_BYTES = 64 * 1024;
@@ -67,6 +68,8 @@ interface Session {
   readonly udp: UdpSocket;
   readonly stats: FlvStats;
   readonly timers: Set<NodeJS.Timeout>;
+  /** This session's hold on its event (ingest/publishers.ts). */
+  readonly claim: PublisherClaim;
   feed?: LiveFeed;
   ffmpeg?: FfmpegProcess;
   exited?: Promise<void>;
@@ -168,9 +171,9 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   const { publishes, rejected, active, bytes: bytesTotal } = ingestMetrics(deps.registry);
   const ffmpegLogLines = ffmpegLogCounter(deps.registry);
   const sessions = new Map<string, Session>(); // by session id
-  const claimed = new Map<string, Session | 'negotiating'>(); // by event id
   const icePortRange = config.whipIcePorts?.split('-').map(Number) as [number, number] | undefined;
   const keyGuesses = deps.keyGuesses ?? createKeyGuessLimiter();
+  const publishers = deps.publishers ?? createPublisherRegistry();
   let stopped = false;
 
   const healthTimer = setInterval(() => {
@@ -201,7 +204,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     s.ended = true;
     for (const t of s.timers) clearTimeout(t);
     sessions.delete(s.id);
-    if (claimed.get(s.eventId) === s) claimed.delete(s.eventId);
+    s.claim.release();
     void s.pc.close().catch(() => {});
     s.udp.close();
     s.ffmpeg?.stop();
@@ -358,10 +361,23 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     const problem = offerProblem(offer);
     if (problem) throw new Refusal(400, 'bad_sdp', problem, 'bad_sdp');
     if (stopped) throw new Refusal(503, 'unavailable', 'ingest is stopping', 'feed_error');
-    if (claimed.has(eventId) || deps.liveElsewhere?.(eventId)) {
-      throw new Refusal(409, 'already_live', 'the event already has a publisher', 'already_live');
-    }
-    claimed.set(eventId, 'negotiating');
+    // Until it connects, a session cannot be taken over: a publisher arriving meanwhile is refused at once.
+    let session: Session | undefined = undefined;
+    const claimed = await publishers.claim(
+      eventId,
+      {
+        protocol: 'whip',
+        lastActiveAt: () => (session?.connected ? session.lastMediaAt : Number.POSITIVE_INFINITY),
+        evict: (silentMs) => {
+          if (!session) return;
+          log.warn({ eventId, sessionId: session.id, remoteAddress: session.remoteAddress, silentMs }, 'replacing a stalled publisher');
+          finish(session, 'stalled, replaced by a new publisher');
+        },
+      },
+      () => !stopped,
+    );
+    if (!claimed.ok && claimed.reason === 'gone') throw new Refusal(503, 'unavailable', 'ingest is stopping', 'feed_error');
+    if (!claimed.ok) throw new Refusal(409, 'already_live', 'the event already has a publisher', 'already_live');
     const udp = createSocket('udp4');
     udp.on('error', (err) => log.warn({ err: err.message, eventId }, 'whip forwarding socket error'));
     const s: Session = {
@@ -383,6 +399,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       udp,
       stats: new FlvStats('whip'),
       timers: new Set(),
+      claim: claimed.claim,
       resolution: {},
       connected: false,
       sawKeyframe: false,
@@ -390,13 +407,14 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       bytes: 0,
       ended: false,
     };
+    session = s;
     let negotiated: Awaited<ReturnType<typeof negotiate>>;
     let ports: [number, number | undefined];
     try {
       negotiated = await negotiate(s, offer);
       ports = [await freeUdpPair(), negotiated.audio ? await freeUdpPair() : undefined];
     } catch (err) {
-      if (claimed.get(eventId) === 'negotiating') claimed.delete(eventId);
+      s.claim.release();
       s.ended = true;
       void s.pc.close().catch(() => {});
       udp.close();
@@ -407,11 +425,10 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       video: { pt: videoPt, port: ports[0] },
       audio: audio && ports[1] !== undefined ? { ...audio, port: ports[1] } : undefined,
     };
-    if (stopped || claimed.get(eventId) !== 'negotiating') {
+    if (stopped || !s.claim.held) {
       finish(s, 'ingest stopping');
       throw new Refusal(503, 'unavailable', 'ingest is stopping', 'feed_error');
     }
-    claimed.set(eventId, s);
     sessions.set(s.id, s);
     try {
       s.feed = deps.feeds.open(eventId, { protocol: 'whip', sessionId: s.id, remoteAddress: s.remoteAddress });
@@ -505,12 +522,12 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   return {
     router,
     disconnect(eventId) {
-      const s = claimed.get(eventId);
-      if (!s || s === 'negotiating') return false;
+      const s = [...sessions.values()].find((x) => x.eventId === eventId && x.claim.held);
+      if (!s) return false;
       finish(s, 'disconnected');
       return true;
     },
-    isLive: (eventId) => claimed.has(eventId),
+    isLive: (eventId) => publishers.holderProtocol(eventId) === 'whip',
     async stop() {
       stopped = true;
       clearInterval(healthTimer);
