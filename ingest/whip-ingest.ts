@@ -148,7 +148,13 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     );
     if (!claimed.ok && claimed.reason === 'gone') throw new Refusal(503, 'unavailable', 'ingest is stopping', 'feed_error');
     if (!claimed.ok) throw new Refusal(409, 'already_live', 'the event already has a publisher', 'already_live');
-    const s = openSession(env, { eventId, remoteAddress: address, claim: claimed.claim });
+    let s: Session;
+    try {
+      s = openSession(env, { eventId, remoteAddress: address, claim: claimed.claim });
+    } catch (err) {
+      claimed.claim.release();
+      throw err;
+    }
     session = s;
     let negotiated: Awaited<ReturnType<typeof negotiate>>;
     let ports: [number, number | undefined];
