@@ -7,13 +7,14 @@ import type { Config } from '../config/schema.ts';
 import { roles, type Role } from '../config/schema.ts';
 import { createLogger } from '../lib/logger.ts';
 import { openStore } from '../lib/store/db.ts';
-import { EventService, type EventRecord } from '../control/events.ts';
+import { EventService } from '../control/events.ts';
 import { startAllInOne } from './all-in-one.ts';
 import { OperatorService, operatorRoles } from '../control/operators.ts';
 import type { OperatorRole } from '../lib/store/schema.ts';
 import { readPassword } from './read-password.ts';
 import { startEdgeRole, startOriginRole, RoleConfigError } from './roles.ts';
-import { publicBase, runningServer, storeLabel, writeServerCard } from './server-file.ts';
+import { runningServer, storeLabel, writeServerCard } from './server-file.ts';
+import { eventUrls, publicBase } from '../control/public-urls.ts';
 
 /** Usage of each command, by `command subcommand`. */
 const commandUsage: Record<string, string> = {
@@ -92,18 +93,6 @@ function resolveTarget(config: Config, withUrls: boolean): Target {
   }
   say(`store: ${store}, used by the running server (pid ${server.pid})${withUrls ? `; public URL ${server.publicUrl}` : ''}`);
   return { publicUrl: server.publicUrl, rtmpPort: server.rtmpPort };
-}
-
-/** URLs an operator needs for an event. */
-function eventUrls(target: Target, e: EventRecord) {
-  const base = target.publicUrl;
-  const host = new URL(base).hostname;
-  return {
-    rtmpUrl: `rtmp://${host}:${target.rtmpPort}/live`,
-    whipUrl: `${base}/whip/${e.id}`,
-    watchUrl: `${base}/watch/${e.slug}`,
-    hlsUrl: `${base}/live/${e.id}/master.m3u8`,
-  };
 }
 
 async function withEvents<T>(config: Config, fn: (events: EventService) => Promise<T>): Promise<T> {

@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import { publicBase } from '../control/public-urls.ts';
 
 /** What a running server writes about itself. */
 export interface ServerCard {
@@ -30,11 +31,6 @@ export function storeLabel(config: Pick<Config, 'dataDir' | 'databaseUrl'>): str
   } catch {
     return 'PostgreSQL (unparsable URL)';
   }
-}
-
-/** The public base URL a server on `httpPort` uses: ONAIR_PUBLIC_URL, else http://localhost:<port>. */
-export function publicBase(config: Pick<Config, 'publicUrl'>, httpPort: number): string {
-  return (config.publicUrl ?? `http://localhost:${httpPort}`).replace(/\/+$/, '');
 }
 
 /**

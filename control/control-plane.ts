@@ -29,6 +29,7 @@ import { registerChatRoutes, type ChatRoutesDeps } from '../chat/routes.ts';
 import { OverlayService } from './overlays.ts';
 import { createAdBreaks, type AdBreaks } from './ad-breaks.ts';
 import { createWebhooks, type Webhooks } from './webhooks.ts';
+import { eventUrls, publicBase } from './public-urls.ts';
 import { markAdBreak, type DateRangeTarget } from '../origin/ad-breaks.ts';
 
 /** What the control plane needs to know about the origin's live streams. */
@@ -120,10 +121,10 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     if (n === 0) lastSample.delete(eventId);
     else lastSample.set(eventId, { at: now, viewers: n });
   };
-  const publicBase = (config.publicUrl ?? `http://localhost:${config.httpPort}`).replace(/\/+$/, '');
+  const server = { publicUrl: publicBase(config, config.httpPort), rtmpPort: config.rtmpPort };
 
   const notify = async (type: 'event.live' | 'event.offline' | 'event.ended', e: EventRecord) => {
-    await webhooks.emit(type, { event: { ...eventView(e), watchUrl: `${publicBase}/watch/${e.slug}` } });
+    await webhooks.emit(type, { event: { ...eventView(e), watchUrl: eventUrls(server, e).watchUrl } });
     await signals.send(e.id, { signal: 'event_status', status: e.status });
   };
 
@@ -139,7 +140,10 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     publishing: (id) => deps.origin.stream(id)?.publishing ?? false,
     viewerCount: deps.viewerCount,
     ended: (e) => notify('event.ended', e),
-    ingestUrls: (e) => ({ rtmpUrl: `rtmp://${new URL(publicBase).hostname}:${config.rtmpPort}/live`, whipUrl: `${publicBase}/whip/${e.id}` }),
+    ingestUrls: (e) => {
+      const { rtmpUrl, whipUrl } = eventUrls(server, e);
+      return { rtmpUrl, whipUrl };
+    },
   });
   registerHealthRoutes(b, { events, health, viewers });
   registerOverlayRoutes(b, { events, overlays, adBreaks });
@@ -162,7 +166,7 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
   router.use(apiErrorHandler(logger));
 
   function openapi(): OpenApiDocument {
-    doc ??= buildOpenApiDocument(b.registry, { version: '1.0.0', serverUrl: publicBase });
+    doc ??= buildOpenApiDocument(b.registry, { version: '1.0.0', serverUrl: server.publicUrl });
     return doc;
   }
 

@@ -1,4 +1,5 @@
 // What a live media playlist holds (last complete segment, last part), to tell whether it answers a blocking reload.
+import { parseMediaName } from '../lib/hls-path.ts';
 
 /** The newest media a playlist lists; -1 when none. */
 export interface PlaylistCoverage {
@@ -10,20 +11,25 @@ export interface PlaylistCoverage {
   lastPart: number;
 }
 
-const SEGMENT_URI = /^seg-(\d+)\.m4s$/gm;
-const PART_TAG = /^#EXT-X-PART:.*URI="part-(\d+)\.(\d+)\.m4s"/gm;
+const PART_TAG = '#EXT-X-PART:';
+const URI_ATTR = /URI="([^"]*)"/;
 
-/** Reads the newest segment and part a media playlist lists (URIs as the origin writes them). */
+/** Reads the newest segment and part a media playlist lists (URIs named as lib/hls-path.ts's scheme writes them). */
 export function playlistCoverage(body: Buffer): PlaylistCoverage {
   const text = body.toString('utf8');
   const cov: PlaylistCoverage = { lastSegment: -1, lastPartMsn: -1, lastPart: -1 };
-  for (const m of text.matchAll(SEGMENT_URI)) cov.lastSegment = Math.max(cov.lastSegment, Number(m[1]));
-  for (const m of text.matchAll(PART_TAG)) {
-    const msn = Number(m[1]);
-    const part = Number(m[2]);
-    if (msn > cov.lastPartMsn || (msn === cov.lastPartMsn && part > cov.lastPart)) {
-      cov.lastPartMsn = msn;
-      cov.lastPart = part;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(PART_TAG)) {
+      const uri = URI_ATTR.exec(line)?.[1];
+      const name = uri === undefined ? undefined : parseMediaName(uri);
+      if (name?.kind !== 'part') continue;
+      if (name.msn > cov.lastPartMsn || (name.msn === cov.lastPartMsn && name.index > cov.lastPart)) {
+        cov.lastPartMsn = name.msn;
+        cov.lastPart = name.index;
+      }
+    } else if (!line.startsWith('#')) {
+      const name = parseMediaName(line);
+      if (name?.kind === 'segment') cov.lastSegment = Math.max(cov.lastSegment, name.msn);
     }
   }
   return cov;

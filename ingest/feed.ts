@@ -3,6 +3,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { IngestStats } from './flv-stats.ts';
 import type { KeyGuessLimiter } from './key-guesses.ts';
+import type { PublisherSlots } from './publishers.ts';
 
 /** Where a publisher's live feed goes: one FLV byte stream (H.264 + AAC) per publish session. */
 export interface FeedSink {
@@ -25,8 +26,8 @@ export interface IngestDeps {
   feeds: FeedSink;
   /** Called every config.healthIntervalSec for each live publisher with its ingest health. */
   onHealth?(eventId: string, stats: IngestStats): void;
-  /** True while the other protocol's ingest has a publisher for the event: this one then refuses a publisher. */
-  liveElsewhere?(eventId: string): boolean;
+  /** The node's one-publisher-per-event registry, shared by its ingests; default: this ingest's own. */
+  publishers?: PublisherSlots;
   /** Wrong-key counter per address (share one between the ingests of a node); default: 10 per minute, this ingest's own. */
   keyGuesses?: KeyGuessLimiter;
 }

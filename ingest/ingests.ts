@@ -1,15 +1,18 @@
-// A node's two ingests, wired together: one publisher per event whichever protocol it came by, and wrong stream
-// keys counted across both. All-in-one mode and `--role origin` compose the same pair.
+// A node's two ingests, wired together: one publisher per event whichever protocol it came by (one registry,
+// ingest/publishers.ts), and wrong stream keys counted across both. All-in-one mode and `--role origin` compose
+// the same pair.
 import type { Config } from '../config/schema.ts';
 import type { IngestDeps } from './feed.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
+import { createPublisherRegistry } from './publishers.ts';
 import { createRtmpIngest, type RtmpIngest } from './rtmp-ingest.ts';
 import { createWhipIngest, type WhipIngest } from './whip-ingest.ts';
 
 /** Creates the RTMP ingest (call its start()) and the WHIP ingest (mount its router at `/whip`). */
-export function createIngests(deps: Omit<IngestDeps, 'liveElsewhere' | 'keyGuesses'> & { config: Config }): { rtmp: RtmpIngest; whip: WhipIngest } {
+export function createIngests(deps: Omit<IngestDeps, 'publishers' | 'keyGuesses'> & { config: Config }): { rtmp: RtmpIngest; whip: WhipIngest } {
   const keyGuesses = createKeyGuessLimiter();
-  const rtmp: RtmpIngest = createRtmpIngest({ ...deps, keyGuesses, liveElsewhere: (id) => whip.isLive(id) });
-  const whip: WhipIngest = createWhipIngest({ ...deps, keyGuesses, liveElsewhere: (id) => rtmp.isLive(id) });
+  const publishers = createPublisherRegistry();
+  const rtmp = createRtmpIngest({ ...deps, keyGuesses, publishers });
+  const whip = createWhipIngest({ ...deps, keyGuesses, publishers });
   return { rtmp, whip };
 }

@@ -28,6 +28,7 @@ import { ProxyHeaderReader, parseProxyHeader } from './proxy-protocol.ts';
 import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
 import type { IngestDeps, LiveFeed } from './feed.ts';
+import { createPublisherRegistry, type PublisherClaim } from './publishers.ts';
 import { FlvStats } from './flv-stats.ts';
 
 /** The only RTMP application accepted: rtmp://host:port/live/<streamKey>. */
@@ -38,10 +39,6 @@ const AUTH_TIMEOUT_MS = 5_000;
 const AUTH_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
 /** A connection silent this long is dropped (a dead publisher must not hold its event). */
 const IDLE_TIMEOUT_MS = 10_000;
-/** A live publisher silent this long is replaced by a new publisher for the same event. */
-const STALE_PUBLISHER_MS = 3_000;
-/** How often a new publisher checks whether the event's current publisher is alive or stalled. */
-const CLAIM_POLL_MS = 50;
 /** After a graceful close (status sent, FIN), the socket is destroyed if still open this much later. */
 const CLOSE_GRACE_MS = 500;
 /**
@@ -142,6 +139,8 @@ interface Publish {
   readonly eventId: string;
   readonly conn: Connection;
   readonly feed: LiveFeed;
+  /** This publish's hold on its event (ingest/publishers.ts). */
+  readonly claim: PublisherClaim;
   readonly broadcast: BroadcastServer;
   readonly subscriber: { id: string; ip: string; protocol: string; streamPath: string; endTime: number; sendBuffer(b: Buffer): void };
   bytes: number;
@@ -167,6 +166,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
   const { publishes, rejected, active, bytes: bytesTotal } = ingestMetrics(registry);
 
   const keyGuesses = deps.keyGuesses ?? createKeyGuessLimiter();
+  const publishers = deps.publishers ?? createPublisherRegistry();
   const trustedProxies = new TrustedProxies(config.trustedProxies);
   const connections = new Set<Connection>();
   const live = new Map<string, Publish>();
@@ -256,6 +256,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     const { conn, broadcast, eventId } = publish;
     if (conn.state === 'live') conn.state = 'closing';
     if (live.get(eventId) === publish) live.delete(eventId);
+    publish.claim.release();
     if (broadcast.publisher === conn.session) broadcast._finishPublish();
     broadcast.donePlay(publish.subscriber);
     active.dec({ protocol: 'rtmp' });
@@ -270,7 +271,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     );
   }
 
-  function accept(conn: Connection, eventId: string): void {
+  function accept(conn: Connection, eventId: string, claim: PublisherClaim): void {
     const { session } = conn;
     const streamPath = `/${APP}/${eventId}`;
     session.streamName = eventId;
@@ -284,6 +285,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     session.broadcast = broadcast;
     session.onPush();
     if (!session.isPublisher) {
+      claim.release();
       reject(conn, 'already_live', eventId);
       return;
     }
@@ -292,6 +294,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       feed = feeds.open(eventId, { protocol: 'rtmp', sessionId: session.id, remoteAddress: conn.remoteAddress });
     } catch (err) {
       log.error({ err, eventId }, 'feed open failed');
+      claim.release();
       broadcast._finishPublish();
       reject(conn, 'feed_error', eventId);
       return;
@@ -300,6 +303,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       eventId,
       conn,
       feed,
+      claim,
       broadcast,
       bytes: 0,
       ended: false,
@@ -347,37 +351,29 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
   }
 
   /**
-   * Makes room for `conn` as the publisher of `eventId`. A current publisher that sends anything after `conn`
-   * arrived is alive: `conn` is rejected (already_live). One that stays silent for STALE_PUBLISHER_MS is taken
-   * to be dead (e.g. a hung encoder whose TCP connection is still open): it is closed and `conn` takes over.
-   * Resolves true when `conn` may be accepted now.
+   * Claims `eventId` for `conn` (the node's one-publisher-per-event rule, ingest/publishers.ts): a current
+   * publisher, of any protocol, that sends anything after `conn` arrived keeps the event and `conn` is rejected
+   * (already_live); one silent for STALE_PUBLISHER_MS (e.g. a hung encoder whose TCP connection is still open)
+   * is closed and `conn` takes over. Resolves the claim when `conn` may be accepted now.
    */
-  async function claimEvent(conn: Connection, eventId: string): Promise<boolean> {
-    const arrivedAt = Date.now();
-    for (;;) {
-      if (conn.state !== 'authorizing') return false;
-      if (deps.liveElsewhere?.(eventId)) {
-        reject(conn, 'already_live', eventId);
-        return false;
-      }
-      const current = live.get(eventId);
-      if (!current) return true;
-      if (current.conn.lastDataAt > arrivedAt) {
-        reject(conn, 'already_live', eventId);
-        return false;
-      }
-      const silentMs = Date.now() - current.conn.lastDataAt;
-      if (silentMs >= STALE_PUBLISHER_MS) {
-        log.warn(
-          { eventId, sessionId: current.conn.session.id, remoteAddress: current.conn.remoteAddress, silentMs },
-          'replacing a stalled publisher',
-        );
-        finish(current, 'stalled, replaced by a new publisher');
-        current.conn.socket.destroy();
-        return true;
-      }
-      await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS));
-    }
+  async function claimEvent(conn: Connection, eventId: string): Promise<PublisherClaim | undefined> {
+    const result = await publishers.claim(
+      eventId,
+      {
+        protocol: 'rtmp',
+        lastActiveAt: () => conn.lastDataAt,
+        evict: (silentMs) => {
+          const current = conn.publish;
+          log.warn({ eventId, sessionId: conn.session.id, remoteAddress: conn.remoteAddress, silentMs }, 'replacing a stalled publisher');
+          if (current) finish(current, 'stalled, replaced by a new publisher');
+          conn.socket.destroy();
+        },
+      },
+      () => conn.state === 'authorizing',
+    );
+    if (result.ok) return result.claim;
+    if (result.reason === 'already_live') reject(conn, 'already_live', eventId);
+    return undefined;
   }
 
   async function onPublish(conn: Connection): Promise<void> {
@@ -411,8 +407,9 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       await keyGuesses.failed(conn.remoteAddress);
       return reject(conn, 'unknown_key');
     }
-    if (!(await claimEvent(conn, eventId))) return;
-    accept(conn, eventId);
+    const claim = await claimEvent(conn, eventId);
+    if (!claim) return;
+    accept(conn, eventId, claim);
   }
 
   function onConnection(socket: Socket): void {

@@ -1,4 +1,4 @@
-// WHIP ingest helpers: which offers are taken, and what ffmpeg is told. The whole path runs in test/e2e/whip.test.ts.
+// The WHIP endpoint's refusals before any session starts. The SDP rules: whip-sdp.test.ts; the whole path: test/e2e/whip.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
@@ -6,35 +6,7 @@ import express from 'express';
 import { loadConfig } from '../config/load.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
-import { offerProblem, ffmpegSdp, ffmpegArgs, createWhipIngest } from './whip-ingest.ts';
-
-const offer = (...media: string[]) => ['v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', ...media].join('\r\n') + '\r\n';
-const h264 = 'm=video 9 UDP/TLS/RTP/SAVPF 96 102\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000';
-const opus = 'm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2';
-
-test('an offer needs one H.264 video track and at most one Opus audio track', () => {
-  assert.equal(offerProblem(offer(h264, opus)), undefined);
-  assert.equal(offerProblem(offer(h264)), undefined, 'video only');
-  assert.match(offerProblem('hello')!, /must start with v=0/);
-  assert.match(offerProblem(offer(opus))!, /exactly one video track \(found 0\)/);
-  assert.match(offerProblem(offer(h264, h264))!, /exactly one video track \(found 2\)/);
-  assert.match(offerProblem(offer(h264, opus, opus))!, /at most one is taken/);
-  assert.match(offerProblem(offer('m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000'))!, /H\.264/);
-  assert.match(offerProblem(offer(h264, 'm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000'))!, /Opus/);
-  assert.match(offerProblem(offer(h264, 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel'))!, /only audio and video/);
-});
-
-test('ffmpeg gets an SDP for the forwarded payload types on loopback, and copies H.264 into FLV with AAC audio', () => {
-  const sdp = ffmpegSdp({ video: { pt: 102, port: 30000 }, audio: { pt: 111, channels: 2, port: 30002 } });
-  assert.match(sdp, /^c=IN IP4 127\.0\.0\.1$/m);
-  assert.match(sdp, /^m=video 30000 RTP\/AVP 102\na=rtpmap:102 H264\/90000\na=fmtp:102 packetization-mode=1$/m);
-  assert.match(sdp, /^m=audio 30002 RTP\/AVP 111\na=rtpmap:111 opus\/48000\/2$/m);
-  assert.doesNotMatch(ffmpegSdp({ video: { pt: 96, port: 30000 } }), /m=audio/);
-  const args = ffmpegArgs(true, 128).join(' ');
-  assert.match(args, /-protocol_whitelist pipe,udp,rtp .*-f sdp -i pipe:0/);
-  assert.match(args, /-c:v copy .*-c:a aac -b:a 128k .*-f flv/);
-  assert.doesNotMatch(ffmpegArgs(false, 128).join(' '), /0:a:0|aac/);
-});
+import { createWhipIngest } from './whip-ingest.ts';
 
 test('the WHIP endpoint: an empty offer is a bad SDP (400), a wrong content type is 415', async () => {
   const registry = createMetricsRegistry();

@@ -5,39 +5,30 @@
 //   POST   /whip/<eventId>              Authorization: Bearer <stream key>, SDP offer → 201, SDP answer, Location
 //   DELETE /whip/<eventId>/<sessionId>  ends the session
 //   PATCH  /whip/<eventId>/<sessionId>  405: no trickle ICE (the answer carries every candidate)
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+//
+// This file: the endpoint (routes, key checks, the event's claim, session bookkeeping). One session's peer
+// connection, forwarding and ffmpeg: whip-session.ts. The SDP rules: whip-sdp.ts.
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { RTCPeerConnection, RtcpSrPacket, useAbsSendTime, useH264, useNACK, useOPUS, usePLI, useREMB, useSdesMid, useTWCC, useTransportWideCC } from 'werift';
-import type { MediaStreamTrack, RTCRtpTransceiver } from 'werift';
 import type { Config } from '../config/schema.ts';
 import { sendError } from '../lib/http.ts';
-import { FlvReader, TagType, isVideoKeyframe, readMetaData } from '../lib/flv.ts';
-import type { IngestDeps, LiveFeed } from './feed.ts';
-import { FlvStats } from './flv-stats.ts';
-import { ffmpegLogCounter, logFfmpegStderr } from '../lib/ffmpeg-log.ts';
+import { ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
+import type { IngestDeps } from './feed.ts';
 import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
+import { createPublisherRegistry } from './publishers.ts';
+import { offerProblem, type Forwarding } from './whip-sdp.ts';
+import { Refusal, closeSession, forwardTracks, freeUdpPair, later, negotiate, openSession, startFfmpeg, type Session, type SessionEnv } from './whip-session.ts';
+
+export type { WhipRejectReason } from './whip-session.ts';
 
 /** Largest SDP offer accepted. */
 const MAX_OFFER_BYTES = 64 * 1024;
-/** How long ICE candidate gathering may take before the answer goes out with what was found. */
-const GATHER_TIMEOUT_MS = 3_000;
 /** A session whose ICE and DTLS have not connected this long after the answer is dropped. */
 const CONNECT_TIMEOUT_MS = 15_000;
 /** A session that stays `disconnected` (no consent from the publisher) this long is ended. */
 const DISCONNECTED_GRACE_MS = 5_000;
 /** A connected session that sends no media this long is ended. */
 const MEDIA_TIMEOUT_MS = 10_000;
-/** Keyframe requests (PLI): every second until ffmpeg passes a keyframe on, then at this period, like OBS's 2 s GOP. */
-const PLI_PERIOD_MS = 2_000;
-/** Bitrates Chromium is told to start at and not exceed (x-google-* in the answer); without them it starts near 300 kbit/s. */
-const START_KBPS = 2_500;
-const MAX_KBPS = 6_000;
-
-/** Why a WHIP publish was refused (label of onair_ingest_rejected_total). */
-export type WhipRejectReason = 'bad_content_type' | 'no_key' | 'unknown_key' | 'rate_limited' | 'auth_error' | 'bad_sdp' | 'already_live' | 'feed_error';
 
 /** What the WHIP ingest needs from its parent. */
 export interface WhipIngestDeps extends IngestDeps {
@@ -56,104 +47,6 @@ export interface WhipIngest {
   stop(): Promise<void>;
 }
 
-/** One WHIP publish session. */
-interface Session {
-  readonly id: string;
-  readonly eventId: string;
-  readonly remoteAddress: string;
-  readonly pc: RTCPeerConnection;
-  readonly udp: UdpSocket;
-  readonly stats: FlvStats;
-  readonly timers: Set<NodeJS.Timeout>;
-  feed?: LiveFeed;
-  ffmpeg?: ChildProcess;
-  exited?: Promise<void>;
-  resolution: { width?: number; height?: number };
-  connected: boolean;
-  sawKeyframe: boolean;
-  lastMediaAt: number;
-  bytes: number;
-  ended: boolean;
-}
-
-/** A client error: the HTTP status, error code and message sent back, and the metric reason. */
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly reason: WhipRejectReason,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
-/** The payload types to keep from a negotiated offer, and the ffmpeg SDP that describes them. */
-interface Forwarding {
-  video: { pt: number; port: number };
-  audio?: { pt: number; channels: number; port: number };
-}
-
-/** Reasons an offer cannot be used, checked before werift sees it (werift's own errors are less helpful). */
-export function offerProblem(sdp: string): string | undefined {
-  if (!sdp.trim()) return 'the request body is empty: send the SDP offer';
-  if (!sdp.startsWith('v=0')) return 'not an SDP offer (must start with v=0)';
-  const media = sdp.split(/\r?\n/).filter((l) => l.startsWith('m='));
-  const video = media.filter((l) => l.startsWith('m=video'));
-  const audio = media.filter((l) => l.startsWith('m=audio'));
-  if (video.length !== 1) return `the offer needs exactly one video track (found ${video.length})`;
-  if (audio.length > 1) return `the offer has ${audio.length} audio tracks; at most one is taken`;
-  if (media.length !== video.length + audio.length) return 'only audio and video m-lines are accepted';
-  if (!/^a=rtpmap:\d+ H264\/90000/im.test(sdp)) return 'the video must offer H.264 (OBS: x264 or NVENC; browsers: H.264)';
-  if (audio.length === 1 && !/^a=rtpmap:\d+ opus\/48000/im.test(sdp)) return 'the audio must offer Opus';
-  return undefined;
-}
-
-/** The SDP ffmpeg reads (on stdin) to receive the forwarded RTP on loopback. */
-export function ffmpegSdp(f: Forwarding): string {
-  const lines = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=onair WHIP', 'c=IN IP4 127.0.0.1', 't=0 0'];
-  lines.push(`m=video ${f.video.port} RTP/AVP ${f.video.pt}`, `a=rtpmap:${f.video.pt} H264/90000`, `a=fmtp:${f.video.pt} packetization-mode=1`);
-  if (f.audio) lines.push(`m=audio ${f.audio.port} RTP/AVP ${f.audio.pt}`, `a=rtpmap:${f.audio.pt} opus/48000/${f.audio.channels}`);
-  return lines.join('\n') + '\n';
-}
-
-/** ffmpeg arguments: RTP described by the SDP on stdin → FLV (H.264 copied, Opus → AAC) on stdout. */
-export function ffmpegArgs(hasAudio: boolean, audioKbps: number): string[] {
-  return [
-    '-hide_banner', '-loglevel', 'warning', '-nostdin',
-    '-protocol_whitelist', 'pipe,udp,rtp',
-    // No frame-rate probing: it held the first ~0.7 s back and let it out in one burst, so the origin anchored
-    // the stream's program date-time that much late.
-    '-fpsprobesize', '0', '-f', 'sdp', '-i', 'pipe:0',
-    '-map', '0:v:0', '-c:v', 'copy',
-    ...(hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${audioKbps}k`, '-ar', '48000', '-ac', '2'] : []),
-    '-f', 'flv', '-flvflags', 'no_duration_filesize', 'pipe:1',
-  ];
-}
-
-/** Two consecutive free UDP ports on 127.0.0.1 (ffmpeg takes RTP on the even one and RTCP on the next). */
-async function freeUdpPair(): Promise<number> {
-  const bind = (port: number) =>
-    new Promise<UdpSocket | undefined>((resolve) => {
-      const s = createSocket('udp4');
-      s.once('error', () => {
-        s.close();
-        resolve(undefined);
-      });
-      s.bind(port, '127.0.0.1', () => resolve(s));
-    });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + 2 * Math.floor(Math.random() * 20_000);
-    const a = await bind(port);
-    const b = a && (await bind(port + 1));
-    a?.close();
-    b?.close();
-    if (a && b) return port;
-  }
-  throw new Error('no free UDP port pair on 127.0.0.1');
-}
-
 function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   return m?.[1];
@@ -166,10 +59,10 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   const { publishes, rejected, active, bytes: bytesTotal } = ingestMetrics(deps.registry);
   const ffmpegLogLines = ffmpegLogCounter(deps.registry);
   const sessions = new Map<string, Session>(); // by session id
-  const claimed = new Map<string, Session | 'negotiating'>(); // by event id
-  const icePortRange = config.whipIcePorts?.split('-').map(Number) as [number, number] | undefined;
   const keyGuesses = deps.keyGuesses ?? createKeyGuessLimiter();
+  const publishers = deps.publishers ?? createPublisherRegistry();
   let stopped = false;
+  const env: SessionEnv = { config, log, ffmpegLogLines, bytesTotal, finish: (s, why) => finish(s, why) };
 
   const healthTimer = setInterval(() => {
     for (const s of sessions.values()) {
@@ -187,28 +80,13 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   }, config.healthIntervalSec * 1000);
   healthTimer.unref();
 
-  function later(s: Session, ms: number, fn: () => void, every = false): void {
-    const t = every ? setInterval(fn, ms) : setTimeout(fn, ms);
-    t.unref();
-    s.timers.add(t);
-  }
-
   /** Ends a session exactly once: timers, peer connection, ffmpeg, feed. */
   function finish(s: Session, why: string): void {
     if (s.ended) return;
     s.ended = true;
-    for (const t of s.timers) clearTimeout(t);
     sessions.delete(s.id);
-    if (claimed.get(s.eventId) === s) claimed.delete(s.eventId);
-    void s.pc.close().catch(() => {});
-    s.udp.close();
-    const ff = s.ffmpeg;
-    if (ff && ff.exitCode === null && ff.signalCode === null) {
-      ff.kill('SIGTERM');
-      const kill = setTimeout(() => ff.kill('SIGKILL'), 2_000);
-      kill.unref();
-      ff.once('close', () => clearTimeout(kill));
-    }
+    s.claim.release();
+    closeSession(s);
     if (s.feed) {
       active.dec({ protocol: 'whip' });
       try {
@@ -218,112 +96,6 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       }
     }
     log.info({ eventId: s.eventId, sessionId: s.id, remoteAddress: s.remoteAddress, bytes: s.bytes, reason: why }, 'whip publish ended');
-  }
-
-  /** Starts ffmpeg for the negotiated tracks and pipes its FLV into the feed. */
-  function startFfmpeg(s: Session, f: Forwarding): void {
-    const ff = spawn(config.ffmpegPath, ffmpegArgs(f.audio !== undefined, config.audioKbps), { stdio: ['pipe', 'pipe', 'pipe'] });
-    s.ffmpeg = ff;
-    s.exited = new Promise((resolve) => ff.once('close', () => resolve()));
-    ff.once('error', (err) => log.error({ err: err.message, eventId: s.eventId }, 'whip ffmpeg failed to start'));
-    ff.stdin.on('error', () => {});
-    ff.stdin.end(ffmpegSdp(f));
-    logFfmpegStderr(ff.stderr, { logger: log, msg: 'whip ffmpeg', fields: { eventId: s.eventId }, source: 'whip', counter: ffmpegLogLines });
-    const reader = new FlvReader();
-    ff.stdout.on('data', (chunk: Buffer) => {
-      if (s.ended || !s.feed) return;
-      try {
-        const hadHeader = reader.header !== undefined;
-        const tags = reader.push(chunk);
-        const out = !hadHeader && reader.header ? [reader.header] : [];
-        for (const tag of tags) {
-          s.stats.observe(tag.raw);
-          if (tag.type === TagType.script) {
-            const meta = readMetaData(tag);
-            if (typeof meta?.width === 'number' && typeof meta.height === 'number') s.resolution = { width: meta.width, height: meta.height };
-          } else if (!s.sawKeyframe && isVideoKeyframe(tag)) {
-            s.sawKeyframe = true;
-          }
-          out.push(tag.raw);
-        }
-        for (const b of out) {
-          s.bytes += b.length;
-          bytesTotal.inc({ protocol: 'whip' }, b.length);
-          s.feed.write(b);
-        }
-      } catch (err) {
-        log.error({ err, eventId: s.eventId }, 'whip feed failed');
-        finish(s, 'feed_error');
-      }
-    });
-    ff.once('close', (code, signal) => {
-      if (!s.ended) finish(s, `ffmpeg exited (${signal ?? code})`);
-    });
-  }
-
-  /** Forwards a received track's RTP and sender reports to ffmpeg; asks for keyframes on video. */
-  function forward(s: Session, f: Forwarding, track: MediaStreamTrack, transceiver: RTCRtpTransceiver | undefined): void {
-    const port = track.kind === 'video' ? f.video.port : f.audio?.port;
-    if (port === undefined) return;
-    track.onReceiveRtp.subscribe((rtp) => {
-      if (s.ended || rtp.payload.length === 0) return; // padding-only probes (bandwidth estimation)
-      s.lastMediaAt = Date.now();
-      s.udp.send(rtp.serialize(), port, '127.0.0.1');
-    });
-    // Sender reports map each track's RTP clock to the publisher's wall clock: ffmpeg lines audio and video up by them.
-    track.onReceiveRtcp.subscribe((rtcp) => {
-      if (!s.ended && rtcp instanceof RtcpSrPacket) s.udp.send(rtcp.serialize(), port + 1, '127.0.0.1');
-    });
-    if (track.kind !== 'video' || !transceiver) return;
-    let lastPli = 0;
-    const pli = () => {
-      if (s.ended || track.ssrc === undefined) return;
-      if (s.sawKeyframe && Date.now() - lastPli < PLI_PERIOD_MS - 100) return;
-      lastPli = Date.now();
-      void transceiver.receiver.sendRtcpPLI(track.ssrc).catch(() => {});
-    };
-    pli();
-    later(s, 1_000, pli, true);
-  }
-
-  /** Negotiates the offer: one H.264 payload type (packetization-mode 1) and Opus kept, every candidate gathered. */
-  async function negotiate(s: Session, offer: string): Promise<{ answer: string; videoPt: number; audio?: { pt: number; channels: number } }> {
-    try {
-      await s.pc.setRemoteDescription({ type: 'offer', sdp: offer });
-    } catch (err) {
-      throw new Refusal(400, 'bad_sdp', `the SDP offer cannot be used: ${(err as Error).message}`, 'bad_sdp');
-    }
-    let videoPt: number | undefined;
-    let audio: { pt: number; channels: number } | undefined;
-    for (const t of s.pc.getTransceivers()) {
-      if (t.kind === 'video') {
-        const h264 = t.codecs.find((c) => c.mimeType.toLowerCase() === 'video/h264' && /packetization-mode=1/.test(c.parameters ?? ''));
-        if (!h264) throw new Refusal(400, 'bad_sdp', 'the video must offer H.264 with packetization-mode=1', 'bad_sdp');
-        h264.parameters = `${h264.parameters};x-google-start-bitrate=${START_KBPS};x-google-max-bitrate=${MAX_KBPS}`;
-        t.codecs = [h264];
-        videoPt = h264.payloadType;
-      } else if (t.kind === 'audio') {
-        const opus = t.codecs.find((c) => c.mimeType.toLowerCase() === 'audio/opus');
-        if (!opus) throw new Refusal(400, 'bad_sdp', 'the audio must offer Opus', 'bad_sdp');
-        t.codecs = [opus];
-        audio = { pt: opus.payloadType, channels: opus.channels ?? 2 };
-      }
-    }
-    if (videoPt === undefined) throw new Refusal(400, 'bad_sdp', 'the offer has no video track', 'bad_sdp');
-    const gathered = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, GATHER_TIMEOUT_MS);
-      s.pc.iceGatheringStateChange.subscribe((state) => {
-        if (state === 'complete') {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-    await s.pc.setLocalDescription(await s.pc.createAnswer());
-    if (s.pc.iceGatheringState !== 'complete') await gathered;
-    const answer = s.pc.localDescription?.sdp;
-    if (!answer) throw new Error('werift produced no answer');
-    return { answer, videoPt, audio };
   }
 
   async function publish(req: Request, res: Response): Promise<void> {
@@ -359,48 +131,40 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     const problem = offerProblem(offer);
     if (problem) throw new Refusal(400, 'bad_sdp', problem, 'bad_sdp');
     if (stopped) throw new Refusal(503, 'unavailable', 'ingest is stopping', 'feed_error');
-    if (claimed.has(eventId) || deps.liveElsewhere?.(eventId)) {
-      throw new Refusal(409, 'already_live', 'the event already has a publisher', 'already_live');
-    }
-    claimed.set(eventId, 'negotiating');
-    const udp = createSocket('udp4');
-    udp.on('error', (err) => log.warn({ err: err.message, eventId }, 'whip forwarding socket error'));
-    const s: Session = {
-      id: randomBytes(16).toString('base64url'),
+    // Until it connects, a session cannot be taken over: a publisher arriving meanwhile is refused at once.
+    let session: Session | undefined = undefined;
+    const claimed = await publishers.claim(
       eventId,
-      remoteAddress: address,
-      pc: new RTCPeerConnection({
-        codecs: {
-          video: [useH264({ rtcpFeedback: [useNACK(), usePLI(), useREMB(), useTWCC()] })],
-          audio: [useOPUS()],
+      {
+        protocol: 'whip',
+        lastActiveAt: () => (session?.connected ? session.lastMediaAt : Number.POSITIVE_INFINITY),
+        evict: (silentMs) => {
+          if (!session) return;
+          log.warn({ eventId, sessionId: session.id, remoteAddress: session.remoteAddress, silentMs }, 'replacing a stalled publisher');
+          finish(session, 'stalled, replaced by a new publisher');
         },
-        headerExtensions: {
-          video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()],
-          audio: [useSdesMid(), useAbsSendTime()],
-        },
-        iceAdditionalHostAddresses: config.whipIceAddresses,
-        icePortRange,
-      }),
-      udp,
-      stats: new FlvStats('whip'),
-      timers: new Set(),
-      resolution: {},
-      connected: false,
-      sawKeyframe: false,
-      lastMediaAt: Date.now(),
-      bytes: 0,
-      ended: false,
-    };
+      },
+      () => !stopped,
+    );
+    if (!claimed.ok && claimed.reason === 'gone') throw new Refusal(503, 'unavailable', 'ingest is stopping', 'feed_error');
+    if (!claimed.ok) throw new Refusal(409, 'already_live', 'the event already has a publisher', 'already_live');
+    let s: Session;
+    try {
+      s = openSession(env, { eventId, remoteAddress: address, claim: claimed.claim });
+    } catch (err) {
+      claimed.claim.release();
+      throw err;
+    }
+    session = s;
     let negotiated: Awaited<ReturnType<typeof negotiate>>;
     let ports: [number, number | undefined];
     try {
       negotiated = await negotiate(s, offer);
       ports = [await freeUdpPair(), negotiated.audio ? await freeUdpPair() : undefined];
     } catch (err) {
-      if (claimed.get(eventId) === 'negotiating') claimed.delete(eventId);
+      s.claim.release();
       s.ended = true;
-      void s.pc.close().catch(() => {});
-      udp.close();
+      closeSession(s);
       throw err;
     }
     const { videoPt, audio } = negotiated;
@@ -408,11 +172,10 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       video: { pt: videoPt, port: ports[0] },
       audio: audio && ports[1] !== undefined ? { ...audio, port: ports[1] } : undefined,
     };
-    if (stopped || claimed.get(eventId) !== 'negotiating') {
+    if (stopped || !s.claim.held) {
       finish(s, 'ingest stopping');
       throw new Refusal(503, 'unavailable', 'ingest is stopping', 'feed_error');
     }
-    claimed.set(eventId, s);
     sessions.set(s.id, s);
     try {
       s.feed = deps.feeds.open(eventId, { protocol: 'whip', sessionId: s.id, remoteAddress: s.remoteAddress });
@@ -423,15 +186,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     }
     publishes.inc({ protocol: 'whip' });
     active.inc({ protocol: 'whip' });
-    // werift announced the tracks while it took the offer; ones that come later (none, for a WHIP publisher) too.
-    const forwarded = new Set<MediaStreamTrack>();
-    const take = (track: MediaStreamTrack) => {
-      if (forwarded.has(track)) return;
-      forwarded.add(track);
-      forward(s, forwarding, track, s.pc.getTransceivers().find((t) => t.receiver.tracks.includes(track)));
-    };
-    for (const t of s.pc.getTransceivers()) t.receiver.tracks.forEach(take);
-    s.pc.onTrack.subscribe(take);
+    forwardTracks(s, forwarding);
     s.pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected') {
         if (!s.connected) log.info({ eventId, sessionId: s.id }, 'whip publisher connected');
@@ -448,7 +203,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     later(s, CONNECT_TIMEOUT_MS, () => {
       if (!s.connected) finish(s, 'ICE/DTLS never connected');
     });
-    startFfmpeg(s, forwarding);
+    startFfmpeg(env, s, forwarding);
     log.info({ eventId, sessionId: s.id, remoteAddress: s.remoteAddress, audio: audio !== undefined }, 'whip publish started');
     const location = `${req.baseUrl}/${encodeURIComponent(eventId)}/${s.id}`;
     res.status(201).set({ 'content-type': 'application/sdp', location, 'cache-control': 'no-store' }).send(negotiated.answer);
@@ -506,12 +261,12 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   return {
     router,
     disconnect(eventId) {
-      const s = claimed.get(eventId);
-      if (!s || s === 'negotiating') return false;
+      const s = [...sessions.values()].find((x) => x.eventId === eventId && x.claim.held);
+      if (!s) return false;
       finish(s, 'disconnected');
       return true;
     },
-    isLive: (eventId) => claimed.has(eventId),
+    isLive: (eventId) => publishers.holderProtocol(eventId) === 'whip',
     async stop() {
       stopped = true;
       clearInterval(healthTimer);

@@ -1,7 +1,7 @@
 // Table-driven tests of HLS path parsing: good paths, canonical LL-HLS queries, and hostile input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHlsPath, parseHlsRequest, type HlsKind } from './hls-path.ts';
+import { initUri, parseHlsPath, parseHlsRequest, parseMediaName, partUri, segmentUri, type HlsKind } from './hls-path.ts';
 
 const EV = 'evt_AB-123';
 const base = `/live/${EV}`;
@@ -146,4 +146,20 @@ test('query parameters never leak into the key of non-playlist objects', () => {
   assert.equal(o?.cacheKey, `${base}/720p/seg-5.m4s`);
   const p = parseHlsPath(`${base}/720p/index.m3u8`, '?token=secret&_HLS_msn=5');
   assert.equal(p?.upstreamPath, `${base}/720p/index.m3u8?_HLS_msn=5`);
+});
+
+test('the media naming scheme: what segmentUri/partUri/initUri write, parseMediaName and request paths read back', () => {
+  assert.equal(segmentUri(12), 'seg-12.m4s');
+  assert.equal(partUri(12, 3), 'part-12.3.m4s');
+  assert.equal(initUri(0), 'init-0.mp4');
+  assert.deepEqual(parseMediaName(segmentUri(12)), { kind: 'segment', msn: 12 });
+  assert.deepEqual(parseMediaName(partUri(12, 3)), { kind: 'part', msn: 12, index: 3 });
+  assert.deepEqual(parseMediaName(initUri(7)), { kind: 'init', run: 7 });
+  for (const bad of ['seg-01.m4s', 'part-1.m4s', 'part-1.2.3.m4s', 'init-x.mp4', 'index.m3u8', '720p/seg-1.m4s', 'seg-1.m4s?x']) {
+    assert.equal(parseMediaName(bad), undefined, bad);
+  }
+  assert.deepEqual(parseHlsPath(`/live/abcdef/720p/${partUri(4, 2)}`, '')?.media, { kind: 'part', msn: 4, index: 2 });
+  assert.deepEqual(parseHlsPath(`/live/abcdef/720p/${segmentUri(4)}`, '')?.media, { kind: 'segment', msn: 4 });
+  assert.deepEqual(parseHlsPath(`/live/abcdef/720p/${initUri(1)}`, '')?.media, { kind: 'init', run: 1 });
+  assert.equal(parseHlsPath('/live/abcdef/720p/index.m3u8', '')?.media, undefined);
 });

@@ -1,4 +1,5 @@
-// Parses and validates an HLS request path under /live/<eventId>/ (shared by origin and edge).
+// The HLS naming scheme under /live/<eventId>/ (shared by origin and edge): how media objects are named, and
+// parsing and validating request paths.
 
 /** The kinds of HLS object the edge serves; each has its own TTL and headers. */
 export type HlsKind = 'master' | 'playlist' | 'init' | 'segment' | 'part';
@@ -17,7 +18,19 @@ export interface HlsObject {
   upstreamPath: string;
   /** True for a media playlist request carrying `_HLS_msn` (a blocking playlist reload). */
   blocking: boolean;
+  /** For an init segment, segment or part: the numbers its name carries. */
+  media?: MediaName;
 }
+
+/** What a media object's file name says: its kind and numbers. */
+export type MediaName = { kind: 'init'; run: number } | { kind: 'segment'; msn: number } | { kind: 'part'; msn: number; index: number };
+
+/** Segment file name, relative to the media playlist. */
+export const segmentUri = (msn: number): string => `seg-${msn}.m4s`;
+/** Part file name, relative to the media playlist. */
+export const partUri = (msn: number, index: number): string => `part-${msn}.${index}.m4s`;
+/** Init segment file name (one per run of the encoder), relative to the media playlist. */
+export const initUri = (run: number): string => `init-${run}.mp4`;
 
 /** Why a path was refused: `bad_request` for malformed or hostile input, `not_found` for unknown names. */
 export interface HlsPathError {
@@ -142,6 +155,32 @@ function canonicalQuery(search: string): { query: string; blocking: boolean } | 
   return { query, blocking: msn !== undefined };
 }
 
+/** Reads the media file name at s[start..]: one of segmentUri, partUri or initUri's names, or why it is refused. */
+function readMediaName(s: string, start: number): MediaName | HlsPathError {
+  const end = s.length;
+  if (s.startsWith('seg-', start) && s.endsWith('.m4s')) {
+    if (!isDecimal(s, start + 4, end - 4)) return badRequest('malformed segment number');
+    return { kind: 'segment', msn: Number(s.slice(start + 4, end - 4)) };
+  }
+  if (s.startsWith('part-', start) && s.endsWith('.m4s')) {
+    const dot = s.indexOf('.', start + 5);
+    if (dot === end - 4 || !isDecimal(s, start + 5, dot) || !isDecimal(s, dot + 1, end - 4)) return badRequest('malformed part name');
+    return { kind: 'part', msn: Number(s.slice(start + 5, dot)), index: Number(s.slice(dot + 1, end - 4)) };
+  }
+  if (s.startsWith('init-', start) && s.endsWith('.mp4')) {
+    if (!isDecimal(s, start + 5, end - 4)) return badRequest('malformed init number');
+    return { kind: 'init', run: Number(s.slice(start + 5, end - 4)) };
+  }
+  return notFound('no such HLS object');
+}
+
+/** Parses a media file name (`seg-3.m4s`, `part-3.1.m4s`, `init-0.mp4`) as segmentUri/partUri/initUri write it; undefined otherwise. */
+export function parseMediaName(name: string): MediaName | undefined {
+  if (name.includes('/')) return undefined;
+  const r = readMediaName(name, 0);
+  return 'error' in r ? undefined : r;
+}
+
 /** Parses a request path (and its `?query`, possibly empty) under `/live/`, or says why it is refused. */
 export function parseHlsRequest(pathname: string, search: string): HlsObject | HlsPathError {
   if (!pathname.startsWith(PREFIX)) return notFound('not an HLS path');
@@ -173,23 +212,10 @@ export function parseHlsRequest(pathname: string, search: string): HlsObject | H
     const key = q === undefined || q.query === '' ? pathname : pathname + q.query;
     return { eventId, rendition, kind: 'playlist', cacheKey: key, upstreamPath: key, blocking: q?.blocking ?? false };
   }
-  let kind: HlsKind;
-  if (pathname.startsWith('seg-', fileStart) && pathname.endsWith('.m4s')) {
-    if (!isDecimal(pathname, fileStart + 4, end - 4)) return badRequest('malformed segment number');
-    kind = 'segment';
-  } else if (pathname.startsWith('part-', fileStart) && pathname.endsWith('.m4s')) {
-    const dot = pathname.indexOf('.', fileStart + 5);
-    if (dot === end - 4 || !isDecimal(pathname, fileStart + 5, dot) || !isDecimal(pathname, dot + 1, end - 4)) {
-      return badRequest('malformed part name');
-    }
-    kind = 'part';
-  } else if (pathname.startsWith('init-', fileStart) && pathname.endsWith('.mp4')) {
-    if (!isDecimal(pathname, fileStart + 5, end - 4)) return badRequest('malformed init number');
-    kind = 'init';
-  } else {
-    return notFound('no such HLS object');
-  }
-  return { eventId, rendition, kind, cacheKey: pathname, upstreamPath: pathname, blocking: false };
+  const media = readMediaName(pathname, fileStart);
+  if ('error' in media) return media;
+  const kind = media.kind;
+  return { eventId, rendition, kind, cacheKey: pathname, upstreamPath: pathname, blocking: false, media };
 }
 
 /** Parses a request path under `/live/` into the HLS object it names; undefined when invalid or unknown. */

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import { sendError } from '../lib/http.ts';
-import { parseHlsRequest, type HlsObject } from '../lib/hls-path.ts';
+import { parseHlsRequest, type MediaName } from '../lib/hls-path.ts';
 import type { LiveStream } from './live-stream.ts';
 import type { RenditionPackager } from './packager.ts';
 import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
@@ -74,11 +74,6 @@ function send(res: ServerResponse, body: string | Buffer, type: string, cacheCon
     'access-control-allow-origin': '*',
   });
   res.end(body);
-}
-
-function numbersOf(pathname: string): number[] {
-  const file = pathname.slice(pathname.lastIndexOf('/') + 1);
-  return (file.match(/\d+/g) ?? []).map(Number);
 }
 
 /** Position of a rendition's newest part, comparable across renditions (aligned segment numbers). */
@@ -183,13 +178,13 @@ export function createOriginHlsHandler(deps: {
     send(res, renderMediaPlaylist(p, { lowLatency, skip, renditionReports: reports }), M3U8, 'no-cache');
   };
 
-  const media = async (s: LiveStream, obj: HlsObject, p: RenditionPackager, nums: number[], req: IncomingMessage, res: ServerResponse) => {
-    if (obj.kind === 'init') {
-      const bytes = p.init(nums[0]!);
+  const media = async (s: LiveStream, name: MediaName, p: RenditionPackager, req: IncomingMessage, res: ServerResponse) => {
+    if (name.kind === 'init') {
+      const bytes = p.init(name.run);
       return bytes ? send(res, bytes, MP4, IMMUTABLE) : sendError(res, 404, 'not_found', 'no such init segment');
     }
-    if (obj.kind === 'segment') {
-      const msn = nums[0]!;
+    if (name.kind === 'segment') {
+      const { msn } = name;
       const seg = p.segment(msn);
       // The open segment is answered once it completes.
       if (seg && !seg.complete) await waiters.until(p, () => p.segment(msn)?.complete ?? true, holdMs(p), req);
@@ -198,7 +193,7 @@ export function createOriginHlsHandler(deps: {
       return done?.complete ? send(res, done.bytes(), MP4, IMMUTABLE) : sendError(res, 404, 'not_found', 'no such segment');
     }
     if ((await s.latencyMode) !== 'low') return sendError(res, 404, 'not_found', 'this event is served as plain HLS: no parts');
-    const [msn, index] = nums as [number, number];
+    const { msn, index } = name;
     if (!p.part(msn, index)) {
       // The preload-hinted part is held until it exists and answered the moment it is complete. ffmpeg writes a
       // fragment only once it is whole, moof then mdat back to back (first to last byte < 1 ms for a 180 KB
@@ -225,7 +220,7 @@ export function createOriginHlsHandler(deps: {
     else {
       const p = s.packagers.get(obj.rendition!);
       if (!p) return sendError(res, 404, 'not_found', 'no such rendition');
-      work = obj.kind === 'playlist' ? playlist(s, p, url, req, res) : media(s, obj, p, numbersOf(url.pathname), req, res);
+      work = obj.media ? media(s, obj.media, p, req, res) : playlist(s, p, url, req, res);
     }
     work.catch((err: Error) => {
       if (!res.headersSent) sendError(res, 500, 'internal', err.message);

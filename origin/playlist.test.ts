@@ -4,7 +4,8 @@ import HLS from 'hls-parser';
 import type { MasterPlaylist, MediaPlaylist } from 'hls-parser/types.js';
 import { Mp4BoxSplitter } from './mp4.ts';
 import { RenditionPackager } from './packager.ts';
-import { partTarget, partUri, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
+import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
+import { partUri } from '../lib/hls-path.ts';
 import { planLadder } from './ladder.ts';
 import { loadFmp4Fixture } from '../test/support/fmp4-fixture.ts';
 

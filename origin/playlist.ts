@@ -1,6 +1,7 @@
 // Pure HLS playlist renderers: the media playlist of one rendition (plain or Low-Latency,
 // RFC 8216bis §4.4.3/§6.2.5 and Apple's LL-HLS authoring rules) and the multivariant playlist.
 import { value, type Rung } from './ladder.ts';
+import { initUri, partUri, segmentUri } from '../lib/hls-path.ts';
 
 /** The part fields a media playlist needs. */
 export interface PlaylistPart {
@@ -114,13 +115,6 @@ export function variantFor(rung: Rung, measured: VariantMeasure, audioKbps: numb
     frameRate: value(rung.fps),
   };
 }
-
-/** Segment URI, relative to the media playlist. */
-export const segmentUri = (msn: number): string => `seg-${msn}.m4s`;
-/** Part URI, relative to the media playlist. */
-export const partUri = (msn: number, index: number): string => `part-${msn}.${index}.m4s`;
-/** Init segment URI, relative to the media playlist. */
-export const initUri = (run: number): string => `init-${run}.mp4`;
 
 const f3 = (n: number): string => n.toFixed(3);
 /** Rounds up to whole milliseconds, ignoring float noise. */

@@ -1,10 +1,11 @@
 // One ffmpeg child per live run: FLV on stdin, one fragmented-MP4 rendition per extra pipe.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
-import { logFfmpegStderr, type FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
+import type { FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
+import { startFfmpegProcess } from '../lib/ffmpeg-process.ts';
 import { fraction, keyframeExpr, type LadderPlan } from './ladder.ts';
 
 /** ffmpeg arguments: decode once, split and scale, encode each rung with keyframes on segment boundaries. */
@@ -67,6 +68,9 @@ export function ffmpegArgs(
 /** ffmpeg's start-up notices about `-avoid_negative_ts disabled` with `empty_moov`. */
 const PRIMING_NOTICES = /No meaningful edit list will be written|starts with a nonzero dts -?\d+, while the moov already has been written/;
 
+/** How long a stopped encode may take to exit after SIGTERM before SIGKILL. */
+const KILL_AFTER_MS = 3_000;
+
 /** A running ffmpeg ladder encode. */
 export interface Transcode {
   readonly child: ChildProcess;
@@ -93,35 +97,25 @@ export function startTranscode(
   const renditions = plan.rungs;
   const stdio: ('pipe' | 'ignore')[] = ['pipe', 'ignore', 'pipe', ...renditions.map(() => 'pipe' as const), 'pipe'];
   const progressFd = 3 + renditions.length;
-  const child = spawn(config.ffmpegPath, ['-progress', `pipe:${progressFd}`, '-stats_period', '1', ...ffmpegArgs(config, plan, hasAudio)], { stdio });
+  const { child, closed, stop: kill } = startFfmpegProcess({
+    path: config.ffmpegPath,
+    args: ['-progress', `pipe:${progressFd}`, '-stats_period', '1', ...ffmpegArgs(config, plan, hasAudio)],
+    stdio,
+    log: {
+      logger,
+      msg: 'ffmpeg',
+      source: 'transcoder',
+      counter: logLines,
+      // Each output says once that the priming left at a negative time gets no edit list: expected, see above.
+      level: (line) => (PRIMING_NOTICES.test(line) ? 'debug' : 'warn'),
+    },
+    killAfterMs: KILL_AFTER_MS,
+  });
   const progress = child.stdio[progressFd] as Readable;
   progress.resume(); // never let an unread progress pipe stall ffmpeg
+  // A dead ffmpeg makes writes fail with EPIPE; `closed` reports it.
   const input = child.stdin!;
-  // A dead ffmpeg makes writes fail with EPIPE; the close handler reports it.
-  input.on('error', () => {});
   const outputs = renditions.map((_, i) => child.stdio[3 + i] as Readable);
-  logFfmpegStderr(child.stderr!, {
-    logger,
-    msg: 'ffmpeg',
-    source: 'transcoder',
-    counter: logLines,
-    // Each output says once that the priming left at a negative time gets no edit list: expected, see above.
-    level: (line) => (PRIMING_NOTICES.test(line) ? 'debug' : 'warn'),
-  });
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('error', (err) => {
-      logger.error({ err: err.message }, 'ffmpeg failed to start');
-    });
-    child.on('close', (code, signal) => resolve({ code, signal }));
-  });
-  let killTimer: NodeJS.Timeout | undefined;
-  const kill = () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    killTimer ??= setTimeout(() => child.kill('SIGKILL'), 3000);
-    killTimer.unref();
-  };
-  void closed.then(() => clearTimeout(killTimer));
   return { child, input, outputs, closed, kill, progress };
 }
 

@@ -1,0 +1,33 @@
+// The public URLs of a server and of its events, as operators and webhooks see them. One place, so the CLI,
+// the API and webhook payloads never disagree on where to publish or watch.
+import type { Config } from '../config/schema.ts';
+
+/** The public base URL a server on `httpPort` uses: ONAIR_PUBLIC_URL, else http://localhost:<port>; no trailing slash. */
+export function publicBase(config: Pick<Config, 'publicUrl'>, httpPort: number): string {
+  return (config.publicUrl ?? `http://localhost:${httpPort}`).replace(/\/+$/, '');
+}
+
+/** Where a server answers: its public base URL and its RTMP port. */
+export interface PublicServer {
+  publicUrl: string;
+  rtmpPort: number;
+}
+
+/** URLs an operator needs for an event: where to publish (RTMP server, WHIP endpoint) and where to watch. */
+export interface EventUrls {
+  rtmpUrl: string;
+  whipUrl: string;
+  watchUrl: string;
+  hlsUrl: string;
+}
+
+/** The public URLs of event `e` on `server` (RTMP goes to the public URL's host name). */
+export function eventUrls(server: PublicServer, e: { id: string; slug: string }): EventUrls {
+  const base = server.publicUrl;
+  return {
+    rtmpUrl: `rtmp://${new URL(base).hostname}:${server.rtmpPort}/live`,
+    whipUrl: `${base}/whip/${e.id}`,
+    watchUrl: `${base}/watch/${e.slug}`,
+    hlsUrl: `${base}/live/${e.id}/master.m3u8`,
+  };
+}
