@@ -414,3 +414,24 @@ test('ETag: derived when the origin sends none; If-None-Match gets 304 with the 
   assert.equal((await conditional('"other"')).status, 200);
   assert.equal(origin.count(path), 1);
 });
+
+test('createHlsEdge starts nothing: origins are probed only between start() and stop()', async () => {
+  let probes = 0;
+  const probed = createServer((q, s) => {
+    if (q.url === '/healthz') probes++;
+    s.end('ok');
+  });
+  await new Promise<void>((r) => probed.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(probed.address() as AddressInfo).port}`;
+  const edge3 = createHlsEdge({ config: loadConfig({}, {}), logger: createLogger('silent'), registry: createMetricsRegistry(), upstreams: [url] });
+  try {
+    await delay(1_500); // absence cannot be awaited: more than one probe interval (1 s) without a probe is the check
+    assert.equal(probes, 0, 'no probe before start()');
+    await edge3.start();
+    await waitFor(() => probes > 0, 'the first probe after start()');
+  } finally {
+    await edge3.stop();
+    probed.closeAllConnections();
+    await new Promise<void>((r) => probed.close(() => r()));
+  }
+});

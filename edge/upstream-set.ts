@@ -6,6 +6,8 @@ import type { Logger } from '../lib/logger.ts';
 export interface Upstream {
   /** The configured base URL. */
   readonly url: string;
+  /** `origin-<n>` for the n-th configured URL: how metrics and client-facing messages name it (URLs are internal). */
+  readonly label: string;
   /** Path prefix of the base URL, without trailing slash. */
   readonly prefix: string;
   /** Keep-alive connection pool to the origin (replaced on restart). */
@@ -57,11 +59,12 @@ export function createUpstreamSet(opts: UpstreamSetOptions): UpstreamSet {
       bodyTimeout: opts.longestRequestMs,
     });
   const aborters = new Map<Upstream, AbortController>();
-  const list: Upstream[] = opts.urls.map((raw) => {
+  const list: Upstream[] = opts.urls.map((raw, i) => {
     const url = new URL(raw);
     const ac = new AbortController();
     const u: Upstream = {
       url: raw,
+      label: `origin-${i}`,
       prefix: url.pathname.replace(/\/+$/, ''),
       pool: makePool(url.origin),
       down: false,
