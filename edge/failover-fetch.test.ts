@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { freePort } from '../lib/http.ts';
+import { freePort } from '../test/support/free-port.ts';
 import { createLogger } from '../lib/logger.ts';
 import type { FetchSink } from './coalescing-cache.ts';
 import { UpstreamError } from './edge-errors.ts';

@@ -3,6 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, Agent, type Server, type ServerResponse, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../config/load.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry, type Registry } from '../lib/metrics.ts';
@@ -428,7 +429,7 @@ test('createHlsEdge starts nothing: origins are probed only between start() and 
     await delay(1_500); // absence cannot be awaited: more than one probe interval (1 s) without a probe is the check
     assert.equal(probes, 0, 'no probe before start()');
     await edge3.start();
-    await waitFor(() => probes > 0, 'the first probe after start()');
+    await waitFor('the first probe after start()', () => probes > 0);
   } finally {
     await edge3.stop();
     probed.closeAllConnections();

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { freePort } from '../lib/http.ts';
+import { freePort } from '../test/support/free-port.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createUpstreamSet, type UpstreamSet } from './upstream-set.ts';
 
