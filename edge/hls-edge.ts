@@ -607,8 +607,8 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
     else res.once('close', writer.onClose);
   }
 
-  let stopped = false;
-  upstreams.start();
+  // Probes start with start(), not here: building the edge starts nothing.
+  let stopped = true;
   return {
     handle,
     upstreams: () => upstreams.list.map((u) => ({ url: u.url, up: !u.down })),

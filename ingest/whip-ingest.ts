@@ -52,6 +52,8 @@ export interface WhipIngest {
   disconnect(eventId: string): boolean;
   /** True while `eventId` has a WHIP publisher (or one being negotiated). */
   isLive(eventId: string): boolean;
+  /** Starts the health checks (media timeouts, health reports); building the ingest starts no timer. */
+  start(): Promise<void>;
   /** Ends every session and waits for their ffmpeg to exit. */
   stop(): Promise<void>;
 }
@@ -171,7 +173,8 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   const keyGuesses = deps.keyGuesses ?? createKeyGuessLimiter();
   let stopped = false;
 
-  const healthTimer = setInterval(() => {
+  let healthTimer: ReturnType<typeof setInterval> | undefined;
+  const checkHealth = () => {
     for (const s of sessions.values()) {
       if (!s.connected) continue;
       if (Date.now() - s.lastMediaAt > MEDIA_TIMEOUT_MS) {
@@ -184,8 +187,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
         log.error({ err, eventId: s.eventId }, 'health report failed');
       }
     }
-  }, config.healthIntervalSec * 1000);
-  healthTimer.unref();
+  };
 
   function later(s: Session, ms: number, fn: () => void, every = false): void {
     const t = every ? setInterval(fn, ms) : setTimeout(fn, ms);
@@ -512,9 +514,15 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       return true;
     },
     isLive: (eventId) => claimed.has(eventId),
+    async start() {
+      stopped = false;
+      healthTimer ??= setInterval(checkHealth, config.healthIntervalSec * 1000);
+      healthTimer.unref();
+    },
     async stop() {
       stopped = true;
       clearInterval(healthTimer);
+      healthTimer = undefined;
       const exits = [...sessions.values()].map((s) => s.exited);
       for (const s of [...sessions.values()]) finish(s, 'server stopping');
       await Promise.all(exits);
