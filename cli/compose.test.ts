@@ -1,5 +1,6 @@
 // The composition root: which services each role builds, in which order, and that a start failing half-way leaves
 // nothing running. Real components throughout (ports 0 on loopback, SQLite in a temp dir, ffmpeg checked, never run).
+import { createHook } from 'node:async_hooks';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -8,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.ts';
 import { createLogger } from '../lib/logger.ts';
+import { createMetricsRegistry } from '../lib/metrics.ts';
+import { createIngests } from '../ingest/ingests.ts';
+import { createHlsEdge } from '../edge/hls-edge.ts';
 import { composeNode } from './compose.ts';
 import { RoleConfigError } from './roles.ts';
 
@@ -135,4 +139,29 @@ test('edge role without an origin, or with chat but no shared secret: a configur
   assert.throws(() => composeNode(loadConfig({ ONAIR_ROLE: 'edge' }), logger), RoleConfigError);
   const chatEdge = { ONAIR_ROLE: 'edge', ONAIR_REDIS_URL: 'redis://127.0.0.1:1', ONAIR_DATABASE_URL: 'postgres://127.0.0.1:1/onair' };
   assert.throws(() => composeNode(loadConfig(chatEdge, { originUrls: ['http://127.0.0.1:9'] }), logger), /ONAIR_VIEWER_TOKEN_SECRET/);
+});
+
+test('building starts nothing: no timer, socket, child process or probe until start()', async () => {
+  // Every async resource created while building, unref'd timers included (getActiveResourcesInfo omits those).
+  const created: string[] = [];
+  // Not counted: promises, and the event-loop-delay sampler of each metrics registry's default metrics (prom-client).
+  const hook = createHook({ init: (_id, type) => void (type !== 'PROMISE' && type !== 'ELDHISTOGRAM' && created.push(type)) });
+  const build = (what: string, fn: () => void) => {
+    hook.enable();
+    try {
+      fn();
+    } finally {
+      hook.disable();
+    }
+    assert.deepEqual(created.splice(0), [], what);
+  };
+  const config = loadConfig({ ONAIR_HOST: '127.0.0.1', ONAIR_HTTP_PORT: '0', ONAIR_RTMP_PORT: '0', ONAIR_EDGE_WORKERS: '1' }, { originUrls: ['http://127.0.0.1:9'] });
+  const deps = { config, logger, registry: createMetricsRegistry(), authorize: async () => undefined, feeds: { open: () => assert.fail('no feed') } };
+  build('createIngests', () => void createIngests(deps));
+  build('createHlsEdge', () => void createHlsEdge({ config, logger, registry: createMetricsRegistry(), upstreams: ['http://127.0.0.1:9'] }));
+  build('the edge role', () => void composeNode({ ...config, role: 'edge' }, logger));
+  await withDataDir(async (dir) => {
+    build('the all-in-one role', () => void composeNode(configFor(dir), logger));
+    build('the origin role', () => void composeNode(configFor(dir, { ONAIR_ROLE: 'origin' }), logger));
+  });
 });
