@@ -109,7 +109,7 @@ export function composeNode(config: Config, logger: Logger): OnairNode {
   const group = new ServiceGroup(onStopError);
   const names: string[] = [];
   const stage = stageOf(group, names, onStopError);
-  const ports = config.role === 'edge' ? composeEdge(stage, config, logger) : config.role === 'origin' ? composeOrigin(stage, config, logger) : composeAll(stage, config, logger);
+  const ports = composeRole[config.role](stage, config, logger);
   return {
     role: config.role,
     get httpPort() {
@@ -129,6 +129,13 @@ export function composeNode(config: Config, logger: Logger): OnairNode {
     stop: () => group.stop(),
   };
 }
+
+/** Every role `onair start --role` (and ONAIR_ROLE) accepts, and what it builds: a role without one does not compile. */
+const composeRole: Record<Role, (stage: Stage, config: Config, logger: Logger) => RolePorts> = {
+  all: composeAll,
+  origin: composeOrigin,
+  edge: composeEdge,
+};
 
 /** How a composed role tells its ports once started, and what it does once everything is up. */
 interface RolePorts {
