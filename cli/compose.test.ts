@@ -139,6 +139,10 @@ test('edge role without an origin, or with chat but no shared secret: a configur
   assert.throws(() => composeNode(loadConfig({ ONAIR_ROLE: 'edge' }), logger), RoleConfigError);
   const chatEdge = { ONAIR_ROLE: 'edge', ONAIR_REDIS_URL: 'redis://127.0.0.1:1', ONAIR_DATABASE_URL: 'postgres://127.0.0.1:1/onair' };
   assert.throws(() => composeNode(loadConfig(chatEdge, { originUrls: ['http://127.0.0.1:9'] }), logger), /ONAIR_VIEWER_TOKEN_SECRET/);
+  // With the secret: the store, the chat bus built from it, the port, then the gateway (which stops before the port closes).
+  const secret = { ONAIR_VIEWER_TOKEN_SECRET: 'x'.repeat(32), ONAIR_EDGE_WORKERS: '1' };
+  const node = composeNode(loadConfig({ ...chatEdge, ...secret }, { originUrls: ['http://127.0.0.1:9'] }), logger);
+  assert.deepEqual(node.services, ['hls edge', 'store', 'chat', 'http', 'chat gateway']);
 });
 
 test('building starts nothing: no timer, socket, child process or probe until start()', async () => {

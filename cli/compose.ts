@@ -57,15 +57,23 @@ interface Stage {
   deferred<S extends Service>(name: string, build: () => S): () => S;
 }
 
-function stageOf(group: ServiceGroup, names: string[], onStopError: StopErrorHandler, prefix = ''): Stage {
+/** A stage adding to `group` and listing each name in `names` where it starts: a nested stage's right after its own. */
+function stageOf(group: ServiceGroup, names: string[], onStopError: StopErrorHandler, parent?: string): Stage {
+  const record = (name: string): string => {
+    if (parent === undefined) return (names.push(name), name);
+    const full = `${parent}/${name}`;
+    const last = names.findLastIndex((n) => n === parent || n.startsWith(`${parent}/`));
+    names.splice(last + 1, 0, full);
+    return full;
+  };
   return {
     add(name, svc) {
-      names.push(prefix + name);
+      record(name);
       return group.add(name, svc);
     },
     deferred(name, build) {
       let built: ReturnType<typeof build> | undefined;
-      names.push(prefix + name);
+      record(name);
       group.add(
         name,
         service(
@@ -85,13 +93,13 @@ function stageOf(group: ServiceGroup, names: string[], onStopError: StopErrorHan
     },
     later(name, build) {
       let built: ServiceGroup | undefined;
-      names.push(prefix + name);
+      const full = record(name);
       group.add(
         name,
         service(
           async (signal) => {
             built = new ServiceGroup(onStopError);
-            build(stageOf(built, names, onStopError, `${prefix}${name}/`));
+            build(stageOf(built, names, onStopError, full));
             await built.start(signal);
           },
           async () => {
