@@ -8,11 +8,11 @@ import { roles, type Role } from '../config/schema.ts';
 import { createLogger } from '../lib/logger.ts';
 import { openStore } from '../lib/store/db.ts';
 import { EventService } from '../control/events.ts';
-import { startAllInOne } from './all-in-one.ts';
+import { composeNode } from './compose.ts';
 import { OperatorService, operatorRoles } from '../control/operators.ts';
 import type { OperatorRole } from '../lib/store/schema.ts';
 import { readPassword } from './read-password.ts';
-import { startEdgeRole, startOriginRole, RoleConfigError } from './roles.ts';
+import { RoleConfigError } from './roles.ts';
 import { runningServer, storeLabel, writeServerCard } from './server-file.ts';
 import { eventUrls, publicBase } from '../control/public-urls.ts';
 
@@ -128,25 +128,19 @@ async function main(argv: string[]): Promise<void> {
     if (role && !roles.includes(role)) throw new UsageError(`--role must be one of ${roles.join(', ')}`, ['start']);
     const config = loadConfig(process.env, { role, originUrls: values.origin });
     const logger = createLogger(config.logLevel);
-    let server: { stop(): Promise<void> };
     // The roles that hold the store tell the CLI where they are (cli/server-file.ts).
     let removeCard = (): void => undefined;
     const cardError = (err: Error) => logger.warn({ err: err.message }, 'cannot write or remove server.json in the data dir; the CLI will not find this server');
+    let server: ReturnType<typeof composeNode>;
     try {
-      if (config.role === 'edge') server = await startEdgeRole(config, logger);
-      else if (config.role === 'origin') {
-        const origin = await startOriginRole(config, logger);
-        server = origin;
-        removeCard = writeServerCard(config, { httpPort: origin.httpPort, rtmpPort: config.rtmpPort }, cardError);
-      } else {
-        const all = await startAllInOne(config, logger);
-        server = all;
-        removeCard = writeServerCard(config, all, cardError);
-      }
+      server = composeNode(config, logger);
     } catch (err) {
       if (err instanceof RoleConfigError) throw new UsageError(err.message, ['start']);
       throw err;
     }
+    await server.start();
+    if (config.role === 'origin') removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: config.rtmpPort }, cardError);
+    else if (config.role === 'all') removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: server.rtmpPort ?? config.rtmpPort }, cardError);
     let stopping = false;
     const shutdown = (signal: string) => {
       if (stopping) return;

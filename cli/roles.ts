@@ -1,31 +1,15 @@
-// Single roles on their own (cluster mode): the edge (one worker per core) and the origin (ingest + origin + store).
+// Pieces of the single roles (cluster mode), composed by cli/compose.ts: the HTTP front of an edge or origin port,
+// the edge's cluster primary and the workers' shared metrics.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import express from 'express';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
-import { AggregatorRegistry, createMetricsRegistry, type Registry } from '../lib/metrics.ts';
-import { closeServer, listen, sendError, sendJson } from '../lib/http.ts';
-import { jsonErrorHandler } from '../lib/express-errors.ts';
+import { AggregatorRegistry, type Registry } from '../lib/metrics.ts';
+import { sendError, sendJson } from '../lib/http.ts';
 import { METRICS_UNAUTHORIZED, metricsAllowed } from '../lib/metrics-auth.ts';
-import { openStore } from '../lib/store/db.ts';
-import { TrustedProxies } from '../lib/client-address.ts';
-import { EventService } from '../control/events.ts';
-import { createOrigin } from '../origin/origin.ts';
-import { checkFfmpeg } from '../origin/transcoder.ts';
-import { createIngests } from '../ingest/ingests.ts';
-import { createHlsEdge, type HlsEdge } from '../edge/hls-edge.ts';
-import { createChatRole, type ChatRole } from '../chat/role.ts';
-import { OverlayService } from '../control/overlays.ts';
-import { createViewerSignals } from '../chat/viewer-signals.ts';
-import { readViewerOverlays } from '../control/viewer-overlays.ts';
-
-/** A running role: its public HTTP port and how to stop it. */
-export interface RunningRole {
-  readonly httpPort: number;
-  stop(): Promise<void>;
-}
+import type { Service } from '../lib/lifecycle.ts';
+import type { HlsEdge } from '../edge/hls-edge.ts';
 
 /** Thrown when a role cannot start with the configuration given (the CLI prints it as a usage error). */
 export class RoleConfigError extends Error {
@@ -87,7 +71,7 @@ export function createHttpFront(deps: HttpFrontDeps): (req: IncomingMessage, res
 }
 
 /** Node's HTTP server settings for a public port holding many keep-alive viewers. */
-function tuneServer(server: Server): void {
+export function tuneServer(server: Server): void {
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
@@ -95,7 +79,7 @@ function tuneServer(server: Server): void {
 }
 
 /** Whether edges host the viewer WebSocket gateway: they need the shared bus and store (cluster mode). */
-function edgeHasChat(config: Config): boolean {
+export function edgeHasChat(config: Config): boolean {
   if (!config.redisUrl || !config.databaseUrl) return false;
   if (!config.viewerTokenSecret) {
     throw new RoleConfigError('an edge with chat (REDIS_URL and DATABASE_URL set) needs ONAIR_VIEWER_TOKEN_SECRET, the same on every node');
@@ -103,80 +87,10 @@ function edgeHasChat(config: Config): boolean {
   return true;
 }
 
-/** The viewer WebSocket gateway of a cluster edge: Redis bus, PostgreSQL store, overlays read from the store. */
-async function startEdgeChat(config: Config, logger: Logger, registry: Registry): Promise<{ chat: ChatRole; stop(): Promise<void> }> {
-  const db = await openStore(config);
-  const events = new EventService(db);
-  const chat = createChatRole({
-    config,
-    logger: logger.child({ part: 'chat' }),
-    registry,
-    db,
-    trustedProxies: new TrustedProxies(config.trustedProxies),
-    eventExists: async (id) => (await events.byId(id)) !== undefined,
-    overlays: (id) => readViewerOverlays({ db, events, overlays }, id),
-  });
-  // Only read here (operators change overlays on a main node): no signals to send.
-  const overlays = new OverlayService(db, createViewerSignals({ logger }));
-  try {
-    await chat.start();
-  } catch (err) {
-    await db.destroy();
-    throw err;
-  }
-  return {
-    chat,
-    async stop() {
-      await chat.stop();
-      await db.destroy();
-    },
-  };
-}
-
-/** Runs one complete edge in this process on `config.httpPort`: HLS, and the chat gateway in cluster mode. */
-async function startEdgeProcess(config: Config, logger: Logger, worker: number | undefined): Promise<RunningRole> {
-  const registry = createMetricsRegistry();
-  if (worker !== undefined) {
-    registry.setDefaultLabels({ worker: String(worker) });
-    // The primary gathers every worker's registry through prom-client's cluster IPC.
-    new AggregatorRegistry();
-    AggregatorRegistry.setRegistries([registry]);
-  }
-  const edge = createHlsEdge({ config, logger, registry, upstreams: config.originUrls });
-  await edge.start();
-  const stoppers: (() => Promise<void>)[] = [() => edge.stop()];
-  const stop = async () => {
-    for (const s of stoppers.reverse()) await s().catch((err: Error) => logger.error({ err: err.message }, 'stop failed'));
-  };
-  try {
-    const chat = edgeHasChat(config) ? await startEdgeChat(config, logger, registry) : undefined;
-    if (chat) stoppers.push(() => chat.stop());
-    const server = createServer(
-      createHttpFront({
-        role: 'edge',
-        registry,
-        edge,
-        metricsToken: config.metricsToken,
-        health: () => ({ worker, origins: edge.upstreams(), chat: chat !== undefined }),
-        ...(worker !== undefined ? { metricsText: () => allWorkersMetrics(registry, logger) } : {}),
-      }),
-    );
-    tuneServer(server);
-    if (chat) server.on('upgrade', (req, socket, head) => chat.chat.gateway.handleUpgrade(req, socket, head));
-    const httpPort = await listen(server, config.httpPort, config.host);
-    // Stops after chat (whose WebSockets would hold it open) and before the HLS edge.
-    stoppers.splice(1, 0, () => closeServer(server, 1_000));
-    return { httpPort, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
-
 let metricsRequests = 0;
 
 /** An edge worker's `/metrics`: every worker's series (each labelled `worker`), gathered by the primary; this worker's alone if that fails. */
-function allWorkersMetrics(registry: Registry, logger: Logger): Promise<string> {
+export function allWorkersMetrics(registry: Registry, logger: Logger): Promise<string> {
   const id = `${process.pid}-${++metricsRequests}`;
   return new Promise<string>((resolve) => {
     const done = (text: string | undefined, why?: string) => {
@@ -200,33 +114,25 @@ export function edgeWorkerCount(config: Config): number {
   return config.edgeWorkers > 0 ? config.edgeWorkers : availableParallelism();
 }
 
-/**
- * Starts the edge role. With one worker it runs in this process; with more, this process becomes the
- * cluster primary: it forks the workers (each re-runs this command and serves the shared port), restarts
- * any that dies, and stops them all on stop().
- */
-export async function startEdgeRole(config: Config, logger: Logger): Promise<RunningRole> {
-  if (config.originUrls.length === 0) {
-    throw new RoleConfigError('the edge role needs at least one origin: --origin http://HOST:PORT (or ONAIR_ORIGIN_URLS)');
-  }
-  edgeHasChat(config); // a chat edge without the shared secret stops here, before any worker starts
-  const workers = edgeWorkerCount(config);
-  if (cluster.isWorker) {
-    const id = cluster.worker!.id;
-    const role = await startEdgeProcess(config, logger.child({ role: 'edge', worker: id }), id);
-    process.send?.({ type: 'onair-edge-listening', port: role.httpPort });
-    return role;
-  }
-  if (workers === 1) {
-    const role = await startEdgeProcess(config, logger.child({ role: 'edge' }), undefined);
-    logger.info({ httpPort: role.httpPort, origins: config.originUrls, workers: 1 }, 'onair edge is up');
-    return role;
-  }
-  return startEdgePrimary(config, logger.child({ role: 'edge-primary' }), workers);
+/** The cluster primary as a Service: start() forks `count` edge workers (each re-runs this command and serves the shared port) and restarts any that dies; stop() stops them all. */
+export function edgePrimary(config: Config, log: Logger, count: number): Service & { readonly httpPort: number } {
+  let running: { httpPort: number; stop(): Promise<void> } | undefined;
+  return {
+    get httpPort() {
+      return running?.httpPort ?? config.httpPort;
+    },
+    async start() {
+      running = await startEdgePrimary(config, log, count);
+    },
+    async stop() {
+      await running?.stop();
+      running = undefined;
+    },
+  };
 }
 
-/** The cluster primary: forks, watches and restarts edge workers. */
-async function startEdgePrimary(config: Config, log: Logger, count: number): Promise<RunningRole> {
+/** Forks, watches and restarts edge workers. */
+async function startEdgePrimary(config: Config, log: Logger, count: number): Promise<{ httpPort: number; stop(): Promise<void> }> {
   let stopping = false;
   let port = config.httpPort;
   const live = new Set<Worker>();
@@ -290,68 +196,5 @@ async function startEdgePrimary(config: Config, log: Logger, count: number): Pro
     await stop();
     throw err;
   }
-  log.info({ httpPort: port, origins: config.originUrls, workers: count }, 'onair edge is up');
   return { httpPort: port, stop };
-}
-
-/**
- * Starts the origin role: store (stream-key auth, event status), RTMP ingest and the origin, whose HLS port
- * (`originPort` on `host`) edges pull from; `/healthz` and `/metrics` on `httpPort`.
- */
-export async function startOriginRole(config: Config, logger: Logger): Promise<RunningRole & { originUrl: string }> {
-  const ffmpegVersion = await checkFfmpeg(config.ffmpegPath);
-  logger.info({ ffmpeg: ffmpegVersion }, 'ffmpeg found');
-  const registry = createMetricsRegistry();
-  const db = await openStore(config);
-  const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
-  const stoppers: (() => Promise<void>)[] = [() => db.destroy()];
-  const stop = async (): Promise<void> => {
-    for (const s of stoppers.reverse()) await s().catch((err: Error) => logger.error({ err: err.message }, 'stop failed'));
-  };
-  try {
-    const origin = createOrigin({
-      config,
-      logger,
-      registry,
-      bindHost: config.host,
-      parent: {
-        onStatus: (eventId, status) => {
-          events.setStatus(eventId, status).catch((err: Error) => logger.error({ eventId, err: err.message }, 'status update failed'));
-        },
-        latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
-      },
-    });
-    await origin.start();
-    stoppers.push(() => origin.stop());
-
-    const { rtmp, whip } = createIngests({
-      config,
-      logger: logger.child({ role: 'ingest' }),
-      registry,
-      authorize: (k) => events.authorize(k),
-      feeds: origin.feeds,
-    });
-    stoppers.push(() => whip.stop());
-    // WHIP counts wrong keys per client address (req.ip): the same trusted-proxy rule as everywhere.
-    const trustedProxies = new TrustedProxies(config.trustedProxies);
-    const whipApp = express()
-      .disable('x-powered-by')
-      .set('trust proxy', (addr: string) => trustedProxies.trusts(addr))
-      .use('/whip', whip.router)
-      .use(jsonErrorHandler(logger));
-    const server = createServer(
-      createHttpFront({ role: 'origin', registry, metricsToken: config.metricsToken, health: () => ({ originUrl: origin.url }), whip: whipApp }),
-    );
-    tuneServer(server);
-    const httpPort = await listen(server, config.httpPort, config.host);
-    stoppers.push(() => closeServer(server));
-
-    await rtmp.start();
-    stoppers.push(() => rtmp.stop());
-    logger.info({ httpPort, originUrl: origin.url, rtmpPort: rtmp.port }, 'onair origin is up');
-    return { httpPort, originUrl: origin.url, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
 }

@@ -49,15 +49,15 @@ export interface AdBreaks {
   /** Starts a break now (no `startAt`) or schedules one. */
   create(eventId: string, input: { durationSec: number; startAt?: number; creativeUrl?: string | null }, by?: string): Promise<AdBreakRecord>;
   /** Cancels a scheduled break or ends a running one now; undefined if unknown or already over. */
-  stop(eventId: string, id: string): Promise<AdBreakRecord | undefined>;
+  end(eventId: string, id: string): Promise<AdBreakRecord | undefined>;
   /** The running break of an event, if any. */
   active(eventId: string): Promise<AdBreakRecord | undefined>;
   /** Every break of an event, newest first. */
   list(eventId: string): Promise<AdBreakRecord[]>;
   /** Re-arms timers of breaks a previous run left scheduled or running. */
   start(): Promise<void>;
-  /** Clears timers (breaks stay recorded). */
-  stopAll(): Promise<void>;
+  /** Clears timers (breaks stay recorded; start() re-arms them). */
+  stop(): Promise<void>;
 }
 
 /** The event's ad break on air now, if any, read from the store (any node can ask). */
@@ -159,7 +159,7 @@ export function createAdBreaks(deps: {
       return toRecord((await row(r.id))!);
     },
 
-    async stop(eventId, id) {
+    async end(eventId, id) {
       const r = await row(id);
       if (!r || r.event_id !== eventId) return undefined;
       if (r.status === 'active') return finish(id);
@@ -192,7 +192,7 @@ export function createAdBreaks(deps: {
       }
     },
 
-    async stopAll() {
+    async stop() {
       for (const t of timers.values()) clearTimeout(t);
       timers.clear();
     },

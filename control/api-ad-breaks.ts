@@ -93,7 +93,7 @@ export function registerAdBreakRoutes(b: RouteBuilder, deps: { events: EventServ
     responses: { 200: { description: 'Cancelled or ended', schema: z.object({ adBreak: adBreakSchema }) }, ...notFound },
     handler: async ({ params }) => {
       await mustExist(params.id);
-      const ad = await adBreaks.stop(params.id, params.breakId);
+      const ad = await adBreaks.end(params.id, params.breakId);
       if (!ad) throw new ApiError(404, 'not_found', 'no scheduled or running ad break with that id');
       return { adBreak: ad };
     },

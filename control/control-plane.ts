@@ -10,6 +10,7 @@ import type { Db } from '../lib/store/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { AttemptLimiter } from '../lib/rate-limit/attempt-limiter.ts';
+import { ServiceGroup, type Service } from '../lib/lifecycle.ts';
 import { createAuth, type Auth } from './auth.ts';
 import { OperatorService } from './operators.ts';
 import type { EventRecord, EventService } from './events.ts';
@@ -58,7 +59,7 @@ export interface ControlPlaneDeps {
 }
 
 /** The running control plane. */
-export interface ControlPlane {
+export interface ControlPlane extends Service {
   /** Mount at /api/v1 before any other /api/v1 router; unmatched requests fall through. */
   readonly router: express.Router;
   /** Every route it serves (express paths relative to /api/v1). */
@@ -80,7 +81,9 @@ export interface ControlPlane {
   onViewerCount(eventId: string, viewers: number): void;
   /** What a joining viewer must see now (the gateway's welcome): news flashes, disclaimer, ad break, status. */
   viewerOverlays(eventId: string): Promise<ViewerOverlays | undefined>;
-  start(): Promise<void>;
+  /** Starts session sweeps, health pruning, webhook delivery and ad-break timers; a failure stops those started. */
+  start(signal?: AbortSignal): Promise<void>;
+  /** Stops them in reverse. */
   stop(): Promise<void>;
 }
 
@@ -165,6 +168,8 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
   });
   router.use(apiErrorHandler(logger));
 
+  let parts: ServiceGroup | undefined;
+
   function openapi(): OpenApiDocument {
     doc ??= buildOpenApiDocument(b.registry, { version: '1.0.0', serverUrl: server.publicUrl });
     return doc;
@@ -200,18 +205,20 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
 
     viewerOverlays: (eventId) => readViewerOverlays({ db, events, overlays }, eventId),
 
-    async start() {
-      await auth.start();
-      await health.start();
-      await webhooks.start();
-      await adBreaks.start();
+    async start(signal) {
+      // A fresh group per start: the parts can start again after a stop.
+      const group = new ServiceGroup((name, err) => logger.error({ part: name, err: (err as Error).message }, 'stop failed'));
+      group.add('auth', auth);
+      group.add('health', health);
+      group.add('webhooks', webhooks);
+      group.add('ad breaks', adBreaks);
+      parts = group;
+      await group.start(signal);
     },
 
     async stop() {
-      await adBreaks.stopAll();
-      await webhooks.stop();
-      await health.stop();
-      await auth.stop();
+      await parts?.stop();
+      parts = undefined;
     },
   };
 }

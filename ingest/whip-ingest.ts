@@ -43,6 +43,8 @@ export interface WhipIngest {
   disconnect(eventId: string): boolean;
   /** True while `eventId` has a WHIP publisher (or one being negotiated). */
   isLive(eventId: string): boolean;
+  /** Starts the health checks (media timeouts, health reports); building the ingest starts no timer. */
+  start(): Promise<void>;
   /** Ends every session and waits for their ffmpeg to exit. */
   stop(): Promise<void>;
 }
@@ -64,7 +66,8 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   let stopped = false;
   const env: SessionEnv = { config, log, ffmpegLogLines, bytesTotal, finish: (s, why) => finish(s, why) };
 
-  const healthTimer = setInterval(() => {
+  let healthTimer: ReturnType<typeof setInterval> | undefined;
+  const checkHealth = () => {
     for (const s of sessions.values()) {
       if (!s.connected) continue;
       if (Date.now() - s.lastMediaAt > MEDIA_TIMEOUT_MS) {
@@ -77,8 +80,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
         log.error({ err, eventId: s.eventId }, 'health report failed');
       }
     }
-  }, config.healthIntervalSec * 1000);
-  healthTimer.unref();
+  };
 
   /** Ends a session exactly once: timers, peer connection, ffmpeg, feed. */
   function finish(s: Session, why: string): void {
@@ -267,9 +269,15 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       return true;
     },
     isLive: (eventId) => publishers.holderProtocol(eventId) === 'whip',
+    async start() {
+      stopped = false;
+      healthTimer ??= setInterval(checkHealth, config.healthIntervalSec * 1000);
+      healthTimer.unref();
+    },
     async stop() {
       stopped = true;
       clearInterval(healthTimer);
+      healthTimer = undefined;
       const exits = [...sessions.values()].map((s) => s.exited);
       for (const s of [...sessions.values()]) finish(s, 'server stopping');
       await Promise.all(exits);

@@ -1,6 +1,7 @@
 // HTTP helpers shared by every role: JSON errors, listening and closing servers.
 import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Service } from './lifecycle.ts';
 
 /** Sends `body` as JSON with `status`. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -48,4 +49,29 @@ export function closeServer(server: Server, graceMs = 2000): Promise<void> {
     });
     server.closeIdleConnections();
   });
+}
+
+/** A listening HTTP server as a Service; `port` is the bound port once started. */
+export interface HttpService extends Service {
+  readonly port: number;
+}
+
+/** Wraps `server` as a Service: start() listens on `host:port` (the message names the port when it cannot), stop() closes it (see closeServer). */
+export function httpService(server: Server, where: { port: number; host: string; graceMs?: number }): HttpService {
+  let bound = where.port;
+  return {
+    get port() {
+      return bound;
+    },
+    async start() {
+      try {
+        bound = await listen(server, where.port, where.host);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        const why = e.code === 'EADDRINUSE' ? 'port already in use' : e.message;
+        throw new Error(`HTTP server cannot listen on ${where.host}:${where.port}: ${why}`, { cause: err });
+      }
+    },
+    stop: () => closeServer(server, where.graceMs),
+  };
 }

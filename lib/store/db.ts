@@ -9,6 +9,7 @@ import type { Database } from './schema.ts';
 import { migrations, type StoreDialect } from './migrations.ts';
 import { createKeySealer } from '../key-seal.ts';
 import { loadServerSecret } from '../server-secret.ts';
+import type { Service } from '../lifecycle.ts';
 
 export type Db = Kysely<Database>;
 
@@ -55,4 +56,29 @@ export async function openStore(where: StoreLocation, options: { migrateTo?: str
     throw new Error(`store migration failed (${dialect}): ${(error as Error).message}`);
   }
   return db;
+}
+
+/** The store as a Service: start() opens it (openStore), stop() closes it; `db` is there between the two. */
+export interface Store extends Service {
+  /** The open database; throws before start(). */
+  readonly db: Db;
+}
+
+/** Builds the store of `where`; opens nothing until start(). */
+export function createStore(where: StoreLocation): Store {
+  let db: Db | undefined;
+  return {
+    get db() {
+      if (!db) throw new Error('the store is not open');
+      return db;
+    },
+    async start() {
+      db = await openStore(where);
+    },
+    async stop() {
+      const open = db;
+      db = undefined;
+      await open?.destroy();
+    },
+  };
 }

@@ -1,0 +1,423 @@
+// The one composition root: builds the services of the roles this process runs into one ServiceGroup, which starts
+// them in order and stops them in reverse, so a start that fails half-way leaves nothing running. Building starts
+// nothing; parts that take the database when they are built are built once the store is open (builtAtStart).
+//   all (all-in-one): every role behind one HTTP port and the RTMP port;
+//   origin: store, origin (HLS for edges on originPort), ingests; /healthz, /metrics and WHIP on httpPort;
+//   edge: HLS edge workers, with the viewer WebSocket gateway in cluster mode (Redis and PostgreSQL).
+import cluster from 'node:cluster';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import express from 'express';
+import type { Config, Role } from '../config/schema.ts';
+import type { Logger } from '../lib/logger.ts';
+import { AggregatorRegistry, createMetricsRegistry, type Registry } from '../lib/metrics.ts';
+import { ServiceGroup, service, type Service, type StopErrorHandler } from '../lib/lifecycle.ts';
+import { httpService } from '../lib/http.ts';
+import { createStore, type Store } from '../lib/store/db.ts';
+import { TrustedProxies } from '../lib/client-address.ts';
+import { jsonErrorHandler } from '../lib/express-errors.ts';
+import { createKeySealer } from '../lib/key-seal.ts';
+import { loadServerSecret } from '../lib/server-secret.ts';
+import { EventService } from '../control/events.ts';
+import { createControlPlane } from '../control/control-plane.ts';
+import { OverlayService } from '../control/overlays.ts';
+import { createViewerSignals } from '../chat/viewer-signals.ts';
+import { readViewerOverlays } from '../control/viewer-overlays.ts';
+import { createOrigin, type Origin } from '../origin/origin.ts';
+import { checkFfmpeg } from '../origin/transcoder.ts';
+import { createIngests } from '../ingest/ingests.ts';
+import type { RtmpIngest } from '../ingest/rtmp-ingest.ts';
+import type { WhipIngest } from '../ingest/whip-ingest.ts';
+import type { IngestDeps } from '../ingest/feed.ts';
+import { createHlsEdge } from '../edge/hls-edge.ts';
+import { createChatRole, type ChatRole } from '../chat/role.ts';
+import { createAllInOneFront } from './all-in-one.ts';
+import { RoleConfigError, allWorkersMetrics, createHttpFront, edgeHasChat, edgePrimary, edgeWorkerCount, tuneServer } from './roles.ts';
+
+/** The services of one process, built and not started. */
+export interface OnairNode extends Service {
+  readonly role: Role;
+  /** The public HTTP port (the bound one once started). */
+  readonly httpPort: number;
+  /** The RTMP port of the roles that ingest (the bound one once started). */
+  readonly rtmpPort: number | undefined;
+  /** Where edges pull HLS from, for the roles that run an origin (set once started). */
+  readonly originUrl: string | undefined;
+  /** Every service's name in start order; those built from the open store (`stage/name`) are listed once started. */
+  readonly services: readonly string[];
+  /** Starts every service in order; rejects naming the one that failed, after stopping those that had started. */
+  start(signal?: AbortSignal): Promise<void>;
+}
+
+/** Where services are added: a group, and the list of names in start order. */
+interface Stage {
+  add<S extends Service>(name: string, svc: S): S;
+  /** A nested stage built when it starts (after the services added before it), e.g. from the open store. */
+  later(name: string, build: (stage: Stage) => void): void;
+  /** One service built when it starts, from what started before it (e.g. the origin's bound URL); the getter throws before. */
+  deferred<S extends Service>(name: string, build: () => S): () => S;
+}
+
+/** A stage adding to `group` and listing each name in `names` where it starts: a nested stage's right after its own. */
+function stageOf(group: ServiceGroup, names: string[], onStopError: StopErrorHandler, parent?: string): Stage {
+  const record = (name: string): string => {
+    if (parent === undefined) return (names.push(name), name);
+    const full = `${parent}/${name}`;
+    const last = names.findLastIndex((n) => n === parent || n.startsWith(`${parent}/`));
+    names.splice(last + 1, 0, full);
+    return full;
+  };
+  return {
+    add(name, svc) {
+      record(name);
+      return group.add(name, svc);
+    },
+    deferred(name, build) {
+      let built: ReturnType<typeof build> | undefined;
+      record(name);
+      group.add(
+        name,
+        service(
+          async (signal) => {
+            built = build();
+            await built.start(signal);
+          },
+          async () => {
+            await built?.stop();
+          },
+        ),
+      );
+      return () => {
+        if (!built) throw new Error(`${name} has not started`);
+        return built;
+      };
+    },
+    later(name, build) {
+      let built: ServiceGroup | undefined;
+      const full = record(name);
+      group.add(
+        name,
+        service(
+          async (signal) => {
+            built = new ServiceGroup(onStopError);
+            build(stageOf(built, names, onStopError, full));
+            await built.start(signal);
+          },
+          async () => {
+            await built?.stop();
+          },
+        ),
+      );
+    },
+  };
+}
+
+/** Builds the services of `config.role` for this process (throws RoleConfigError when the configuration cannot run it). */
+export function composeNode(config: Config, logger: Logger): OnairNode {
+  const onStopError: StopErrorHandler = (name, err) => logger.error({ service: name, err: (err as Error)?.message }, 'stop failed');
+  const group = new ServiceGroup(onStopError);
+  const names: string[] = [];
+  const stage = stageOf(group, names, onStopError);
+  const ports = composeRole[config.role](stage, config, logger);
+  return {
+    role: config.role,
+    get httpPort() {
+      return ports.httpPort();
+    },
+    get rtmpPort() {
+      return ports.rtmpPort?.();
+    },
+    get originUrl() {
+      return ports.originUrl?.();
+    },
+    services: names,
+    async start(signal) {
+      await group.start(signal);
+      await ports.started?.();
+    },
+    stop: () => group.stop(),
+  };
+}
+
+/** Every role `onair start --role` (and ONAIR_ROLE) accepts, and what it builds: a role without one does not compile. */
+const composeRole: Record<Role, (stage: Stage, config: Config, logger: Logger) => RolePorts> = {
+  all: composeAll,
+  origin: composeOrigin,
+  edge: composeEdge,
+};
+
+/** How a composed role tells its ports once started, and what it does once everything is up. */
+interface RolePorts {
+  httpPort(): number;
+  rtmpPort?(): number;
+  originUrl?(): string;
+  started?(): Promise<void> | void;
+}
+
+/** Checks ffmpeg before anything else starts: every role that ingests needs it. */
+function ffmpegCheck(config: Config, logger: Logger): Service {
+  return service(
+    async () => {
+      const version = await checkFfmpeg(config.ffmpegPath);
+      logger.info({ ffmpeg: version }, 'ffmpeg found');
+    },
+    async () => {},
+  );
+}
+
+/** The origin and the two ingests that feed it; the caller adds the RTMP ingest last (it opens a public port). */
+function addOriginAndIngests(
+  stage: Stage,
+  deps: { config: Config; logger: Logger; registry: Registry; events: EventService; bindHost: string; onStatus(eventId: string, status: 'live' | 'offline'): void } & Pick<IngestDeps, 'onHealth'>,
+): { origin: Origin; rtmp: RtmpIngest; whip: WhipIngest } {
+  const { config, logger, registry, events } = deps;
+  const origin = stage.add(
+    'origin',
+    createOrigin({
+      config,
+      logger,
+      registry,
+      bindHost: deps.bindHost,
+      parent: {
+        onStatus: deps.onStatus,
+        latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
+      },
+    }),
+  );
+  const { rtmp, whip } = createIngests({
+    config,
+    logger: logger.child({ role: 'ingest' }),
+    registry,
+    authorize: (k) => events.authorize(k),
+    feeds: origin.feeds,
+    ...(deps.onHealth ? { onHealth: deps.onHealth } : {}),
+  });
+  stage.add('whip', whip);
+  return { origin, rtmp, whip };
+}
+
+/** The viewer WebSocket gateway on `server`; added after the HTTP port so that it stops (closing WebSockets, which hold the server open) before the port closes. */
+function chatGateway(chat: () => ChatRole, server: Server, logger: Logger, config: Config): Service {
+  const onUpgrade: Parameters<Server['on']>[1] = (req, socket, head) => chat().gateway.handleUpgrade(req, socket, head);
+  return service(
+    async () => {
+      await chat().gateway.start();
+      server.on('upgrade', onUpgrade);
+      logger.info({ bus: chat().backend.bus.kind, mode: config.redisUrl ? config.busChannelMode : 'memory' }, 'chat gateway ready');
+    },
+    async () => {
+      server.off('upgrade', onUpgrade);
+      await chat().gateway.stop();
+    },
+  );
+}
+
+/** The realtime backend (bus, presence, limiters) of a chat role. */
+function chatBus(chat: ChatRole): Service {
+  return service(
+    () => chat.backend.start(),
+    () => chat.backend.stop(),
+  );
+}
+
+/** All-in-one: every role in this process behind one public HTTP port and the RTMP port. */
+function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
+  const registry = createMetricsRegistry();
+  // One rule for the client's address (HTTP, WebSocket, WHIP), handed to each part that counts or logs addresses.
+  const trustedProxies = new TrustedProxies(config.trustedProxies);
+  stage.add('ffmpeg check', ffmpegCheck(config, logger));
+  const store = stage.add('store', createStore(config));
+  let http = { port: config.httpPort };
+  let rtmp = { port: config.rtmpPort };
+  stage.later('all-in-one', (s) => {
+    const db = store.db;
+    // Keys kept for their one reveal are sealed with a key derived from the server secret (same on every node).
+    const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
+    const events = new EventService(db, { latencyMode: config.defaultLatencyMode, sealer });
+    // No stream is live at start-up: whatever a previous run left live went offline with it. Not so with a shared
+    // PostgreSQL store, where other nodes' live events are listed too.
+    s.add(
+      'offline sweep',
+      service(
+        async () => {
+          if (!config.databaseUrl) for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');
+        },
+        async () => {},
+      ),
+    );
+    // The closures below use the control plane built further down: they run only once every service started.
+    const ingest = addOriginAndIngests(s, {
+      config,
+      logger,
+      registry,
+      events,
+      bindHost: '127.0.0.1',
+      onStatus: (eventId, status) => {
+        control.setStatus(eventId, status).catch((err: Error) =>
+          logger.error({ eventId, err: err.message }, 'status update failed'),
+        );
+      },
+      onHealth: (id, stats) => control.onIngestHealth(id, stats),
+    });
+    const { origin, whip } = ingest;
+    // Pulls from the origin's bound URL (known once it listens) unless told other origins.
+    const hlsEdge = s.deferred('hls edge', () =>
+      createHlsEdge({ config, logger: logger.child({ role: 'edge' }), registry, upstreams: config.originUrls.length ? config.originUrls : [origin.url] }),
+    );
+    const edge = { handle: (req: IncomingMessage, res: ServerResponse) => hlsEdge().handle(req, res) };
+    // Live interaction: bus from ONAIR_REDIS_URL / REDIS_URL (cluster mode) or in-process.
+    // The gateway reads joiners' overlays from, and reports viewer totals to, the control plane created just below.
+    const chat = createChatRole({
+      config,
+      logger: logger.child({ role: 'chat' }),
+      registry,
+      db,
+      trustedProxies,
+      eventExists: async (id) => (await events.byId(id)) !== undefined,
+      overlays: (id) => control.viewerOverlays(id),
+      onViewerCount: (id, n) => control.onViewerCount(id, n),
+    });
+    s.add('chat bus', chatBus(chat));
+    const control = s.add(
+      'control',
+      createControlPlane({
+        config,
+        logger,
+        registry,
+        db,
+        events,
+        bus: chat.backend.bus,
+        origin: { stream: (id) => origin.stream(id) },
+        disconnect: (id) => ingest.rtmp.disconnect(id) || whip.disconnect(id),
+        viewerCount: (id) => chat.gateway.viewerCount(id),
+        loginLimiter: chat.backend.attempts,
+        chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
+      }),
+    );
+    const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, edge, whip, control }));
+    server.keepAliveTimeout = 65_000;
+    http = s.add('http', httpService(server, { port: config.httpPort, host: config.host }));
+    s.add('chat gateway', chatGateway(() => chat, server, logger.child({ role: 'chat' }), config));
+    rtmp = s.add('rtmp', ingest.rtmp);
+  });
+  return {
+    httpPort: () => http.port,
+    rtmpPort: () => rtmp.port,
+    started: () => logger.info({ httpPort: http.port, rtmpPort: rtmp.port }, 'onair is up'),
+  };
+}
+
+/** The origin role: store (stream-key auth, event status), ingests and the origin, whose HLS port (`originPort` on `host`) edges pull from. */
+function composeOrigin(stage: Stage, config: Config, logger: Logger): RolePorts {
+  const registry = createMetricsRegistry();
+  // WHIP counts wrong keys per client address (req.ip): the same trusted-proxy rule as everywhere.
+  const trustedProxies = new TrustedProxies(config.trustedProxies);
+  stage.add('ffmpeg check', ffmpegCheck(config, logger));
+  const store = stage.add('store', createStore(config));
+  let http = { port: config.httpPort };
+  let rtmp = { port: config.rtmpPort };
+  let origin: Origin | undefined;
+  stage.later('origin role', (s) => {
+    const events = new EventService(store.db, { latencyMode: config.defaultLatencyMode });
+    const parts = addOriginAndIngests(s, {
+      config,
+      logger,
+      registry,
+      events,
+      bindHost: config.host,
+      onStatus: (eventId, status) => {
+        events.setStatus(eventId, status).catch((err: Error) => logger.error({ eventId, err: err.message }, 'status update failed'));
+      },
+    });
+    origin = parts.origin;
+    const whipApp = express()
+      .disable('x-powered-by')
+      .set('trust proxy', (addr: string) => trustedProxies.trusts(addr))
+      .use('/whip', parts.whip.router)
+      .use(jsonErrorHandler(logger));
+    const server = createServer(
+      createHttpFront({ role: 'origin', registry, metricsToken: config.metricsToken, health: () => ({ originUrl: parts.origin.url }), whip: whipApp }),
+    );
+    tuneServer(server);
+    http = s.add('http', httpService(server, { port: config.httpPort, host: config.host }));
+    rtmp = s.add('rtmp', parts.rtmp);
+  });
+  return {
+    httpPort: () => http.port,
+    rtmpPort: () => rtmp.port,
+    originUrl: () => origin?.url ?? '',
+    started: () => logger.info({ httpPort: http.port, originUrl: origin?.url, rtmpPort: rtmp.port }, 'onair origin is up'),
+  };
+}
+
+/**
+ * The edge role. With one worker it runs in this process; with more, this process is the cluster primary: it forks
+ * the workers (each re-runs this command and serves the shared port) and restarts any that dies.
+ */
+function composeEdge(stage: Stage, config: Config, logger: Logger): RolePorts {
+  if (config.originUrls.length === 0) {
+    throw new RoleConfigError('the edge role needs at least one origin: --origin http://HOST:PORT (or ONAIR_ORIGIN_URLS)');
+  }
+  const withChat = edgeHasChat(config); // a chat edge without the shared secret stops here, before any worker starts
+  const workers = edgeWorkerCount(config);
+  if (cluster.isWorker) {
+    const id = cluster.worker!.id;
+    const ports = composeEdgeProcess(stage, config, logger.child({ role: 'edge', worker: id }), id, withChat);
+    return { ...ports, started: () => void process.send?.({ type: 'onair-edge-listening', port: ports.httpPort() }) };
+  }
+  if (workers === 1) {
+    const ports = composeEdgeProcess(stage, config, logger.child({ role: 'edge' }), undefined, withChat);
+    return { ...ports, started: () => logger.info({ httpPort: ports.httpPort(), origins: config.originUrls, workers: 1 }, 'onair edge is up') };
+  }
+  const primary = stage.add('edge workers', edgePrimary(config, logger.child({ role: 'edge-primary' }), workers));
+  return {
+    httpPort: () => primary.httpPort,
+    started: () => logger.info({ httpPort: primary.httpPort, origins: config.originUrls, workers }, 'onair edge is up'),
+  };
+}
+
+/** One complete edge in this process on `config.httpPort`: HLS, and the chat gateway in cluster mode. */
+function composeEdgeProcess(stage: Stage, config: Config, logger: Logger, worker: number | undefined, withChat: boolean): RolePorts {
+  const registry = createMetricsRegistry();
+  if (worker !== undefined) {
+    registry.setDefaultLabels({ worker: String(worker) });
+    // The primary gathers every worker's registry through prom-client's cluster IPC.
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([registry]);
+  }
+  const edge = stage.add('hls edge', createHlsEdge({ config, logger, registry, upstreams: config.originUrls }));
+  let chat: ChatRole | undefined;
+  if (withChat) {
+    // Redis bus, PostgreSQL store, overlays read from the store (operators change them on a main node).
+    const store: Store = stage.add('store', createStore(config));
+    stage.later('chat', (s) => {
+      const db = store.db;
+      const events = new EventService(db);
+      // Only read here: no signals to send.
+      const overlays = new OverlayService(db, createViewerSignals({ logger }));
+      chat = createChatRole({
+        config,
+        logger: logger.child({ part: 'chat' }),
+        registry,
+        db,
+        trustedProxies: new TrustedProxies(config.trustedProxies),
+        eventExists: async (id) => (await events.byId(id)) !== undefined,
+        overlays: (id) => readViewerOverlays({ db, events, overlays }, id),
+      });
+      s.add('chat bus', chatBus(chat));
+    });
+  }
+  const server = createServer(
+    createHttpFront({
+      role: 'edge',
+      registry,
+      edge,
+      metricsToken: config.metricsToken,
+      health: () => ({ worker, origins: edge.upstreams(), chat: chat !== undefined }),
+      ...(worker !== undefined ? { metricsText: () => allWorkersMetrics(registry, logger) } : {}),
+    }),
+  );
+  tuneServer(server);
+  const http = stage.add('http', httpService(server, { port: config.httpPort, host: config.host, graceMs: 1_000 }));
+  if (withChat) stage.add('chat gateway', chatGateway(() => chat!, server, logger.child({ part: 'chat' }), config));
+  return { httpPort: () => http.port };
+}
