@@ -10,7 +10,7 @@ const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 
 /** Feeds a buffer in pseudo-random chunks. */
 function feed(p: RenditionPackager, buf: Buffer, seed = 7): void {
-  for (let i = 0; i < buf.length; ) {
+  for (let i = 0; i < buf.length;) {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     const n = 1 + (seed % 50_000);
     p.push(buf.subarray(i, i + n));
@@ -53,7 +53,10 @@ describe('RenditionPackager', () => {
     assert.equal(p.latestRun, 1_700_000_000);
     assert.ok(p.init(1_700_000_000));
     assert.equal(r.segments[0]!.msn, 850_000_000);
-    assert.deepEqual(r.segments.map((s) => s.msn), r.segments.map((_, i) => 850_000_000 + i));
+    assert.deepEqual(
+      r.segments.map((s) => s.msn),
+      r.segments.map((_, i) => 850_000_000 + i),
+    );
   });
 
   it('cuts 2 s segments of four 0.5 s parts at keyframes, with consistent PDT', () => {
@@ -93,7 +96,10 @@ describe('RenditionPackager', () => {
         assert.ok(Math.abs(s.programDateTimeMs - (prev.programDateTimeMs + prev.durationSec * 1000)) < 1, 'PDT advances by the EXTINF');
       }
     });
-    assert.equal(Buffer.concat([p.init(0)!, ...r.segments.map((s) => s.bytes())]).equals(file.subarray(0, initLen + fragments.reduce((n, f) => n + f.length, 0))), true);
+    assert.equal(
+      Buffer.concat([p.init(0)!, ...r.segments.map((s) => s.bytes())]).equals(file.subarray(0, initLen + fragments.reduce((n, f) => n + f.length, 0))),
+      true,
+    );
     assert.equal(p.lastMsn, 3);
     assert.equal(p.lastPartIndex, r.segments[3]!.parts.length - 1);
     assert.equal(p.codecs, 'avc1.42c01e,mp4a.40.2');
@@ -116,9 +122,18 @@ describe('RenditionPackager', () => {
     p.endRun();
     assert.deepEqual(r.inits, [0, 1]);
     assert.ok(p.init(1));
-    assert.deepEqual(r.segments.map((s) => s.msn), [0, 1, 2, 3, 4, 5, 6, 7]);
-    assert.deepEqual(r.segments.map((s) => s.run), [0, 0, 0, 0, 1, 1, 1, 1]);
-    assert.deepEqual(r.segments.map((s) => s.discontinuity), [false, false, false, false, true, false, false, false]);
+    assert.deepEqual(
+      r.segments.map((s) => s.msn),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    );
+    assert.deepEqual(
+      r.segments.map((s) => s.run),
+      [0, 0, 0, 0, 1, 1, 1, 1],
+    );
+    assert.deepEqual(
+      r.segments.map((s) => s.discontinuity),
+      [false, false, false, false, true, false, false, false],
+    );
     assert.equal(r.segments[4]!.programDateTimeMs, T0 + 60_000);
     assert.equal(p.discontinuitySequence, 0);
   });
@@ -204,7 +219,10 @@ describe('RenditionPackager', () => {
     p.push(file.subarray(0, initLen));
     for (const f of fragments.slice(0, 6)) p.push(f);
     const garbage = Buffer.from([0x00, 0x00, 0x00, 0x02, 0x13, 0x37, 0x00, 0x01, ...Buffer.alloc(100)]);
-    assert.throws(() => p.push(garbage), (err: Error) => err instanceof Mp4Error && /offset/.test(err.message));
+    assert.throws(
+      () => p.push(garbage),
+      (err: Error) => err instanceof Mp4Error && /offset/.test(err.message),
+    );
     assert.equal(r.segments.length, 2, 'the open segment was closed');
     assert.ok(p.segment(1)?.complete);
     p.push(fragments[6]!); // ffmpeg still writing before it is killed: ignored

@@ -234,7 +234,13 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
       this.#window.push(run.open);
     }
     const segment = run.open!;
-    const part: Part = { msn: segment.msn, index: segment.parts.length, durationSec, independent, bytes: Buffer.concat([moof, mdat]) };
+    const part: Part = {
+      msn: segment.msn,
+      index: segment.parts.length,
+      durationSec,
+      independent,
+      bytes: Buffer.concat([moof, mdat]),
+    };
     segment.parts.push(part);
     segment.durationSec += durationSec;
     this.#longestPartSec = Math.max(this.#longestPartSec, durationSec);
@@ -350,7 +356,10 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
   get codecs(): string | undefined {
     const tracks = this.#latestInfo()?.tracks;
     if (!tracks) return undefined;
-    return [...tracks].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'video' ? -1 : 1)).map((t) => t.codec).join(',');
+    return [...tracks]
+      .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'video' ? -1 : 1))
+      .map((t) => t.codec)
+      .join(',');
   }
 
   /** Video width of the latest init. */
