@@ -37,14 +37,20 @@ export default tseslint.config(
     files: ['edge/**/*.ts'],
     ignores: ['edge/**/*.test.ts'],
     rules: {
-      'no-restricted-imports': forbidFolders(['control', 'chat', 'origin', 'ingest', 'cli', 'scripts', 'player', 'test'], 'edge/ imports only lib/ and config/'),
+      'no-restricted-imports': forbidFolders(
+        ['control', 'chat', 'origin', 'ingest', 'cli', 'scripts', 'player', 'test'],
+        'edge/ imports only lib/ and config/',
+      ),
     },
   },
   {
     // lib/ holds what several roles share and config/ the settings: neither depends on a role.
     files: ['lib/**/*.ts', 'config/**/*.ts'],
     rules: {
-      'no-restricted-imports': forbidFolders(['control', 'chat', 'edge', 'origin', 'ingest', 'cli', 'player'], 'lib/ and config/ import no role folder'),
+      'no-restricted-imports': forbidFolders(
+        ['control', 'chat', 'edge', 'origin', 'ingest', 'cli', 'player'],
+        'lib/ and config/ import no role folder',
+      ),
     },
   },
 );

@@ -27,7 +27,14 @@ export interface RealtimeBackend extends Service {
 export function createRealtimeBackend(options: { redisUrl?: string; mode: RedisChannelMode; logger: Logger }): RealtimeBackend {
   if (!options.redisUrl) {
     const bus = createMemoryBus();
-    return { bus, presence: createMemoryPresence(), limiter: createMemoryRateLimiter(), attempts: createMemoryAttemptLimiter(), start: () => bus.start(), stop: () => bus.stop() };
+    return {
+      bus,
+      presence: createMemoryPresence(),
+      limiter: createMemoryRateLimiter(),
+      attempts: createMemoryAttemptLimiter(),
+      start: () => bus.start(),
+      stop: () => bus.stop(),
+    };
   }
   const bus = createRedisBus({ url: options.redisUrl, mode: options.mode, logger: options.logger });
   return {

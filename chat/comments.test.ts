@@ -27,10 +27,17 @@ test('concurrent comments from two nodes get distinct, consecutive seqs, and all
   const viewer = (i: number) => ({ id: `v_${i}`, name: `V${i}#0001`, role: 'viewer' as const });
   const posted = await Promise.all(Array.from({ length: 40 }, (_, i) => nodes[i % 2]!.append(eventId, viewer(i), `hello ${i}`)));
   const seqs = posted.map((c) => c.seq).sort((x, y) => x - y);
-  assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i + 1));
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: 40 }, (_, i) => i + 1),
+  );
   const stored = await nodes[1]!.since(eventId, 0);
   assert.equal(stored.length, 40);
-  assert.deepEqual(stored.map((c) => c.seq), seqs, 'read back in seq order');
+  assert.deepEqual(
+    stored.map((c) => c.seq),
+    seqs,
+    'read back in seq order',
+  );
   assert.equal(typeof stored[0]!.at, 'number', 'timestamps come back as numbers');
   assert.equal(await nodes[0]!.maxSeq(eventId), 40);
   assert.equal(await nodes[0]!.countSince(eventId, 10, Number.MAX_SAFE_INTEGER), 30);

@@ -32,7 +32,12 @@ function toWire(row: CommentsTable): CommentWire {
 
 function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  return e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === '23505' || /UNIQUE constraint/.test(e.message ?? '');
+  return (
+    e.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    e.code === '23505' ||
+    /UNIQUE constraint/.test(e.message ?? '')
+  );
 }
 
 /** Comments, likes, bans and chat settings in the store. */
@@ -125,7 +130,14 @@ export class CommentStore {
 
   /** Every comment with `seq > afterSeq` (hidden and deleted ones too, flagged), oldest first, at most `limit`: the moderators' feed. */
   async allSince(eventId: string, afterSeq: number, limit: number): Promise<(CommentWire & { hidden: boolean; deleted: boolean })[]> {
-    const rows = await this.db.selectFrom('comments').selectAll().where('event_id', '=', eventId).where('seq', '>', afterSeq).orderBy('seq', 'asc').limit(limit).execute();
+    const rows = await this.db
+      .selectFrom('comments')
+      .selectAll()
+      .where('event_id', '=', eventId)
+      .where('seq', '>', afterSeq)
+      .orderBy('seq', 'asc')
+      .limit(limit)
+      .execute();
     return rows.map((row) => ({ ...toWire(row), hidden: row.hidden === 1, deleted: row.deleted_at !== null }));
   }
 
@@ -147,7 +159,12 @@ export class CommentStore {
 
   /** One comment of the event (hidden or not), or undefined. */
   async byId(eventId: string, commentId: string): Promise<(CommentWire & { hidden: boolean; deleted: boolean }) | undefined> {
-    const row = await this.db.selectFrom('comments').selectAll().where('event_id', '=', eventId).where('id', '=', commentId).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('comments')
+      .selectAll()
+      .where('event_id', '=', eventId)
+      .where('id', '=', commentId)
+      .executeTakeFirst();
     return row && { ...toWire(row), hidden: row.hidden === 1, deleted: row.deleted_at !== null };
   }
 
@@ -207,7 +224,12 @@ export class CommentStore {
 
   /** The viewer's own like value for the event. */
   async likeOf(eventId: string, viewerId: string): Promise<LikeValue> {
-    const row = await this.db.selectFrom('likes').select('value').where('event_id', '=', eventId).where('viewer_id', '=', viewerId).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('likes')
+      .select('value')
+      .where('event_id', '=', eventId)
+      .where('viewer_id', '=', viewerId)
+      .executeTakeFirst();
     return row ? (Number(row.value) as LikeValue) : 0;
   }
 
@@ -228,7 +250,12 @@ export class CommentStore {
 
   /** True if the viewer is banned from the event's chat. */
   async isBanned(eventId: string, viewerId: string): Promise<boolean> {
-    const row = await this.db.selectFrom('bans').select('viewer_id').where('event_id', '=', eventId).where('viewer_id', '=', viewerId).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('bans')
+      .select('viewer_id')
+      .where('event_id', '=', eventId)
+      .where('viewer_id', '=', viewerId)
+      .executeTakeFirst();
     return row !== undefined;
   }
 

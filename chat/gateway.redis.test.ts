@@ -85,7 +85,12 @@ async function client(edge: number, name: string, lastSeq?: number, role: 'viewe
 /** Sends a raw upgrade request with `headers` (no WebSocket client checks) and returns the answer's status and body. */
 function rawUpgrade(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   const u = new URL(url);
-  const head = [`GET ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`, 'connection: Upgrade', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  const head = [
+    `GET ${u.pathname}${u.search} HTTP/1.1`,
+    `host: ${u.host}`,
+    'connection: Upgrade',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
   return new Promise((resolve, reject) => {
     const socket = connect(Number(u.port), u.hostname, () => socket.write(head.join('\r\n') + '\r\n\r\n'));
     let got = '';
@@ -108,7 +113,11 @@ async function gauge(registry: Registry, name: string): Promise<number> {
 /** Joins `edge` as a new viewer, optionally as the client a proxy names in X-Forwarded-For. */
 async function joinAs(edge: (typeof edges)[number], name: string, opts: { forwardedFor?: string; lastSeq?: number } = {}) {
   const { token, viewer } = tokens.issue({ displayName: name, role: 'viewer' });
-  const c = await connectClient(edge.url, { token, lastSeq: opts.lastSeq }, opts.forwardedFor ? { 'x-forwarded-for': opts.forwardedFor } : undefined);
+  const c = await connectClient(
+    edge.url,
+    { token, lastSeq: opts.lastSeq },
+    opts.forwardedFor ? { 'x-forwarded-for': opts.forwardedFor } : undefined,
+  );
   clients.push(c);
   return Object.assign(c, { viewer, token });
 }
@@ -145,7 +154,10 @@ test('a comment posted on edge A is acked with its seq and arrives on edge B, on
   const got = bob.comments().map((c) => c.text);
   assert.deepEqual(got, ['hello 1', 'hello 2', 'hello 3'], 'trimmed, control characters stripped');
   const seqs = bob.comments().map((c) => c.seq);
-  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+  assert.deepEqual(
+    seqs,
+    [...seqs].sort((a, b) => a - b),
+  );
   const acks = alice.messages.filter((m) => m.type === 'ack').map((m) => m.seq);
   assert.deepEqual(acks, seqs, 'acks carry the stored seqs');
   assert.equal(bob.comments()[0]!.name, alice.viewer.name);
@@ -158,7 +170,9 @@ test('reactions arrive on the other edge as aggregated counts, not one message p
   const start = watcher.messages.length;
   for (let i = 0; i < 20; i++) tapper.send({ type: 'react', reaction: 'heart' });
   const sum = () =>
-    watcher.messages.slice(start).reduce((n, m) => n + (((m.reactions as Record<string, number> | undefined)?.heart as number | undefined) ?? 0), 0);
+    watcher.messages
+      .slice(start)
+      .reduce((n, m) => n + (((m.reactions as Record<string, number> | undefined)?.heart as number | undefined) ?? 0), 0);
   await until('20 hearts counted on edge B', () => sum() >= 20);
   const frames = watcher.messages.slice(start).filter((m) => m.type === 'batch' && m.reactions).length;
   assert.ok(frames < 20, `hearts came in ${frames} frames`);
@@ -189,7 +203,9 @@ test('viewer counts are summed across edges', async () => {
   const expected = edges.reduce((n, e) => n + e.gateway.connectionCount(), 0);
   await a1.waitFor((m) => m.type === 'batch' && m.viewers === expected, `viewers = ${expected}`, 10_000);
   // The same totals are handed to the control plane (viewer history, viewers at ad-break start).
-  await until('totals reported by both edges', () => ['a', 'b'].every((e) => reportedCounts.some((r) => r.edge === e && r.eventId === eventId && r.viewers === expected)));
+  await until('totals reported by both edges', () =>
+    ['a', 'b'].every((e) => reportedCounts.some((r) => r.edge === e && r.eventId === eventId && r.viewers === expected)),
+  );
   assert.equal(edges[0]!.gateway.viewerCount(eventId), expected);
   assert.equal(edges[0]!.gateway.viewerCount('no-such-event'), 0);
 });
@@ -203,9 +219,18 @@ test('a watcher without a token sees comments, counts and signals live, is count
   const poster = await client(0, 'Poster');
   poster.send({ type: 'comment', text: 'for the watchers', ref: 'w1' });
   await until('the watcher gets the comment', () => watcher.comments().some((c) => c.text === 'for the watchers'));
-  await watcher.waitFor((m) => m.type === 'batch' && m.viewers === edges.reduce((n, e) => n + e.gateway.connectionCount(), 0), 'a viewer total that counts the watcher', 10_000);
+  await watcher.waitFor(
+    (m) => m.type === 'batch' && m.viewers === edges.reduce((n, e) => n + e.gateway.connectionCount(), 0),
+    'a viewer total that counts the watcher',
+    10_000,
+  );
   const from = watcher.messages.length;
-  for (const m of [{ type: 'comment', text: 'hi' }, { type: 'react', reaction: 'heart' }, { type: 'like', value: 'like' }, { type: 'moderate', action: 'slow_mode', seconds: 5 }]) {
+  for (const m of [
+    { type: 'comment', text: 'hi' },
+    { type: 'react', reaction: 'heart' },
+    { type: 'like', value: 'like' },
+    { type: 'moderate', action: 'slow_mode', seconds: 5 },
+  ]) {
     const at = watcher.messages.length;
     watcher.send(m);
     const err = await watcher.waitFor((x) => x.type === 'error', `${m.type} refused`, 5_000, at);
@@ -223,7 +248,10 @@ test('operator signals reach every edge in the next batch (with remainingSec); j
   const a = await client(0, 'SignalA');
   const b = await client(1, 'SignalB');
   const now = Date.now();
-  const flash: ViewerSignal = { signal: 'news_flash', flash: { id: 'nf_1', text: 'Breaking <b>news</b>', severity: 'warning', at: now, expiresAt: now + 30_000 } };
+  const flash: ViewerSignal = {
+    signal: 'news_flash',
+    flash: { id: 'nf_1', text: 'Breaking <b>news</b>', severity: 'warning', at: now, expiresAt: now + 30_000 },
+  };
   const ad: ViewerSignal = { signal: 'ad_break_start', adBreak: { id: 'ab_1', startAt: now, durationSec: 20, creativeUrl: null } };
   const fromA = a.messages.length;
   const fromB = b.messages.length;
@@ -231,8 +259,12 @@ test('operator signals reach every edge in the next batch (with remainingSec); j
   await edges[0]!.backend.bus.publish(signalsChannel(eventId), JSON.stringify(flash));
   await edges[1]!.backend.bus.publish(signalsChannel(eventId), JSON.stringify(ad));
   await edges[0]!.backend.bus.publish(signalsChannel(eventId), 'not json');
-  for (const [c, from] of [[a, fromA], [b, fromB]] as const) {
-    const got = () => c.messages.slice(from).flatMap((m) => (m.type === 'batch' && Array.isArray(m.signals) ? (m.signals as ViewerSignal[]) : []));
+  for (const [c, from] of [
+    [a, fromA],
+    [b, fromB],
+  ] as const) {
+    const got = () =>
+      c.messages.slice(from).flatMap((m) => (m.type === 'batch' && Array.isArray(m.signals) ? (m.signals as ViewerSignal[]) : []));
     await until('both signals', () => got().length >= 2);
     const [f, s] = [got().find((x) => x.signal === 'news_flash'), got().find((x) => x.signal === 'ad_break_start')];
     assert.ok(f && f.signal === 'news_flash' && s && s.signal === 'ad_break_start');
@@ -278,7 +310,9 @@ test('a client that stops reading is closed with 4409 once its queue is exceeded
   const fine = await join('Fine');
   slow.ws.pause(); // stops reading from the socket: kernel buffers fill, then the server's queue grows
   const slowClosed = () => {
-    const metric = edge.registry.getSingleMetric('onair_ws_closed_total') as unknown as { get(): Promise<{ values: { labels: { reason?: string }; value: number }[] }> };
+    const metric = edge.registry.getSingleMetric('onair_ws_closed_total') as unknown as {
+      get(): Promise<{ values: { labels: { reason?: string }; value: number }[] }>;
+    };
     return metric.get().then((v) => v.values.find((x) => x.labels.reason === 'slow_consumer')?.value ?? 0);
   };
   const text = 'x'.repeat(60_000);
@@ -288,7 +322,10 @@ test('a client that stops reading is closed with 4409 once its queue is exceeded
     assert.ok(Date.now() < deadline, `slow client not closed after ${sent} signals`);
     for (let i = 0; i < 4; i++) {
       const at = Date.now();
-      await edge.backend.bus.publish(signalsChannel(slowEvent), JSON.stringify({ signal: 'news_flash', flash: { id: `nf_s${sent++}`, text, severity: 'info', at, expiresAt: at + 60_000 } }));
+      await edge.backend.bus.publish(
+        signalsChannel(slowEvent),
+        JSON.stringify({ signal: 'news_flash', flash: { id: `nf_s${sent++}`, text, severity: 'info', at, expiresAt: at + 60_000 } }),
+      );
     }
     await new Promise((r) => setTimeout(r, 50)); // one flush window between rounds, not a readiness wait
   }
@@ -296,8 +333,13 @@ test('a client that stops reading is closed with 4409 once its queue is exceeded
   assert.equal((await slow.waitClosed(10_000)).code, CloseCode.slowConsumer);
   // The reading client got every signal and keeps receiving.
   await edge.backend.bus.publish(signalsChannel(slowEvent), JSON.stringify({ signal: 'news_flash_cleared', id: 'after' }));
-  await fine.waitFor((m) => m.type === 'batch' && Array.isArray(m.signals) && (m.signals as ViewerSignal[]).some((x) => x.signal === 'news_flash_cleared'), 'signal after the close');
-  const ids = fine.messages.flatMap((m) => (m.type === 'batch' && Array.isArray(m.signals) ? (m.signals as ViewerSignal[]) : [])).filter((x) => x.signal === 'news_flash').length;
+  await fine.waitFor(
+    (m) => m.type === 'batch' && Array.isArray(m.signals) && (m.signals as ViewerSignal[]).some((x) => x.signal === 'news_flash_cleared'),
+    'signal after the close',
+  );
+  const ids = fine.messages
+    .flatMap((m) => (m.type === 'batch' && Array.isArray(m.signals) ? (m.signals as ViewerSignal[]) : []))
+    .filter((x) => x.signal === 'news_flash').length;
   assert.equal(ids, sent, 'the reading client lost nothing');
   assert.equal(fine.closed, undefined);
 });
@@ -338,7 +380,10 @@ test('moderation over the WebSocket: hide removes everywhere, slow mode and chat
   await troll.waitFor((m) => m.type === 'batch' && Array.isArray(m.removed) && m.removed.includes(ack.id), 'removed on edge B');
 
   mod.send({ type: 'moderate', action: 'slow_mode', seconds: 30, ref: 's' });
-  await troll.waitFor((m) => m.type === 'batch' && (m.settings as { slowModeSec?: number } | undefined)?.slowModeSec === 30, 'slow mode on B');
+  await troll.waitFor(
+    (m) => m.type === 'batch' && (m.settings as { slowModeSec?: number } | undefined)?.slowModeSec === 30,
+    'slow mode on B',
+  );
   troll.send({ type: 'comment', text: 'one', ref: 's1' });
   await troll.waitFor((m) => m.ref === 's1' && m.type === 'ack', 'first allowed');
   troll.send({ type: 'comment', text: 'two', ref: 's2' });
@@ -347,7 +392,10 @@ test('moderation over the WebSocket: hide removes everywhere, slow mode and chat
   assert.ok((slow.retryAfterMs as number) > 20_000);
   mod.send({ type: 'moderate', action: 'slow_mode', seconds: 0, ref: 's0' });
   mod.send({ type: 'moderate', action: 'chat', enabled: false, ref: 'off' });
-  await troll.waitFor((m) => m.type === 'batch' && (m.settings as { chatEnabled?: boolean } | undefined)?.chatEnabled === false, 'chat off on B');
+  await troll.waitFor(
+    (m) => m.type === 'batch' && (m.settings as { chatEnabled?: boolean } | undefined)?.chatEnabled === false,
+    'chat off on B',
+  );
   troll.send({ type: 'comment', text: 'three', ref: 's3' });
   assert.equal((await troll.waitFor((m) => m.ref === 's3', 'refused')).code, 'chat_disabled');
   mod.send({ type: 'moderate', action: 'chat', enabled: true, ref: 'on' });
@@ -450,7 +498,10 @@ test('behind a trusted proxy each X-Forwarded-For client has its own connection 
   await joinAs(edge, 'ProxB2', { forwardedFor: '203.0.113.2' });
   assert.equal(edge.gateway.connectionCount(), 4, 'the proxy (loopback) carries four viewers past a cap of two');
   // Per-address comment bucket (burst 2 × factor 1): shared by the two viewers of 203.0.113.1 only.
-  for (const [c, ref] of [[a1, 'pa1'], [a2, 'pa2']] as const) {
+  for (const [c, ref] of [
+    [a1, 'pa1'],
+    [a2, 'pa2'],
+  ] as const) {
     c.send({ type: 'comment', text: ref, ref });
     assert.equal((await c.waitFor((m) => m.ref === ref, ref)).type, 'ack');
   }
@@ -474,26 +525,30 @@ test('a join while batches are flushed gets exactly one history, then batches wi
   const inRecent = new Promise<void>((r) => (entered = r));
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
-  const edge = await startEdge('join', { wsFlushMs: 50 }, {
-    // The joiner's first store read waits until the test has had a flush happen meanwhile.
-    wrapStore: (s) =>
-      new Proxy(s, {
-        get(target, prop) {
-          if (prop === 'recent') {
-            return async (...args: Parameters<CommentStore['recent']>) => {
-              if (armed) {
-                armed = false;
-                entered();
-                await released;
-              }
-              return target.recent(...args);
-            };
-          }
-          const v = Reflect.get(target, prop, target) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      }),
-  });
+  const edge = await startEdge(
+    'join',
+    { wsFlushMs: 50 },
+    {
+      // The joiner's first store read waits until the test has had a flush happen meanwhile.
+      wrapStore: (s) =>
+        new Proxy(s, {
+          get(target, prop) {
+            if (prop === 'recent') {
+              return async (...args: Parameters<CommentStore['recent']>) => {
+                if (armed) {
+                  armed = false;
+                  entered();
+                  await released;
+                }
+                return target.recent(...args);
+              };
+            }
+            const v = Reflect.get(target, prop, target) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        }),
+    },
+  );
   const poster = await joinAs(edge, 'JoinPoster');
   armed = true;
   const joining = joinAs(edge, 'Joiner');
@@ -508,7 +563,11 @@ test('a join while batches are flushed gets exactly one history, then batches wi
   await until('joiner gets the live one', () => joiner.comments().some((c) => c.seq === ack2.seq));
   assert.equal(joiner.messages.filter((m) => m.type === 'history').length, 1, 'exactly one history');
   const seqs = joiner.comments().map((c) => c.seq);
-  assert.deepEqual(seqs.filter((q) => q >= (ack.seq as number)), [ack.seq, ack2.seq], 'no gap, no duplicate');
+  assert.deepEqual(
+    seqs.filter((q) => q >= (ack.seq as number)),
+    [ack.seq, ack2.seq],
+    'no gap, no duplicate',
+  );
   assert.equal(new Set(seqs).size, seqs.length);
 });
 
@@ -527,7 +586,11 @@ test('resuming from a lastSeq the edge has not flushed yet (an ack): those comme
     poster.send({ type: 'comment', text: `later ${attempt}`, ref: `l${attempt}` });
     const later = await poster.waitFor((m) => m.ref === `l${attempt}` && m.type === 'ack', 'ack');
     await until('the later comment arrives', () => back.comments().some((c) => c.seq === later.seq));
-    assert.deepEqual(back.comments().map((c) => c.seq), [later.seq], 'nothing at or below lastSeq again');
+    assert.deepEqual(
+      back.comments().map((c) => c.seq),
+      [later.seq],
+      'nothing at or below lastSeq again',
+    );
   }
   assert.ok(checked, 'every attempt was flushed before the resume');
   // A lastSeq beyond the event's newest comment does not hide what comes next.
@@ -566,6 +629,13 @@ test('stopping the gateway delivers comments acked just before it to the other c
   await edge.gateway.stop();
   for (const c of [watcher, poster]) {
     assert.equal((await c.waitClosed()).code, CloseCode.goingAway);
-    assert.deepEqual(c.comments().filter((x) => x.seq === ack.seq).map((x) => x.text), ['good night'], 'delivered once, before the close');
+    assert.deepEqual(
+      c
+        .comments()
+        .filter((x) => x.seq === ack.seq)
+        .map((x) => x.text),
+      ['good night'],
+      'delivered once, before the close',
+    );
   }
 });

@@ -106,7 +106,12 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   const { settings: cfg, logger, bus, store, limiter } = deps;
   const edgeId = deps.edgeId ?? 'edge-' + randomBytes(6).toString('hex');
   const helloTimeoutMs = deps.helloTimeoutMs ?? 10_000;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: cfg.wsMaxMessageBytes * 16, perMessageDeflate: false, clientTracking: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: cfg.wsMaxMessageBytes * 16,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
   // Handshakes ws refuses (no key, bad version, another Upgrade) get the documented JSON error; its messages are fixed texts.
   wss.on('wsClientError', (err, socket) => {
     m.rejected.inc({ reason: 'bad_handshake' });
@@ -119,14 +124,52 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
   let stopping = false;
 
   const m = {
-    connections: new Gauge({ name: 'onair_ws_connections', help: 'Open viewer WebSocket connections', registers: [deps.registry], collect() { this.set(conns.size); } }),
-    rooms: new Gauge({ name: 'onair_ws_rooms', help: 'Events with chat rooms open on this edge', registers: [deps.registry], collect() { this.set(rooms.size); } }),
+    connections: new Gauge({
+      name: 'onair_ws_connections',
+      help: 'Open viewer WebSocket connections',
+      registers: [deps.registry],
+      collect() {
+        this.set(conns.size);
+      },
+    }),
+    rooms: new Gauge({
+      name: 'onair_ws_rooms',
+      help: 'Events with chat rooms open on this edge',
+      registers: [deps.registry],
+      collect() {
+        this.set(rooms.size);
+      },
+    }),
     frames: new Counter({ name: 'onair_ws_batch_frames_total', help: 'Batch frames delivered to clients', registers: [deps.registry] }),
-    comments: new Counter({ name: 'onair_ws_comments_total', help: 'Comments accepted (stored and acknowledged) on this edge', registers: [deps.registry] }),
-    errors: new Counter({ name: 'onair_ws_errors_total', help: 'Error messages sent to clients, by code', labelNames: ['code'], registers: [deps.registry] }),
-    closed: new Counter({ name: 'onair_ws_closed_total', help: 'Connections closed by the gateway, by reason', labelNames: ['reason'], registers: [deps.registry] }),
-    flush: new Histogram({ name: 'onair_ws_flush_seconds', help: 'Time to build and write one flush across all rooms', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [deps.registry] }),
-    rejected: new Counter({ name: 'onair_ws_upgrades_rejected_total', help: 'WebSocket upgrades refused, by reason', labelNames: ['reason'], registers: [deps.registry] }),
+    comments: new Counter({
+      name: 'onair_ws_comments_total',
+      help: 'Comments accepted (stored and acknowledged) on this edge',
+      registers: [deps.registry],
+    }),
+    errors: new Counter({
+      name: 'onair_ws_errors_total',
+      help: 'Error messages sent to clients, by code',
+      labelNames: ['code'],
+      registers: [deps.registry],
+    }),
+    closed: new Counter({
+      name: 'onair_ws_closed_total',
+      help: 'Connections closed by the gateway, by reason',
+      labelNames: ['reason'],
+      registers: [deps.registry],
+    }),
+    flush: new Histogram({
+      name: 'onair_ws_flush_seconds',
+      help: 'Time to build and write one flush across all rooms',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [deps.registry],
+    }),
+    rejected: new Counter({
+      name: 'onair_ws_upgrades_rejected_total',
+      help: 'WebSocket upgrades refused, by reason',
+      labelNames: ['reason'],
+      registers: [deps.registry],
+    }),
   };
 
   const sendError = (c: Conn, code: ErrorCode, message: string, extra: { ref?: string; retryAfterMs?: number } = {}) => {
@@ -226,7 +269,9 @@ export function createWsGateway(deps: WsGatewayDeps): WsGateway {
       if (n >= cfg.wsMaxConnectionsPerIp) {
         m.rejected.inc({ reason: 'ip_limit' });
         logger.debug({ ip }, 'websocket refused: too many connections from this address');
-        return rejectUpgrade(socket, 429, 'too_many_connections', `at most ${cfg.wsMaxConnectionsPerIp} connections per address`, { 'retry-after': '10' });
+        return rejectUpgrade(socket, 429, 'too_many_connections', `at most ${cfg.wsMaxConnectionsPerIp} connections per address`, {
+          'retry-after': '10',
+        });
       }
       // The slot is reserved before the lookup (parallel upgrades cannot slip past the cap) and belongs to the
       // socket: given back when it closes, however that happens (a handshake ws refuses, a failed lookup, a

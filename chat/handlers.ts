@@ -8,7 +8,15 @@ import { chatChannel, encodeChatMessage, type ChatSettings, type CommentWire } f
 import type { LikeTotals, LikeValue } from './comments.ts';
 import type { ViewerIdentity } from './viewer-tokens.ts';
 import type { ViewerOverlays } from './viewer-signals.ts';
-import { CloseCode, PROTOCOL_VERSION, ProtocolError, parseClientMessage, sanitizeComment, type ClientMessage, type ErrorCode } from './protocol.ts';
+import {
+  CloseCode,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  parseClientMessage,
+  sanitizeComment,
+  type ClientMessage,
+  type ErrorCode,
+} from './protocol.ts';
 import type { Conn } from './connection.ts';
 import { HISTORY_MAX, type Rooms } from './rooms.ts';
 
@@ -90,9 +98,17 @@ export function createHandlers(parent: HandlersParent): Handlers {
   /** Takes from the viewer's and the IP's buckets; sends the error and returns false when refused. */
   const limit = async (c: Conn, kind: 'c' | 'r' | 'l', extra: BucketSpec[] = [], ref?: string): Promise<boolean> => {
     const [perSec, burst] =
-      kind === 'c' ? [cfg.chatCommentsPerSec, cfg.chatCommentBurst] : kind === 'r' ? [cfg.chatReactionsPerSec, cfg.chatReactionBurst] : [cfg.chatLikesPerSec, cfg.chatLikeBurst];
+      kind === 'c'
+        ? [cfg.chatCommentsPerSec, cfg.chatCommentBurst]
+        : kind === 'r'
+          ? [cfg.chatReactionsPerSec, cfg.chatReactionBurst]
+          : [cfg.chatLikesPerSec, cfg.chatLikeBurst];
     const tag = `{${c.eventId}}`;
-    const specs = [bucket(`${tag}:${kind}:v:${c.viewer!.id}`, perSec, burst, false), bucket(`${tag}:${kind}:ip:${c.ip}`, perSec, burst, true), ...extra];
+    const specs = [
+      bucket(`${tag}:${kind}:v:${c.viewer!.id}`, perSec, burst, false),
+      bucket(`${tag}:${kind}:ip:${c.ip}`, perSec, burst, true),
+      ...extra,
+    ];
     let r;
     try {
       r = await limiter.take(specs);
@@ -102,10 +118,15 @@ export function createHandlers(parent: HandlersParent): Handlers {
     }
     if (r.allowed) return true;
     const slow = r.blockedBy >= 2;
-    sendError(c, slow ? 'slow_mode' : 'rate_limited', slow ? 'slow mode is on; wait before commenting again' : 'too many requests; slow down', {
-      ref,
-      retryAfterMs: r.retryAfterMs,
-    });
+    sendError(
+      c,
+      slow ? 'slow_mode' : 'rate_limited',
+      slow ? 'slow mode is on; wait before commenting again' : 'too many requests; slow down',
+      {
+        ref,
+        retryAfterMs: r.retryAfterMs,
+      },
+    );
     return false;
   };
 
@@ -113,10 +134,13 @@ export function createHandlers(parent: HandlersParent): Handlers {
     const room = c.room!;
     const viewer = c.viewer!;
     const text = sanitizeComment(msg.text);
-    if (!room.settings.chatEnabled && viewer.role === 'viewer') return sendError(c, 'chat_disabled', 'chat is turned off for this event', { ref: msg.ref });
-    if (!bus.isUp()) return sendError(c, 'chat_unavailable', 'chat is temporarily unavailable; your comment was not posted', { ref: msg.ref });
+    if (!room.settings.chatEnabled && viewer.role === 'viewer')
+      return sendError(c, 'chat_disabled', 'chat is turned off for this event', { ref: msg.ref });
+    if (!bus.isUp())
+      return sendError(c, 'chat_unavailable', 'chat is temporarily unavailable; your comment was not posted', { ref: msg.ref });
     const slowSec = room.settings.slowModeSec;
-    const extra = slowSec > 0 && viewer.role === 'viewer' ? [{ key: `{${c.eventId}}:slow:${viewer.id}`, capacity: 1, refillPerSec: 1 / slowSec }] : [];
+    const extra =
+      slowSec > 0 && viewer.role === 'viewer' ? [{ key: `{${c.eventId}}:slow:${viewer.id}`, capacity: 1, refillPerSec: 1 / slowSec }] : [];
     if (!(await limit(c, 'c', extra, msg.ref))) return;
     if (await store.isBanned(c.eventId, viewer.id)) {
       sendError(c, 'banned', 'you are banned from this chat', { ref: msg.ref });
@@ -133,7 +157,10 @@ export function createHandlers(parent: HandlersParent): Handlers {
     parent.metrics.comments.inc();
     c.send({ type: 'ack', ref: msg.ref, id: comment.id, seq: comment.seq });
     bus.publish(chatChannel(c.eventId), encodeChatMessage({ t: 'comment', comment })).catch((err: Error) => {
-      logger.warn({ eventId: c.eventId, seq: comment.seq, err: err.message }, 'comment stored but not published; edges catch up from the store');
+      logger.warn(
+        { eventId: c.eventId, seq: comment.seq, err: err.message },
+        'comment stored but not published; edges catch up from the store',
+      );
       rooms.deliverComment(room, comment);
     });
   };
@@ -266,7 +293,8 @@ export function createHandlers(parent: HandlersParent): Handlers {
       });
     }
     if (isBinary) return sendError(c, 'binary_not_supported', 'binary frames are not supported; send JSON text');
-    if (size > cfg.wsMaxMessageBytes) return sendError(c, 'message_too_large', `message is ${size} bytes; at most ${cfg.wsMaxMessageBytes}`);
+    if (size > cfg.wsMaxMessageBytes)
+      return sendError(c, 'message_too_large', `message is ${size} bytes; at most ${cfg.wsMaxMessageBytes}`);
     let msg: ClientMessage;
     let ref: string | undefined;
     try {
@@ -278,10 +306,16 @@ export function createHandlers(parent: HandlersParent): Handlers {
       }
       if (!c.room) return sendError(c, 'hello_required', c.joining ? 'still joining; wait for welcome' : 'send hello first', { ref });
       if (!c.viewer && msg.type !== 'ping') {
-        return sendError(c, 'token_required', 'watching only: pick a display name (POST /api/v1/viewers) and reconnect with its token to take part', { ref });
+        return sendError(
+          c,
+          'token_required',
+          'watching only: pick a display name (POST /api/v1/viewers) and reconnect with its token to take part',
+          { ref },
+        );
       }
       // What is acknowledged must reach the other clients before the 1001 close: nothing new is taken once stopping.
-      if (parent.stopping() && msg.type !== 'ping') return sendError(c, 'chat_unavailable', 'server is shutting down; nothing was posted: reconnect and try again', { ref });
+      if (parent.stopping() && msg.type !== 'ping')
+        return sendError(c, 'chat_unavailable', 'server is shutting down; nothing was posted: reconnect and try again', { ref });
       switch (msg.type) {
         case 'comment':
           return await onComment(c, msg);

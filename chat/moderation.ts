@@ -46,7 +46,8 @@ export function parseModerationAction(raw: Record<string, unknown>): ModerationA
       return { action: 'unban', viewerId: id('viewerId') };
     case 'slow_mode': {
       const s = raw.seconds;
-      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0 || s > 3600) throw new ModerationError('invalid_message', 'seconds must be an integer 0–3600');
+      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0 || s > 3600)
+        throw new ModerationError('invalid_message', 'seconds must be an integer 0–3600');
       return { action: 'slow_mode', seconds: s };
     }
     case 'chat':
@@ -77,7 +78,11 @@ export class ModerationService {
         if (a.action === 'delete') await this.store.delete(eventId, a.commentId);
         else await this.store.setHidden(eventId, a.commentId, a.action === 'hide');
         if (a.action === 'unhide') {
-          if (!c.deleted) await this.announce(eventId, { t: 'restore', comment: { id: c.id, seq: c.seq, viewerId: c.viewerId, name: c.name, role: c.role, text: c.text, at: c.at } });
+          if (!c.deleted)
+            await this.announce(eventId, {
+              t: 'restore',
+              comment: { id: c.id, seq: c.seq, viewerId: c.viewerId, name: c.name, role: c.role, text: c.text, at: c.at },
+            });
         } else await this.announce(eventId, { t: 'remove', ids: [a.commentId] });
         return { ok: true };
       }
@@ -91,7 +96,10 @@ export class ModerationService {
         return { ok: true };
       case 'slow_mode':
       case 'chat': {
-        const settings = await this.store.updateSettings(eventId, a.action === 'chat' ? { chatEnabled: a.enabled } : { slowModeSec: a.seconds });
+        const settings = await this.store.updateSettings(
+          eventId,
+          a.action === 'chat' ? { chatEnabled: a.enabled } : { slowModeSec: a.seconds },
+        );
         await this.announce(eventId, { t: 'settings', settings });
         return { ok: true, settings };
       }

@@ -100,7 +100,8 @@ const REF = /^[A-Za-z0-9_-]{1,64}$/;
 
 function ref(m: Record<string, unknown>): string | undefined {
   if (m.ref === undefined) return undefined;
-  if (typeof m.ref !== 'string' || !REF.test(m.ref)) throw new ProtocolError('invalid_message', 'ref must be 1–64 letters, digits, "_" or "-"');
+  if (typeof m.ref !== 'string' || !REF.test(m.ref))
+    throw new ProtocolError('invalid_message', 'ref must be 1–64 letters, digits, "_" or "-"');
   return m.ref;
 }
 
@@ -118,7 +119,8 @@ export function parseClientMessage(text: string): ClientMessage {
     case 'hello': {
       if (o.v !== PROTOCOL_VERSION) throw new ProtocolError('unsupported_version', `protocol version must be ${PROTOCOL_VERSION}`);
       // No token: a read-only watcher. A token that is there must be a non-empty string (verified by the gateway).
-      if (o.token !== undefined && (typeof o.token !== 'string' || o.token === '')) throw new ProtocolError('invalid_token', 'token must be a token from POST /api/v1/viewers, or absent to watch');
+      if (o.token !== undefined && (typeof o.token !== 'string' || o.token === ''))
+        throw new ProtocolError('invalid_token', 'token must be a token from POST /api/v1/viewers, or absent to watch');
       if (o.lastSeq !== undefined && (typeof o.lastSeq !== 'number' || !Number.isSafeInteger(o.lastSeq) || o.lastSeq < 0)) {
         throw new ProtocolError('invalid_message', 'lastSeq must be a non-negative integer');
       }
@@ -133,14 +135,18 @@ export function parseClientMessage(text: string): ClientMessage {
       }
       return { type: 'react', reaction: o.reaction as ReactionName };
     case 'like':
-      if (o.value !== 'like' && o.value !== 'dislike' && o.value !== 'none') throw new ProtocolError('invalid_like', 'value must be like, dislike or none');
+      if (o.value !== 'like' && o.value !== 'dislike' && o.value !== 'none')
+        throw new ProtocolError('invalid_like', 'value must be like, dislike or none');
       return { type: 'like', value: o.value, ref: ref(o) };
     case 'moderate':
       return { ...o, type: 'moderate', ref: ref(o) };
     case 'ping':
       return { type: 'ping', ref: ref(o) };
     default:
-      throw new ProtocolError('unknown_type', typeof o.type === 'string' ? `unknown message type "${o.type.slice(0, 32)}"` : 'message needs a type');
+      throw new ProtocolError(
+        'unknown_type',
+        typeof o.type === 'string' ? `unknown message type "${o.type.slice(0, 32)}"` : 'message needs a type',
+      );
   }
 }
 

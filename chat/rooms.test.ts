@@ -106,7 +106,10 @@ test('one flush sends everything since the last one as one frame, the same bytes
   assert.equal(m1.frames.length, 1);
   assert.equal(m1.frames[0], m2.frames[0], 'serialized once for the room');
   const [batch] = m1.batches();
-  assert.deepEqual(batch!.comments!.map((c) => c.seq), [1, 2, 3]);
+  assert.deepEqual(
+    batch!.comments!.map((c) => c.seq),
+    [1, 2, 3],
+  );
   assert.deepEqual(batch!.reactions, { heart: 3, clap: 1 }, 'this edge and the others, aggregated to counts');
   assert.deepEqual(batch!.likes, { likes: 7, dislikes: 2 });
   assert.deepEqual(batch!.signals, [{ signal: 'event_status', status: 'live' }]);
@@ -132,7 +135,11 @@ test("this edge's reactions are published once per flush and its own echo is not
   await new Promise<void>((r) => queueMicrotask(r));
   assert.deepEqual(seen, [{ t: 'reactions', edge: 'edge-a', counts: { fire: 2 } }]);
   rooms.flush();
-  assert.deepEqual(member.batches().map((b) => b.reactions), [{ fire: 2 }], 'the echo of its own publish is ignored');
+  assert.deepEqual(
+    member.batches().map((b) => b.reactions),
+    [{ fire: 2 }],
+    'the echo of its own publish is ignored',
+  );
 });
 
 test('comments enter in seq order: a gap is filled from the store, duplicates and old ones are dropped', async () => {
@@ -148,7 +155,10 @@ test('comments enter in seq order: a gap is filled from the store, duplicates an
   await publish(bus, { t: 'comment', comment: comment(2) }); // already in the store at open
   await room.chain;
   rooms.flush();
-  assert.deepEqual(member.batches()[0]!.comments!.map((c) => c.seq), [3, 4, 5]);
+  assert.deepEqual(
+    member.batches()[0]!.comments!.map((c) => c.seq),
+    [3, 4, 5],
+  );
   assert.equal(room.lastSeq, 5);
 });
 
@@ -162,7 +172,10 @@ test('a member with a lastSeq ahead of the flush gets only later comments, then 
   for (const c of store.add(1, 2)) await publish(bus, { t: 'comment', comment: c });
   await room.chain;
   rooms.flush();
-  assert.deepEqual(fresh.batches().map((b) => b.comments!.map((c) => c.seq)), [[1, 2]]);
+  assert.deepEqual(
+    fresh.batches().map((b) => b.comments!.map((c) => c.seq)),
+    [[1, 2]],
+  );
   assert.equal(ahead.frames.length, 0, 'a frame of only what it has is not sent');
   assert.equal(ahead.skipUpTo, undefined, 'the room flushed past its lastSeq');
 
@@ -170,7 +183,10 @@ test('a member with a lastSeq ahead of the flush gets only later comments, then 
   await room.chain;
   rooms.flush();
   assert.equal(ahead.frames.at(-1), fresh.frames.at(-1), 'back on the shared frame');
-  assert.deepEqual(ahead.batches().map((b) => b.comments!.map((c) => c.seq)), [[3]]);
+  assert.deepEqual(
+    ahead.batches().map((b) => b.comments!.map((c) => c.seq)),
+    [[3]],
+  );
 });
 
 test('a member ahead by part of a batch gets its own frame without the comments it has', async () => {
@@ -182,7 +198,10 @@ test('a member ahead by part of a batch gets its own frame without the comments 
   for (const c of store.add(1, 2, 3)) await publish(bus, { t: 'comment', comment: c });
   await room.chain;
   rooms.flush();
-  assert.deepEqual(ahead.batches().map((b) => b.comments!.map((c) => c.seq)), [[3]]);
+  assert.deepEqual(
+    ahead.batches().map((b) => b.comments!.map((c) => c.seq)),
+    [[3]],
+  );
 });
 
 test('catch-up takes from the store what the bus has not delivered; removals and bans reach the members', async () => {
@@ -197,7 +216,11 @@ test('catch-up takes from the store what the bus has not delivered; removals and
   await publish(bus, { t: 'ban', viewerId: 'v_eve' });
   rooms.flush();
   const [batch] = bob.batches();
-  assert.deepEqual(batch!.comments!.map((c) => c.seq), [2], 'the removed one never goes out');
+  assert.deepEqual(
+    batch!.comments!.map((c) => c.seq),
+    [2],
+    'the removed one never goes out',
+  );
   assert.deepEqual(batch!.removed, ['c1']);
   assert.deepEqual(banned, [eve]);
 });
@@ -220,7 +243,10 @@ test('the bus going down and back shows in the batch and resyncs settings and li
   assert.equal(last.chat, 'ok');
   assert.deepEqual(last.likes, { likes: 10, dislikes: 0 });
   assert.deepEqual(last.settings, { chatEnabled: true, slowModeSec: 30 });
-  assert.deepEqual(last.comments!.map((c) => c.seq), [1]);
+  assert.deepEqual(
+    last.comments!.map((c) => c.seq),
+    [1],
+  );
 });
 
 test('viewer counts: each edge reports its members, every room shows the total; an idle room closes and reports zero', async () => {

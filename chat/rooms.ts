@@ -85,10 +85,12 @@ export class Rooms<M extends RoomsMember> {
       // Subscribe first, load after: bus comments wait on the chain until lastSeq is known; earlier ones come from the store.
       let loaded!: () => void;
       room.chain = new Promise<void>((r) => (loaded = r));
-      const unsubscribe = bus.subscribe(chatChannel(eventId), (text) => this.#onBusMessage(room, text)).catch((err: Error) => {
-        logger.warn({ eventId, err: err.message }, 'chat subscribe failed');
-        return undefined;
-      });
+      const unsubscribe = bus
+        .subscribe(chatChannel(eventId), (text) => this.#onBusMessage(room, text))
+        .catch((err: Error) => {
+          logger.warn({ eventId, err: err.message }, 'chat subscribe failed');
+          return undefined;
+        });
       const unsubscribeSignals = bus
         .subscribe(signalsChannel(eventId), (text) => {
           const signal = decodeViewerSignal(text);
@@ -228,7 +230,9 @@ export class Rooms<M extends RoomsMember> {
   }
 
   #enqueue(room: Room<M>, fn: () => Promise<void>): void {
-    room.chain = room.chain.then(fn).catch((err: Error) => this.#parent.logger.error({ eventId: room.eventId, err: err.message }, 'chat room task failed'));
+    room.chain = room.chain
+      .then(fn)
+      .catch((err: Error) => this.#parent.logger.error({ eventId: room.eventId, err: err.message }, 'chat room task failed'));
   }
 
   /** Delivers a comment in seq order: fills any gap from the store first (pub/sub is at-most-once). */
@@ -238,7 +242,10 @@ export class Rooms<M extends RoomsMember> {
       try {
         for (const missed of await this.#parent.store.since(room.eventId, room.lastSeq, c.seq - 1, c.seq - room.lastSeq)) room.push(missed);
       } catch (err) {
-        this.#parent.logger.warn({ eventId: room.eventId, err: (err as Error).message }, 'gap fill failed; live viewers miss some comments until they reconnect');
+        this.#parent.logger.warn(
+          { eventId: room.eventId, err: (err as Error).message },
+          'gap fill failed; live viewers miss some comments until they reconnect',
+        );
       }
     }
     room.push(c);

@@ -44,7 +44,10 @@ export const moderatedCommentSchema = commentSchema
   .meta({ id: 'ModeratedComment' });
 /** Chat settings moderators set. */
 export const settingsSchema = z
-  .object({ chatEnabled: z.boolean(), slowModeSec: z.number().int().meta({ description: 'Minimum seconds between two comments of one viewer; 0 = off' }) })
+  .object({
+    chatEnabled: z.boolean(),
+    slowModeSec: z.number().int().meta({ description: 'Minimum seconds between two comments of one viewer; 0 = off' }),
+  })
   .meta({ id: 'ChatSettings' });
 const pageQuery = z.strictObject({
   after: z.coerce.number().int().min(0).default(0).meta({ description: 'Only comments with a seq above this one' }),
@@ -78,9 +81,13 @@ export function registerChatRoutes(b: RouteBuilder, deps: ChatRoutesDeps): void 
     } catch {
       throw new ApiError(503, 'unavailable', 'temporarily unavailable; try again');
     }
-    if (!t.allowed) throw new ApiError(429, 'rate_limited', 'too many requests; slow down', { 'retry-after': String(Math.ceil(t.retryAfterMs / 1000)) });
+    if (!t.allowed)
+      throw new ApiError(429, 'rate_limited', 'too many requests; slow down', { 'retry-after': String(Math.ceil(t.retryAfterMs / 1000)) });
   };
-  const limited = { 429: { description: 'Rate limited (`rate_limited`, Retry-After)' }, 503: { description: 'Rate limiter or chat bus unreachable (`unavailable` / `chat_unavailable`)' } };
+  const limited = {
+    429: { description: 'Rate limited (`rate_limited`, Retry-After)' },
+    503: { description: 'Rate limiter or chat bus unreachable (`unavailable` / `chat_unavailable`)' },
+  };
 
   b.route({
     method: 'post',
@@ -150,7 +157,8 @@ export function registerChatRoutes(b: RouteBuilder, deps: ChatRoutesDeps): void 
   b.route({
     method: 'get',
     path: '/events/:id/moderation/comments',
-    summary: "The moderators' comment feed: every comment (hidden and deleted ones flagged), oldest first, paged by seq; plus the chat settings",
+    summary:
+      "The moderators' comment feed: every comment (hidden and deleted ones flagged), oldest first, paged by seq; plus the chat settings",
     description: 'Poll with `after=nextAfter` for a live feed (or join the WebSocket with a moderator token for live batches).',
     tags: ['moderation'],
     access: 'operator',
@@ -159,13 +167,21 @@ export function registerChatRoutes(b: RouteBuilder, deps: ChatRoutesDeps): void 
     responses: {
       200: {
         description: 'A page',
-        schema: z.object({ comments: z.array(moderatedCommentSchema), hasMore: z.boolean(), nextAfter: z.number().int(), settings: settingsSchema }),
+        schema: z.object({
+          comments: z.array(moderatedCommentSchema),
+          hasMore: z.boolean(),
+          nextAfter: z.number().int(),
+          settings: settingsSchema,
+        }),
       },
       ...notFound,
     },
     handler: async ({ params, query }) => {
       await mustExist(params.id);
-      const [rows, settings] = await Promise.all([deps.comments.allSince(params.id, query.after, query.limit + 1), deps.comments.settings(params.id)]);
+      const [rows, settings] = await Promise.all([
+        deps.comments.allSince(params.id, query.after, query.limit + 1),
+        deps.comments.settings(params.id),
+      ]);
       const comments = rows.slice(0, query.limit);
       return { comments, hasMore: rows.length > query.limit, nextAfter: comments.at(-1)?.seq ?? query.after, settings };
     },
@@ -200,7 +216,10 @@ export function registerChatRoutes(b: RouteBuilder, deps: ChatRoutesDeps): void 
     params: eventIdParams,
     body: moderationActionSchema,
     responses: {
-      200: { description: 'Applied (settings: the chat settings after `slow_mode` / `chat`)', schema: z.object({ ok: z.literal(true), settings: settingsSchema.optional() }) },
+      200: {
+        description: 'Applied (settings: the chat settings after `slow_mode` / `chat`)',
+        schema: z.object({ ok: z.literal(true), settings: settingsSchema.optional() }),
+      },
       404: { description: 'No such event or comment (`not_found`)' },
       ...limited,
     },

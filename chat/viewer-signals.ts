@@ -60,9 +60,13 @@ export function remainingSec(endMs: number, now: number): number {
 
 /** Adds `remainingSec` to the timed signals (news flash, ad break start) as seen at `now`; others unchanged. */
 export function withRemaining(s: ViewerSignal, now: number): ViewerSignal {
-  if (s.signal === 'news_flash') return { ...s, flash: { ...s.flash, remainingSec: remainingSec(s.flash.expiresAt, now) } as NewsFlashWire };
+  if (s.signal === 'news_flash')
+    return { ...s, flash: { ...s.flash, remainingSec: remainingSec(s.flash.expiresAt, now) } as NewsFlashWire };
   if (s.signal === 'ad_break_start') {
-    return { ...s, adBreak: { ...s.adBreak, remainingSec: remainingSec(s.adBreak.startAt + s.adBreak.durationSec * 1000, now) } as AdBreakWire };
+    return {
+      ...s,
+      adBreak: { ...s.adBreak, remainingSec: remainingSec(s.adBreak.startAt + s.adBreak.durationSec * 1000, now) } as AdBreakWire,
+    };
   }
   return s;
 }

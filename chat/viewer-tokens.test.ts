@@ -16,7 +16,9 @@ test('tokens verify, carry role and suffixed name, and fail when forged or expir
   assert.match(viewer.name, /^Ada#\d{4}$/);
   assert.deepEqual(t.verify(token), viewer);
   const [payload, mac] = token.split('.') as [string, string];
-  const forged = Buffer.from(JSON.stringify({ v: 1, sub: viewer.id, name: viewer.name, role: 'admin', exp: viewer.exp })).toString('base64url');
+  const forged = Buffer.from(JSON.stringify({ v: 1, sub: viewer.id, name: viewer.name, role: 'admin', exp: viewer.exp })).toString(
+    'base64url',
+  );
   assert.equal(t.verify(`${forged}.${mac}`), undefined, 'role change breaks the MAC');
   assert.equal(new ViewerTokens(Buffer.alloc(32, 2), 60).verify(token), undefined, 'other secret');
   assert.equal(t.verify(`${payload}`), undefined);

@@ -74,7 +74,9 @@ export class ViewerTokens {
 
   /** Signs an identity as it is (for tests and the operator side). */
   sign(viewer: ViewerIdentity): string {
-    const payload = Buffer.from(JSON.stringify({ v: 1, sub: viewer.id, name: viewer.name, role: viewer.role, exp: viewer.exp })).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ v: 1, sub: viewer.id, name: viewer.name, role: viewer.role, exp: viewer.exp })).toString(
+      'base64url',
+    );
     return `${payload}.${this.mac(payload)}`;
   }
 

@@ -40,7 +40,10 @@ export function createAllInOneFront(deps: AllInOneFrontDeps): (req: IncomingMess
   app.get('/metrics', async (req, res) => {
     if (!metricsAllowed(config.metricsToken, req.headers.authorization)) {
       const u = METRICS_UNAUTHORIZED;
-      return void res.status(u.status).set(u.headers).json({ error: { code: u.code, message: u.message } });
+      return void res
+        .status(u.status)
+        .set(u.headers)
+        .json({ error: { code: u.code, message: u.message } });
     }
     res.set('content-type', registry.contentType).send(await registry.metrics());
   });

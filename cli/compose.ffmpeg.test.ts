@@ -103,7 +103,15 @@ test('origin role: store, origin, ingests and the HTTP port; the RTMP port taken
     try {
       const node = composeNode(configFor(dir, { ONAIR_ROLE: 'origin', ONAIR_RTMP_PORT: String(taken.port) }), logger);
       await assert.rejects(node.start(), new RegExp(`RTMP ingest cannot listen on 127\\.0\\.0\\.1:${taken.port}: port already in use`));
-      assert.deepEqual(node.services, ['ffmpeg check', 'store', 'origin role', 'origin role/origin', 'origin role/whip', 'origin role/http', 'origin role/rtmp']);
+      assert.deepEqual(node.services, [
+        'ffmpeg check',
+        'store',
+        'origin role',
+        'origin role/origin',
+        'origin role/whip',
+        'origin role/http',
+        'origin role/rtmp',
+      ]);
       assert.ok(!existsSync(join(dir, 'onair.sqlite-wal')), 'the store was closed');
       // The HTTP port had been bound before the RTMP one failed: it is free again.
       const again = composeNode(configFor(dir, { ONAIR_ROLE: 'origin' }), logger);
@@ -122,7 +130,13 @@ test('origin role: store, origin, ingests and the HTTP port; the RTMP port taken
 });
 
 test('edge role: the HLS edge, then its HTTP port (no store, no chat without Redis and PostgreSQL)', async () => {
-  const node = composeNode(loadConfig({ ONAIR_HOST: '127.0.0.1', ONAIR_HTTP_PORT: '0', ONAIR_ROLE: 'edge', ONAIR_EDGE_WORKERS: '1' }, { originUrls: ['http://127.0.0.1:9'] }), logger);
+  const node = composeNode(
+    loadConfig(
+      { ONAIR_HOST: '127.0.0.1', ONAIR_HTTP_PORT: '0', ONAIR_ROLE: 'edge', ONAIR_EDGE_WORKERS: '1' },
+      { originUrls: ['http://127.0.0.1:9'] },
+    ),
+    logger,
+  );
   assert.deepEqual(node.services, ['hls edge', 'http']);
   await node.start();
   try {
@@ -159,10 +173,22 @@ test('building starts nothing: no timer, socket, child process or probe until st
     }
     assert.deepEqual(created.splice(0), [], what);
   };
-  const config = loadConfig({ ONAIR_HOST: '127.0.0.1', ONAIR_HTTP_PORT: '0', ONAIR_RTMP_PORT: '0', ONAIR_EDGE_WORKERS: '1' }, { originUrls: ['http://127.0.0.1:9'] });
-  const deps = { config, logger, registry: createMetricsRegistry(), authorize: async () => undefined, feeds: { open: () => assert.fail('no feed') } };
+  const config = loadConfig(
+    { ONAIR_HOST: '127.0.0.1', ONAIR_HTTP_PORT: '0', ONAIR_RTMP_PORT: '0', ONAIR_EDGE_WORKERS: '1' },
+    { originUrls: ['http://127.0.0.1:9'] },
+  );
+  const deps = {
+    config,
+    logger,
+    registry: createMetricsRegistry(),
+    authorize: async () => undefined,
+    feeds: { open: () => assert.fail('no feed') },
+  };
   build('createIngests', () => void createIngests(deps));
-  build('createHlsEdge', () => void createHlsEdge({ config, logger, registry: createMetricsRegistry(), upstreams: ['http://127.0.0.1:9'] }));
+  build(
+    'createHlsEdge',
+    () => void createHlsEdge({ config, logger, registry: createMetricsRegistry(), upstreams: ['http://127.0.0.1:9'] }),
+  );
   build('the edge role', () => void composeNode({ ...config, role: 'edge' }, logger));
   await withDataDir(async (dir) => {
     build('the all-in-one role', () => void composeNode(configFor(dir), logger));

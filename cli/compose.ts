@@ -167,7 +167,14 @@ function ffmpegCheck(config: Config, logger: Logger): Service {
 /** The origin and the two ingests that feed it; the caller adds the RTMP ingest last (it opens a public port). */
 function addOriginAndIngests(
   stage: Stage,
-  deps: { config: Config; logger: Logger; registry: Registry; events: EventService; bindHost: string; onStatus(eventId: string, status: 'live' | 'offline'): void } & Pick<IngestDeps, 'onHealth'>,
+  deps: {
+    config: Config;
+    logger: Logger;
+    registry: Registry;
+    events: EventService;
+    bindHost: string;
+    onStatus(eventId: string, status: 'live' | 'offline'): void;
+  } & Pick<IngestDeps, 'onHealth'>,
 ): { origin: Origin; rtmp: RtmpIngest; whip: WhipIngest } {
   const { config, logger, registry, events } = deps;
   const origin = stage.add(
@@ -252,16 +259,19 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
       events,
       bindHost: '127.0.0.1',
       onStatus: (eventId, status) => {
-        control.setStatus(eventId, status).catch((err: Error) =>
-          logger.error({ eventId, err: err.message }, 'status update failed'),
-        );
+        control.setStatus(eventId, status).catch((err: Error) => logger.error({ eventId, err: err.message }, 'status update failed'));
       },
       onHealth: (id, stats) => control.onIngestHealth(id, stats),
     });
     const { origin, whip } = ingest;
     // Pulls from the origin's bound URL (known once it listens) unless told other origins.
     const hlsEdge = s.deferred('hls edge', () =>
-      createHlsEdge({ config, logger: logger.child({ role: 'edge' }), registry, upstreams: config.originUrls.length ? config.originUrls : [origin.url] }),
+      createHlsEdge({
+        config,
+        logger: logger.child({ role: 'edge' }),
+        registry,
+        upstreams: config.originUrls.length ? config.originUrls : [origin.url],
+      }),
     );
     const edge = { handle: (req: IncomingMessage, res: ServerResponse) => hlsEdge().handle(req, res) };
     // Live interaction: bus from ONAIR_REDIS_URL / REDIS_URL (cluster mode) or in-process.
@@ -296,7 +306,10 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
     const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, edge, whip, control }));
     server.keepAliveTimeout = 65_000;
     http = s.add('http', httpService(server, { port: config.httpPort, host: config.host }));
-    s.add('chat gateway', chatGateway(() => chat, server, logger.child({ role: 'chat' }), config));
+    s.add(
+      'chat gateway',
+      chatGateway(() => chat, server, logger.child({ role: 'chat' }), config),
+    );
     rtmp = s.add('rtmp', ingest.rtmp);
   });
   return {
@@ -335,7 +348,13 @@ function composeOrigin(stage: Stage, config: Config, logger: Logger): RolePorts 
       .use('/whip', parts.whip.router)
       .use(jsonErrorHandler(logger));
     const server = createServer(
-      createHttpFront({ role: 'origin', registry, metricsToken: config.metricsToken, health: () => ({ originUrl: parts.origin.url }), whip: whipApp }),
+      createHttpFront({
+        role: 'origin',
+        registry,
+        metricsToken: config.metricsToken,
+        health: () => ({ originUrl: parts.origin.url }),
+        whip: whipApp,
+      }),
     );
     tuneServer(server);
     http = s.add('http', httpService(server, { port: config.httpPort, host: config.host }));
@@ -366,7 +385,10 @@ function composeEdge(stage: Stage, config: Config, logger: Logger): RolePorts {
   }
   if (workers === 1) {
     const ports = composeEdgeProcess(stage, config, logger.child({ role: 'edge' }), undefined, withChat);
-    return { ...ports, started: () => logger.info({ httpPort: ports.httpPort(), origins: config.originUrls, workers: 1 }, 'onair edge is up') };
+    return {
+      ...ports,
+      started: () => logger.info({ httpPort: ports.httpPort(), origins: config.originUrls, workers: 1 }, 'onair edge is up'),
+    };
   }
   const primary = stage.add('edge workers', edgePrimary(config, logger.child({ role: 'edge-primary' }), workers));
   return {
@@ -418,6 +440,10 @@ function composeEdgeProcess(stage: Stage, config: Config, logger: Logger, worker
   );
   tuneServer(server);
   const http = stage.add('http', httpService(server, { port: config.httpPort, host: config.host, graceMs: 1_000 }));
-  if (withChat) stage.add('chat gateway', chatGateway(() => chat!, server, logger.child({ part: 'chat' }), config));
+  if (withChat)
+    stage.add(
+      'chat gateway',
+      chatGateway(() => chat!, server, logger.child({ part: 'chat' }), config),
+    );
   return { httpPort: () => http.port };
 }

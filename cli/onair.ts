@@ -87,7 +87,7 @@ function resolveTarget(config: Config, withUrls: boolean): Target {
     say(`store: ${store}`);
     say(
       `warning: the server running on data dir ${resolve(config.dataDir)} (pid ${server.pid}) uses ${server.store}, not this store: ` +
-        'it will not see what this command writes; give this command the server\'s ONAIR_DATABASE_URL / ONAIR_DATA_DIR',
+        "it will not see what this command writes; give this command the server's ONAIR_DATABASE_URL / ONAIR_DATA_DIR",
     );
     return own;
   }
@@ -130,7 +130,8 @@ async function main(argv: string[]): Promise<void> {
     const logger = createLogger(config.logLevel);
     // The roles that hold the store tell the CLI where they are (cli/server-file.ts).
     let removeCard = (): void => undefined;
-    const cardError = (err: Error) => logger.warn({ err: err.message }, 'cannot write or remove server.json in the data dir; the CLI will not find this server');
+    const cardError = (err: Error) =>
+      logger.warn({ err: err.message }, 'cannot write or remove server.json in the data dir; the CLI will not find this server');
     let server: ReturnType<typeof composeNode>;
     try {
       server = composeNode(config, logger);
@@ -140,7 +141,8 @@ async function main(argv: string[]): Promise<void> {
     }
     await server.start();
     if (config.role === 'origin') removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: config.rtmpPort }, cardError);
-    else if (config.role === 'all') removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: server.rtmpPort ?? config.rtmpPort }, cardError);
+    else if (config.role === 'all')
+      removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: server.rtmpPort ?? config.rtmpPort }, cardError);
     let stopping = false;
     const shutdown = (signal: string) => {
       if (stopping) return;
@@ -196,9 +198,14 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (cmd === 'operator' && sub === 'create') {
-    const { values } = parseArgs({ args: argv.slice(2), options: { email: { type: 'string' }, role: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+    const { values } = parseArgs({
+      args: argv.slice(2),
+      options: { email: { type: 'string' }, role: { type: 'string' }, json: { type: 'boolean' } },
+      strict: true,
+    });
     if (!values.email?.trim()) throw new UsageError('--email is required', ['operator', 'create']);
-    if (!operatorRoles.includes(values.role as OperatorRole)) throw new UsageError(`--role must be one of ${operatorRoles.join(', ')}`, ['operator', 'create']);
+    if (!operatorRoles.includes(values.role as OperatorRole))
+      throw new UsageError(`--role must be one of ${operatorRoles.join(', ')}`, ['operator', 'create']);
     const config = loadConfig();
     resolveTarget(config, false);
     const password = await readPassword(`password for ${values.email}: `);

@@ -3,7 +3,11 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 
 /** Prompts (input not echoed) when `input` is a TTY; otherwise reads stdin up to the first newline. */
-export async function readPassword(prompt: string, input: Readable & { isTTY?: boolean } = process.stdin, output: Writable = process.stderr): Promise<string> {
+export async function readPassword(
+  prompt: string,
+  input: Readable & { isTTY?: boolean } = process.stdin,
+  output: Writable = process.stderr,
+): Promise<string> {
   if (input.isTTY) {
     const rl = createInterface({ input, output, terminal: true });
     // Echo the prompt but nothing that is typed.

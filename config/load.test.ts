@@ -9,8 +9,14 @@ test('defaults apply with an empty environment', () => {
   const c = loadConfig({});
   assert.equal(c.httpPort, 8080);
   assert.equal(c.rtmpPort, 1935);
-  assert.deepEqual(c.ladder.map((r) => r.name), ['720p', '480p', '360p']);
-  assert.ok(c.ladder.every((r) => r.fps === undefined), 'the default ladder follows the source frame rate');
+  assert.deepEqual(
+    c.ladder.map((r) => r.name),
+    ['720p', '480p', '360p'],
+  );
+  assert.ok(
+    c.ladder.every((r) => r.fps === undefined),
+    'the default ladder follows the source frame rate',
+  );
   assert.equal(c.segmentTargetSec, 2);
 });
 
@@ -26,17 +32,22 @@ test('ONAIR_* variables override, numbers and lists parsed', () => {
 });
 
 test('ONAIR_LADDER: a rung fps may be fractional or omitted (follow the source)', () => {
-  const c = loadConfig({ ONAIR_LADDER: '[{"name":"720p","height":720,"fps":29.97,"videoKbps":2800},{"name":"360p","height":360,"videoKbps":700}]' });
+  const c = loadConfig({
+    ONAIR_LADDER: '[{"name":"720p","height":720,"fps":29.97,"videoKbps":2800},{"name":"360p","height":360,"videoKbps":700}]',
+  });
   assert.equal(c.ladder[0]?.fps, 29.97);
   assert.equal(c.ladder[1]?.fps, undefined);
 });
 
 test('an invalid value names the field', () => {
-  assert.throws(() => loadConfig({ ONAIR_HTTP_PORT: 'eighty' }), (e: unknown) => {
-    assert.ok(e instanceof ConfigError);
-    assert.match(e.message, /ONAIR_HTTP_PORT/);
-    return true;
-  });
+  assert.throws(
+    () => loadConfig({ ONAIR_HTTP_PORT: 'eighty' }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /ONAIR_HTTP_PORT/);
+      return true;
+    },
+  );
   assert.throws(() => loadConfig({ ONAIR_WINDOW_SEGMENTS: '3' }), /ONAIR_WINDOW_SEGMENTS/);
   assert.throws(() => loadConfig({ ONAIR_LADDER: '[{"name":"x","height":1}]' }), /ONAIR_LADDER \(ladder\.0/);
 });
@@ -73,16 +84,28 @@ test('the store URL: ONAIR_DATABASE_URL, else DATABASE_URL; only postgres URLs',
   assert.equal(loadConfig({}).databaseUrl, undefined);
   assert.equal(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/onair' }).databaseUrl, 'postgres://u:p@db:5432/onair');
   assert.equal(loadConfig({ DATABASE_URL: 'postgres://a/x', ONAIR_DATABASE_URL: 'postgresql://b/y' }).databaseUrl, 'postgresql://b/y');
-  assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://db/onair' }), /ONAIR_DATABASE_URL \(databaseUrl\): a postgres:\/\/ or postgresql:\/\/ URL/);
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: 'mysql://db/onair' }),
+    /ONAIR_DATABASE_URL \(databaseUrl\): a postgres:\/\/ or postgresql:\/\/ URL/,
+  );
 });
 
 test('a ladder that is not JSON says what to write', () => {
-  assert.throws(() => loadConfig({ ONAIR_LADDER: 'not json' }), (e: unknown) => {
-    assert.ok(e instanceof ConfigError);
-    assert.match(e.message, /^ONAIR_LADDER: not JSON; write a JSON array like \[\{"name":"720p","height":720,"fps":30,"videoKbps":2800\}\]$/);
-    return true;
-  });
-  assert.throws(() => loadConfig({ ONAIR_LADDER: '["720p"]' }), /ONAIR_LADDER \(ladder\.0\): .*; write a JSON array like \[\{"name":"720p"/);
+  assert.throws(
+    () => loadConfig({ ONAIR_LADDER: 'not json' }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(
+        e.message,
+        /^ONAIR_LADDER: not JSON; write a JSON array like \[\{"name":"720p","height":720,"fps":30,"videoKbps":2800\}\]$/,
+      );
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadConfig({ ONAIR_LADDER: '["720p"]' }),
+    /ONAIR_LADDER \(ladder\.0\): .*; write a JSON array like \[\{"name":"720p"/,
+  );
 });
 
 test('ONAIR_ROLE takes exactly the roles `onair start` runs, and the message lists them', () => {
@@ -105,14 +128,23 @@ test('the part target must split the segment target into whole parts', () => {
 });
 
 test('two servers on one port are refused', () => {
-  assert.throws(() => loadConfig({ ONAIR_HTTP_PORT: '9000', ONAIR_RTMP_PORT: '9000' }), /ONAIR_RTMP_PORT \(rtmpPort\): port 9000 is already ONAIR_HTTP_PORT/);
+  assert.throws(
+    () => loadConfig({ ONAIR_HTTP_PORT: '9000', ONAIR_RTMP_PORT: '9000' }),
+    /ONAIR_RTMP_PORT \(rtmpPort\): port 9000 is already ONAIR_HTTP_PORT/,
+  );
   assert.throws(() => loadConfig({ ONAIR_ORIGIN_PORT: '1935' }), /ONAIR_ORIGIN_PORT \(originPort\): port 1935 is already ONAIR_RTMP_PORT/);
   assert.equal(loadConfig({ ONAIR_HTTP_PORT: '0', ONAIR_RTMP_PORT: '0' }).httpPort, 0);
 });
 
 test('ONAIR_WATCH_FRAME_ANCESTORS: a CSP source list, never a way to add directives', () => {
   assert.equal(loadConfig({}).watchFrameAncestors, '*');
-  assert.equal(loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "'self' https://news.example https://*.partner.example" }).watchFrameAncestors, "'self' https://news.example https://*.partner.example");
-  assert.throws(() => loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "*; script-src 'unsafe-inline'" }), /ONAIR_WATCH_FRAME_ANCESTORS .*is not a CSP source; write \*/);
+  assert.equal(
+    loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "'self' https://news.example https://*.partner.example" }).watchFrameAncestors,
+    "'self' https://news.example https://*.partner.example",
+  );
+  assert.throws(
+    () => loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "*; script-src 'unsafe-inline'" }),
+    /ONAIR_WATCH_FRAME_ANCESTORS .*is not a CSP source; write \*/,
+  );
   assert.throws(() => loadConfig({ ONAIR_WATCH_FRAME_ANCESTORS: "'none' https://a.example" }), /'none' must stand alone/);
 });

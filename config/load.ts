@@ -51,10 +51,7 @@ function fromEnv(key: string, raw: string, shape: z.ZodType): unknown {
 }
 
 /** Builds the configuration from `overrides`, `ONAIR_CONFIG` file and `ONAIR_*` environment variables. */
-export function loadConfig(
-  env: NodeJS.ProcessEnv = process.env,
-  overrides: Partial<Record<keyof Config, unknown>> = {},
-): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof Config, unknown>> = {}): Config {
   let fromFile: Record<string, unknown> = {};
   const file = env.ONAIR_CONFIG;
   if (file) {

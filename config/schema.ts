@@ -82,7 +82,11 @@ function checkAcrossKeys(
       const [a, pa] = ports[j]!;
       const [b, pb] = ports[i]!;
       if (pa !== 0 && pa === pb) {
-        ctx.addIssue({ code: 'custom', path: [b], message: `port ${pb} is already ${envNameOf(a)}; give each server its own port (or 0 for a free one)` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [b],
+          message: `port ${pb} is already ${envNameOf(a)}; give each server its own port (or 0 for a free one)`,
+        });
       }
     }
   }
@@ -138,9 +142,7 @@ export const configSchema = z
     /** ffmpeg executable. */
     ffmpegPath: z.string().min(1).default('ffmpeg'),
     /** x264 preset for the ladder. */
-    x264Preset: z
-      .enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium'])
-      .default('veryfast'),
+    x264Preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),
     /** Segment target duration in seconds; every segment starts on a forced keyframe. */
     segmentTargetSec: z.number().min(1).max(10).default(2),
     /** LL-HLS part target duration in seconds (one fMP4 fragment per part). */
@@ -172,7 +174,11 @@ export const configSchema = z
       ])
       .refine((l) => new Set(l.map((r) => r.name)).size === l.length, 'rendition names must be unique'),
     /** Edge cache budget in bytes. */
-    edgeCacheBytes: z.number().int().min(1 << 20).default(256 * 1024 * 1024),
+    edgeCacheBytes: z
+      .number()
+      .int()
+      .min(1 << 20)
+      .default(256 * 1024 * 1024),
     /** Edge upstream request timeout in milliseconds. */
     edgeUpstreamTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
     /** Edge worker processes (`--role edge`), each a complete edge on the shared port. 0: one per CPU core. */
@@ -186,9 +192,17 @@ export const configSchema = z
     /** A client that takes no response bytes for this long is disconnected (slow-client guard), in ms. */
     edgeClientStallMs: z.number().int().min(1_000).max(600_000).default(15_000),
     /** Most bytes the edge queues for one client beyond the object being sent before cutting it off. */
-    edgeClientBufferBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+    edgeClientBufferBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .default(4 * 1024 * 1024),
     /** Operator console session lifetime in hours (httpOnly SameSite=Strict cookie). */
-    sessionTtlHours: z.number().min(0.1).max(24 * 30).default(12),
+    sessionTtlHours: z
+      .number()
+      .min(0.1)
+      .max(24 * 30)
+      .default(12),
     /** Failed logins allowed per e-mail and address within `loginWindowSec` before logins are refused (HTTP 429). */
     loginMaxFailures: z.number().int().min(1).max(1000).default(5),
     /** Window (and lock-out) of the login failure limit, in seconds. */
@@ -235,7 +249,12 @@ export const configSchema = z
     /** HMAC secret for viewer tokens (≥ 32 characters, the same on every node). Unset: generated once into the data dir. */
     viewerTokenSecret: z.string().min(32).optional(),
     /** Viewer token lifetime in seconds. */
-    viewerTokenTtlSec: z.number().int().min(60).max(30 * 86_400).default(86_400),
+    viewerTokenTtlSec: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86_400)
+      .default(86_400),
     /** Viewer tokens (`POST /api/v1/viewers`) one client address may get per second, sustained (token bucket). */
     viewerTokensPerSec: z.number().positive().default(0.2),
     /** Viewer tokens one client address may get at once (the bucket's burst). */
@@ -247,9 +266,18 @@ export const configSchema = z
     /** Most WebSocket connections from one IP address per edge. */
     wsMaxConnectionsPerIp: z.number().int().min(1).default(50),
     /** Bytes queued for one client beyond which it is closed as a slow consumer (close code 4409). */
-    wsMaxBufferedBytes: z.number().int().min(16 * 1024).default(1024 * 1024),
+    wsMaxBufferedBytes: z
+      .number()
+      .int()
+      .min(16 * 1024)
+      .default(1024 * 1024),
     /** Largest client message in bytes answered with an error; frames over 16× this close the connection (1009). */
-    wsMaxMessageBytes: z.number().int().min(1024).max(1024 * 1024).default(4096),
+    wsMaxMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024)
+      .default(4096),
     /** Per-viewer comment bucket: sustained comments per second and burst. Per IP: × `chatIpFactor`. */
     chatCommentsPerSec: z.number().positive().default(1),
     /** Per-viewer comment burst. */

@@ -47,7 +47,11 @@ const toRecord = (r: AdBreaksTable): AdBreakRecord => ({
 /** The ad-break service. */
 export interface AdBreaks {
   /** Starts a break now (no `startAt`) or schedules one. */
-  create(eventId: string, input: { durationSec: number; startAt?: number; creativeUrl?: string | null }, by?: string): Promise<AdBreakRecord>;
+  create(
+    eventId: string,
+    input: { durationSec: number; startAt?: number; creativeUrl?: string | null },
+    by?: string,
+  ): Promise<AdBreakRecord>;
   /** Cancels a scheduled break or ends a running one now; undefined if unknown or already over. */
   end(eventId: string, id: string): Promise<AdBreakRecord | undefined>;
   /** The running break of an event, if any. */
@@ -83,10 +87,13 @@ export function createAdBreaks(deps: {
 
   const arm = (id: string, atMs: number, fn: () => Promise<void>) => {
     clearTimeout(timers.get(id));
-    const t = setTimeout(() => {
-      timers.delete(id);
-      fn().catch((err: Error) => log.error({ adBreakId: id, err: err.message }, 'ad break transition failed'));
-    }, Math.max(0, atMs - now()));
+    const t = setTimeout(
+      () => {
+        timers.delete(id);
+        fn().catch((err: Error) => log.error({ adBreakId: id, err: err.message }, 'ad break transition failed'));
+      },
+      Math.max(0, atMs - now()),
+    );
     timers.set(id, t);
   };
 
@@ -99,11 +106,18 @@ export function createAdBreaks(deps: {
     if (!r || r.status !== 'scheduled') return;
     const startMs = now();
     const viewers = deps.viewerCount(r.event_id) ?? null;
-    await db.updateTable('ad_breaks').set({ status: 'active', start_at: startMs, viewers_at_start: viewers }).where('id', '=', id).execute();
+    await db
+      .updateTable('ad_breaks')
+      .set({ status: 'active', start_at: startMs, viewers_at_start: viewers })
+      .where('id', '=', id)
+      .execute();
     const rec = toRecord({ ...r, status: 'active', start_at: startMs, viewers_at_start: viewers });
     const renditions = marker.mark(r.event_id, { seq: rec.seq, startMs, plannedDurationSec: rec.durationSec });
     log.info({ eventId: r.event_id, adBreakId: id, durationSec: rec.durationSec, renditions, viewers }, 'ad break started');
-    await signals.send(r.event_id, { signal: 'ad_break_start', adBreak: { id, startAt: startMs, durationSec: rec.durationSec, creativeUrl: rec.creativeUrl } });
+    await signals.send(r.event_id, {
+      signal: 'ad_break_start',
+      adBreak: { id, startAt: startMs, durationSec: rec.durationSec, creativeUrl: rec.creativeUrl },
+    });
     arm(id, startMs + rec.durationSec * 1000, async () => void (await finish(id)));
   }
 
@@ -135,7 +149,10 @@ export function createAdBreaks(deps: {
         .execute();
       const clash = open.find((o) => Number(o.start_at) < startAt + durationMs && startAt < Number(o.start_at) + Number(o.duration_ms));
       if (clash) throw new AdBreakConflictError(`overlaps ad break ${clash.id}`);
-      const last = await db.selectFrom('ad_breaks').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+      const last = await db
+        .selectFrom('ad_breaks')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .executeTakeFirst();
       const r: AdBreaksTable = {
         id: 'ad_' + randomBytes(8).toString('base64url'),
         event_id: eventId,
@@ -173,7 +190,9 @@ export function createAdBreaks(deps: {
     active: (eventId) => activeAdBreak(db, eventId),
 
     async list(eventId) {
-      return (await db.selectFrom('ad_breaks').selectAll().where('event_id', '=', eventId).orderBy('start_at', 'desc').execute()).map(toRecord);
+      return (await db.selectFrom('ad_breaks').selectAll().where('event_id', '=', eventId).orderBy('start_at', 'desc').execute()).map(
+        toRecord,
+      );
     },
 
     async start() {

@@ -29,7 +29,12 @@ export function registerAdBreakRoutes(b: RouteBuilder, deps: { events: EventServ
     body: z.strictObject({
       durationSec: z.number().min(5).max(600),
       startAt: epochMs.optional().meta({ description: 'Start time; omit to start now' }),
-      creativeUrl: z.url({ protocol: /^https?$/ }).max(2000).nullable().optional().meta({ description: 'Image or video to show; default: the configured creative or a slate' }),
+      creativeUrl: z
+        .url({ protocol: /^https?$/ })
+        .max(2000)
+        .nullable()
+        .optional()
+        .meta({ description: 'Image or video to show; default: the configured creative or a slate' }),
     }),
     status: 201,
     responses: {
@@ -40,7 +45,8 @@ export function registerAdBreakRoutes(b: RouteBuilder, deps: { events: EventServ
     handler: async ({ params, body, principal }) => {
       const e = await mustExist(params.id);
       if (e.status === 'ended') throw new ApiError(409, 'event_ended', 'the event has ended');
-      if (body.startAt === undefined && e.status !== 'live') throw new ApiError(409, 'not_live', 'the event is not live: schedule the break instead');
+      if (body.startAt === undefined && e.status !== 'live')
+        throw new ApiError(409, 'not_live', 'the event is not live: schedule the break instead');
       try {
         return { adBreak: await adBreaks.create(e.id, body, principal?.operator.id) };
       } catch (err) {
@@ -73,7 +79,10 @@ export function registerAdBreakRoutes(b: RouteBuilder, deps: { events: EventServ
     access: 'public',
     params: eventIdParams,
     responses: {
-      200: { description: 'The running break or null', schema: z.object({ adBreak: adBreakSchema.nullable(), remainingSec: z.number().nullable() }) },
+      200: {
+        description: 'The running break or null',
+        schema: z.object({ adBreak: adBreakSchema.nullable(), remainingSec: z.number().nullable() }),
+      },
       ...notFound,
     },
     handler: async ({ params }) => {

@@ -5,7 +5,9 @@ import type { RouteBuilder } from './api-routes.ts';
 import { epochMs, operatorSchema } from './api-schemas.ts';
 import { MIN_PASSWORD_LENGTH, OperatorExistsError, type OperatorService } from './operators.ts';
 
-const tokenInfoSchema = z.object({ id: z.string(), name: z.string(), createdAt: epochMs, lastUsedAt: epochMs.nullable() }).meta({ id: 'ApiToken' });
+const tokenInfoSchema = z
+  .object({ id: z.string(), name: z.string(), createdAt: epochMs, lastUsedAt: epochMs.nullable() })
+  .meta({ id: 'ApiToken' });
 const sessionSchema = z.object({ operator: operatorSchema, csrfToken: z.string().nullable() }).meta({ id: 'Session' });
 
 /** Registers the auth and operator routes. */
@@ -70,7 +72,8 @@ export function registerAuthRoutes(b: RouteBuilder, deps: { auth: Auth; operator
     method: 'post',
     path: '/auth/tokens',
     summary: 'Create a bearer API token for scripts (shown once)',
-    description: 'Use it as `Authorization: Bearer <token>`; it carries the role of the operator who created it. Bearer requests need no CSRF token.',
+    description:
+      'Use it as `Authorization: Bearer <token>`; it carries the role of the operator who created it. Bearer requests need no CSRF token.',
     tags,
     access: 'operator',
     body: z.strictObject({ name: z.string().trim().min(1).max(100) }),
@@ -141,7 +144,11 @@ export function registerAuthRoutes(b: RouteBuilder, deps: { auth: Auth; operator
     tags: ['operators'],
     access: 'admin',
     params: z.strictObject({ operatorId: z.string().min(1).max(64) }),
-    responses: { 204: { description: 'Disabled' }, 404: { description: 'No such active operator (`not_found`)' }, 409: { description: 'Cannot disable yourself' } },
+    responses: {
+      204: { description: 'Disabled' },
+      404: { description: 'No such active operator (`not_found`)' },
+      409: { description: 'Cannot disable yourself' },
+    },
     handler: async ({ res, principal, params }) => {
       if (params.operatorId === principal!.operator.id) throw new ApiError(409, 'cannot_disable_self', 'you cannot disable yourself');
       if (!(await operators.disable(params.operatorId))) throw new ApiError(404, 'not_found', 'no such active operator');

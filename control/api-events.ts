@@ -61,7 +61,8 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
         .transform((s, ctx) => {
           const list = s ? s.split(',') : [];
           const bad = list.filter((x) => !statusList.options.includes(x as never));
-          if (bad.length) ctx.addIssue({ code: 'custom', message: `unknown status ${bad.join(', ')}; use ${statusList.options.join(', ')}` });
+          if (bad.length)
+            ctx.addIssue({ code: 'custom', message: `unknown status ${bad.join(', ')}; use ${statusList.options.join(', ')}` });
           return list as z.infer<typeof statusList>[];
         })
         .meta({ description: 'Comma-separated statuses to keep (idle, live, offline, ended)' }),
@@ -109,9 +110,11 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       },
     },
     handler: async () => ({
-      events: (await events.list()).map(
-        (e): z.infer<typeof consoleEventSchema> => ({ ...eventView(e), publishing: deps.publishing(e.id), viewers: deps.viewerCount(e.id) ?? null }),
-      ),
+      events: (await events.list()).map((e): z.infer<typeof consoleEventSchema> => ({
+        ...eventView(e),
+        publishing: deps.publishing(e.id),
+        viewers: deps.viewerCount(e.id) ?? null,
+      })),
     }),
   });
 
@@ -130,7 +133,10 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       latencyMode: z.enum(['low', 'standard']).optional(),
     }),
     status: 201,
-    responses: { 201: { description: 'Created', schema: z.object({ event: eventSchema }) }, 409: { description: 'Slug taken (`slug_taken`)' } },
+    responses: {
+      201: { description: 'Created', schema: z.object({ event: eventSchema }) },
+      409: { description: 'Slug taken (`slug_taken`)' },
+    },
     handler: async ({ body }) => {
       try {
         const { event } = await events.create({ ...body, keepForReveal: true });
@@ -159,7 +165,11 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
         visibility: editable.visibility.optional(),
       })
       .refine((o) => Object.keys(o).length > 0, 'nothing to change'),
-    responses: { 200: { description: 'Updated', schema: z.object({ event: eventSchema }) }, ...notFound, 409: { description: 'Slug taken (`slug_taken`)' } },
+    responses: {
+      200: { description: 'Updated', schema: z.object({ event: eventSchema }) },
+      ...notFound,
+      409: { description: 'Slug taken (`slug_taken`)' },
+    },
     handler: async ({ params, body }) => {
       await mustExist(params.id);
       try {
@@ -202,7 +212,8 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       200: { description: 'The key (never shown again)', schema: keyResponse },
       ...notFound,
       409: {
-        description: 'Already revealed (`key_already_revealed`), event ended (`event_ended`), or sealed under another server secret (`key_unreadable`: rotate it)',
+        description:
+          'Already revealed (`key_already_revealed`), event ended (`event_ended`), or sealed under another server secret (`key_unreadable`: rotate it)',
       },
     },
     handler: async ({ params }) => {
@@ -248,7 +259,11 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
     tags,
     access: 'admin',
     params: eventIdParams,
-    responses: { 200: { description: 'Ended', schema: z.object({ event: eventSchema, disconnected: z.boolean() }) }, ...notFound, 409: { description: 'Already ended (`event_ended`)' } },
+    responses: {
+      200: { description: 'Ended', schema: z.object({ event: eventSchema, disconnected: z.boolean() }) },
+      ...notFound,
+      409: { description: 'Already ended (`event_ended`)' },
+    },
     handler: async ({ params }) => {
       await mustExist(params.id);
       if (!(await events.end(params.id))) throw new ApiError(409, 'event_ended', 'the event has ended already');

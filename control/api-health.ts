@@ -13,7 +13,9 @@ const SSE_PING_MS = 15_000;
 /** Registers the health routes. */
 export function registerHealthRoutes(b: RouteBuilder, deps: { events: EventService; health: HealthMonitor; viewers: ViewerHistory }): void {
   const tags = ['health'];
-  const since = z.strictObject({ since: z.coerce.number().int().min(0).optional().meta({ description: 'Only samples after this time (ms since epoch)' }) });
+  const since = z.strictObject({
+    since: z.coerce.number().int().min(0).optional().meta({ description: 'Only samples after this time (ms since epoch)' }),
+  });
   const mustExist = async (id: string) => {
     if (!(await deps.events.byId(id))) throw new ApiError(404, 'not_found', 'no event with that id');
   };
@@ -21,7 +23,8 @@ export function registerHealthRoutes(b: RouteBuilder, deps: { events: EventServi
   b.route({
     method: 'get',
     path: '/events/:id/health',
-    summary: 'Ingest health of the last hour (bitrate, fps, keyframe interval, resolution, codecs, late/dropped frames, ffmpeg speed) with warnings',
+    summary:
+      'Ingest health of the last hour (bitrate, fps, keyframe interval, resolution, codecs, late/dropped frames, ffmpeg speed) with warnings',
     tags,
     access: 'operator',
     params: eventIdParams,
@@ -49,7 +52,12 @@ export function registerHealthRoutes(b: RouteBuilder, deps: { events: EventServi
     },
     handler: async ({ req, res, params }) => {
       await mustExist(params.id);
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+        connection: 'keep-alive',
+      });
       const send = (s: unknown) => res.write(`event: health\ndata: ${JSON.stringify(s)}\n\n`);
       for (const s of deps.health.history(params.id)) send(s);
       const unsubscribe = deps.health.subscribe(params.id, send);
@@ -73,7 +81,10 @@ export function registerHealthRoutes(b: RouteBuilder, deps: { events: EventServi
     params: eventIdParams,
     query: since,
     responses: {
-      200: { description: 'Samples, oldest first', schema: z.object({ samples: z.array(z.object({ at: epochMs, viewers: z.number().int() })) }) },
+      200: {
+        description: 'Samples, oldest first',
+        schema: z.object({ samples: z.array(z.object({ at: epochMs, viewers: z.number().int() })) }),
+      },
       404: { description: 'No such event (`not_found`)' },
     },
     handler: async ({ params, query }) => {

@@ -39,7 +39,13 @@ export function registerOverlayRoutes(b: RouteBuilder, deps: { events: EventServ
       const body: z.infer<typeof overlaysSchema> = {
         ...active,
         adBreak: ad
-          ? { id: ad.id, startAt: ad.startAt, durationSec: ad.durationSec, creativeUrl: ad.creativeUrl, remainingSec: Math.max(0, (ad.startAt + ad.durationSec * 1000 - now) / 1000) }
+          ? {
+              id: ad.id,
+              startAt: ad.startAt,
+              durationSec: ad.durationSec,
+              creativeUrl: ad.creativeUrl,
+              remainingSec: Math.max(0, (ad.startAt + ad.durationSec * 1000 - now) / 1000),
+            }
           : null,
         serverTime: now,
       };

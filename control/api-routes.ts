@@ -70,7 +70,11 @@ export interface RouteBuilder {
   readonly registry: OpenAPIRegistry;
   /** Every route registered so far (express path, method, access, whether it takes a body), for coverage checks. */
   readonly routes: RouteInfo[];
-  route<P extends AnyObject = z.ZodObject<Record<never, never>>, Q extends AnyObject = z.ZodObject<Record<never, never>>, B extends z.ZodType = z.ZodUndefined>(
+  route<
+    P extends AnyObject = z.ZodObject<Record<never, never>>,
+    Q extends AnyObject = z.ZodObject<Record<never, never>>,
+    B extends z.ZodType = z.ZodUndefined,
+  >(
     spec: RouteSpec<P, Q, B>,
   ): void;
 }
@@ -99,7 +103,10 @@ const accessText: Record<Access, string> = {
 
 /** Sends the project's JSON error shape. */
 export function sendApiError(res: Response, err: ApiError): void {
-  res.status(err.status).set({ 'cache-control': 'no-store', ...err.headers }).json({ error: { code: err.code, message: err.message } });
+  res
+    .status(err.status)
+    .set({ 'cache-control': 'no-store', ...err.headers })
+    .json({ error: { code: err.code, message: err.message } });
 }
 
 /** Creates a route builder over `router`. */
@@ -117,16 +124,24 @@ export function createRouteBuilder(deps: { router: Router; auth: Auth; registry?
       all[400] ??= { description: 'Invalid input (code `invalid_request` or `invalid_json`)', schema: errorSchema };
       if (spec.body) {
         all[413] ??= { description: 'Request body over 64 KB (`too_large`)', schema: errorSchema };
-        all[415] ??= { description: 'Not a UTF-8 JSON body (`unsupported_media_type`, `unsupported_charset`, `unsupported_encoding`)', schema: errorSchema };
+        all[415] ??= {
+          description: 'Not a UTF-8 JSON body (`unsupported_media_type`, `unsupported_charset`, `unsupported_encoding`)',
+          schema: errorSchema,
+        };
       }
       if (spec.access !== 'public') {
         all[401] ??= { description: 'Not signed in (code `unauthenticated`)', schema: errorSchema };
-        all[403] ??= { description: 'Wrong role (`forbidden`) or missing CSRF token on a cookie session (`csrf_failed`)', schema: errorSchema };
+        all[403] ??= {
+          description: 'Wrong role (`forbidden`) or missing CSRF token on a cookie session (`csrf_failed`)',
+          schema: errorSchema,
+        };
       }
       all[500] ??= { description: 'Server fault (`internal`); the message is generic, the cause is logged', schema: errorSchema };
       for (const [status, r] of Object.entries(all)) {
         const schema = r.schema ?? (Number(status) >= 400 ? errorSchema : undefined);
-        responses[status] = schema ? { description: r.description, content: { [r.contentType ?? 'application/json']: { schema } } } : { description: r.description };
+        responses[status] = schema
+          ? { description: r.description, content: { [r.contentType ?? 'application/json']: { schema } } }
+          : { description: r.description };
       }
       registry.registerPath({
         method: spec.method,
@@ -157,13 +172,18 @@ export function createRouteBuilder(deps: { router: Router; auth: Auth; registry?
         const query = parse(spec.query, { ...(req.query as Record<string, unknown>) }, 'query');
         let body: unknown = undefined;
         if (spec.body) {
-          if (!req.is('application/json')) throw new ApiError(415, 'unsupported_media_type', 'send a JSON body (content-type: application/json)');
+          if (!req.is('application/json'))
+            throw new ApiError(415, 'unsupported_media_type', 'send a JSON body (content-type: application/json)');
           body = parse(spec.body, req.body, 'body');
         } else if (req.body !== undefined && Object.keys(req.body as object).length > 0) {
           throw new ApiError(400, 'invalid_request', 'this route takes no request body');
         }
         const out = await spec.handler({ req, res, params, query, body: body as never, principal });
-        if (out !== undefined && !res.headersSent) res.status(spec.status ?? 200).set('cache-control', 'no-store').json(out);
+        if (out !== undefined && !res.headersSent)
+          res
+            .status(spec.status ?? 200)
+            .set('cache-control', 'no-store')
+            .json(out);
       };
       deps.router[spec.method](spec.path, (req: Request, res: Response, next: NextFunction) => {
         handle(req, res).catch(next);

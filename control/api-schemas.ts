@@ -42,7 +42,9 @@ export const newsFlashSchema = z
   .meta({ id: 'NewsFlash' });
 
 /** A disclaimer. */
-export const disclaimerSchema = z.object({ id: z.string(), text: z.string(), severity: severitySchema, at: epochMs }).meta({ id: 'Disclaimer' });
+export const disclaimerSchema = z
+  .object({ id: z.string(), text: z.string(), severity: severitySchema, at: epochMs })
+  .meta({ id: 'Disclaimer' });
 
 /** An ad break. */
 export const adBreakSchema = z
@@ -80,7 +82,9 @@ export const healthSampleSchema = z
     transcodeFps: z.number().nullable(),
     droppedFrames: z.number().int(),
     duplicatedFrames: z.number().int(),
-    warnings: z.array(z.object({ code: z.enum(['keyframe_interval', 'bitrate_collapse', 'transcode_slow', 'late_frames']), message: z.string() })),
+    warnings: z.array(
+      z.object({ code: z.enum(['keyframe_interval', 'bitrate_collapse', 'transcode_slow', 'late_frames']), message: z.string() }),
+    ),
   })
   .meta({ id: 'HealthSample' });
 
@@ -105,7 +109,10 @@ export const overlaysSchema = z
   .object({
     newsFlashes: z.array(newsFlashSchema),
     disclaimer: disclaimerSchema.nullable(),
-    adBreak: adBreakSchema.pick({ id: true, startAt: true, durationSec: true, creativeUrl: true }).extend({ remainingSec: z.number() }).nullable(),
+    adBreak: adBreakSchema
+      .pick({ id: true, startAt: true, durationSec: true, creativeUrl: true })
+      .extend({ remainingSec: z.number() })
+      .nullable(),
     serverTime: z.number().int(),
   })
   .meta({ id: 'Overlays' });

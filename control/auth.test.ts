@@ -119,7 +119,13 @@ describe('auth', () => {
   });
 
   it('sets the Secure flag when the public URL is https', async () => {
-    const auth = createAuth({ config: { ...config, publicUrl: 'https://live.example.com' }, db, operators, logger: createLogger('silent'), registry: createMetricsRegistry() });
+    const auth = createAuth({
+      config: { ...config, publicUrl: 'https://live.example.com' },
+      db,
+      operators,
+      logger: createLogger('silent'),
+      registry: createMetricsRegistry(),
+    });
     const res = response();
     await auth.login(request({ method: 'POST', ip: '192.0.2.50' }), res, 'mod@example.com', PASSWORD);
     assert.equal(res.set[0]!.opts.secure, true);
@@ -143,7 +149,10 @@ describe('auth', () => {
     assert.equal(await auth.principal(request({ cookie: a.cookie })), undefined, 'logged out');
 
     const b = await signIn(auth, 'mod@example.com');
-    await db.updateTable('operator_sessions').set({ expires_at: Date.now() - 1 }).execute();
+    await db
+      .updateTable('operator_sessions')
+      .set({ expires_at: Date.now() - 1 })
+      .execute();
     assert.equal(await auth.principal(request({ cookie: b.cookie })), undefined, 'expired');
 
     const other = await operators.create({ email: 'leaver@example.com', role: 'moderator', password: PASSWORD });
@@ -194,7 +203,7 @@ describe('auth', () => {
     await auth.login(request({ method: 'POST', ip: '198.51.100.8' }), response(), 'admin@example.com', PASSWORD);
   });
 
-  it('clears an account\'s earlier failures when the right password comes', async () => {
+  it("clears an account's earlier failures when the right password comes", async () => {
     const auth = make();
     const ip = '198.51.100.9';
     const fail = () => apiError(auth.login(request({ method: 'POST', ip }), response(), 'mod@example.com', 'wrong-password'));

@@ -162,9 +162,14 @@ export function createAuth(deps: AuthDeps): Auth {
       if (access === 'public') return undefined;
       const p = await principal(req);
       if (!p) {
-        throw new ApiError(401, 'unauthenticated', req.headers.authorization ? 'invalid or revoked API token' : 'sign in first (session cookie or bearer token)', {
-          'www-authenticate': 'Bearer realm="onair"',
-        });
+        throw new ApiError(
+          401,
+          'unauthenticated',
+          req.headers.authorization ? 'invalid or revoked API token' : 'sign in first (session cookie or bearer token)',
+          {
+            'www-authenticate': 'Bearer realm="onair"',
+          },
+        );
       }
       if (access === 'admin' && p.operator.role !== 'admin') throw new ApiError(403, 'forbidden', 'this needs the admin role');
       if (p.via === 'session' && !SAFE_METHODS.has(req.method)) {
@@ -201,7 +206,8 @@ export function createAuth(deps: AuthDeps): Auth {
         const retry = Math.max(1, Math.ceil(reserved.retryAfterMs / 1000));
         throw new ApiError(429, 'rate_limited', `too many failed logins; try again in ${retry} s`, { 'retry-after': String(retry) });
       }
-      const giveBack = (keys: string[]) => attempts.release(keys).catch((err: Error) => log.error({ err: err.message }, 'login limiter release failed'));
+      const giveBack = (keys: string[]) =>
+        attempts.release(keys).catch((err: Error) => log.error({ err: err.message }, 'login limiter release failed'));
       let operator: Operator | undefined;
       try {
         operator = await operators.verify(email, password);
@@ -226,7 +232,13 @@ export function createAuth(deps: AuthDeps): Auth {
         .insertInto('operator_sessions')
         .values({ id_hash: sha256(value), operator_id: operator.id, csrf_token: csrfToken, created_at: now, expires_at: now + ttlMs })
         .execute();
-      res.cookie(SESSION_COOKIE, value, { httpOnly: true, sameSite: 'strict', secure: secureCookie || req.secure, path: '/', maxAge: ttlMs });
+      res.cookie(SESSION_COOKIE, value, {
+        httpOnly: true,
+        sameSite: 'strict',
+        secure: secureCookie || req.secure,
+        path: '/',
+        maxAge: ttlMs,
+      });
       logins.inc({ outcome: 'ok' });
       log.info({ operatorId: operator.id, role: operator.role }, 'operator signed in');
       return { operator, csrfToken };
@@ -239,7 +251,15 @@ export function createAuth(deps: AuthDeps): Auth {
 
     async createToken(operatorId, name) {
       const token = 'oat_' + randomBytes(32).toString('base64url');
-      const row = { id: 'tok_' + randomBytes(9).toString('base64url'), operator_id: operatorId, name, token_hash: sha256(token), created_at: Date.now(), last_used_at: null, revoked_at: null };
+      const row = {
+        id: 'tok_' + randomBytes(9).toString('base64url'),
+        operator_id: operatorId,
+        name,
+        token_hash: sha256(token),
+        created_at: Date.now(),
+        last_used_at: null,
+        revoked_at: null,
+      };
       await db.insertInto('api_tokens').values(row).execute();
       return { token, info: tokenInfo(row) };
     },

@@ -52,7 +52,11 @@ async function call(method: string, path: string, opts: { token?: string; cookie
   if (opts.cookie) headers.cookie = opts.cookie;
   if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(base + path, { method: method.toUpperCase(), headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await fetch(base + path, {
+    method: method.toUpperCase(),
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
   const text = await res.text();
   let json: { error?: { code: string; message: string } } & Record<string, unknown> = {};
   try {
@@ -67,7 +71,12 @@ before(async () => {
   testStore = await createTestStore('control');
   db = await testStore.open();
   // Webhook receivers here are on loopback, refused unless allowed.
-  const config = configSchema.parse({ dataDir: testStore.dir, loginMaxFailures: 3, webhookRetryBaseMs: 50, webhookAllowCidrs: ['127.0.0.0/8'] });
+  const config = configSchema.parse({
+    dataDir: testStore.dir,
+    loginMaxFailures: 3,
+    webhookRetryBaseMs: 50,
+    webhookAllowCidrs: ['127.0.0.0/8'],
+  });
   const logger = createLogger('silent');
   events = new EventService(db, { sealer: createKeySealer(randomBytes(32)) });
   const bus = createMemoryBus();
@@ -82,7 +91,11 @@ before(async () => {
     origin: {
       stream: (id) =>
         live.has(id)
-          ? { publishing: true, packagers: packagers as unknown as Map<string, { setDateRange(d: DateRange): void }>, transcodeStats: undefined }
+          ? {
+              publishing: true,
+              packagers: packagers as unknown as Map<string, { setDateRange(d: DateRange): void }>,
+              transcodeStats: undefined,
+            }
           : undefined,
     },
     disconnect: (id) => {
@@ -90,7 +103,12 @@ before(async () => {
       return live.has(id);
     },
     viewerCount: () => 42,
-    chat: { tokens: viewerTokens, comments: (comments = new CommentStore(db)), moderation: new ModerationService(comments, bus), limiter: createMemoryRateLimiter() },
+    chat: {
+      tokens: viewerTokens,
+      comments: (comments = new CommentStore(db)),
+      moderation: new ModerationService(comments, bus),
+      limiter: createMemoryRateLimiter(),
+    },
   });
   await control.start();
   const app = express();
@@ -180,12 +198,19 @@ test('every route with a body rejects unknown fields, and bad JSON, with 400', a
     assert.equal(res.json.error?.code, 'invalid_request');
     assert.match(res.json.error!.message, /surprise|Unrecognized|expected/i);
   }
-  const raw = await fetch(`${base}/api/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: '{"title":' });
+  const raw = await fetch(`${base}/api/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: '{"title":',
+  });
   assert.equal(raw.status, 400);
   assert.equal(((await raw.json()) as { error: { code: string } }).error.code, 'invalid_json');
   const badStatus = await call('get', '/api/v1/events?status=bogus');
   assert.equal(badStatus.status, 400);
-  const badDuration = await call('post', `/api/v1/events/${eventId}/news-flashes`, { token: adminToken, body: { text: 'x', durationSec: 0 } });
+  const badDuration = await call('post', `/api/v1/events/${eventId}/news-flashes`, {
+    token: adminToken,
+    body: { text: 'x', durationSec: 0 },
+  });
   assert.equal(badDuration.status, 400);
   assert.match(badDuration.json.error!.message, /durationSec/);
 });
@@ -220,7 +245,10 @@ test('events: CRUD, visibility, reveal-once, rotate (disconnects), end', async (
   assert.equal(made.status, 201);
   const e = made.json.event as { id: string; slug: string; visibility: string };
   assert.equal(e.slug, 'hidden-show');
-  assert.equal((await call('post', '/api/v1/events', { token: adminToken, body: { title: 'Dup', slug: 'hidden-show' } })).json.error?.code, 'slug_taken');
+  assert.equal(
+    (await call('post', '/api/v1/events', { token: adminToken, body: { title: 'Dup', slug: 'hidden-show' } })).json.error?.code,
+    'slug_taken',
+  );
   const pub = (await call('get', '/api/v1/events')).json.events as { id: string }[];
   assert.ok(!pub.some((x) => x.id === e.id), 'unlisted is not listed publicly');
   assert.equal((await call('get', `/api/v1/events/by-slug/hidden-show`)).status, 200, 'but reachable by URL');
@@ -262,16 +290,28 @@ test('events: CRUD, visibility, reveal-once, rotate (disconnects), end', async (
 
 test('news flashes and disclaimers reach the bus and the overlays GET; clearing works', async () => {
   signals.length = 0;
-  const nf = await call('post', `/api/v1/events/${eventId}/news-flashes`, { token: adminToken, body: { text: 'Breaking', severity: 'critical', durationSec: 30 } });
+  const nf = await call('post', `/api/v1/events/${eventId}/news-flashes`, {
+    token: adminToken,
+    body: { text: 'Breaking', severity: 'critical', durationSec: 30 },
+  });
   assert.equal(nf.status, 201);
   const flash = nf.json.newsFlash as { id: string; expiresAt: number; at: number };
   assert.equal(flash.expiresAt - flash.at, 30_000);
   const dc = await call('put', `/api/v1/events/${eventId}/disclaimer`, { token: adminToken, body: { text: 'Contains flashing lights' } });
   assert.equal(dc.status, 200);
-  const overlays = (await call('get', `/api/v1/events/${eventId}/overlays`)).json as { newsFlashes: { text: string }[]; disclaimer: { text: string } | null };
-  assert.deepEqual(overlays.newsFlashes.map((f) => f.text), ['Breaking']);
+  const overlays = (await call('get', `/api/v1/events/${eventId}/overlays`)).json as {
+    newsFlashes: { text: string }[];
+    disclaimer: { text: string } | null;
+  };
+  assert.deepEqual(
+    overlays.newsFlashes.map((f) => f.text),
+    ['Breaking'],
+  );
   assert.equal(overlays.disclaimer?.text, 'Contains flashing lights');
-  assert.deepEqual(signals.map((s) => s.signal), ['news_flash', 'disclaimer']);
+  assert.deepEqual(
+    signals.map((s) => s.signal),
+    ['news_flash', 'disclaimer'],
+  );
   assert.equal((await call('delete', `/api/v1/events/${eventId}/news-flashes/${flash.id}`, { token: adminToken })).status, 204);
   assert.equal((await call('delete', `/api/v1/events/${eventId}/disclaimer`, { token: adminToken })).status, 204);
   assert.equal((await call('delete', `/api/v1/events/${eventId}/disclaimer`, { token: adminToken })).status, 404);
@@ -281,7 +321,10 @@ test('news flashes and disclaimers reach the bus and the overlays GET; clearing 
 });
 
 test('ad breaks: not live → 409; live → DATERANGE in every rendition, recorded with viewers, active for late joiners, ended early', async () => {
-  assert.equal((await call('post', `/api/v1/events/${eventId}/ad-breaks`, { token: adminToken, body: { durationSec: 30 } })).json.error?.code, 'not_live');
+  assert.equal(
+    (await call('post', `/api/v1/events/${eventId}/ad-breaks`, { token: adminToken, body: { durationSec: 30 } })).json.error?.code,
+    'not_live',
+  );
   await events.setStatus(eventId, 'live');
   live.add(eventId);
   const started = await call('post', `/api/v1/events/${eventId}/ad-breaks`, { token: adminToken, body: { durationSec: 30 } });
@@ -292,46 +335,90 @@ test('ad breaks: not live → 409; live → DATERANGE in every rendition, record
   const starts = [...packagers.values()].map((p) => p.ranges[0]?.startDateMs);
   assert.equal(new Set(starts).size, 1, 'same START-DATE in every rendition');
   assert.ok(starts[0]);
-  assert.equal((await call('post', `/api/v1/events/${eventId}/ad-breaks`, { token: adminToken, body: { durationSec: 10 } })).json.error?.code, 'ad_break_overlap');
-  const active = (await call('get', `/api/v1/events/${eventId}/ad-breaks/active`)).json as { adBreak: { id: string }; remainingSec: number };
+  assert.equal(
+    (await call('post', `/api/v1/events/${eventId}/ad-breaks`, { token: adminToken, body: { durationSec: 10 } })).json.error?.code,
+    'ad_break_overlap',
+  );
+  const active = (await call('get', `/api/v1/events/${eventId}/ad-breaks/active`)).json as {
+    adBreak: { id: string };
+    remainingSec: number;
+  };
   assert.equal(active.adBreak.id, ad.id);
   assert.ok(active.remainingSec > 25 && active.remainingSec <= 30);
   const stopped = await call('delete', `/api/v1/events/${eventId}/ad-breaks/${ad.id}`, { token: adminToken });
   assert.equal(stopped.status, 200);
   assert.equal((stopped.json.adBreak as { status: string }).status, 'done');
   for (const p of packagers.values()) assert.ok(p.ranges[0]?.scte35In, 'cue-in added everywhere');
-  const scheduled = await call('post', `/api/v1/events/${eventId}/ad-breaks`, { token: adminToken, body: { durationSec: 20, startAt: Date.now() + 3600_000 } });
+  const scheduled = await call('post', `/api/v1/events/${eventId}/ad-breaks`, {
+    token: adminToken,
+    body: { durationSec: 20, startAt: Date.now() + 3600_000 },
+  });
   assert.equal((scheduled.json.adBreak as { status: string }).status, 'scheduled');
   const list = (await call('get', `/api/v1/events/${eventId}/ad-breaks`, { token: moderatorToken })).json.adBreaks as { status: string }[];
-  assert.deepEqual(list.map((x) => x.status), ['scheduled', 'done']);
-  assert.equal((await call('delete', `/api/v1/events/${eventId}/ad-breaks/${(scheduled.json.adBreak as { id: string }).id}`, { token: adminToken })).json.adBreak && true, true);
+  assert.deepEqual(
+    list.map((x) => x.status),
+    ['scheduled', 'done'],
+  );
+  assert.equal(
+    (await call('delete', `/api/v1/events/${eventId}/ad-breaks/${(scheduled.json.adBreak as { id: string }).id}`, { token: adminToken }))
+      .json.adBreak && true,
+    true,
+  );
   assert.ok(signals.some((s) => s.signal === 'ad_break_start') && signals.some((s) => s.signal === 'ad_break_end'));
   live.delete(eventId);
 });
 
 test('health: reports become samples with warnings, readable by GET', async () => {
-  const report = { protocol: 'rtmp', bitrateKbps: 3000, fps: 30, keyframeIntervalSec: 4, width: 1280, height: 720, videoCodec: 'h264', audioCodec: 'aac', lateFrames: 0 };
+  const report = {
+    protocol: 'rtmp',
+    bitrateKbps: 3000,
+    fps: 30,
+    keyframeIntervalSec: 4,
+    width: 1280,
+    height: 720,
+    videoCodec: 'h264',
+    audioCodec: 'aac',
+    lateFrames: 0,
+  };
   for (let i = 0; i < 3; i++) control.onIngestHealth(eventId, report);
   control.onIngestHealth(eventId, { ...report, bitrateKbps: 200 });
-  const { samples } = (await call('get', `/api/v1/events/${eventId}/health`, { token: moderatorToken })).json as { samples: { warnings: { code: string }[] }[] };
+  const { samples } = (await call('get', `/api/v1/events/${eventId}/health`, { token: moderatorToken })).json as {
+    samples: { warnings: { code: string }[] }[];
+  };
   assert.equal(samples.length, 4);
-  assert.deepEqual(samples[0]!.warnings.map((w) => w.code), ['keyframe_interval']);
+  assert.deepEqual(
+    samples[0]!.warnings.map((w) => w.code),
+    ['keyframe_interval'],
+  );
   assert.deepEqual(samples[3]!.warnings.map((w) => w.code).sort(), ['bitrate_collapse', 'keyframe_interval']);
-  const viewers = (await call('get', `/api/v1/events/${eventId}/viewers`, { token: moderatorToken })).json as { samples: { viewers: number }[] };
+  const viewers = (await call('get', `/api/v1/events/${eventId}/viewers`, { token: moderatorToken })).json as {
+    samples: { viewers: number }[];
+  };
   assert.equal(viewers.samples.at(-1)?.viewers, 42);
-  const status = (await call('get', `/api/v1/events/${eventId}/status`, { token: moderatorToken })).json as { health: { bitrateKbps: number } };
+  const status = (await call('get', `/api/v1/events/${eventId}/status`, { token: moderatorToken })).json as {
+    health: { bitrateKbps: number };
+  };
   assert.equal(status.health.bitrateKbps, 200);
 });
 
 test('webhooks: admin CRUD and delivery log', async () => {
-  const made = await call('post', '/api/v1/webhooks', { token: adminToken, body: { url: 'http://127.0.0.1:9/hook', events: ['event.ended'] } });
+  const made = await call('post', '/api/v1/webhooks', {
+    token: adminToken,
+    body: { url: 'http://127.0.0.1:9/hook', events: ['event.ended'] },
+  });
   assert.equal(made.status, 201);
   assert.match(made.json.secret as string, /^whsec_/);
   const id = (made.json.webhook as { id: string }).id;
   assert.equal(((await call('get', '/api/v1/webhooks', { token: adminToken })).json.webhooks as unknown[]).length, 1);
   assert.deepEqual((await call('get', `/api/v1/webhooks/${id}/deliveries`, { token: adminToken })).json.deliveries, []);
   assert.equal((await call('post', '/api/v1/webhooks', { token: adminToken, body: { url: 'ftp://x/y' } })).status, 400);
-  for (const url of ['http://169.254.169.254/latest', 'http://10.0.0.1/h', 'http://[::1]:8080/h', 'http://[fd00::1]/h', 'http://192.168.0.10/h']) {
+  for (const url of [
+    'http://169.254.169.254/latest',
+    'http://10.0.0.1/h',
+    'http://[::1]:8080/h',
+    'http://[fd00::1]/h',
+    'http://192.168.0.10/h',
+  ]) {
     const refused = await call('post', '/api/v1/webhooks', { token: adminToken, body: { url } });
     assert.equal(refused.status, 400, url);
     assert.equal(refused.json.error?.code, 'forbidden_destination', url);
@@ -342,10 +429,21 @@ test('webhooks: admin CRUD and delivery log', async () => {
 });
 
 test('operators: admins create and disable; disabled operators lose their tokens', async () => {
-  const made = await call('post', '/api/v1/operators', { token: adminToken, body: { email: 'temp@example.com', role: 'moderator', password: 'temporary-pass' } });
+  const made = await call('post', '/api/v1/operators', {
+    token: adminToken,
+    body: { email: 'temp@example.com', role: 'moderator', password: 'temporary-pass' },
+  });
   assert.equal(made.status, 201);
   const op = made.json.operator as { id: string };
-  assert.equal((await call('post', '/api/v1/operators', { token: adminToken, body: { email: 'temp@example.com', role: 'moderator', password: 'temporary-pass' } })).status, 409);
+  assert.equal(
+    (
+      await call('post', '/api/v1/operators', {
+        token: adminToken,
+        body: { email: 'temp@example.com', role: 'moderator', password: 'temporary-pass' },
+      })
+    ).status,
+    409,
+  );
   const { token } = await control.auth.createToken(op.id, 't');
   assert.equal((await call('get', '/api/v1/auth/me', { token })).status, 200);
   assert.equal((await call('delete', `/api/v1/operators/${op.id}`, { token: adminToken })).status, 204);
@@ -356,7 +454,7 @@ test('the OpenAPI document is valid and covers every route of the /api/v1 router
   const res = await call('get', '/api/v1/openapi.json');
   assert.equal(res.status, 200);
   const doc = res.json as unknown as { paths: Record<string, Record<string, { security?: unknown[]; 'x-onair-role'?: string }>> };
-  const result = await new Validator().validate(doc as unknown as Parameters<Validator["validate"]>[0]);
+  const result = await new Validator().validate(doc as unknown as Parameters<Validator['validate']>[0]);
   assert.equal(result.valid, true, JSON.stringify(result.errors)?.slice(0, 2000));
 
   // Walk the real router stack (createApiRouter with the control plane mounted) and check each route is documented.
@@ -378,7 +476,11 @@ test('the OpenAPI document is valid and covers every route of the /api/v1 router
   assert.match(loginOp.responses['413']!.description, /too_large/);
   assert.match(loginOp.responses['415']!.description, /unsupported_charset/);
   assert.match(loginOp.responses['500']!.description, /internal/);
-  assert.match((doc.paths['/api/v1/webhooks']!.post! as unknown as { responses: Record<string, { description: string }> }).responses['400']!.description, /forbidden_destination/);
+  assert.match(
+    (doc.paths['/api/v1/webhooks']!.post! as unknown as { responses: Record<string, { description: string }> }).responses['400']!
+      .description,
+    /forbidden_destination/,
+  );
   // Access is documented: public routes have no security requirement, the others do.
   for (const r of control.routes) {
     const op = doc.paths[openApiPath(r.path)]![r.method]!;
@@ -396,27 +498,72 @@ test('chat routes: operator-only moderator tokens, public history, operator mode
   const modTok = await call('post', '/api/v1/viewers', { token: moderatorToken, body: { displayName: 'Mod', role: 'moderator' } });
   assert.equal(modTok.status, 201);
   assert.equal((modTok.json.viewer as { role: string }).role, 'moderator');
-  assert.equal((await call('post', '/api/v1/viewers', { token: moderatorToken, body: { displayName: 'Mod', role: 'admin' } })).json.error?.code, 'forbidden');
-  assert.equal((await call('post', '/api/v1/viewers', { cookie: adminCookie, body: { displayName: 'Adm', role: 'admin' } })).json.error?.code, 'csrf_failed');
-  assert.equal((await call('post', '/api/v1/viewers', { cookie: adminCookie, csrf: adminCsrf, body: { displayName: 'Adm', role: 'admin' } })).status, 201);
+  assert.equal(
+    (await call('post', '/api/v1/viewers', { token: moderatorToken, body: { displayName: 'Mod', role: 'admin' } })).json.error?.code,
+    'forbidden',
+  );
+  assert.equal(
+    (await call('post', '/api/v1/viewers', { cookie: adminCookie, body: { displayName: 'Adm', role: 'admin' } })).json.error?.code,
+    'csrf_failed',
+  );
+  assert.equal(
+    (await call('post', '/api/v1/viewers', { cookie: adminCookie, csrf: adminCsrf, body: { displayName: 'Adm', role: 'admin' } })).status,
+    201,
+  );
   assert.equal((await call('post', '/api/v1/viewers', { body: { displayName: '<b>' } })).json.error?.code, 'invalid_display_name');
 
   const viewer = viewerTokens.verify(v.json.token)!;
   const c1 = await comments.append(eventId, viewer, 'first');
   const c2 = await comments.append(eventId, viewer, 'spam');
   chatMessages.length = 0;
-  const hide = await call('post', `/api/v1/events/${eventId}/moderation`, { token: moderatorToken, body: { action: 'hide', commentId: c2.id } });
+  const hide = await call('post', `/api/v1/events/${eventId}/moderation`, {
+    token: moderatorToken,
+    body: { action: 'hide', commentId: c2.id },
+  });
   assert.equal(hide.status, 200);
   assert.deepEqual(hide.json, { ok: true });
-  assert.equal((await call('post', `/api/v1/events/${eventId}/moderation`, { token: moderatorToken, body: { action: 'hide', commentId: 'c_nope' } })).status, 404);
-  assert.equal((await call('post', `/api/v1/events/${eventId}/moderation`, { token: moderatorToken, body: { action: 'slow_mode', seconds: -1 } })).status, 400);
-  assert.equal((await call('post', `/api/v1/events/${eventId}/moderation`, { token: moderatorToken, body: { action: 'explode' } })).status, 400);
-  const slow = await call('post', `/api/v1/events/${eventId}/moderation`, { cookie: adminCookie, csrf: adminCsrf, body: { action: 'slow_mode', seconds: 10 } });
+  assert.equal(
+    (await call('post', `/api/v1/events/${eventId}/moderation`, { token: moderatorToken, body: { action: 'hide', commentId: 'c_nope' } }))
+      .status,
+    404,
+  );
+  assert.equal(
+    (await call('post', `/api/v1/events/${eventId}/moderation`, { token: moderatorToken, body: { action: 'slow_mode', seconds: -1 } }))
+      .status,
+    400,
+  );
+  assert.equal(
+    (await call('post', `/api/v1/events/${eventId}/moderation`, { token: moderatorToken, body: { action: 'explode' } })).status,
+    400,
+  );
+  const slow = await call('post', `/api/v1/events/${eventId}/moderation`, {
+    cookie: adminCookie,
+    csrf: adminCsrf,
+    body: { action: 'slow_mode', seconds: 10 },
+  });
   assert.deepEqual(slow.json, { ok: true, settings: { chatEnabled: true, slowModeSec: 10 } });
-  assert.equal((await call('post', `/api/v1/events/${eventId}/moderation`, { token: adminToken, body: { action: 'ban', viewerId: viewer.id, reason: 'spam' } })).status, 200);
-  const bans = (await call('get', `/api/v1/events/${eventId}/moderation/bans`, { token: moderatorToken })).json.bans as { viewerId: string; reason: string }[];
-  assert.deepEqual(bans.map((b) => [b.viewerId, b.reason]), [[viewer.id, 'spam']]);
-  assert.equal((await call('post', `/api/v1/events/${eventId}/moderation`, { token: adminToken, body: { action: 'unban', viewerId: viewer.id } })).status, 200);
+  assert.equal(
+    (
+      await call('post', `/api/v1/events/${eventId}/moderation`, {
+        token: adminToken,
+        body: { action: 'ban', viewerId: viewer.id, reason: 'spam' },
+      })
+    ).status,
+    200,
+  );
+  const bans = (await call('get', `/api/v1/events/${eventId}/moderation/bans`, { token: moderatorToken })).json.bans as {
+    viewerId: string;
+    reason: string;
+  }[];
+  assert.deepEqual(
+    bans.map((b) => [b.viewerId, b.reason]),
+    [[viewer.id, 'spam']],
+  );
+  assert.equal(
+    (await call('post', `/api/v1/events/${eventId}/moderation`, { token: adminToken, body: { action: 'unban', viewerId: viewer.id } }))
+      .status,
+    200,
+  );
   assert.equal(await comments.isBanned(eventId, viewer.id), false);
   await new Promise((r) => setImmediate(r)); // the memory bus delivers on a microtask
   assert.deepEqual(
@@ -427,7 +574,10 @@ test('chat routes: operator-only moderator tokens, public history, operator mode
 
   // Public history leaves the hidden comment out; the moderators' feed has it, flagged, paged by seq.
   const pub = (await call('get', `/api/v1/events/${eventId}/comments`)).json as { comments: { id: string }[] };
-  assert.deepEqual(pub.comments.map((c) => c.id), [c1.id]);
+  assert.deepEqual(
+    pub.comments.map((c) => c.id),
+    [c1.id],
+  );
   assert.equal((await call('get', `/api/v1/events/${eventId}/comments?limit=0`)).status, 400);
   const page1 = (await call('get', `/api/v1/events/${eventId}/moderation/comments?limit=1`, { token: moderatorToken })).json as {
     comments: { id: string; hidden: boolean }[];
@@ -435,11 +585,18 @@ test('chat routes: operator-only moderator tokens, public history, operator mode
     nextAfter: number;
     settings: { slowModeSec: number };
   };
-  assert.deepEqual(page1.comments.map((c) => [c.id, c.hidden]), [[c1.id, false]]);
+  assert.deepEqual(
+    page1.comments.map((c) => [c.id, c.hidden]),
+    [[c1.id, false]],
+  );
   assert.equal(page1.hasMore, true);
   assert.equal(page1.settings.slowModeSec, 10);
-  const page2 = (await call('get', `/api/v1/events/${eventId}/moderation/comments?after=${page1.nextAfter}`, { token: moderatorToken })).json as typeof page1;
-  assert.deepEqual(page2.comments.map((c) => [c.id, c.hidden]), [[c2.id, true]]);
+  const page2 = (await call('get', `/api/v1/events/${eventId}/moderation/comments?after=${page1.nextAfter}`, { token: moderatorToken }))
+    .json as typeof page1;
+  assert.deepEqual(
+    page2.comments.map((c) => [c.id, c.hidden]),
+    [[c2.id, true]],
+  );
   assert.equal(page2.hasMore, false);
   assert.equal((await call('get', `/api/v1/events/${eventId}/moderation/comments`)).status, 401);
 });
@@ -449,11 +606,20 @@ test('viewer totals from the gateway become viewer history; joiners overlays com
   control.onViewerCount(eventId, 7); // unchanged within the sampling period: one sample
   control.onViewerCount(eventId, 9);
   const samples = (await call('get', `/api/v1/events/${eventId}/viewers`, { token: moderatorToken })).json.samples as { viewers: number }[];
-  assert.deepEqual(samples.slice(-2).map((x) => x.viewers), [7, 9]);
+  assert.deepEqual(
+    samples.slice(-2).map((x) => x.viewers),
+    [7, 9],
+  );
   assert.equal(samples.filter((x) => x.viewers === 7).length, 1);
-  const nf = await call('post', `/api/v1/events/${eventId}/news-flashes`, { token: adminToken, body: { text: 'Snapshot', durationSec: 60 } });
+  const nf = await call('post', `/api/v1/events/${eventId}/news-flashes`, {
+    token: adminToken,
+    body: { text: 'Snapshot', durationSec: 60 },
+  });
   const o = (await control.viewerOverlays(eventId))!;
-  assert.deepEqual(o.newsFlashes.map((f) => f.id), [(nf.json.newsFlash as { id: string }).id]);
+  assert.deepEqual(
+    o.newsFlashes.map((f) => f.id),
+    [(nf.json.newsFlash as { id: string }).id],
+  );
   assert.ok(o.newsFlashes[0]!.remainingSec > 50 && o.newsFlashes[0]!.remainingSec <= 60);
   assert.equal(o.adBreak, null);
   assert.equal(typeof o.eventStatus, 'string');

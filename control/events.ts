@@ -117,7 +117,8 @@ export class EventService {
     const now = Date.now();
     const id = randomBytes(8).toString('base64url');
     let slug = input.slug ?? slugify(title);
-    if (input.slug !== undefined && !slugPattern.test(slug)) throw new RangeError('slug must be lower-case letters, digits and dashes (1–64)');
+    if (input.slug !== undefined && !slugPattern.test(slug))
+      throw new RangeError('slug must be lower-case letters, digits and dashes (1–64)');
     if (await this.db.selectFrom('events').select('id').where('slug', '=', slug).executeTakeFirst()) {
       if (input.slug !== undefined) throw new SlugTakenError(`slug "${slug}" is taken`);
       slug = `${slug}-${randomBytes(3).toString('hex')}`;
@@ -141,7 +142,10 @@ export class EventService {
     const sealed = input.keepForReveal ? this.sealForReveal(streamKey, keyHash) : null;
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto('events').values(row).execute();
-      await tx.insertInto('stream_keys').values({ event_id: id, key_hash: keyHash, created_at: now, revoked_at: null, reveal_sealed: sealed }).execute();
+      await tx
+        .insertInto('stream_keys')
+        .values({ event_id: id, key_hash: keyHash, created_at: now, revoked_at: null, reveal_sealed: sealed })
+        .execute();
     });
     return { event: toRecord(row), streamKey };
   }
@@ -215,8 +219,16 @@ export class EventService {
     const keyHash = hashStreamKey(streamKey);
     const sealed = opts.keepForReveal ? this.sealForReveal(streamKey, keyHash) : null;
     await this.db.transaction().execute(async (tx) => {
-      await tx.updateTable('stream_keys').set({ revoked_at: now, reveal_sealed: null }).where('event_id', '=', id).where('revoked_at', 'is', null).execute();
-      await tx.insertInto('stream_keys').values({ event_id: id, key_hash: keyHash, created_at: now, revoked_at: null, reveal_sealed: sealed }).execute();
+      await tx
+        .updateTable('stream_keys')
+        .set({ revoked_at: now, reveal_sealed: null })
+        .where('event_id', '=', id)
+        .where('revoked_at', 'is', null)
+        .execute();
+      await tx
+        .insertInto('stream_keys')
+        .values({ event_id: id, key_hash: keyHash, created_at: now, revoked_at: null, reveal_sealed: sealed })
+        .execute();
     });
     return streamKey;
   }
@@ -235,9 +247,17 @@ export class EventService {
       .executeTakeFirst();
     if (!row?.reveal_sealed) return undefined;
     const key = this.defaults.sealer?.open(row.reveal_sealed, row.key_hash);
-    if (key === undefined) throw new SealedKeyError('the stream key was sealed with another server secret (ONAIR_VIEWER_TOKEN_SECRET must be the same on every node); rotate it to get a new one');
+    if (key === undefined)
+      throw new SealedKeyError(
+        'the stream key was sealed with another server secret (ONAIR_VIEWER_TOKEN_SECRET must be the same on every node); rotate it to get a new one',
+      );
     // Only the request that clears the sealed copy reveals the key, however many ask at once.
-    const cleared = await this.db.updateTable('stream_keys').set({ reveal_sealed: null }).where('id', '=', row.id).where('reveal_sealed', 'is not', null).executeTakeFirst();
+    const cleared = await this.db
+      .updateTable('stream_keys')
+      .set({ reveal_sealed: null })
+      .where('id', '=', row.id)
+      .where('reveal_sealed', 'is not', null)
+      .executeTakeFirst();
     return Number(cleared.numUpdatedRows) === 1 ? key : undefined;
   }
 
@@ -252,7 +272,12 @@ export class EventService {
         .where('status', '!=', 'ended')
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
-      await tx.updateTable('stream_keys').set({ revoked_at: now, reveal_sealed: null }).where('event_id', '=', id).where('revoked_at', 'is', null).execute();
+      await tx
+        .updateTable('stream_keys')
+        .set({ revoked_at: now, reveal_sealed: null })
+        .where('event_id', '=', id)
+        .where('revoked_at', 'is', null)
+        .execute();
       return true;
     });
   }

@@ -5,7 +5,17 @@ import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { createHealthMonitor, HEALTH_RETENTION_MS, type TranscodeReport } from './health.ts';
 
-const report = { protocol: 'rtmp', bitrateKbps: 2500, fps: 30, keyframeIntervalSec: 2, width: 1280, height: 720, videoCodec: 'h264', audioCodec: 'aac', lateFrames: 0 };
+const report = {
+  protocol: 'rtmp',
+  bitrateKbps: 2500,
+  fps: 30,
+  keyframeIntervalSec: 2,
+  width: 1280,
+  height: 720,
+  videoCodec: 'h264',
+  audioCodec: 'aac',
+  lateFrames: 0,
+};
 
 function monitor() {
   let now = 1_000_000;
@@ -42,22 +52,34 @@ test('a healthy stream has no warnings; dropped frames are reported as deltas', 
 
 test('warnings: keyframe interval ≠ segment target, bitrate collapse, sustained slow ffmpeg, late frames', () => {
   const h = monitor();
-  assert.deepEqual(h.m.ingest('e', { ...report, keyframeIntervalSec: 5 }).warnings.map((w) => w.code), ['keyframe_interval']);
+  assert.deepEqual(
+    h.m.ingest('e', { ...report, keyframeIntervalSec: 5 }).warnings.map((w) => w.code),
+    ['keyframe_interval'],
+  );
   for (let i = 0; i < 3; i++) {
     h.tick();
     h.m.ingest('e', report);
   }
   h.tick();
-  assert.deepEqual(h.m.ingest('e', { ...report, bitrateKbps: 300 }).warnings.map((w) => w.code), ['bitrate_collapse']);
+  assert.deepEqual(
+    h.m.ingest('e', { ...report, bitrateKbps: 300 }).warnings.map((w) => w.code),
+    ['bitrate_collapse'],
+  );
   h.setTranscode({ speed: 0.7, fps: 20, dropFrames: 0, dupFrames: 0, outTimeSec: 30 });
   h.tick();
   assert.deepEqual(h.m.ingest('e', report).warnings, [], 'one slow report is not enough');
   h.tick();
   h.setTranscode({ speed: 0.7, fps: 20, dropFrames: 0, dupFrames: 0, outTimeSec: 32 });
-  assert.deepEqual(h.m.ingest('e', report).warnings.map((w) => w.code), ['transcode_slow']);
+  assert.deepEqual(
+    h.m.ingest('e', report).warnings.map((w) => w.code),
+    ['transcode_slow'],
+  );
   h.tick();
   h.setTranscode({ speed: 1, fps: 30, dropFrames: 0, dupFrames: 0, outTimeSec: 34 });
-  assert.deepEqual(h.m.ingest('e', { ...report, lateFrames: 3 }).warnings.map((w) => w.code), ['late_frames']);
+  assert.deepEqual(
+    h.m.ingest('e', { ...report, lateFrames: 3 }).warnings.map((w) => w.code),
+    ['late_frames'],
+  );
 });
 
 test('history keeps the last hour; subscribers get each new sample', () => {
@@ -70,7 +92,10 @@ test('history keeps the last hour; subscribers get each new sample', () => {
   off();
   h.m.ingest('e', { ...report, bitrateKbps: 3 });
   assert.deepEqual(seen, [1, 2]);
-  assert.deepEqual(h.m.history('e').map((s) => s.bitrateKbps), [2, 3]);
+  assert.deepEqual(
+    h.m.history('e').map((s) => s.bitrateKbps),
+    [2, 3],
+  );
   assert.equal(h.m.latest('e')?.bitrateKbps, 3);
 });
 
@@ -89,5 +114,9 @@ test('a republish starts a new bitrate baseline: its slow first seconds are no c
   }
   h.tick();
   const collapse = h.m.ingest('e', { ...report, bitrateKbps: 300, publishStartedAt: 2 });
-  assert.deepEqual(collapse.warnings.map((w) => w.code), ['bitrate_collapse'], 'a real collapse within the new session still warns');
+  assert.deepEqual(
+    collapse.warnings.map((w) => w.code),
+    ['bitrate_collapse'],
+    'a real collapse within the new session still warns',
+  );
 });

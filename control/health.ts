@@ -155,15 +155,25 @@ export function createHealthMonitor(deps: {
       if (recent.length >= 3) {
         const base = median(recent);
         if (base >= 100 && r.bitrateKbps < base * COLLAPSE_FRACTION) {
-          warnings.push({ code: 'bitrate_collapse', message: `input bitrate fell to ${r.bitrateKbps} kbit/s from about ${Math.round(base)} kbit/s` });
+          warnings.push({
+            code: 'bitrate_collapse',
+            message: `input bitrate fell to ${r.bitrateKbps} kbit/s from about ${Math.round(base)} kbit/s`,
+          });
         }
       }
       // ffmpeg's speed is an average since its start: ignore its first seconds, and flag only a sustained shortfall.
       const slow = tr?.speed != null && tr.outTimeSec >= 10 && tr.speed < SLOW_SPEED;
       if (slow && prev && prev.transcodeSpeed !== null && prev.transcodeSpeed < SLOW_SPEED) {
-        warnings.push({ code: 'transcode_slow', message: `transcoding runs at ${tr.speed!.toFixed(2)}× realtime: viewers will stall; lower the ladder or the preset` });
+        warnings.push({
+          code: 'transcode_slow',
+          message: `transcoding runs at ${tr.speed!.toFixed(2)}× realtime: viewers will stall; lower the ladder or the preset`,
+        });
       }
-      if (r.lateFrames > 0) warnings.push({ code: 'late_frames', message: `${r.lateFrames} video frames arrived more than a second late (publisher network or encoder overload)` });
+      if (r.lateFrames > 0)
+        warnings.push({
+          code: 'late_frames',
+          message: `${r.lateFrames} video frames arrived more than a second late (publisher network or encoder overload)`,
+        });
 
       const sample: HealthSample = {
         at,

@@ -64,8 +64,16 @@ async function node(loginLimiter?: AttemptLimiter): Promise<{ base: string; cont
 }
 
 const login = async (base: string, email: string, password: string) => {
-  const res = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
-  return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code, retryAfter: res.headers.get('retry-after') };
+  const res = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  return {
+    status: res.status,
+    code: ((await res.json()) as { error?: { code: string } }).error?.code,
+    retryAfter: res.headers.get('retry-after'),
+  };
 };
 
 async function parallelWrongLogins(bases: string[], email: string) {
@@ -99,5 +107,6 @@ test('Redis limiter shared by two nodes: 30 parallel wrong logins spread over bo
   assert.equal((await login(a.base, 'redis@example.com', 'right-password-2')).status, 429);
   assert.equal((await login(b.base, 'redis@example.com', 'right-password-2')).status, 429);
   await a.control.operators.create({ email: 'fine@example.com', role: 'moderator', password: 'fine-password-2' });
-  for (let i = 0; i < 8; i++) assert.equal((await login(i % 2 ? a.base : b.base, 'fine@example.com', 'fine-password-2')).status, 200, `success ${i}`);
+  for (let i = 0; i < 8; i++)
+    assert.equal((await login(i % 2 ? a.base : b.base, 'fine@example.com', 'fine-password-2')).status, 200, `success ${i}`);
 });

@@ -114,7 +114,12 @@ export class OperatorService {
   async disable(id: string): Promise<boolean> {
     const now = Date.now();
     return this.db.transaction().execute(async (tx) => {
-      const r = await tx.updateTable('operators').set({ disabled_at: now }).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst();
+      const r = await tx
+        .updateTable('operators')
+        .set({ disabled_at: now })
+        .where('id', '=', id)
+        .where('disabled_at', 'is', null)
+        .executeTakeFirst();
       await tx.deleteFrom('operator_sessions').where('operator_id', '=', id).execute();
       await tx.updateTable('api_tokens').set({ revoked_at: now }).where('operator_id', '=', id).where('revoked_at', 'is', null).execute();
       return Number(r.numUpdatedRows) > 0;

@@ -32,7 +32,11 @@ export class OverlayService {
   ) {}
 
   /** Posts a news flash shown for `durationSec`; viewers get it at once. */
-  async postNewsFlash(eventId: string, input: { text: string; severity: Severity; durationSec: number }, by?: string): Promise<NewsFlashWire> {
+  async postNewsFlash(
+    eventId: string,
+    input: { text: string; severity: Severity; durationSec: number },
+    by?: string,
+  ): Promise<NewsFlashWire> {
     const at = this.now();
     const row: OverlaysTable = {
       id: 'nf_' + randomBytes(8).toString('base64url'),
@@ -83,7 +87,13 @@ export class OverlayService {
       created_by: by ?? null,
     };
     await this.db.transaction().execute(async (tx) => {
-      await tx.updateTable('overlays').set({ cleared_at: at }).where('event_id', '=', eventId).where('kind', '=', 'disclaimer').where('cleared_at', 'is', null).execute();
+      await tx
+        .updateTable('overlays')
+        .set({ cleared_at: at })
+        .where('event_id', '=', eventId)
+        .where('kind', '=', 'disclaimer')
+        .where('cleared_at', 'is', null)
+        .execute();
       await tx.insertInto('overlays').values(row).execute();
     });
     const disclaimer = disclaimerWire(row);
@@ -117,6 +127,9 @@ export class OverlayService {
       .orderBy('created_at', 'asc')
       .execute();
     const disclaimer = rows.filter((r) => r.kind === 'disclaimer').at(-1);
-    return { newsFlashes: rows.filter((r) => r.kind === 'flash').map(flashWire), disclaimer: disclaimer ? disclaimerWire(disclaimer) : null };
+    return {
+      newsFlashes: rows.filter((r) => r.kind === 'flash').map(flashWire),
+      disclaimer: disclaimer ? disclaimerWire(disclaimer) : null,
+    };
   }
 }

@@ -62,7 +62,10 @@ test('a key sealed under another secret is not revealed, and stays for a node th
   stores.push(store);
   const db = await store.open();
   const secret = randomBytes(32);
-  const { event, streamKey } = await new EventService(db, { sealer: createKeySealer(secret) }).create({ title: 'Other', keepForReveal: true });
+  const { event, streamKey } = await new EventService(db, { sealer: createKeySealer(secret) }).create({
+    title: 'Other',
+    keepForReveal: true,
+  });
   await assert.rejects(new EventService(db, { sealer: createKeySealer(randomBytes(32)) }).revealKey(event.id), SealedKeyError);
   assert.equal(await new EventService(db, { sealer: createKeySealer(secret) }).revealKey(event.id), streamKey);
   await assert.rejects(new EventService(db).create({ title: 'No sealer', keepForReveal: true }), /key sealer/);
@@ -76,7 +79,9 @@ test('migration 0005 seals the plain keys an older version kept for their reveal
   const now = Date.now();
   await sql`insert into events (id, slug, title, description, status, created_at, updated_at, latency_mode, visibility)
     values ('ev_old_1', 'old-show', 'Old show', '', 'idle', ${now}, ${now}, 'low', 'public')`.execute(old);
-  await sql`insert into stream_keys (event_id, key_hash, created_at, reveal_key) values ('ev_old_1', ${hashStreamKey(streamKey)}, ${now}, ${streamKey})`.execute(old);
+  await sql`insert into stream_keys (event_id, key_hash, created_at, reveal_key) values ('ev_old_1', ${hashStreamKey(streamKey)}, ${now}, ${streamKey})`.execute(
+    old,
+  );
   await old.destroy();
 
   const db = await store.open();

@@ -15,14 +15,24 @@ export interface ViewerOverlaySources {
 
 /** The overlays a viewer joining `eventId` gets in its welcome; undefined for an unknown event. */
 export async function readViewerOverlays(sources: ViewerOverlaySources, eventId: string): Promise<ViewerOverlays | undefined> {
-  const [e, active, ad] = await Promise.all([sources.events.byId(eventId), sources.overlays.active(eventId), activeAdBreak(sources.db, eventId)]);
+  const [e, active, ad] = await Promise.all([
+    sources.events.byId(eventId),
+    sources.overlays.active(eventId),
+    activeAdBreak(sources.db, eventId),
+  ]);
   if (!e) return undefined;
   const now = Date.now();
   return {
     newsFlashes: active.newsFlashes.map((f) => ({ ...f, remainingSec: remainingSec(f.expiresAt, now) })),
     disclaimer: active.disclaimer,
     adBreak: ad
-      ? { id: ad.id, startAt: ad.startAt, durationSec: ad.durationSec, creativeUrl: ad.creativeUrl, remainingSec: remainingSec(ad.startAt + ad.durationSec * 1000, now) }
+      ? {
+          id: ad.id,
+          startAt: ad.startAt,
+          durationSec: ad.durationSec,
+          creativeUrl: ad.creativeUrl,
+          remainingSec: remainingSec(ad.startAt + ad.durationSec * 1000, now),
+        }
       : null,
     eventStatus: e.status,
     serverTime: now,

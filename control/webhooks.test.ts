@@ -9,7 +9,14 @@ import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { openStore, type Db } from '../lib/store/db.ts';
 import { listen, closeServer } from '../lib/http.ts';
-import { createWebhooks, signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, WebhookDestinationError, type Webhooks } from './webhooks.ts';
+import {
+  createWebhooks,
+  signWebhook,
+  verifyWebhookSignature,
+  SIGNATURE_HEADER,
+  WebhookDestinationError,
+  type Webhooks,
+} from './webhooks.ts';
 import { waitFor } from '../test/support/wait-for.ts';
 
 let dir: string;
@@ -31,7 +38,13 @@ before(async () => {
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       const path = req.url ?? '/';
-      received.push({ path, body, signature: req.headers[SIGNATURE_HEADER] as string | undefined, event: req.headers['x-onair-event'] as string | undefined, at: Date.now() });
+      received.push({
+        path,
+        body,
+        signature: req.headers[SIGNATURE_HEADER] as string | undefined,
+        event: req.headers['x-onair-event'] as string | undefined,
+        at: Date.now(),
+      });
       const left = failFirst.get(path) ?? 0;
       if (left > 0) failFirst.set(path, left - 1);
       res.writeHead(left > 0 ? 500 : 204).end();

@@ -51,7 +51,13 @@ export function signWebhook(secret: string, timestampSec: number, body: string):
 }
 
 /** Checks a signature header for `body` (what a receiver does); rejects timestamps off by more than `toleranceSec`. */
-export function verifyWebhookSignature(secret: string, header: string | undefined, body: string, toleranceSec = 300, nowSec = Date.now() / 1000): boolean {
+export function verifyWebhookSignature(
+  secret: string,
+  header: string | undefined,
+  body: string,
+  toleranceSec = 300,
+  nowSec = Date.now() / 1000,
+): boolean {
   if (!header) return false;
   const parts = new Map(header.split(',').map((p) => p.trim().split('=', 2) as [string, string]));
   const t = Number(parts.get('t'));
@@ -62,7 +68,12 @@ export function verifyWebhookSignature(secret: string, header: string | undefine
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-const toWebhook = (r: WebhooksTable): Webhook => ({ id: r.id, url: r.url, events: JSON.parse(r.events) as WebhookEventType[], createdAt: Number(r.created_at) });
+const toWebhook = (r: WebhooksTable): Webhook => ({
+  id: r.id,
+  url: r.url,
+  events: JSON.parse(r.events) as WebhookEventType[],
+  createdAt: Number(r.created_at),
+});
 const toDelivery = (r: WebhookDeliveriesTable): WebhookDelivery => ({
   id: r.id,
   webhookId: r.webhook_id,
@@ -168,7 +179,11 @@ export function createWebhooks(deps: {
       const refused = blockedCause(err);
       blocked = refused !== undefined;
       if (refused) error = refused.message;
-      else error = (err as Error).name === 'TimeoutError' ? `no answer within ${config.webhookTimeoutMs} ms` : ((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message);
+      else
+        error =
+          (err as Error).name === 'TimeoutError'
+            ? `no answer within ${config.webhookTimeoutMs} ms`
+            : ((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message);
     }
     const attempts = Number(d.attempts) + 1;
     const now = Date.now();
@@ -185,7 +200,13 @@ export function createWebhooks(deps: {
     const failed = blocked || attempts >= config.webhookMaxAttempts;
     await db
       .updateTable('webhook_deliveries')
-      .set({ status: failed ? 'failed' : 'pending', attempts, last_status_code: statusCode, last_error: error, next_attempt_at: failed ? null : now + backoff(attempts) })
+      .set({
+        status: failed ? 'failed' : 'pending',
+        attempts,
+        last_status_code: statusCode,
+        last_error: error,
+        next_attempt_at: failed ? null : now + backoff(attempts),
+      })
       .where('id', '=', d.id)
       .execute();
     outcomes.inc({ outcome: failed ? 'failed' : 'retry' });
@@ -245,7 +266,13 @@ export function createWebhooks(deps: {
 
     async deliveries(id, limit = 100) {
       if (!(await db.selectFrom('webhooks').select('id').where('id', '=', id).executeTakeFirst())) return undefined;
-      const rows = await db.selectFrom('webhook_deliveries').selectAll().where('webhook_id', '=', id).orderBy('created_at', 'desc').limit(limit).execute();
+      const rows = await db
+        .selectFrom('webhook_deliveries')
+        .selectAll()
+        .where('webhook_id', '=', id)
+        .orderBy('created_at', 'desc')
+        .limit(limit)
+        .execute();
       return rows.map(toDelivery);
     },
 

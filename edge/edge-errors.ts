@@ -13,10 +13,14 @@ export function errorBody(code: string, message: string): Buffer {
 export function sendError(res: ServerResponse, status: number, code: string, message: string, extra?: string[]): void {
   const body = errorBody(code, message);
   const headers = [
-    'content-type', JSON_TYPE,
-    'content-length', String(body.length),
-    'cache-control', status === 404 ? 'max-age=1' : 'no-store',
-    'access-control-allow-origin', '*',
+    'content-type',
+    JSON_TYPE,
+    'content-length',
+    String(body.length),
+    'cache-control',
+    status === 404 ? 'max-age=1' : 'no-store',
+    'access-control-allow-origin',
+    '*',
   ];
   if (extra !== undefined) headers.push(...extra);
   res.writeHead(status, headers);

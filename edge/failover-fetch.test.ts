@@ -34,9 +34,14 @@ async function origin(handler: Handler): Promise<{ url: string; paths: string[] 
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, paths };
 }
 
-const ok = (body: string, headers: Record<string, string> = {}): Handler => (_req, res) =>
-  void res.writeHead(200, { 'content-length': String(Buffer.byteLength(body)), ...headers }).end(body);
-const status = (code: number): Handler => (_req, res) => void res.writeHead(code).end('no');
+const ok =
+  (body: string, headers: Record<string, string> = {}): Handler =>
+  (_req, res) =>
+    void res.writeHead(200, { 'content-length': String(Buffer.byteLength(body)), ...headers }).end(body);
+const status =
+  (code: number): Handler =>
+  (_req, res) =>
+    void res.writeHead(code).end('no');
 /** Never answers (until the server closes its connections). */
 const hang: Handler = () => {};
 
@@ -80,8 +85,18 @@ function sink(): FetchSink & { status?: number; headers?: Readonly<Record<string
   return s;
 }
 
-const PLAYLIST: FetchRequest = { kind: 'playlist', cacheKey: '/live/e/720p/index.m3u8', upstreamPath: '/live/e/720p/index.m3u8', blocking: false };
-const SEGMENT: FetchRequest = { kind: 'segment', cacheKey: '/live/e/720p/seg-1.m4s', upstreamPath: '/live/e/720p/seg-1.m4s', blocking: false };
+const PLAYLIST: FetchRequest = {
+  kind: 'playlist',
+  cacheKey: '/live/e/720p/index.m3u8',
+  upstreamPath: '/live/e/720p/index.m3u8',
+  blocking: false,
+};
+const SEGMENT: FetchRequest = {
+  kind: 'segment',
+  cacheKey: '/live/e/720p/seg-1.m4s',
+  upstreamPath: '/live/e/720p/seg-1.m4s',
+  blocking: false,
+};
 const signal = () => new AbortController().signal;
 
 test('a 200 is fed to the cache with the policy headers and TTL of its kind, and a playlist is kept for stale-if-error', async () => {
@@ -112,7 +127,11 @@ test('a 200 is fed to the cache with the policy headers and TTL of its kind, and
   assert.equal(h.remembered.length, 1, 'only playlists are kept for stale-if-error');
 
   const held = sink();
-  await h.fetch({ ...PLAYLIST, cacheKey: PLAYLIST.cacheKey + '?_HLS_msn=3', upstreamPath: PLAYLIST.upstreamPath + '?_HLS_msn=3', blocking: true }, held, signal());
+  await h.fetch(
+    { ...PLAYLIST, cacheKey: PLAYLIST.cacheKey + '?_HLS_msn=3', upstreamPath: PLAYLIST.upstreamPath + '?_HLS_msn=3', blocking: true },
+    held,
+    signal(),
+  );
   assert.equal(held.headers?.['cache-control'], 'max-age=60', 'a blocking reload names one playlist version for good');
   assert.equal(held.ttlMs, 60_000);
 });
@@ -157,13 +176,17 @@ test('a 5xx moves on without marking the origin down; a 404 is an answer, stored
 test('no origin can serve: 503 when one said so, 502 otherwise, 504 when one timed out; the message names origins, not URLs', async () => {
   const starting = await origin(status(503));
   const failing = await origin(status(502));
-  const err503 = await harness([failing.url, starting.url]).fetch(SEGMENT, sink(), signal()).catch((e: unknown) => e);
+  const err503 = await harness([failing.url, starting.url])
+    .fetch(SEGMENT, sink(), signal())
+    .catch((e: unknown) => e);
   assert.ok(err503 instanceof UpstreamError);
   assert.equal(err503.status, 503);
   assert.match(err503.message, /origin-1: answered 503/);
   assert.doesNotMatch(err503.message, /127\.0\.0\.1/);
 
-  const err502 = await harness([failing.url]).fetch(SEGMENT, sink(), signal()).catch((e: unknown) => e);
+  const err502 = await harness([failing.url])
+    .fetch(SEGMENT, sink(), signal())
+    .catch((e: unknown) => e);
   assert.ok(err502 instanceof UpstreamError);
   assert.equal(err502.status, 502);
   assert.match(err502.message, /origin-0: answered 502/);
@@ -176,7 +199,9 @@ test('no origin can serve: 503 when one said so, 502 otherwise, 504 when one tim
   assert.deepEqual(h.answered, ['origin-0 timeout', 'origin-1 503']);
   assert.equal(h.origins.list[0]!.down, true);
 
-  const none = await harness([]).fetch(SEGMENT, sink(), signal()).catch((e: unknown) => e);
+  const none = await harness([])
+    .fetch(SEGMENT, sink(), signal())
+    .catch((e: unknown) => e);
   assert.ok(none instanceof UpstreamError);
   assert.equal(none.status, 502);
   assert.match(none.message, /no upstream configured/);

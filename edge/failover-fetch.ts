@@ -108,7 +108,7 @@ export function createFailoverFetch(opts: FailoverFetchOptions): FailoverFetch {
         timedOut ||= timeout;
         metrics.upstreamAnswered(up, timeout ? 'timeout' : 'error');
         origins.markDown(up, (err as Error).message);
-        lastProblem = `${up.label}: ${timeout ? 'timed out' : code ?? 'unreachable'}`;
+        lastProblem = `${up.label}: ${timeout ? 'timed out' : (code ?? 'unreachable')}`;
         log.warn({ upstream: up.url, path: obj.upstreamPath, err: (err as Error).message }, 'upstream request failed');
         continue;
       }
@@ -147,9 +147,7 @@ export function createFailoverFetch(opts: FailoverFetchOptions): FailoverFetch {
       metrics.upstreamDuration((now() - started) / 1000);
       if (status >= 400 && status < 500) {
         const notFound = status === 404;
-        const body = notFound
-          ? errorBody('not_found', 'no such HLS object')
-          : errorBody('upstream_rejected', `origin answered ${status}`);
+        const body = notFound ? errorBody('not_found', 'no such HLS object') : errorBody('upstream_rejected', `origin answered ${status}`);
         sink.head(
           status,
           {

@@ -81,7 +81,8 @@ test('clients that read nothing pin no copies of the body and are cut after the 
   }
   // Let every response be written as far as the sockets take it.
   const deadline = Date.now() + 10_000;
-  while ((await metric(e.registry, 'onair_edge_requests_total', { kind: 'segment', status: '200' })) < 21 && Date.now() < deadline) await delay(20);
+  while ((await metric(e.registry, 'onair_edge_requests_total', { kind: 'segment', status: '200' })) < 21 && Date.now() < deadline)
+    await delay(20);
   const grown = process.memoryUsage().arrayBuffers - before;
   assert.ok(grown < 2 * BIG.length, `20 stalled clients grew array buffers by ${grown} bytes (one copy each would be ${20 * BIG.length})`);
 

@@ -86,10 +86,13 @@ before(async () => {
   const originUrl = new URL(origin.url);
   proxy = createServer((req, res) => {
     upstream.set(req.url!, upstreamCount(req.url!) + 1);
-    const up = httpRequest({ host: originUrl.hostname, port: originUrl.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode!, r.headers);
-      r.pipe(res);
-    });
+    const up = httpRequest(
+      { host: originUrl.hostname, port: originUrl.port, path: req.url, method: req.method, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      },
+    );
     up.on('error', () => res.destroy());
     req.on('close', () => {
       if (!res.writableFinished) up.destroy();
@@ -97,13 +100,20 @@ before(async () => {
     up.end();
   });
   const proxyPort = await listen(proxy, 0, '127.0.0.1');
-  edge = createHlsEdge({ config, logger: createLogger('silent'), registry: createMetricsRegistry(), upstreams: [`http://127.0.0.1:${proxyPort}`] });
+  edge = createHlsEdge({
+    config,
+    logger: createLogger('silent'),
+    registry: createMetricsRegistry(),
+    upstreams: [`http://127.0.0.1:${proxyPort}`],
+  });
   await edge.start();
   edgeServer = createServer((req, res) => edge.handle(req, res));
   edgeBase = `http://127.0.0.1:${await listen(edgeServer, 0, '127.0.0.1')}`;
 
   const feed = origin.feeds.open(EV, { protocol: 'rtmp', sessionId: 'edge-ll', remoteAddress: '127.0.0.1' });
-  publisher = spawn('ffmpeg', testStreamArgs({ url: 'pipe:1', width: 640, height: 360, videoKbps: 800 }), { stdio: ['ignore', 'pipe', 'ignore'] });
+  publisher = spawn('ffmpeg', testStreamArgs({ url: 'pipe:1', width: 640, height: 360, videoKbps: 800 }), {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   publisher.stdout!.on('data', (c: Buffer) => feed.write(c));
   publisher.on('close', () => feed.end());
   await waitFor('packagers', () => (origin.stream(EV)?.packagers.size === 2 ? true : undefined), 30_000);

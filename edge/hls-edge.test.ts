@@ -224,7 +224,13 @@ test('origin 404 becomes a short-lived cached 404', async () => {
 
 test('traversal and malformed paths get 400, unknown names 404, with JSON errors, and never reach the origin', async () => {
   const before = [...origin.counts.values()].reduce((a, b) => a + b, 0);
-  for (const path of [`${L}/../../etc/passwd`, `${L}/%2e%2e/master.m3u8`, `${L}/720p%2Fseg-1.m4s`, `${L}//master.m3u8`, `${L}/720p/seg-01.m4s`]) {
+  for (const path of [
+    `${L}/../../etc/passwd`,
+    `${L}/%2e%2e/master.m3u8`,
+    `${L}/720p%2Fseg-1.m4s`,
+    `${L}//master.m3u8`,
+    `${L}/720p/seg-01.m4s`,
+  ]) {
     const r = await req(edge.port, path);
     assert.equal(r.status, 400, path);
     assert.equal(JSON.parse(r.body.toString()).error.code, 'bad_request', path);
@@ -232,7 +238,10 @@ test('traversal and malformed paths get 400, unknown names 404, with JSON errors
   const r = await req(edge.port, `${L}/720p/secret.txt`);
   assert.equal(r.status, 404);
   assert.equal(JSON.parse(r.body.toString()).error.code, 'not_found');
-  assert.equal([...origin.counts.values()].reduce((a, b) => a + b, 0), before);
+  assert.equal(
+    [...origin.counts.values()].reduce((a, b) => a + b, 0),
+    before,
+  );
 });
 
 test('POST gets 405 with a JSON error; HEAD works on miss and hit', async () => {
@@ -424,7 +433,12 @@ test('createHlsEdge starts nothing: origins are probed only between start() and 
   });
   await new Promise<void>((r) => probed.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(probed.address() as AddressInfo).port}`;
-  const edge3 = createHlsEdge({ config: loadConfig({}, {}), logger: createLogger('silent'), registry: createMetricsRegistry(), upstreams: [url] });
+  const edge3 = createHlsEdge({
+    config: loadConfig({}, {}),
+    logger: createLogger('silent'),
+    registry: createMetricsRegistry(),
+    upstreams: [url],
+  });
   try {
     await delay(1_500); // absence cannot be awaited: more than one probe interval (1 s) without a probe is the check
     assert.equal(probes, 0, 'no probe before start()');

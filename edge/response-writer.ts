@@ -154,7 +154,6 @@ export class ResponseWriter<R> {
     return true;
   }
 
-
   /** The entry's headers for a hit, serialized once per `Age` value and reused by every later hit. */
   private hitHeaders(entry: CacheEntry, kind: string): string[] {
     const ageSec = this.age(entry.storedAt);
@@ -205,7 +204,12 @@ export class StreamedResponse<R extends { readonly kind: string }> implements Ca
     this.status = h.status;
     const headers: string[] = [];
     for (const k in h.headers) headers.push(k, h.headers[k]!);
-    headers.push('age', String(this.out.age(h.storedAt)), 'cache-status', this.subscription === undefined || this.subscription.result === 'coalesced' ? STATUS_COALESCED : STATUS_MISS);
+    headers.push(
+      'age',
+      String(this.out.age(h.storedAt)),
+      'cache-status',
+      this.subscription === undefined || this.subscription.result === 'coalesced' ? STATUS_COALESCED : STATUS_MISS,
+    );
     this.res.writeHead(h.status, headers);
     if (this.isHead) this.finish();
   }
@@ -239,7 +243,13 @@ export class StreamedResponse<R extends { readonly kind: string }> implements Ca
     if (this.req.kind === 'playlist' && this.out.fallback(this.req, this.res, this.req.kind, this.isHead)) return;
     const status = err instanceof UpstreamError ? err.status : 502;
     const code = status === 504 ? 'gateway_timeout' : status === 503 ? 'unavailable' : 'bad_gateway';
-    sendError(this.res, status, code, err instanceof UpstreamError ? err.message : 'upstream failed', status === 503 ? ['retry-after', '1'] : undefined);
+    sendError(
+      this.res,
+      status,
+      code,
+      err instanceof UpstreamError ? err.message : 'upstream failed',
+      status === 503 ? ['retry-after', '1'] : undefined,
+    );
     this.count(status, 0);
   }
 

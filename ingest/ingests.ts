@@ -9,7 +9,10 @@ import { createRtmpIngest, type RtmpIngest } from './rtmp-ingest.ts';
 import { createWhipIngest, type WhipIngest } from './whip-ingest.ts';
 
 /** Creates the RTMP ingest (call its start()) and the WHIP ingest (mount its router at `/whip`). */
-export function createIngests(deps: Omit<IngestDeps, 'publishers' | 'keyGuesses'> & { config: Config }): { rtmp: RtmpIngest; whip: WhipIngest } {
+export function createIngests(deps: Omit<IngestDeps, 'publishers' | 'keyGuesses'> & { config: Config }): {
+  rtmp: RtmpIngest;
+  whip: WhipIngest;
+} {
   const keyGuesses = createKeyGuessLimiter();
   const publishers = createPublisherRegistry();
   const rtmp = createRtmpIngest({ ...deps, keyGuesses, publishers });

@@ -101,7 +101,7 @@ function ipv6Text(b: Buffer): string {
   const groups = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -135,7 +135,8 @@ function parseV2(buf: Buffer): ProxyParse {
   if (cmd > 1) return { kind: 'invalid', reason: `v2 command ${cmd} is neither LOCAL nor PROXY` };
   const fam = buf[13]!;
   const payloadLength = buf.readUInt16BE(14);
-  if (payloadLength > V2_MAX_PAYLOAD_BYTES) return { kind: 'invalid', reason: `v2 header of ${payloadLength} bytes exceeds ${V2_MAX_PAYLOAD_BYTES}` };
+  if (payloadLength > V2_MAX_PAYLOAD_BYTES)
+    return { kind: 'invalid', reason: `v2 header of ${payloadLength} bytes exceeds ${V2_MAX_PAYLOAD_BYTES}` };
   const length = V2_FIXED_BYTES + payloadLength;
   if (buf.length < length) return { kind: 'incomplete' };
   const payload = buf.subarray(V2_FIXED_BYTES, length);
@@ -144,7 +145,8 @@ function parseV2(buf: Buffer): ProxyParse {
   // LOCAL and UNSPEC carry no address the receiver may use (spec 2.2): skip the whole block.
   if (header.command === 'local' || transport === 'unknown') return { kind: 'header', header, length };
   const addrBytes = transport === 'tcp4' || transport === 'udp4' ? 12 : transport === 'unix' ? 216 : 36;
-  if (payload.length < addrBytes) return { kind: 'invalid', reason: `v2 ${transport} address block needs ${addrBytes} bytes, has ${payload.length}` };
+  if (payload.length < addrBytes)
+    return { kind: 'invalid', reason: `v2 ${transport} address block needs ${addrBytes} bytes, has ${payload.length}` };
   if (transport === 'tcp4' || transport === 'udp4') {
     header.source = { address: [...payload.subarray(0, 4)].join('.'), port: payload.readUInt16BE(8) };
     header.destination = { address: [...payload.subarray(4, 8)].join('.'), port: payload.readUInt16BE(10) };
@@ -152,7 +154,7 @@ function parseV2(buf: Buffer): ProxyParse {
     header.source = { address: ipv6Text(payload.subarray(0, 16)), port: payload.readUInt16BE(32) };
     header.destination = { address: ipv6Text(payload.subarray(16, 32)), port: payload.readUInt16BE(34) };
   }
-  for (let off = addrBytes; off < payload.length; ) {
+  for (let off = addrBytes; off < payload.length;) {
     if (off + 3 > payload.length) return { kind: 'invalid', reason: 'v2 TLV header truncated' };
     const type = payload[off]!;
     const len = payload.readUInt16BE(off + 1);
@@ -171,7 +173,9 @@ export class ProxyHeaderReader {
    * Adds `chunk`. `none`/`header` carry `rest`, the connection's own bytes to pass on (all bytes so far for
    * `none`, those after the header for `header`); after either, the reader is done and must not be fed again.
    */
-  push(chunk: Buffer):
+  push(
+    chunk: Buffer,
+  ):
     | { kind: 'incomplete' }
     | { kind: 'invalid'; reason: string }
     | { kind: 'none'; rest: Buffer }

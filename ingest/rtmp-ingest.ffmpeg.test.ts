@@ -80,11 +80,37 @@ function publish(port: number, path: string, seconds: number): Publisher {
   const child = spawn(
     'ffmpeg',
     [
-      '-hide_banner', '-loglevel', 'error', '-nostdin',
-      '-re', '-f', 'lavfi', '-t', String(seconds), '-i', 'testsrc2=size=640x360:rate=30',
-      '-re', '-f', 'lavfi', '-t', String(seconds), '-i', 'sine',
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '60',
-      '-c:a', 'aac', '-f', 'flv', `rtmp://127.0.0.1:${port}${path}`,
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-nostdin',
+      '-re',
+      '-f',
+      'lavfi',
+      '-t',
+      String(seconds),
+      '-i',
+      'testsrc2=size=640x360:rate=30',
+      '-re',
+      '-f',
+      'lavfi',
+      '-t',
+      String(seconds),
+      '-i',
+      'sine',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-tune',
+      'zerolatency',
+      '-g',
+      '60',
+      '-c:a',
+      'aac',
+      '-f',
+      'flv',
+      `rtmp://127.0.0.1:${port}${path}`,
     ],
     { stdio: ['ignore', 'ignore', 'ignore'] },
   );
@@ -344,7 +370,12 @@ async function probeStreams(flv: Buffer): Promise<string> {
   return out.trim();
 }
 
-function setup(port = 0, authDelayMs = 30, keyGuesses?: KeyGuessLimiter, trustedProxies?: string[]): {
+function setup(
+  port = 0,
+  authDelayMs = 30,
+  keyGuesses?: KeyGuessLimiter,
+  trustedProxies?: string[],
+): {
   ingest: RtmpIngest;
   sink: ReturnType<typeof recordingSink>;
   registry: Registry;
@@ -388,17 +419,32 @@ test('an accepted publish delivers an FLV stream and ends once when the publishe
     assert.equal(feed.eventId, 'event-a');
     assert.ok(feed.bytes > 50_000, `only ${feed.bytes} bytes`);
     const tags = flvTags(Buffer.concat(feed.chunks));
-    assert.ok(tags.some((t) => t.type === 18), 'metadata tag');
+    assert.ok(
+      tags.some((t) => t.type === 18),
+      'metadata tag',
+    );
     assert.equal(tags[0]?.type, 18, 'metadata first');
-    assert.ok(tags.some((t) => t.type === 9 && t.b0 === 0x17 && t.b1 === 0), 'AVC sequence header');
-    assert.ok(tags.some((t) => t.type === 9 && t.b0 === 0x17 && t.b1 === 1), 'H.264 keyframe');
-    assert.ok(tags.some((t) => t.type === 8 && t.b0 >> 4 === 10 && t.b1 === 0), 'AAC sequence header');
+    assert.ok(
+      tags.some((t) => t.type === 9 && t.b0 === 0x17 && t.b1 === 0),
+      'AVC sequence header',
+    );
+    assert.ok(
+      tags.some((t) => t.type === 9 && t.b0 === 0x17 && t.b1 === 1),
+      'H.264 keyframe',
+    );
+    assert.ok(
+      tags.some((t) => t.type === 8 && t.b0 >> 4 === 10 && t.b1 === 0),
+      'AAC sequence header',
+    );
     assert.equal(await probeStreams(Buffer.concat(feed.chunks)), 'h264,640,360\naac');
     assert.equal(await metricValue(registry, 'onair_ingest_publishes_total', { protocol: 'rtmp' }), 1);
     assert.equal(await metricValue(registry, 'onair_ingest_active_publishers', { protocol: 'rtmp' }), 0);
     assert.equal(await metricValue(registry, 'onair_ingest_bytes_total', { protocol: 'rtmp' }), feed.bytes);
     assert.ok(lines.some((l) => l.includes('rtmp publish started') && l.includes('event-a')));
-    assert.ok(lines.some((l) => l.includes('"component":"node-media-server"')), 'NMS logs go to pino');
+    assert.ok(
+      lines.some((l) => l.includes('"component":"node-media-server"')),
+      'NMS logs go to pino',
+    );
     assertNoKeys(lines);
   } finally {
     await ingest.stop();
@@ -424,9 +470,25 @@ test('a wrong key or app is rejected fast, logged without the key, and a good ke
     assert.notEqual((await otherApp.exited).code, 0);
     assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'bad_app' }), 1);
     // Playing is not offered (and would expose the stream by its key).
-    const play = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-i', `rtmp://127.0.0.1:${ingest.port}/live/sk-bravo-0123456789abcdef`, '-t', '1', '-f', 'null', '-'], {
-      stdio: 'ignore',
-    });
+    const play = spawn(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-nostdin',
+        '-i',
+        `rtmp://127.0.0.1:${ingest.port}/live/sk-bravo-0123456789abcdef`,
+        '-t',
+        '1',
+        '-f',
+        'null',
+        '-',
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
     children.add(play);
     const playCode = await new Promise((resolve) => play.once('exit', resolve));
     children.delete(play);
@@ -580,7 +642,6 @@ test('a wrong key never hears NetStream.Publish.Start; a right key hears it once
     assert.deepEqual(right.statusCodes(), ['NetStream.Publish.Start']);
     assert.ok(ingest.isLive('event-a'), 'on air when told so');
     assert.equal(sink.feeds.length, 1);
-
   } finally {
     for (const c of clients) c.close();
     await ingest.stop();
@@ -654,7 +715,7 @@ test('an unauthenticated connection cannot make the server reserve big buffers; 
   }
 });
 
-test('a trusted proxy\'s PROXY header names the client: its wrong keys are counted against that address', async () => {
+test("a trusted proxy's PROXY header names the client: its wrong keys are counted against that address", async () => {
   const { ingest, sink, registry, lines } = setup(0, 30, createKeyGuessLimiter({ maxFailures: 2, windowSec: 60 }), ['loopback']);
   await ingest.start();
   const clients: RawRtmp[] = [];
@@ -666,8 +727,12 @@ test('a trusted proxy\'s PROXY header names the client: its wrong keys are count
   };
   try {
     // Two wrong keys from 203.0.113.7 (one v1 header, one v2 header): that address is locked out...
-    await (await via(proxyV1('203.0.113.7'), WRONG_KEY)).closed;
-    await (await via(proxyV2('203.0.113.7'), `${WRONG_KEY}2`)).closed;
+    await (
+      await via(proxyV1('203.0.113.7'), WRONG_KEY)
+    ).closed;
+    await (
+      await via(proxyV2('203.0.113.7'), `${WRONG_KEY}2`)
+    ).closed;
     const locked = await via(proxyV1('203.0.113.7'), 'sk-alpha-0123456789abcdef');
     await locked.closed;
     assert.deepEqual(locked.statusCodes(), ['NetStream.Publish.Denied']);

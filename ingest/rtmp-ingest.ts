@@ -220,10 +220,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     conn.pending = [];
     conn.pendingBytes = 0;
     rejected.inc({ protocol: 'rtmp', reason });
-    log.warn(
-      { eventId, sessionId: conn.session.id, remoteAddress: conn.remoteAddress, reason },
-      'rtmp publish rejected',
-    );
+    log.warn({ eventId, sessionId: conn.session.id, remoteAddress: conn.remoteAddress, reason }, 'rtmp publish rejected');
     const code = reason === 'already_live' || reason === 'bad_app' ? 'NetStream.Publish.BadName' : 'NetStream.Publish.Denied';
     try {
       conn.session.rtmp.sendStatusMessage(conn.session.rtmp.streamId, 'error', code, `publish rejected: ${reason}`);
@@ -450,7 +447,8 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
         }
         if (!handshakeStarted) {
           handshakeStarted = true;
-          if (parseProxyHeader(bytes).kind !== 'none') throw new RtmpViolation('malformed', 'PROXY protocol header from a peer that is not a trusted proxy');
+          if (parseProxyHeader(bytes).kind !== 'none')
+            throw new RtmpViolation('malformed', 'PROXY protocol header from a peer that is not a trusted proxy');
           if (bytes[0] !== RTMP_VERSION) throw new RtmpViolation('malformed', `not an RTMP handshake (version byte ${bytes[0]})`);
         }
         return parse(bytes);
@@ -481,7 +479,8 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     const control = rtmp.controlHandler.bind(rtmp);
     rtmp.controlHandler = () => {
       control();
-      if (!(rtmp.inChunkSize >= 1 && rtmp.inChunkSize <= 0x7fffffff)) throw new RtmpViolation('malformed', `chunk size ${rtmp.inChunkSize} out of range`);
+      if (!(rtmp.inChunkSize >= 1 && rtmp.inChunkSize <= 0x7fffffff))
+        throw new RtmpViolation('malformed', `chunk size ${rtmp.inChunkSize} out of range`);
     };
     // NMS's onConnect would register a broadcast under /live/<streamKey>; we only note app and key.
     rtmp.onConnectCallback = (req) => {
@@ -511,7 +510,10 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     socket.setTimeout(IDLE_TIMEOUT_MS);
     socket.on('timeout', () => {
       conn.closeReason = 'idle';
-      log.warn({ eventId: conn.publish?.eventId, sessionId: session.id, remoteAddress: conn.remoteAddress }, 'rtmp connection idle, closing');
+      log.warn(
+        { eventId: conn.publish?.eventId, sessionId: session.id, remoteAddress: conn.remoteAddress },
+        'rtmp connection idle, closing',
+      );
       socket.destroy();
     });
     // Registered after session.run(): runs after NMS's own onClose.

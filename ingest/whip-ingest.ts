@@ -17,7 +17,18 @@ import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
 import { createPublisherRegistry } from './publishers.ts';
 import { offerProblem, type Forwarding } from './whip-sdp.ts';
-import { Refusal, closeSession, forwardTracks, freeUdpPair, later, negotiate, openSession, startFfmpeg, type Session, type SessionEnv } from './whip-session.ts';
+import {
+  Refusal,
+  closeSession,
+  forwardTracks,
+  freeUdpPair,
+  later,
+  negotiate,
+  openSession,
+  startFfmpeg,
+  type Session,
+  type SessionEnv,
+} from './whip-session.ts';
 
 export type { WhipRejectReason } from './whip-session.ts';
 
@@ -110,12 +121,16 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     const retry = await keyGuesses.blockedFor(address);
     if (retry !== undefined) {
-      throw new Refusal(429, 'rate_limited', `too many wrong stream keys from this address; try again in ${retry} s`, 'rate_limited', { 'retry-after': String(retry) });
+      throw new Refusal(429, 'rate_limited', `too many wrong stream keys from this address; try again in ${retry} s`, 'rate_limited', {
+        'retry-after': String(retry),
+      });
     }
     const key = bearer(req.headers.authorization);
     if (!key || key.length > 512) {
       await keyGuesses.failed(address);
-      throw new Refusal(401, 'unauthorized', 'send the stream key as Authorization: Bearer <stream key>', 'no_key', { 'www-authenticate': 'Bearer' });
+      throw new Refusal(401, 'unauthorized', 'send the stream key as Authorization: Bearer <stream key>', 'no_key', {
+        'www-authenticate': 'Bearer',
+      });
     }
     let authorized: string | undefined;
     try {
@@ -127,7 +142,9 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     // One answer for an unknown key and a key of another event: nothing to learn about which events exist.
     if (authorized !== eventId) {
       await keyGuesses.failed(address);
-      throw new Refusal(401, 'unauthorized', 'unknown stream key for this event', 'unknown_key', { 'www-authenticate': 'Bearer error="invalid_token"' });
+      throw new Refusal(401, 'unauthorized', 'unknown stream key for this event', 'unknown_key', {
+        'www-authenticate': 'Bearer error="invalid_token"',
+      });
     }
     const offer = typeof req.body === 'string' ? req.body : '';
     const problem = offerProblem(offer);
@@ -225,14 +242,26 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   router.options('/:eventId', (_req, res) => {
     res
       .status(204)
-      .set({ 'access-control-allow-methods': 'POST, OPTIONS', 'access-control-allow-headers': 'Authorization, Content-Type', 'accept-post': 'application/sdp', allow: 'POST, OPTIONS' })
+      .set({
+        'access-control-allow-methods': 'POST, OPTIONS',
+        'access-control-allow-headers': 'Authorization, Content-Type',
+        'accept-post': 'application/sdp',
+        allow: 'POST, OPTIONS',
+      })
       .end();
   });
   router.post('/:eventId', express.text({ type: 'application/sdp', limit: MAX_OFFER_BYTES }), (req, res, next) => {
     publish(req, res).catch(next);
   });
   router.options('/:eventId/:sessionId', (_req, res) => {
-    res.status(204).set({ 'access-control-allow-methods': 'DELETE, OPTIONS', 'access-control-allow-headers': 'Authorization, Content-Type', allow: 'DELETE, OPTIONS' }).end();
+    res
+      .status(204)
+      .set({
+        'access-control-allow-methods': 'DELETE, OPTIONS',
+        'access-control-allow-headers': 'Authorization, Content-Type',
+        allow: 'DELETE, OPTIONS',
+      })
+      .end();
   });
   router.delete('/:eventId/:sessionId', (req, res) => {
     const s = sessionFor(req);
@@ -242,7 +271,9 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   });
   router.patch('/:eventId/:sessionId', (req, res) => {
     if (!sessionFor(req)) return sendError(res, 404, 'not_found', 'no such WHIP session');
-    sendError(res, 405, 'method_not_allowed', 'trickle ICE and ICE restarts are not supported: the answer lists every candidate', { allow: 'DELETE, OPTIONS' });
+    sendError(res, 405, 'method_not_allowed', 'trickle ICE and ICE restarts are not supported: the answer lists every candidate', {
+      allow: 'DELETE, OPTIONS',
+    });
   });
   router.all(['/:eventId', '/:eventId/:sessionId'], (_req, res) => {
     sendError(res, 405, 'method_not_allowed', 'WHIP: POST an offer to /whip/<eventId>, DELETE the session URL to stop');
@@ -250,7 +281,10 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof Refusal) {
       rejected.inc({ protocol: 'whip', reason: err.reason });
-      log.warn({ eventId: req.params.eventId, remoteAddress: req.ip ?? req.socket.remoteAddress, reason: err.reason }, 'whip publish rejected');
+      log.warn(
+        { eventId: req.params.eventId, remoteAddress: req.ip ?? req.socket.remoteAddress, reason: err.reason },
+        'whip publish rejected',
+      );
       return sendError(res, err.status, err.code, err.message, err.headers);
     }
     const status = (err as { status?: number }).status;

@@ -55,7 +55,11 @@ export function answerVideoParameters(offered: string | undefined): string {
 /** The SDP ffmpeg reads (on stdin) to receive the forwarded RTP on loopback. */
 export function ffmpegSdp(f: Forwarding): string {
   const lines = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=onair WHIP', 'c=IN IP4 127.0.0.1', 't=0 0'];
-  lines.push(`m=video ${f.video.port} RTP/AVP ${f.video.pt}`, `a=rtpmap:${f.video.pt} H264/90000`, `a=fmtp:${f.video.pt} packetization-mode=1`);
+  lines.push(
+    `m=video ${f.video.port} RTP/AVP ${f.video.pt}`,
+    `a=rtpmap:${f.video.pt} H264/90000`,
+    `a=fmtp:${f.video.pt} packetization-mode=1`,
+  );
   if (f.audio) lines.push(`m=audio ${f.audio.port} RTP/AVP ${f.audio.pt}`, `a=rtpmap:${f.audio.pt} opus/48000/${f.audio.channels}`);
   return lines.join('\n') + '\n';
 }
@@ -63,13 +67,29 @@ export function ffmpegSdp(f: Forwarding): string {
 /** ffmpeg arguments: RTP described by the SDP on stdin → FLV (H.264 copied, Opus → AAC) on stdout. */
 export function ffmpegArgs(hasAudio: boolean, audioKbps: number): string[] {
   return [
-    '-hide_banner', '-loglevel', 'warning', '-nostdin',
-    '-protocol_whitelist', 'pipe,udp,rtp',
+    '-hide_banner',
+    '-loglevel',
+    'warning',
+    '-nostdin',
+    '-protocol_whitelist',
+    'pipe,udp,rtp',
     // No frame-rate probing: it held the first ~0.7 s back and let it out in one burst, so the origin anchored
     // the stream's program date-time that much late.
-    '-fpsprobesize', '0', '-f', 'sdp', '-i', 'pipe:0',
-    '-map', '0:v:0', '-c:v', 'copy',
+    '-fpsprobesize',
+    '0',
+    '-f',
+    'sdp',
+    '-i',
+    'pipe:0',
+    '-map',
+    '0:v:0',
+    '-c:v',
+    'copy',
     ...(hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${audioKbps}k`, '-ar', '48000', '-ac', '2'] : []),
-    '-f', 'flv', '-flvflags', 'no_duration_filesize', 'pipe:1',
+    '-f',
+    'flv',
+    '-flvflags',
+    'no_duration_filesize',
+    'pipe:1',
   ];
 }

@@ -3,7 +3,19 @@
 // session's feed. The ingest (whip-ingest.ts) decides when a session starts and ends.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { RTCPeerConnection, RtcpSrPacket, useAbsSendTime, useH264, useNACK, useOPUS, usePLI, useREMB, useSdesMid, useTWCC, useTransportWideCC } from 'werift';
+import {
+  RTCPeerConnection,
+  RtcpSrPacket,
+  useAbsSendTime,
+  useH264,
+  useNACK,
+  useOPUS,
+  usePLI,
+  useREMB,
+  useSdesMid,
+  useTWCC,
+  useTransportWideCC,
+} from 'werift';
 import type { MediaStreamTrack, RTCRtpTransceiver } from 'werift';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -24,7 +36,8 @@ const PLI_PERIOD_MS = 2_000;
 const FFMPEG_KILL_AFTER_MS = 2_000;
 
 /** Why a WHIP publish was refused (label of onair_ingest_rejected_total). */
-export type WhipRejectReason = 'bad_content_type' | 'no_key' | 'unknown_key' | 'rate_limited' | 'auth_error' | 'bad_sdp' | 'already_live' | 'feed_error';
+export type WhipRejectReason =
+  'bad_content_type' | 'no_key' | 'unknown_key' | 'rate_limited' | 'auth_error' | 'bad_sdp' | 'already_live' | 'feed_error';
 
 /** A client error: the HTTP status, error code and message sent back, and the metric reason. */
 export class Refusal extends Error {
@@ -145,7 +158,10 @@ export async function freeUdpPair(): Promise<number> {
 }
 
 /** Negotiates the offer: one H.264 payload type (packetization-mode 1) and Opus kept, every candidate gathered. */
-export async function negotiate(s: Session, offer: string): Promise<{ answer: string; videoPt: number; audio?: { pt: number; channels: number } }> {
+export async function negotiate(
+  s: Session,
+  offer: string,
+): Promise<{ answer: string; videoPt: number; audio?: { pt: number; channels: number } }> {
   try {
     await s.pc.setRemoteDescription({ type: 'offer', sdp: offer });
   } catch (err) {
@@ -188,7 +204,12 @@ export function forwardTracks(s: Session, f: Forwarding): void {
   const take = (track: MediaStreamTrack) => {
     if (forwarded.has(track)) return;
     forwarded.add(track);
-    forward(s, f, track, s.pc.getTransceivers().find((t) => t.receiver.tracks.includes(track)));
+    forward(
+      s,
+      f,
+      track,
+      s.pc.getTransceivers().find((t) => t.receiver.tracks.includes(track)),
+    );
   };
   for (const t of s.pc.getTransceivers()) t.receiver.tracks.forEach(take);
   s.pc.onTrack.subscribe(take);

@@ -42,7 +42,11 @@ export function jsonErrorHandler(log: { error(obj: object, msg: string): void })
   return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
     if (res.headersSent) return next(err);
     const pub = publicError(err);
-    if (pub.status >= 500) log.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, method: req.method, path: req.path }, 'request failed');
-    res.status(pub.status).set('cache-control', 'no-store').json({ error: { code: pub.code, message: pub.message } });
+    if (pub.status >= 500)
+      log.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, method: req.method, path: req.path }, 'request failed');
+    res
+      .status(pub.status)
+      .set('cache-control', 'no-store')
+      .json({ error: { code: pub.code, message: pub.message } });
   };
 }

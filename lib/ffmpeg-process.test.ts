@@ -25,7 +25,21 @@ test('a short ffmpeg run: its output pipe carries the media, it exits 0, and std
   const ff = startFfmpegProcess({
     path: FFMPEG,
     // One second of silence as raw PCM on stdout.
-    args: ['-hide_banner', '-loglevel', 'warning', '-nostdin', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '1', '-f', 's16le', 'pipe:1'],
+    args: [
+      '-hide_banner',
+      '-loglevel',
+      'warning',
+      '-nostdin',
+      '-f',
+      'lavfi',
+      '-i',
+      'anullsrc=r=8000:cl=mono',
+      '-t',
+      '1',
+      '-f',
+      's16le',
+      'pipe:1',
+    ],
     stdio: ['ignore', 'pipe'],
     log: { logger, msg: 'test ffmpeg', fields: { eventId: 'ev1' }, source: 'transcoder' },
     killAfterMs: 1_000,

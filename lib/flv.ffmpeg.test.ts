@@ -12,8 +12,32 @@ let flv: Buffer;
 
 before(async () => {
   const file = join(tmp.path, 'a.flv');
-  await promisify(execFile)('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30',
-    '-f', 'lavfi', '-i', 'sine', '-t', '3', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', 'aac', '-f', 'flv', file]);
+  await promisify(execFile)('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=320x180:rate=30',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine',
+    '-t',
+    '3',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-g',
+    '30',
+    '-c:a',
+    'aac',
+    '-f',
+    'flv',
+    file,
+  ]);
   flv = readFileSync(file);
 });
 after(() => tmp.remove());
@@ -46,7 +70,11 @@ test('finds metadata, sequence headers and keyframes', () => {
   assert.equal(tags.filter((t) => isSequenceHeader(t)).length, 2);
   const keyframes = tags.filter(isVideoKeyframe);
   assert.ok(keyframes.length >= 3 && keyframes.every((t) => t.type === TagType.video));
-  assert.deepEqual(keyframes.slice(0, 3).map((t) => Math.round(t.timestamp / 1000)), [0, 1, 2], 'one keyframe a second (-g 30)');
+  assert.deepEqual(
+    keyframes.slice(0, 3).map((t) => Math.round(t.timestamp / 1000)),
+    [0, 1, 2],
+    'one keyframe a second (-g 30)',
+  );
 });
 
 test('refuses what is not FLV and oversized tags, without buffering them', () => {

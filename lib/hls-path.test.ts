@@ -52,7 +52,12 @@ const good: Good[] = [
   { path: `${base}/720p/part-17.3.m4s`, kind: 'part', rendition: '720p', key: `${base}/720p/part-17.3.m4s` },
   { path: `${base}/720p/part-0.0.m4s`, search: '?_HLS_msn=1', kind: 'part', rendition: '720p', key: `${base}/720p/part-0.0.m4s` },
   { path: `/live/${'x'.repeat(64)}/master.m3u8`, kind: 'master', key: `/live/${'x'.repeat(64)}/master.m3u8` },
-  { path: `/live/abcdef/${'r'.repeat(32)}/seg-1.m4s`, kind: 'segment', rendition: 'r'.repeat(32), key: `/live/abcdef/${'r'.repeat(32)}/seg-1.m4s` },
+  {
+    path: `/live/abcdef/${'r'.repeat(32)}/seg-1.m4s`,
+    kind: 'segment',
+    rendition: 'r'.repeat(32),
+    key: `/live/abcdef/${'r'.repeat(32)}/seg-1.m4s`,
+  },
 ];
 
 test('good paths parse to the right kind, rendition and canonical key', () => {

@@ -16,13 +16,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** Sends the project's JSON error shape: `{"error":{"code","message"}}`. */
-export function sendError(
-  res: ServerResponse,
-  status: number,
-  code: string,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
+export function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
   sendJson(res, status, { error: { code, message } }, headers);
 }
 

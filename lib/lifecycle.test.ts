@@ -46,7 +46,15 @@ test('stop failures are reported and the rest still stop; groups nest', async ()
   inner.add('x', probe('x', log));
   const g = new ServiceGroup((name, err) => errors.push(`${name}: ${(err as Error).message}`));
   g.add('a', probe('a', log));
-  g.add('bad', service(async () => {}, async () => { throw new Error('boom'); }));
+  g.add(
+    'bad',
+    service(
+      async () => {},
+      async () => {
+        throw new Error('boom');
+      },
+    ),
+  );
   g.add('inner', inner);
   await g.start();
   await g.stop();
@@ -59,7 +67,18 @@ test('stop during a start stops the service that was starting too; a parent abor
   let release!: () => void;
   const g = new ServiceGroup();
   g.add('a', probe('a', log));
-  g.add('slow', service(async () => { log.push('start slow'); await new Promise<void>((r) => (release = r)); }, async () => { log.push('stop slow'); }));
+  g.add(
+    'slow',
+    service(
+      async () => {
+        log.push('start slow');
+        await new Promise<void>((r) => (release = r));
+      },
+      async () => {
+        log.push('stop slow');
+      },
+    ),
+  );
   g.add('never', probe('never', log));
   const parent = new AbortController();
   const started = g.start(parent.signal);

@@ -32,7 +32,15 @@ test('loopback, unspecified, link-local, private, CGNAT, multicast, reserved and
     ['2002:7f00:1::1', /reserved/],
   ];
   for (const [address, why] of refused) assert.match(g.addressError(address) ?? 'passed', why, address);
-  for (const address of ['93.184.215.14', '1.1.1.1', '100.63.255.255', '100.128.0.1', '172.32.0.1', '2606:4700::1111', '::ffff:93.184.215.14']) {
+  for (const address of [
+    '93.184.215.14',
+    '1.1.1.1',
+    '100.63.255.255',
+    '100.128.0.1',
+    '172.32.0.1',
+    '2606:4700::1111',
+    '::ffff:93.184.215.14',
+  ]) {
     assert.equal(g.addressError(address), undefined, address);
   }
 });
@@ -57,7 +65,10 @@ test('a name is refused when any of its addresses is, and names are resolved by 
         ]
       : [{ address: '93.184.215.14', family: 4 }],
   );
-  await assert.rejects(g.resolveChecked('mixed.test'), (err: Error) => err instanceof BlockedDestinationError && /mixed\.test resolves to 127\.0\.0\.1/.test(err.message));
+  await assert.rejects(
+    g.resolveChecked('mixed.test'),
+    (err: Error) => err instanceof BlockedDestinationError && /mixed\.test resolves to 127\.0\.0\.1/.test(err.message),
+  );
   assert.deepEqual(await g.resolveChecked('public.test'), [{ address: '93.184.215.14', family: 4 }]);
   await assert.rejects(g.resolveChecked('[::1]'), BlockedDestinationError);
 });

@@ -18,12 +18,45 @@ export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
 /** Ranges refused by default, by the name a refusal gives (checked in this order). */
 const FORBIDDEN: [string, [string, number][]][] = [
-  ['loopback', [['127.0.0.0', 8], ['::1', 128]]],
-  ['unspecified', [['0.0.0.0', 8], ['::', 128]]],
-  ['link-local', [['169.254.0.0', 16], ['fe80::', 10]]],
-  ['private', [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['fc00::', 7], ['fec0::', 10]]],
+  [
+    'loopback',
+    [
+      ['127.0.0.0', 8],
+      ['::1', 128],
+    ],
+  ],
+  [
+    'unspecified',
+    [
+      ['0.0.0.0', 8],
+      ['::', 128],
+    ],
+  ],
+  [
+    'link-local',
+    [
+      ['169.254.0.0', 16],
+      ['fe80::', 10],
+    ],
+  ],
+  [
+    'private',
+    [
+      ['10.0.0.0', 8],
+      ['172.16.0.0', 12],
+      ['192.168.0.0', 16],
+      ['fc00::', 7],
+      ['fec0::', 10],
+    ],
+  ],
   ['shared (CGNAT)', [['100.64.0.0', 10]]],
-  ['multicast', [['224.0.0.0', 4], ['ff00::', 8]]],
+  [
+    'multicast',
+    [
+      ['224.0.0.0', 4],
+      ['ff00::', 8],
+    ],
+  ],
   [
     'reserved',
     [
@@ -120,11 +153,16 @@ export class OutboundGuard {
    * {@link resolveChecked} before the request as well.
    */
   dispatcher(options: { connectTimeoutMs?: number } = {}): Agent {
-    const lookup = (hostname: string, opts: LookupOptions, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
+    const lookup = (
+      hostname: string,
+      opts: LookupOptions,
+      cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
+    ) => {
       this.resolveChecked(hostname).then(
         (list) => {
           const wanted = opts.family === 4 || opts.family === 6 ? list.filter((a) => a.family === opts.family) : list;
-          if (wanted.length === 0) return cb(Object.assign(new Error(`${hostname}: no IPv${opts.family} address`), { code: 'ENOTFOUND' }), []);
+          if (wanted.length === 0)
+            return cb(Object.assign(new Error(`${hostname}: no IPv${opts.family} address`), { code: 'ENOTFOUND' }), []);
           if (opts.all) return cb(null, wanted);
           cb(null, wanted[0]!.address, wanted[0]!.family);
         },

@@ -20,9 +20,15 @@ test('the configured ad creative origin is allowed for images and media only', (
 });
 
 test('the WebSocket host comes from the public URL, else a well-formed Host header', () => {
-  assert.match(contentSecurityPolicy('home', base, 'tv.example:8080'), /connect-src 'self' ws:\/\/tv\.example:8080 wss:\/\/tv\.example:8080;/);
-  assert.match(contentSecurityPolicy('home', { ...base, publicUrl: 'https://live.example' }, 'internal:8080'), /connect-src 'self' ws:\/\/live\.example wss:\/\/live\.example;/);
-  assert.match(contentSecurityPolicy('home', base, "evil; script-src *"), /connect-src 'self';/);
+  assert.match(
+    contentSecurityPolicy('home', base, 'tv.example:8080'),
+    /connect-src 'self' ws:\/\/tv\.example:8080 wss:\/\/tv\.example:8080;/,
+  );
+  assert.match(
+    contentSecurityPolicy('home', { ...base, publicUrl: 'https://live.example' }, 'internal:8080'),
+    /connect-src 'self' ws:\/\/live\.example wss:\/\/live\.example;/,
+  );
+  assert.match(contentSecurityPolicy('home', base, 'evil; script-src *'), /connect-src 'self';/);
 });
 
 test('framing: console never, watch page as configured', () => {

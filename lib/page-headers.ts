@@ -17,7 +17,8 @@ export interface PageHeaderSettings {
 }
 
 /** One `frame-ancestors` source: `*`, `'self'`, `'none'`, a scheme (`https:`) or a host source (`https://*.example.com:443`). */
-const FRAME_SOURCE = /^(\*|'self'|'none'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*:\/\/)?(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:(\d{1,5}|\*))?(\/[^\s;,'"]*)?)$/i;
+const FRAME_SOURCE =
+  /^(\*|'self'|'none'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*:\/\/)?(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:(\d{1,5}|\*))?(\/[^\s;,'"]*)?)$/i;
 
 /** Why a `frame-ancestors` source list is not usable, or undefined when it is. */
 export function frameAncestorsError(list: string): string | undefined {
@@ -89,7 +90,8 @@ export function pageHeaders(kind: PageKind, settings: PageHeaderSettings, host?:
     'referrer-policy': kind === 'console' ? 'same-origin' : 'strict-origin-when-cross-origin',
   };
   // For browsers without CSP frame-ancestors; X-Frame-Options cannot express an allow-list, so only where it is 'none'.
-  if (kind === 'console' || (kind === 'watch' && settings.watchFrameAncestors.trim().toLowerCase() === "'none'")) headers['x-frame-options'] = 'DENY';
+  if (kind === 'console' || (kind === 'watch' && settings.watchFrameAncestors.trim().toLowerCase() === "'none'"))
+    headers['x-frame-options'] = 'DENY';
   return headers;
 }
 

@@ -42,7 +42,10 @@ test('splice_insert cue-in has no break duration', () => {
 test('DATERANGE: cue-out with PLANNED-DURATION, then DURATION and SCTE35-IN, parsed by hls-parser', () => {
   const start = Date.UTC(2025, 0, 1, 12, 0, 0, 250);
   const open = renderDateRange(adBreakDateRange({ seq: 3, startMs: start, plannedDurationSec: 30 }));
-  assert.match(open, /^#EXT-X-DATERANGE:ID="ad-3",CLASS="com\.onair\.ad-break",START-DATE="2025-01-01T12:00:00\.250Z",PLANNED-DURATION=30\.000,SCTE35-OUT=0xFC[0-9A-F]+$/);
+  assert.match(
+    open,
+    /^#EXT-X-DATERANGE:ID="ad-3",CLASS="com\.onair\.ad-break",START-DATE="2025-01-01T12:00:00\.250Z",PLANNED-DURATION=30\.000,SCTE35-OUT=0xFC[0-9A-F]+$/,
+  );
   const done = adBreakDateRange({ seq: 3, startMs: start, plannedDurationSec: 30, endMs: start + 12_000 });
   assert.equal(done.durationSec, 12);
   assert.ok(done.scte35In);

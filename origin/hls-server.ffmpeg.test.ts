@@ -51,7 +51,18 @@ function attrs(s: string): Record<string, string> {
 
 function parsePlaylist(text: string): Playlist {
   assert.ok(text.startsWith('#EXTM3U\n'), 'starts with #EXTM3U');
-  const pl: Playlist = { text, version: 0, targetDuration: 0, serverControl: {}, mediaSequence: -1, skipped: 0, parts: [], segments: [], hints: [], reports: [] };
+  const pl: Playlist = {
+    text,
+    version: 0,
+    targetDuration: 0,
+    serverControl: {},
+    mediaSequence: -1,
+    skipped: 0,
+    parts: [],
+    segments: [],
+    hints: [],
+    reports: [],
+  };
   let pdt: number | undefined;
   let extinf: number | undefined;
   for (const line of text.split('\n')) {
@@ -67,7 +78,13 @@ function parsePlaylist(text: string): Playlist {
     else if (tag === '#EXT-X-PART') {
       const a = attrs(rest);
       const [, msn, index] = /part-(\d+)\.(\d+)\.m4s/.exec(a.URI!)!;
-      pl.parts.push({ msn: Number(msn), index: Number(index), duration: Number(a.DURATION), independent: a.INDEPENDENT === 'YES', uri: a.URI! });
+      pl.parts.push({
+        msn: Number(msn),
+        index: Number(index),
+        duration: Number(a.DURATION),
+        independent: a.INDEPENDENT === 'YES',
+        uri: a.URI!,
+      });
     } else if (tag === '#EXT-X-PRELOAD-HINT') {
       const a = attrs(rest);
       assert.equal(a.TYPE, 'PART');
@@ -108,12 +125,17 @@ async function stopPublisher(child: ChildProcess | undefined): Promise<void> {
 const url = (event: string, path: string) => `${origin.url}/live/${event}/${path}`;
 
 /** GET with the time the response head arrived (performance.now()). */
-async function get(u: string, signal?: AbortSignal): Promise<{ status: number; body: Buffer; at: number; ms: number; json?: { error: { code: string } } }> {
+async function get(
+  u: string,
+  signal?: AbortSignal,
+): Promise<{ status: number; body: Buffer; at: number; ms: number; json?: { error: { code: string } } }> {
   const t0 = performance.now();
   const r = await fetch(u, { signal });
   const at = performance.now();
   const body = Buffer.from(await r.arrayBuffer());
-  const json = r.headers.get('content-type')?.startsWith('application/json') ? (JSON.parse(body.toString()) as { error: { code: string } }) : undefined;
+  const json = r.headers.get('content-type')?.startsWith('application/json')
+    ? (JSON.parse(body.toString()) as { error: { code: string } })
+    : undefined;
   return { status: r.status, body, at, ms: at - t0, json };
 }
 
@@ -154,9 +176,11 @@ before(async () => {
     packager(r).on('part', (part) => partSeen.set(`${r} ${part.msn}.${part.index}`, performance.now()));
   }
   // Two complete segments everywhere.
-  await waitFor('two complete segments per rendition', () =>
-    RENDITIONS.every((r) => packager(r).playlistSegments.filter((s) => s.complete).length >= 2) ? true : undefined,
-  30_000);
+  await waitFor(
+    'two complete segments per rendition',
+    () => (RENDITIONS.every((r) => packager(r).playlistSegments.filter((s) => s.complete).length >= 2) ? true : undefined),
+    30_000,
+  );
 });
 
 after(async () => {
@@ -205,7 +229,12 @@ describe('LL-HLS origin', () => {
         `hint ${hint.uri} follows the last part ${last.msn}.${last.index}`,
       );
       // Reports for the other renditions, never itself, close to where those renditions are.
-      assert.deepEqual(pl.reports.map((r) => r.uri).sort(), RENDITIONS.filter((r) => r !== name).map((r) => `../${r}/index.m3u8`).sort());
+      assert.deepEqual(
+        pl.reports.map((r) => r.uri).sort(),
+        RENDITIONS.filter((r) => r !== name)
+          .map((r) => `../${r}/index.m3u8`)
+          .sort(),
+      );
       for (const rep of pl.reports) {
         const other = pls[RENDITIONS.indexOf(rep.uri.split('/')[1]!)]!;
         const o = lastPart(other);
@@ -223,7 +252,10 @@ describe('LL-HLS origin', () => {
     // Aligned segments: the same msn has the same PROGRAM-DATE-TIME in every rendition.
     const msn = first.segments.at(-1)!.msn;
     const pdts = pls.map((pl) => pl.segments.find((s) => s.msn === msn)?.pdt);
-    assert.ok(pdts.every((t) => t !== undefined && Math.abs(t - pdts[0]!) <= 1), `PDTs of ${msn}: ${pdts.join(', ')}`);
+    assert.ok(
+      pdts.every((t) => t !== undefined && Math.abs(t - pdts[0]!) <= 1),
+      `PDTs of ${msn}: ${pdts.join(', ')}`,
+    );
 
     // The bytes agree with the tags: independent parts start with a video sync sample, the others do not.
     const init = parseInit((await get(url(LL, `360p/init-${packager('360p').latestRun}.mp4`))).body);
@@ -242,7 +274,10 @@ describe('LL-HLS origin', () => {
       const want = pl.hints[0]!;
       const r = await playlist('360p', `?_HLS_msn=${want.msn}&_HLS_part=${want.index}`);
       const seen = partSeen.get(`360p ${want.msn}.${want.index}`);
-      assert.ok(r.parts.some((p) => p.msn === want.msn && p.index === want.index), `response lists ${want.uri}`);
+      assert.ok(
+        r.parts.some((p) => p.msn === want.msn && p.index === want.index),
+        `response lists ${want.uri}`,
+      );
       assert.ok(seen !== undefined && r.at >= seen, 'not answered before the part existed');
       assert.ok(r.at - seen < 500, `answered ${Math.round(r.at - seen)} ms after the part appeared`);
       pl = r;
@@ -269,7 +304,10 @@ describe('LL-HLS origin', () => {
     const pl = await playlist('360p');
     const open = lastPart(pl).msn;
     const r = await playlist('360p', `?_HLS_msn=${open}`);
-    assert.ok(r.segments.some((s) => s.msn === open), `segment ${open} complete in the response`);
+    assert.ok(
+      r.segments.some((s) => s.msn === open),
+      `segment ${open} complete in the response`,
+    );
     const old = await playlist('360p', `?_HLS_msn=${pl.mediaSequence}`);
     assert.ok(old.ms < 300, 'an msn already in the playlist is not held');
   });
@@ -289,9 +327,18 @@ describe('LL-HLS origin', () => {
     assert.ok(limit >= 6);
     // Up to the limit (6 parts at 0.5 s, not 3) the request is held, not refused.
     const now = lastPart(await playlist('360p'));
-    const atLimit = [0, 1, 2, 3].map((part) => ({ part, ahead: partsAhead(now.msn + 1, part, now.msn, now.index, 4) })).filter((x) => x.ahead <= limit).at(-1)!;
-    assert.ok(atLimit.ahead > 3, `probe ${atLimit.ahead} parts ahead (PART-TARGET ${pl.partTarget}, limit ${limit}, last part ${now.msn}.${now.index})`);
-    const heldAtLimit = await get(url(LL, `360p/index.m3u8?_HLS_msn=${now.msn + 1}&_HLS_part=${atLimit.part}`), AbortSignal.timeout(300)).catch((e: Error) => e);
+    const atLimit = [0, 1, 2, 3]
+      .map((part) => ({ part, ahead: partsAhead(now.msn + 1, part, now.msn, now.index, 4) }))
+      .filter((x) => x.ahead <= limit)
+      .at(-1)!;
+    assert.ok(
+      atLimit.ahead > 3,
+      `probe ${atLimit.ahead} parts ahead (PART-TARGET ${pl.partTarget}, limit ${limit}, last part ${now.msn}.${now.index})`,
+    );
+    const heldAtLimit = await get(
+      url(LL, `360p/index.m3u8?_HLS_msn=${now.msn + 1}&_HLS_part=${atLimit.part}`),
+      AbortSignal.timeout(300),
+    ).catch((e: Error) => e);
     assert.ok(heldAtLimit instanceof Error && heldAtLimit.name === 'TimeoutError', `${atLimit.ahead} parts ahead is held`);
     // msn = last+2 without a part is within bounds: held, not refused.
     const held = await get(url(LL, `360p/index.m3u8?_HLS_msn=${last.msn + 2}`), AbortSignal.timeout(400)).catch((e: Error) => e);
@@ -319,10 +366,14 @@ describe('LL-HLS origin', () => {
 
   it('serves delta updates that really skip segments before the skip boundary', async () => {
     // The window (12 segments) must reach past CAN-SKIP-UNTIL (12 s) before anything can be skipped.
-    const delta = await waitFor('a delta update that skips', async () => {
-      const d = await playlist('360p', '?_HLS_skip=YES');
-      return d.skipped > 0 ? d : undefined;
-    }, 40_000);
+    const delta = await waitFor(
+      'a delta update that skips',
+      async () => {
+        const d = await playlist('360p', '?_HLS_skip=YES');
+        return d.skipped > 0 ? d : undefined;
+      },
+      40_000,
+    );
     const full = await playlist('360p');
     assert.ok(delta.version >= 9);
     assert.ok(delta.text.includes(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${delta.skipped}\n`));
@@ -351,12 +402,16 @@ describe('LL-HLS origin', () => {
   it('serves a standard-latency event as plain HLS: no parts, no hints, no blocking', async () => {
     plainPublisher = publish(PLAIN, 320, 180);
     try {
-      const pl = await waitFor('the plain playlist to list a segment', async () => {
-        const r = await get(url(PLAIN, '180p/index.m3u8'));
-        if (r.status !== 200) return undefined;
-        const p = parsePlaylist(r.body.toString());
-        return p.segments.length >= 1 ? p : undefined;
-      }, 30_000);
+      const pl = await waitFor(
+        'the plain playlist to list a segment',
+        async () => {
+          const r = await get(url(PLAIN, '180p/index.m3u8'));
+          if (r.status !== 200) return undefined;
+          const p = parsePlaylist(r.body.toString());
+          return p.segments.length >= 1 ? p : undefined;
+        },
+        30_000,
+      );
       assert.ok(lookups.includes(PLAIN));
       for (const tag of ['#EXT-X-PART', '#EXT-X-PRELOAD-HINT', '#EXT-X-SERVER-CONTROL', '#EXT-X-RENDITION-REPORT', '#EXT-X-SKIP']) {
         assert.ok(!pl.text.includes(tag), `no ${tag}`);

@@ -118,11 +118,14 @@ describe('origin HLS handler, fed by hand', () => {
     const r = await get(`${LL}/360p/index.m3u8`);
     assert.equal(r.status, 200);
     assert.equal(r.type, 'application/vnd.apple.mpegurl');
-    assert.equal(r.text, lines(
-      ...HEADER,
-      '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-1.2.m4s"',
-      '#EXT-X-RENDITION-REPORT:URI="../180p/index.m3u8",LAST-MSN=1,LAST-PART=1',
-    ));
+    assert.equal(
+      r.text,
+      lines(
+        ...HEADER,
+        '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-1.2.m4s"',
+        '#EXT-X-RENDITION-REPORT:URI="../180p/index.m3u8",LAST-MSN=1,LAST-PART=1',
+      ),
+    );
   });
 
   it('holds _HLS_msn/_HLS_part until that part exists, then answers with it listed', async () => {
@@ -130,12 +133,15 @@ describe('origin HLS handler, fed by hand', () => {
     feed(streams.get(LL)!, 1);
     const r = await req.response;
     assert.equal(r.status, 200);
-    assert.equal(r.text, lines(
-      ...HEADER,
-      '#EXT-X-PART:DURATION=0.500,URI="part-1.2.m4s"',
-      '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-1.3.m4s"',
-      '#EXT-X-RENDITION-REPORT:URI="../180p/index.m3u8",LAST-MSN=1,LAST-PART=2',
-    ));
+    assert.equal(
+      r.text,
+      lines(
+        ...HEADER,
+        '#EXT-X-PART:DURATION=0.500,URI="part-1.2.m4s"',
+        '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-1.3.m4s"',
+        '#EXT-X-RENDITION-REPORT:URI="../180p/index.m3u8",LAST-MSN=1,LAST-PART=2',
+      ),
+    );
   });
 
   it('answers an _HLS_msn that is already complete at once, and a delta update with nothing to skip in full', async () => {
@@ -162,7 +168,9 @@ describe('origin HLS handler, fed by hand', () => {
     // The playlist ends at part 1.3 (8 fragments); PART-TARGET 0.522 s allows floor(3 / 0.522) = 5 parts ahead.
     const tooFar = await get(`${LL}/360p/index.m3u8?_HLS_msn=4`);
     assert.equal(tooFar.status, 400);
-    assert.deepEqual(JSON.parse(tooFar.text), { error: { code: 'msn_too_far', message: '_HLS_msn 4 is more than two segments past the last one (1)' } });
+    assert.deepEqual(JSON.parse(tooFar.text), {
+      error: { code: 'msn_too_far', message: '_HLS_msn 4 is more than two segments past the last one (1)' },
+    });
     const partTooFar = await get(`${LL}/360p/index.m3u8?_HLS_msn=3&_HLS_part=1`);
     assert.equal(partTooFar.status, 400);
     assert.deepEqual(JSON.parse(partTooFar.text), {
@@ -172,7 +180,7 @@ describe('origin HLS handler, fed by hand', () => {
     assert.equal(partWithoutMsn.status, 400);
   });
 
-  it('serves the multivariant playlist from the packagers\' figures', async () => {
+  it("serves the multivariant playlist from the packagers' figures", async () => {
     const p = streams.get(LL)!.packagers.get('360p')!;
     const q = streams.get(LL)!.packagers.get('180p')!;
     assert.equal(p.bandwidth, q.bandwidth, 'both renditions were fed the same bytes');
@@ -185,18 +193,21 @@ describe('origin HLS handler, fed by hand', () => {
   it('serves a standard-latency event as plain HLS: directives ignored, no parts', async () => {
     const r = await get(`${PLAIN}/360p/index.m3u8?_HLS_msn=3&_HLS_part=0&_HLS_skip=YES`);
     assert.equal(r.status, 200);
-    assert.equal(r.text, lines(
-      '#EXTM3U',
-      '#EXT-X-VERSION:7',
-      '#EXT-X-TARGETDURATION:2',
-      '#EXT-X-MEDIA-SEQUENCE:0',
-      '#EXT-X-DISCONTINUITY-SEQUENCE:0',
-      '#EXT-X-INDEPENDENT-SEGMENTS',
-      '#EXT-X-MAP:URI="init-0.mp4"',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
-      '#EXTINF:2.021,',
-      'seg-0.m4s',
-    ));
+    assert.equal(
+      r.text,
+      lines(
+        '#EXTM3U',
+        '#EXT-X-VERSION:7',
+        '#EXT-X-TARGETDURATION:2',
+        '#EXT-X-MEDIA-SEQUENCE:0',
+        '#EXT-X-DISCONTINUITY-SEQUENCE:0',
+        '#EXT-X-INDEPENDENT-SEGMENTS',
+        '#EXT-X-MAP:URI="init-0.mp4"',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
+        '#EXTINF:2.021,',
+        'seg-0.m4s',
+      ),
+    );
     const part = await get(`${PLAIN}/360p/part-0.0.m4s`);
     assert.equal(part.status, 404);
     assert.equal(JSON.parse(part.text).error.message, 'this event is served as plain HLS: no parts');

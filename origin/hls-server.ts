@@ -142,7 +142,12 @@ export function createOriginHlsHandler(deps: {
       if (part !== undefined) {
         const limit = advancePartLimit(partTarget(p));
         if (partsAhead(msn, part, lastMsn, lastPart, partsPerSegment) > limit) {
-          return sendError(res, 400, 'part_too_far', `_HLS_msn ${msn} _HLS_part ${part} is beyond the advance part limit (${limit} parts past ${lastMsn}.${lastPart})`);
+          return sendError(
+            res,
+            400,
+            'part_too_far',
+            `_HLS_msn ${msn} _HLS_part ${part} is beyond the advance part limit (${limit} parts past ${lastMsn}.${lastPart})`,
+          );
         }
       }
       const ready = () => {
@@ -155,9 +160,15 @@ export function createOriginHlsHandler(deps: {
       };
       if (!(await waiters.until(p, ready, holdMs(p), req))) {
         if (req.destroyed) return;
-        return sendError(res, 503, 'timeout', `_HLS_msn ${msn}${part === undefined ? '' : ` _HLS_part ${part}`} did not appear within three target durations`, {
-          'retry-after': '1',
-        });
+        return sendError(
+          res,
+          503,
+          'timeout',
+          `_HLS_msn ${msn}${part === undefined ? '' : ` _HLS_part ${part}`} did not appear within three target durations`,
+          {
+            'retry-after': '1',
+          },
+        );
       }
       // Rendition reports should show the siblings at least where this playlist is (they run 1-2 ms apart).
       const here = position(p);

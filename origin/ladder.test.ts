@@ -20,33 +20,79 @@ test('a 1080p60 source keeps 1080p60 on top; the lower rungs run at 30', () => {
 });
 
 test('PAL and NTSC rates are kept exactly: 25, 29.97, 50 → 50/25, 59.94 → 59.94/29.97', () => {
-  assert.deepEqual(rungs({ width: 1280, height: 720, fps: 25 }), ['720p 1280x720@25.000 g50', '480p 854x480@25.000 g50', '360p 640x360@25.000 g50']);
-  assert.deepEqual(rungs({ width: 1280, height: 720, fps: 29.97002997 }), ['720p 1280x720@29.970 g60', '480p 854x480@29.970 g60', '360p 640x360@29.970 g60']);
-  assert.deepEqual(rungs({ width: 1280, height: 720, fps: 50 }), ['720p 1280x720@50.000 g100', '480p 854x480@25.000 g50', '360p 640x360@25.000 g50']);
-  assert.deepEqual(rungs({ width: 1280, height: 720, fps: 59.94 }), ['720p 1280x720@59.940 g120', '480p 854x480@29.970 g60', '360p 640x360@29.970 g60']);
+  assert.deepEqual(rungs({ width: 1280, height: 720, fps: 25 }), [
+    '720p 1280x720@25.000 g50',
+    '480p 854x480@25.000 g50',
+    '360p 640x360@25.000 g50',
+  ]);
+  assert.deepEqual(rungs({ width: 1280, height: 720, fps: 29.97002997 }), [
+    '720p 1280x720@29.970 g60',
+    '480p 854x480@29.970 g60',
+    '360p 640x360@29.970 g60',
+  ]);
+  assert.deepEqual(rungs({ width: 1280, height: 720, fps: 50 }), [
+    '720p 1280x720@50.000 g100',
+    '480p 854x480@25.000 g50',
+    '360p 640x360@25.000 g50',
+  ]);
+  assert.deepEqual(rungs({ width: 1280, height: 720, fps: 59.94 }), [
+    '720p 1280x720@59.940 g120',
+    '480p 854x480@29.970 g60',
+    '360p 640x360@29.970 g60',
+  ]);
   const p = planLadder(ladder, { width: 1280, height: 720, fps: 59.94 }, segmentTargetSec);
-  assert.deepEqual(p.rungs.map((r) => r.fps), [{ num: 60000, den: 1001 }, { num: 30000, den: 1001 }, { num: 30000, den: 1001 }]);
+  assert.deepEqual(
+    p.rungs.map((r) => r.fps),
+    [
+      { num: 60000, den: 1001 },
+      { num: 30000, den: 1001 },
+      { num: 30000, den: 1001 },
+    ],
+  );
   assert.deepEqual(p.keyframeStep, { num: 1001, den: 30000 }, 'a step every rung has a frame on');
 });
 
 test('a portrait source is cut by its short side: 720x1280 gets 720x1280, 480x854, 360x640', () => {
-  assert.deepEqual(rungs({ width: 720, height: 1280, fps: 30 }), ['720p 720x1280@30.000 g60', '480p 480x854@30.000 g60', '360p 360x640@30.000 g60']);
+  assert.deepEqual(rungs({ width: 720, height: 1280, fps: 30 }), [
+    '720p 720x1280@30.000 g60',
+    '480p 480x854@30.000 g60',
+    '360p 360x640@30.000 g60',
+  ]);
   const scales = planLadder(ladder, { width: 720, height: 1280, fps: 30 }, segmentTargetSec).rungs.map((r) => r.scale);
   assert.deepEqual(scales, ['720:1280', '480:854', '360:640']);
 });
 
 test('rungs above the short side are dropped, never upscaled; a tiny source gets the smallest rung', () => {
-  assert.deepEqual(planLadder(ladder, { width: 960, height: 540, fps: 30 }, 2).rungs.map((r) => r.name), ['480p', '360p']);
-  assert.deepEqual(planLadder(ladder, { width: 320, height: 240, fps: 30 }, 2).rungs.map((r) => r.name), ['360p']);
-  assert.deepEqual(planLadder(ladder, { width: 1080, height: 1920, fps: 30 }, 2).rungs.map((r) => r.name), ['1080p', '720p', '480p', '360p']);
+  assert.deepEqual(
+    planLadder(ladder, { width: 960, height: 540, fps: 30 }, 2).rungs.map((r) => r.name),
+    ['480p', '360p'],
+  );
+  assert.deepEqual(
+    planLadder(ladder, { width: 320, height: 240, fps: 30 }, 2).rungs.map((r) => r.name),
+    ['360p'],
+  );
+  assert.deepEqual(
+    planLadder(ladder, { width: 1080, height: 1920, fps: 30 }, 2).rungs.map((r) => r.name),
+    ['1080p', '720p', '480p', '360p'],
+  );
   const kept = planLadder(ladder.slice(1), { width: 360, height: 640, fps: 25 }, 2, true).rungs;
-  assert.deepEqual(kept.map((r) => r.scale), ['720:1280', '480:854', '360:640'], 'keepAll: a returning publisher keeps its rungs');
+  assert.deepEqual(
+    kept.map((r) => r.scale),
+    ['720:1280', '480:854', '360:640'],
+    'keepAll: a returning publisher keeps its rungs',
+  );
 });
 
 test('an unknown source: every rung, 16:9 estimate with ffmpeg keeping the aspect ratio, 30 fps', () => {
   const p = planLadder(ladder, {}, 2);
-  assert.deepEqual(p.rungs.map((r) => `${r.scale} ${r.width}x${r.height} ${value(r.fps)}`), ['-2:1080 1920x1080 30', '-2:720 1280x720 30', '-2:480 854x480 30', '-2:360 640x360 30']);
-  assert.deepEqual(planLadder(ladder, { height: 720 }, 2).rungs.map((r) => r.name), ['720p', '480p', '360p']);
+  assert.deepEqual(
+    p.rungs.map((r) => `${r.scale} ${r.width}x${r.height} ${value(r.fps)}`),
+    ['-2:1080 1920x1080 30', '-2:720 1280x720 30', '-2:480 854x480 30', '-2:360 640x360 30'],
+  );
+  assert.deepEqual(
+    planLadder(ladder, { height: 720 }, 2).rungs.map((r) => r.name),
+    ['720p', '480p', '360p'],
+  );
   assert.deepEqual(rungs({ width: 640, height: 360, fps: 90000 }), ['360p 640x360@30.000 g60'], 'a clock rate is no frame rate');
 });
 
@@ -58,7 +104,11 @@ test('a rung fps setting is a cap reached by dropping frames evenly, never above
   assert.deepEqual(rungs({ width: 1280, height: 720, fps: 59.94 }, l), ['a 1280x720@29.970 g60', 'b 640x360@29.970 g60']);
   assert.deepEqual(rungs({ width: 1280, height: 720, fps: 25 }, l), ['a 1280x720@25.000 g50', 'b 640x360@25.000 g50']);
   assert.deepEqual(rungs({ width: 1280, height: 720, fps: 60 }, l), ['a 1280x720@30.000 g60', 'b 640x360@30.000 g60']);
-  assert.deepEqual(rungs({ width: 1280, height: 720, fps: 120 }), ['720p 1280x720@60.000 g120', '480p 854x480@30.000 g60', '360p 640x360@30.000 g60']);
+  assert.deepEqual(rungs({ width: 1280, height: 720, fps: 120 }), [
+    '720p 1280x720@60.000 g120',
+    '480p 854x480@30.000 g60',
+    '360p 640x360@30.000 g60',
+  ]);
   assert.deepEqual(rungs({ width: 1280, height: 720, fps: 50 }, l), ['a 1280x720@25.000 g50', 'b 640x360@25.000 g50']);
   assert.deepEqual(rungs({}, l), ['a 1280x720@29.970 g60', 'b 640x360@30.000 g60'], 'unknown source: the caps, one frame of skew at most');
 });

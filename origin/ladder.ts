@@ -117,7 +117,15 @@ export function planLadder(ladder: readonly Rendition[], source: SourceVideo, se
     const fps = rates[i]!;
     const gop = Math.round((stepsPerSegment * step.num * fps.num) / (step.den * fps.den));
     if (!known) {
-      return { name: r.name, width: even((r.height * 16) / 9), height: r.height, scale: `-2:${r.height}`, fps, videoKbps: r.videoKbps, gop };
+      return {
+        name: r.name,
+        width: even((r.height * 16) / 9),
+        height: r.height,
+        scale: `-2:${r.height}`,
+        fps,
+        videoKbps: r.videoKbps,
+        gop,
+      };
     }
     const portrait = sh > sw;
     const width = portrait ? r.height : even((sw * r.height) / sh);

@@ -46,7 +46,20 @@ const FLV = {
     value[0] = 0x00;
     value.writeDoubleBE(height, 1);
     const count = Buffer.from([0, 0, 0, 1]);
-    return tag(18, 0, Buffer.concat([Buffer.from([0x02]), amfString('onMetaData'), Buffer.from([0x08]), count, amfString('height'), value, amfString(''), Buffer.from([0x09])]));
+    return tag(
+      18,
+      0,
+      Buffer.concat([
+        Buffer.from([0x02]),
+        amfString('onMetaData'),
+        Buffer.from([0x08]),
+        count,
+        amfString('height'),
+        value,
+        amfString(''),
+        Buffer.from([0x09]),
+      ]),
+    );
   },
   avcConfig: tag(9, 0, Buffer.from([0x17, 0x00, 0, 0, 0, 1, 0x64, 0, 0x1f])),
   aacConfig: tag(8, 0, Buffer.from([0xaf, 0x00, 0x11, 0x90])),
@@ -108,7 +121,10 @@ describe('LiveStream', () => {
     const feed = h.stream.attach();
     feed.write(Buffer.concat([FLV.header, FLV.meta(360), FLV.avcConfig, FLV.aacConfig, FLV.keyframe(0)]));
     assert.equal(h.metrics.started, 1);
-    assert.deepEqual(h.stream.renditions.map((r) => r.name), ['360p', '180p']);
+    assert.deepEqual(
+      h.stream.renditions.map((r) => r.name),
+      ['360p', '180p'],
+    );
     assert.deepEqual([...h.stream.packagers.keys()], ['360p', '180p']);
     const p = h.stream.packagers.get('360p')!;
     assert.equal(p.latestRun, NOW / 1000, 'run numbers from the wall clock in seconds');
@@ -160,7 +176,7 @@ describe('LiveStream', () => {
     assert.equal(h.offline, 0);
     assert.equal(h.stream.publishing, true);
     old.write(Buffer.from('not FLV at all'));
-    assert.equal(h.stream.publishing, true, 'the old session\'s bytes never reach the reader');
+    assert.equal(h.stream.publishing, true, "the old session's bytes never reach the reader");
     current.write(Buffer.concat([FLV.header, FLV.avcConfig, FLV.keyframe(0)]));
     assert.equal(h.metrics.started, 1);
   });
@@ -169,7 +185,9 @@ describe('LiveStream', () => {
     const feed = h.stream.attach();
     feed.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
     assert.equal(h.stream.publishing, false);
-    assert.ok(h.logs.some((l) => l.msg === 'bad FLV from publisher; dropping the session' && l.err === 'not an FLV stream (bad signature)'));
+    assert.ok(
+      h.logs.some((l) => l.msg === 'bad FLV from publisher; dropping the session' && l.err === 'not an FLV stream (bad signature)'),
+    );
     feed.write(Buffer.concat([FLV.header, FLV.keyframe(0)]));
     assert.equal(h.metrics.started, 0, 'nothing more is read from it');
   });

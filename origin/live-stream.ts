@@ -181,9 +181,15 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       // has its own init segment after a discontinuity), so that nothing is duplicated or stretched.
       const names = new Set(this.renditions.map((r) => r.name));
       const before = describe().join();
-      this.plan = planLadder(this.config.ladder.filter((r) => names.has(r.name)), this.source, this.config.segmentTargetSec, true);
+      this.plan = planLadder(
+        this.config.ladder.filter((r) => names.has(r.name)),
+        this.source,
+        this.config.segmentTargetSec,
+        true,
+      );
       this.renditions = this.plan.rungs;
-      if (describe().join() !== before) this.logger.info({ source: this.source, ladder: describe() }, 'ladder re-planned for the returning publisher');
+      if (describe().join() !== before)
+        this.logger.info({ source: this.source, ladder: describe() }, 'ladder re-planned for the returning publisher');
     } else {
       this.plan = planLadder(this.config.ladder, this.source, this.config.segmentTargetSec);
       this.renditions = this.plan.rungs;

@@ -7,7 +7,7 @@ import { loadFmp4Fixture } from '../test/support/fmp4-fixture.ts';
 function splitAll(buf: Buffer, sizes: () => number): Mp4Box[] {
   const s = new Mp4BoxSplitter();
   const boxes: Mp4Box[] = [];
-  for (let i = 0; i < buf.length; ) {
+  for (let i = 0; i < buf.length;) {
     const n = sizes();
     boxes.push(...s.push(buf.subarray(i, i + n)));
     i += n;
@@ -66,23 +66,32 @@ describe('mp4', () => {
     const large = Buffer.concat([head, payload]);
     const stream = Buffer.concat([large, boxes[0]!.bytes]);
     const got = splitAll(stream, () => 1);
-    assert.deepEqual(got.map((b) => b.type), ['free', 'ftyp']);
+    assert.deepEqual(
+      got.map((b) => b.type),
+      ['free', 'ftyp'],
+    );
     assert.ok(got[0]!.bytes.equals(large));
   });
 
   it('rejects corrupt headers with Mp4Error naming the byte offset', () => {
     const ftyp = boxes[0]!.bytes;
     const tooSmall = Buffer.from([0, 0, 0, 4, 0x6d, 0x6f, 0x6f, 0x66]);
-    assert.throws(() => new Mp4BoxSplitter().push(Buffer.concat([ftyp, tooSmall])), (err: Error) => {
-      assert.ok(err instanceof Mp4Error);
-      assert.match(err.message, new RegExp(`offset ${ftyp.length}\\b`));
-      return true;
-    });
+    assert.throws(
+      () => new Mp4BoxSplitter().push(Buffer.concat([ftyp, tooSmall])),
+      (err: Error) => {
+        assert.ok(err instanceof Mp4Error);
+        assert.match(err.message, new RegExp(`offset ${ftyp.length}\\b`));
+        return true;
+      },
+    );
     const binaryType = Buffer.from([0, 0, 0, 16, 0x00, 0xff, 0x01, 0x02]);
     assert.throws(() => new Mp4BoxSplitter().push(binaryType), /invalid box type 0x00ff0102 at byte offset 0/);
     const s = new Mp4BoxSplitter({ maxBoxBytes: 1024 });
     const huge = Buffer.from([0x7f, 0xff, 0xff, 0xff, 0x6d, 0x64, 0x61, 0x74]);
-    assert.throws(() => s.push(huge), (err: Error) => err instanceof Mp4Error && /exceeds the 1024-byte limit/.test(err.message));
+    assert.throws(
+      () => s.push(huge),
+      (err: Error) => err instanceof Mp4Error && /exceeds the 1024-byte limit/.test(err.message),
+    );
     assert.ok(s.bufferedBytes <= 8, 'an oversized box is refused before it is buffered');
     const sizeZero = Buffer.from([0, 0, 0, 0, 0x6d, 0x64, 0x61, 0x74]); // "to end of file" makes no sense on a pipe
     assert.throws(() => new Mp4BoxSplitter().push(sizeZero), /size 0 < 8 at byte offset 0/);
@@ -94,9 +103,15 @@ describe('mp4', () => {
     const mdat = boxes[3]!.bytes;
     const cut = moofAt + boxes[2]!.bytes.length + Math.floor(mdat.length / 2);
     const got = s.push(file.subarray(0, cut));
-    assert.deepEqual(got.map((b) => b.type), ['ftyp', 'moov', 'moof']);
+    assert.deepEqual(
+      got.map((b) => b.type),
+      ['ftyp', 'moov', 'moof'],
+    );
     assert.equal(s.bufferedBytes, Math.floor(mdat.length / 2));
-    assert.deepEqual(s.push(file.subarray(cut, cut + 1)).map((b) => b.type), []);
+    assert.deepEqual(
+      s.push(file.subarray(cut, cut + 1)).map((b) => b.type),
+      [],
+    );
   });
 
   it('parses the init segment: codecs, size, timescales', () => {

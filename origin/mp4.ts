@@ -85,7 +85,9 @@ export class Mp4BoxSplitter {
       throw new Mp4Error(`box '${type.toString('latin1')}' has size ${size} < 8 at byte offset ${this.#offset}`);
     }
     if (size > this.#maxBoxBytes) {
-      throw new Mp4Error(`box '${type.toString('latin1')}' of ${size} bytes exceeds the ${this.#maxBoxBytes}-byte limit at byte offset ${this.#offset}`);
+      throw new Mp4Error(
+        `box '${type.toString('latin1')}' of ${size} bytes exceeds the ${this.#maxBoxBytes}-byte limit at byte offset ${this.#offset}`,
+      );
     }
     return size;
   }
@@ -344,7 +346,11 @@ export function parseMoof(moof: Buffer, init?: InitInfo): FragmentInfo {
     const top = children(moof);
     const body = top.length === 1 && top[0]!.type === 'moof' ? top[0]!.body : undefined;
     if (!body) throw new Mp4Error('not a moof box');
-    return { trafs: children(body).filter((b) => b.type === 'traf').map((b) => parseTraf(b.body, init)) };
+    return {
+      trafs: children(body)
+        .filter((b) => b.type === 'traf')
+        .map((b) => parseTraf(b.body, init)),
+    };
   } catch (err) {
     if (err instanceof RangeError) throw new Mp4Error(`truncated moof: ${err.message}`);
     throw err;

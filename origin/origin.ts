@@ -31,26 +31,29 @@ export interface Origin {
 }
 
 /** Builds the origin from config; `bindHost` is 127.0.0.1 in all-in-one mode. */
-export function createOrigin(deps: {
-  config: Config;
-  logger: Logger;
-  registry: Registry;
-  parent: OriginParent;
-  bindHost: string;
-}): Origin {
+export function createOrigin(deps: { config: Config; logger: Logger; registry: Registry; parent: OriginParent; bindHost: string }): Origin {
   const { config, parent, registry } = deps;
   const logger = deps.logger.child({ role: 'origin' });
   const streams = new Map<string, LiveStream>();
-  const ffmpegRuns = new Counter({ name: 'onair_origin_ffmpeg_runs_total', help: 'ffmpeg ladder processes started', registers: [registry] });
+  const ffmpegRuns = new Counter({
+    name: 'onair_origin_ffmpeg_runs_total',
+    help: 'ffmpeg ladder processes started',
+    registers: [registry],
+  });
   const ffmpegRestarts = new Counter({
     name: 'onair_origin_ffmpeg_restarts_total',
     help: 'ffmpeg processes that died while the publisher was still sending',
     registers: [registry],
   });
-  const parts = new Counter({ name: 'onair_origin_parts_total', help: 'LL-HLS parts produced', labelNames: ['rendition'], registers: [registry] });
+  const parts = new Counter({
+    name: 'onair_origin_parts_total',
+    help: 'LL-HLS parts produced',
+    labelNames: ['rendition'],
+    registers: [registry],
+  });
   const partLag = new Histogram({
     name: 'onair_origin_part_lag_seconds',
-    help: 'from the ingest of a part\'s last frame to the part being ready (decode, ladder encode, packaging; grows when ffmpeg falls behind)',
+    help: "from the ingest of a part's last frame to the part being ready (decode, ladder encode, packaging; grows when ffmpeg falls behind)",
     buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
     registers: [registry],
   });

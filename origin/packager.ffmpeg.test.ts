@@ -21,9 +21,13 @@ it('produces init+segment concatenations that ffprobe decodes', async () => {
   p.push(loadFmp4Fixture());
   const path = join(tmp.path, 'seg1.mp4');
   await writeFile(path, Buffer.concat([p.init(0)!, segments[1]!.bytes()]));
-  const { stdout } = await exec('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,nb_read_frames', '-of', 'json', path], {
-    timeout: 30_000,
-  });
+  const { stdout } = await exec(
+    'ffprobe',
+    ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,nb_read_frames', '-of', 'json', path],
+    {
+      timeout: 30_000,
+    },
+  );
   const streams = (JSON.parse(stdout) as { streams: { codec_type: string; nb_read_frames: string }[] }).streams;
   assert.equal(streams.find((s) => s.codec_type === 'video')?.nb_read_frames, '60');
   assert.ok(Number(streams.find((s) => s.codec_type === 'audio')?.nb_read_frames) >= 90);

@@ -97,7 +97,9 @@ describe('RenditionPackager', () => {
       }
     });
     assert.equal(
-      Buffer.concat([p.init(0)!, ...r.segments.map((s) => s.bytes())]).equals(file.subarray(0, initLen + fragments.reduce((n, f) => n + f.length, 0))),
+      Buffer.concat([p.init(0)!, ...r.segments.map((s) => s.bytes())]).equals(
+        file.subarray(0, initLen + fragments.reduce((n, f) => n + f.length, 0)),
+      ),
       true,
     );
     assert.equal(p.lastMsn, 3);

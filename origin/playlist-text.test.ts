@@ -35,82 +35,97 @@ describe('playlists as text', () => {
   it('a Low-Latency playlist mid-segment: parts, one preload hint, a rendition report', () => {
     const p = packaged([{ atMs: T0, parts: 6 }]);
     const text = renderMediaPlaylist(p, { lowLatency: true, renditionReports: [{ uri: '../180p/index.m3u8', lastMsn: 1, lastPart: 1 }] });
-    assert.equal(text, lines(
-      ...LL_HEADER,
-      '#EXT-X-MEDIA-SEQUENCE:0',
-      '#EXT-X-DISCONTINUITY-SEQUENCE:0',
-      '#EXT-X-INDEPENDENT-SEGMENTS',
-      '#EXT-X-MAP:URI="init-0.mp4"',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
-      '#EXT-X-PART:DURATION=0.521,URI="part-0.0.m4s",INDEPENDENT=YES',
-      '#EXT-X-PART:DURATION=0.500,URI="part-0.1.m4s"',
-      '#EXT-X-PART:DURATION=0.500,URI="part-0.2.m4s"',
-      '#EXT-X-PART:DURATION=0.500,URI="part-0.3.m4s"',
-      '#EXTINF:2.021,',
-      'seg-0.m4s',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:02.021Z',
-      '#EXT-X-PART:DURATION=0.500,URI="part-1.0.m4s",INDEPENDENT=YES',
-      '#EXT-X-PART:DURATION=0.500,URI="part-1.1.m4s"',
-      '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-1.2.m4s"',
-      '#EXT-X-RENDITION-REPORT:URI="../180p/index.m3u8",LAST-MSN=1,LAST-PART=1',
-    ));
+    assert.equal(
+      text,
+      lines(
+        ...LL_HEADER,
+        '#EXT-X-MEDIA-SEQUENCE:0',
+        '#EXT-X-DISCONTINUITY-SEQUENCE:0',
+        '#EXT-X-INDEPENDENT-SEGMENTS',
+        '#EXT-X-MAP:URI="init-0.mp4"',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
+        '#EXT-X-PART:DURATION=0.521,URI="part-0.0.m4s",INDEPENDENT=YES',
+        '#EXT-X-PART:DURATION=0.500,URI="part-0.1.m4s"',
+        '#EXT-X-PART:DURATION=0.500,URI="part-0.2.m4s"',
+        '#EXT-X-PART:DURATION=0.500,URI="part-0.3.m4s"',
+        '#EXTINF:2.021,',
+        'seg-0.m4s',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:02.021Z',
+        '#EXT-X-PART:DURATION=0.500,URI="part-1.0.m4s",INDEPENDENT=YES',
+        '#EXT-X-PART:DURATION=0.500,URI="part-1.1.m4s"',
+        '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-1.2.m4s"',
+        '#EXT-X-RENDITION-REPORT:URI="../180p/index.m3u8",LAST-MSN=1,LAST-PART=1',
+      ),
+    );
   });
 
   it('the same moment as plain HLS: complete segments only, no LL tags', () => {
     const p = packaged([{ atMs: T0, parts: 6 }]);
-    assert.equal(renderMediaPlaylist(p, { lowLatency: false }), lines(
-      '#EXTM3U',
-      '#EXT-X-VERSION:7',
-      '#EXT-X-TARGETDURATION:2',
-      '#EXT-X-MEDIA-SEQUENCE:0',
-      '#EXT-X-DISCONTINUITY-SEQUENCE:0',
-      '#EXT-X-INDEPENDENT-SEGMENTS',
-      '#EXT-X-MAP:URI="init-0.mp4"',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
-      '#EXTINF:2.021,',
-      'seg-0.m4s',
-    ));
+    assert.equal(
+      renderMediaPlaylist(p, { lowLatency: false }),
+      lines(
+        '#EXTM3U',
+        '#EXT-X-VERSION:7',
+        '#EXT-X-TARGETDURATION:2',
+        '#EXT-X-MEDIA-SEQUENCE:0',
+        '#EXT-X-DISCONTINUITY-SEQUENCE:0',
+        '#EXT-X-INDEPENDENT-SEGMENTS',
+        '#EXT-X-MAP:URI="init-0.mp4"',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
+        '#EXTINF:2.021,',
+        'seg-0.m4s',
+      ),
+    );
   });
 
-  it('hints the next segment\'s first part when a keyframe is due', () => {
+  it("hints the next segment's first part when a keyframe is due", () => {
     const p = packaged([{ atMs: T0, parts: 4 }]);
-    assert.match(renderMediaPlaylist(p, { lowLatency: true }), /#EXT-X-PART:DURATION=0\.500,URI="part-0\.3\.m4s"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-1\.0\.m4s"\n$/);
+    assert.match(
+      renderMediaPlaylist(p, { lowLatency: true }),
+      /#EXT-X-PART:DURATION=0\.500,URI="part-0\.3\.m4s"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-1\.0\.m4s"\n$/,
+    );
   });
 
-  it('a publisher reconnect: the last segment of the old run closes, then DISCONTINUITY and the new run\'s EXT-X-MAP', () => {
-    const p = packaged([{ atMs: T0, parts: 14 }, { atMs: T0 + 60_000, parts: 3 }]);
-    assert.equal(renderMediaPlaylist(p, { lowLatency: true }), lines(
-      ...LL_HEADER,
-      '#EXT-X-MEDIA-SEQUENCE:0',
-      '#EXT-X-DISCONTINUITY-SEQUENCE:0',
-      '#EXT-X-INDEPENDENT-SEGMENTS',
-      '#EXT-X-MAP:URI="init-0.mp4"',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
-      '#EXTINF:2.021,',
-      'seg-0.m4s',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:02.021Z',
-      '#EXTINF:2.000,',
-      'seg-1.m4s',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:04.021Z',
-      '#EXT-X-PART:DURATION=0.500,URI="part-2.0.m4s",INDEPENDENT=YES',
-      '#EXT-X-PART:DURATION=0.500,URI="part-2.1.m4s"',
-      '#EXT-X-PART:DURATION=0.500,URI="part-2.2.m4s"',
-      '#EXT-X-PART:DURATION=0.500,URI="part-2.3.m4s"',
-      '#EXTINF:2.000,',
-      'seg-2.m4s',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:06.021Z',
-      '#EXT-X-PART:DURATION=0.500,URI="part-3.0.m4s",INDEPENDENT=YES',
-      '#EXT-X-PART:DURATION=0.500,URI="part-3.1.m4s"',
-      '#EXTINF:1.000,',
-      'seg-3.m4s',
-      '#EXT-X-DISCONTINUITY',
-      '#EXT-X-MAP:URI="init-1.mp4"',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:01:00.000Z',
-      '#EXT-X-PART:DURATION=0.521,URI="part-4.0.m4s",INDEPENDENT=YES',
-      '#EXT-X-PART:DURATION=0.500,URI="part-4.1.m4s"',
-      '#EXT-X-PART:DURATION=0.500,URI="part-4.2.m4s"',
-      '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-4.3.m4s"',
-    ));
+  it("a publisher reconnect: the last segment of the old run closes, then DISCONTINUITY and the new run's EXT-X-MAP", () => {
+    const p = packaged([
+      { atMs: T0, parts: 14 },
+      { atMs: T0 + 60_000, parts: 3 },
+    ]);
+    assert.equal(
+      renderMediaPlaylist(p, { lowLatency: true }),
+      lines(
+        ...LL_HEADER,
+        '#EXT-X-MEDIA-SEQUENCE:0',
+        '#EXT-X-DISCONTINUITY-SEQUENCE:0',
+        '#EXT-X-INDEPENDENT-SEGMENTS',
+        '#EXT-X-MAP:URI="init-0.mp4"',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
+        '#EXTINF:2.021,',
+        'seg-0.m4s',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:02.021Z',
+        '#EXTINF:2.000,',
+        'seg-1.m4s',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:04.021Z',
+        '#EXT-X-PART:DURATION=0.500,URI="part-2.0.m4s",INDEPENDENT=YES',
+        '#EXT-X-PART:DURATION=0.500,URI="part-2.1.m4s"',
+        '#EXT-X-PART:DURATION=0.500,URI="part-2.2.m4s"',
+        '#EXT-X-PART:DURATION=0.500,URI="part-2.3.m4s"',
+        '#EXTINF:2.000,',
+        'seg-2.m4s',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:06.021Z',
+        '#EXT-X-PART:DURATION=0.500,URI="part-3.0.m4s",INDEPENDENT=YES',
+        '#EXT-X-PART:DURATION=0.500,URI="part-3.1.m4s"',
+        '#EXTINF:1.000,',
+        'seg-3.m4s',
+        '#EXT-X-DISCONTINUITY',
+        '#EXT-X-MAP:URI="init-1.mp4"',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:01:00.000Z',
+        '#EXT-X-PART:DURATION=0.521,URI="part-4.0.m4s",INDEPENDENT=YES',
+        '#EXT-X-PART:DURATION=0.500,URI="part-4.1.m4s"',
+        '#EXT-X-PART:DURATION=0.500,URI="part-4.2.m4s"',
+        '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-4.3.m4s"',
+      ),
+    );
   });
 
   it('a delta update (_HLS_skip=YES): EXT-X-SKIP for segments older than CAN-SKIP-UNTIL, EXT-X-MAP repeated after it', () => {
@@ -156,38 +171,60 @@ describe('playlists as text', () => {
       '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-12.2.m4s"',
     ];
     const head = [...LL_HEADER, '#EXT-X-MEDIA-SEQUENCE:2', '#EXT-X-DISCONTINUITY-SEQUENCE:0', '#EXT-X-INDEPENDENT-SEGMENTS'];
-    assert.equal(full, lines(
-      ...head,
-      '#EXT-X-MAP:URI="init-0.mp4"',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:04.021Z',
-      '#EXTINF:2.000,',
-      'seg-2.m4s',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:06.021Z',
-      '#EXTINF:1.000,',
-      'seg-3.m4s',
-      '#EXT-X-DISCONTINUITY',
-      '#EXT-X-MAP:URI="init-1.mp4"',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:10.000Z',
-      '#EXTINF:2.021,',
-      'seg-4.m4s',
-      ...tail,
-    ));
+    assert.equal(
+      full,
+      lines(
+        ...head,
+        '#EXT-X-MAP:URI="init-0.mp4"',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:04.021Z',
+        '#EXTINF:2.000,',
+        'seg-2.m4s',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:06.021Z',
+        '#EXTINF:1.000,',
+        'seg-3.m4s',
+        '#EXT-X-DISCONTINUITY',
+        '#EXT-X-MAP:URI="init-1.mp4"',
+        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:10.000Z',
+        '#EXTINF:2.021,',
+        'seg-4.m4s',
+        ...tail,
+      ),
+    );
     // seg-2..4 start 12 s or more before the end (CAN-SKIP-UNTIL); seg-5 starts 11.5 s before it.
     assert.equal(delta, lines(...head, '#EXT-X-SKIP:SKIPPED-SEGMENTS=3', '#EXT-X-MAP:URI="init-1.mp4"', ...tail));
   });
 
-  it('the multivariant playlist from the packagers\' measured figures, highest bandwidth first', () => {
+  it("the multivariant playlist from the packagers' measured figures, highest bandwidth first", () => {
     const p = packaged([{ atMs: T0, parts: 14 }]);
     p.endRun();
-    const v360 = { uri: '360p/index.m3u8', bandwidth: p.bandwidth!, averageBandwidth: p.averageBandwidth!, codecs: p.codecs!, width: p.width!, height: p.height!, frameRate: p.frameRate! };
-    const v720 = { uri: '720p/index.m3u8', bandwidth: 3_300_000.4, averageBandwidth: 2_999_999.6, codecs: 'avc1.64001f,mp4a.40.2', width: 1280, height: 720, frameRate: 30000 / 1001 };
-    assert.equal(renderMasterPlaylist([v360, v720]), lines(
-      '#EXTM3U',
-      '#EXT-X-INDEPENDENT-SEGMENTS',
-      '#EXT-X-STREAM-INF:BANDWIDTH=3300000,AVERAGE-BANDWIDTH=3000000,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720,FRAME-RATE=29.970',
-      '720p/index.m3u8',
-      `#EXT-X-STREAM-INF:BANDWIDTH=${p.bandwidth},AVERAGE-BANDWIDTH=${p.averageBandwidth},CODECS="avc1.42c01e,mp4a.40.2",RESOLUTION=640x360,FRAME-RATE=30.000`,
-      '360p/index.m3u8',
-    ));
+    const v360 = {
+      uri: '360p/index.m3u8',
+      bandwidth: p.bandwidth!,
+      averageBandwidth: p.averageBandwidth!,
+      codecs: p.codecs!,
+      width: p.width!,
+      height: p.height!,
+      frameRate: p.frameRate!,
+    };
+    const v720 = {
+      uri: '720p/index.m3u8',
+      bandwidth: 3_300_000.4,
+      averageBandwidth: 2_999_999.6,
+      codecs: 'avc1.64001f,mp4a.40.2',
+      width: 1280,
+      height: 720,
+      frameRate: 30000 / 1001,
+    };
+    assert.equal(
+      renderMasterPlaylist([v360, v720]),
+      lines(
+        '#EXTM3U',
+        '#EXT-X-INDEPENDENT-SEGMENTS',
+        '#EXT-X-STREAM-INF:BANDWIDTH=3300000,AVERAGE-BANDWIDTH=3000000,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720,FRAME-RATE=29.970',
+        '720p/index.m3u8',
+        `#EXT-X-STREAM-INF:BANDWIDTH=${p.bandwidth},AVERAGE-BANDWIDTH=${p.averageBandwidth},CODECS="avc1.42c01e,mp4a.40.2",RESOLUTION=640x360,FRAME-RATE=30.000`,
+        '360p/index.m3u8',
+      ),
+    );
   });
 });

@@ -11,7 +11,6 @@ import { loadFmp4Fixture } from '../test/support/fmp4-fixture.ts';
 
 HLS.setOptions({ strictMode: true }); // spec violations throw instead of logging
 
-
 const OPTS = { segmentTargetSec: 2, partTargetSec: 0.5, windowSegments: 6 };
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 
@@ -54,7 +53,11 @@ describe('playlist', () => {
     assert.equal(pl.independentSegments, true);
     assert.equal(pl.endlist, false);
     assert.equal(pl.lowLatencyCompatibility, undefined);
-    assert.deepEqual(pl.segments.map((s) => s.uri), ['seg-0.m4s', 'seg-1.m4s', 'seg-2.m4s'], 'the open segment is not listed');
+    assert.deepEqual(
+      pl.segments.map((s) => s.uri),
+      ['seg-0.m4s', 'seg-1.m4s', 'seg-2.m4s'],
+      'the open segment is not listed',
+    );
     pl.segments.forEach((s, i) => {
       const seg = p.segment(i)!;
       assert.equal(s.duration, Number(seg.durationSec.toFixed(3)));
@@ -80,7 +83,12 @@ describe('playlist', () => {
       const pt = partTarget(p);
       assert.equal(pl.version, 9);
       assert.equal(pl.targetDuration, td);
-      assert.deepEqual(pl.lowLatencyCompatibility, { canBlockReload: true, canSkipUntil: 6 * td, holdBack: undefined, partHoldBack: Number((3 * pt).toFixed(3)) });
+      assert.deepEqual(pl.lowLatencyCompatibility, {
+        canBlockReload: true,
+        canSkipUntil: 6 * td,
+        holdBack: undefined,
+        partHoldBack: Number((3 * pt).toFixed(3)),
+      });
       assert.equal(pl.partTargetDuration, Number(pt.toFixed(3)));
       assert.match(text, /^#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=[\d.]+,CAN-SKIP-UNTIL=12\.000$/m);
       const last = pl.segments.at(-1)!;
@@ -128,7 +136,12 @@ describe('playlist', () => {
         // (hls-parser mis-tags a trailing URI-less segment, so the open one is checked on the text)
         const open = p.playlistSegments.at(-1);
         if (lowLatency && open && !open.complete && open.parts.length === 1 && open.discontinuity) {
-          assert.match(text, new RegExp(`#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="init-${open.run}\\.mp4"\n#EXT-X-PROGRAM-DATE-TIME:[^\n]+\n#EXT-X-PART:[^\n]+URI="part-${open.msn}\\.0\\.m4s",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT`));
+          assert.match(
+            text,
+            new RegExp(
+              `#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="init-${open.run}\\.mp4"\n#EXT-X-PROGRAM-DATE-TIME:[^\n]+\n#EXT-X-PART:[^\n]+URI="part-${open.msn}\\.0\\.m4s",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT`,
+            ),
+          );
           sawOpenRestart = true;
         }
         for (const s of pl.segments.filter((x) => x.uri)) {
@@ -153,9 +166,18 @@ describe('playlist', () => {
     runOnce(q, T0);
     runOnce(q, T0 + 60_000, false);
     const pl = parseMedia(renderMediaPlaylist(q, { lowLatency: false }));
-    assert.deepEqual(pl.segments.map((s) => s.mediaSequenceNumber), [1, 2, 3, 4, 5, 6]);
-    assert.deepEqual(pl.segments.map((s) => s.map.uri), ['init-0.mp4', 'init-0.mp4', 'init-0.mp4', 'init-1.mp4', 'init-1.mp4', 'init-1.mp4']);
-    assert.deepEqual(pl.segments.map((s) => s.discontinuity ?? false), [false, false, false, true, false, false]);
+    assert.deepEqual(
+      pl.segments.map((s) => s.mediaSequenceNumber),
+      [1, 2, 3, 4, 5, 6],
+    );
+    assert.deepEqual(
+      pl.segments.map((s) => s.map.uri),
+      ['init-0.mp4', 'init-0.mp4', 'init-0.mp4', 'init-1.mp4', 'init-1.mp4', 'init-1.mp4'],
+    );
+    assert.deepEqual(
+      pl.segments.map((s) => s.discontinuity ?? false),
+      [false, false, false, true, false, false],
+    );
     assert.equal(pl.segments[3]!.programDateTime?.getTime(), T0 + 60_000);
   });
 
@@ -173,7 +195,10 @@ describe('playlist', () => {
     let end = 0;
     const skippable = complete.filter((s) => ((end += s.duration), total - end >= 12 - 1e-3)).length;
     assert.equal(delta.skip, skippable);
-    assert.deepEqual(delta.segments.map((s) => s.uri), full.segments.slice(skippable).map((s) => s.uri));
+    assert.deepEqual(
+      delta.segments.map((s) => s.uri),
+      full.segments.slice(skippable).map((s) => s.uri),
+    );
     assert.equal(delta.segments[0]!.mediaSequenceNumber, full.segments[skippable]!.mediaSequenceNumber);
     assert.ok(delta.segments[0]!.map.uri, 'EXT-X-MAP is repeated after the skip');
     assert.match(deltaText, new RegExp(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skippable}\\n`));
@@ -185,15 +210,42 @@ describe('playlist', () => {
     const p = new RenditionPackager('360p', OPTS);
     runOnce(p, T0);
     const variants = [
-      { uri: '360p/index.m3u8', bandwidth: p.bandwidth!, averageBandwidth: p.averageBandwidth!, codecs: p.codecs!, width: p.width!, height: p.height!, frameRate: p.frameRate! },
-      { uri: '720p/index.m3u8', bandwidth: 3_500_000, averageBandwidth: 3_000_000, codecs: 'avc1.64001f,mp4a.40.2', width: 1280, height: 720, frameRate: 29.97002997 },
-      { uri: '160p/index.m3u8', bandwidth: 50_000, averageBandwidth: 40_000, codecs: 'avc1.42c00c,mp4a.40.2', width: 284, height: 160, frameRate: 15 },
+      {
+        uri: '360p/index.m3u8',
+        bandwidth: p.bandwidth!,
+        averageBandwidth: p.averageBandwidth!,
+        codecs: p.codecs!,
+        width: p.width!,
+        height: p.height!,
+        frameRate: p.frameRate!,
+      },
+      {
+        uri: '720p/index.m3u8',
+        bandwidth: 3_500_000,
+        averageBandwidth: 3_000_000,
+        codecs: 'avc1.64001f,mp4a.40.2',
+        width: 1280,
+        height: 720,
+        frameRate: 29.97002997,
+      },
+      {
+        uri: '160p/index.m3u8',
+        bandwidth: 50_000,
+        averageBandwidth: 40_000,
+        codecs: 'avc1.42c00c,mp4a.40.2',
+        width: 284,
+        height: 160,
+        frameRate: 15,
+      },
     ];
     const text = renderMasterPlaylist(variants);
     const pl = HLS.parse(text) as MasterPlaylist;
     assert.equal(pl.isMasterPlaylist, true);
     assert.equal(pl.independentSegments, true);
-    assert.deepEqual(pl.variants.map((v) => v.uri), ['720p/index.m3u8', '360p/index.m3u8', '160p/index.m3u8']);
+    assert.deepEqual(
+      pl.variants.map((v) => v.uri),
+      ['720p/index.m3u8', '360p/index.m3u8', '160p/index.m3u8'],
+    );
     const v360 = pl.variants[1]!;
     assert.equal(v360.bandwidth, p.bandwidth);
     assert.equal(v360.averageBandwidth, p.averageBandwidth);
@@ -204,7 +256,7 @@ describe('playlist', () => {
     assert.match(text, /CODECS="avc1\.64001f,mp4a\.40\.2"/);
   });
 
-  it('says each rung\'s true size and frame rate: 59.94 on top, 29.970 below, portrait sizes, 25 kept', () => {
+  it("says each rung's true size and frame rate: 59.94 on top, 29.970 below, portrait sizes, 25 kept", () => {
     const ladder = [
       { name: '720p', height: 720, videoKbps: 2800 },
       { name: '360p', height: 360, videoKbps: 700 },

@@ -153,7 +153,12 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
   const lastComplete = segments.findLastIndex((s) => s.complete);
   let skipped = 0;
   if (ll && opts.skip) {
-    while (skipped < segments.length && segments[skipped]!.complete && startsAgo[skipped]! - segments[skipped]!.durationSec >= canSkipUntil - 1e-6) skipped++;
+    while (
+      skipped < segments.length &&
+      segments[skipped]!.complete &&
+      startsAgo[skipped]! - segments[skipped]!.durationSec >= canSkipUntil - 1e-6
+    )
+      skipped++;
   }
 
   const lines = ['#EXTM3U', `#EXT-X-VERSION:${ll || opts.skip ? 9 : 7}`, `#EXT-X-TARGETDURATION:${td}`];
@@ -174,7 +179,9 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.programDateTimeMs).toISOString()}`);
     if (ll && (!s.complete || (startsAgo[i]! <= 3 * td + 1e-6 && i >= lastComplete - 1))) {
       s.parts.forEach((part, index) => {
-        lines.push(`#EXT-X-PART:DURATION=${f3(part.durationSec)},URI="${partUri(s.msn, index)}"${part.independent ? ',INDEPENDENT=YES' : ''}`);
+        lines.push(
+          `#EXT-X-PART:DURATION=${f3(part.durationSec)},URI="${partUri(s.msn, index)}"${part.independent ? ',INDEPENDENT=YES' : ''}`,
+        );
       });
     }
     if (s.complete) lines.push(`#EXTINF:${f3(s.durationSec)},`, segmentUri(s.msn));

@@ -21,7 +21,10 @@ test('ffmpeg arguments: one decode, keyframes on a shared grid, one fMP4 pipe pe
   assert.equal(new Set(args.filter((a) => a.startsWith('expr:'))).size, 1, 'one keyframe expression for every rung');
   assert.equal(args.filter((a) => a.startsWith('expr:')).length, 3);
   assert.equal(args.filter((a) => a === '-sc_threshold').length, 3);
-  assert.deepEqual(args.filter((a) => a.startsWith('pipe:') && a !== 'pipe:0'), ['pipe:3', 'pipe:4', 'pipe:5']);
+  assert.deepEqual(
+    args.filter((a) => a.startsWith('pipe:') && a !== 'pipe:0'),
+    ['pipe:3', 'pipe:4', 'pipe:5'],
+  );
   assert.match(joined, /-frag_duration 500000/);
   assert.doesNotMatch(ffmpegArgs(config, plan(640, 360, 30), false).join(' '), /split|-c:a/);
 });
@@ -56,7 +59,12 @@ function keyframes(expr: string, fps: { num: number; den: number }, frames: numb
   return out;
 }
 
-for (const [label, num, den] of [['25', 25, 1], ['29.97', 30000, 1001], ['59.94', 60000, 1001], ['50', 50, 1]] as const) {
+for (const [label, num, den] of [
+  ['25', 25, 1],
+  ['29.97', 30000, 1001],
+  ['59.94', 60000, 1001],
+  ['50', 50, 1],
+] as const) {
   test(`keyframe expression: every rung of a ${label} fps source has its keyframes at the same instants`, () => {
     const p = plan(1920, 1080, num / den);
     const expr = ffmpegArgs(config, p, false).find((a) => a.startsWith('expr:'))!;
@@ -66,7 +74,9 @@ for (const [label, num, den] of [['25', 25, 1], ['29.97', 30000, 1001], ['59.94'
     const top = perRung[0]!;
     assert.ok(top.length >= seconds / 2 - 1, `${top.length} keyframes`);
     // Each keyframe sits within one grid step after its segment target: segments never drift from their numbers.
-    top.forEach((ms, k) => assert.ok(ms >= k * 2000 - 1 && ms - k * 2000 <= 1000 * (p.keyframeStep.num / p.keyframeStep.den) + 1, `keyframe ${k} at ${ms} ms`));
+    top.forEach((ms, k) =>
+      assert.ok(ms >= k * 2000 - 1 && ms - k * 2000 <= 1000 * (p.keyframeStep.num / p.keyframeStep.den) + 1, `keyframe ${k} at ${ms} ms`),
+    );
     // x264's own interval never cuts in before the grid: the longest gap is the rung's -g.
     p.rungs.forEach((r, i) => {
       const gaps = perRung[i]!.slice(1).map((ms, j) => Math.round(((ms - perRung[i]![j]!) / 1000) * (r.fps.num / r.fps.den)));
@@ -84,7 +94,28 @@ test('a corrupt H.264 stream does not flood the log: a few ffmpeg lines, then a 
   // 4 s of 180p H.264 with one byte in 200 damaged: ffmpeg warns a few hundred times.
   const { stdout: flv } = await promisify(execFile)(
     'ffmpeg',
-    ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30', '-t', '4', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-bsf:v', 'noise=amount=200', '-f', 'flv', 'pipe:1'],
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=320x180:rate=30',
+      '-t',
+      '4',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-g',
+      '30',
+      '-bsf:v',
+      'noise=amount=200',
+      '-f',
+      'flv',
+      'pipe:1',
+    ],
     { encoding: 'buffer', maxBuffer: 16 << 20 },
   );
   const lines: { msg: string; suppressed?: number }[] = [];
@@ -98,7 +129,11 @@ test('a corrupt H.264 stream does not flood the log: a few ffmpeg lines, then a 
     }),
   );
   const registry = createMetricsRegistry();
-  const ladder = planLadder([{ name: '180p', height: 180, fps: 30, videoKbps: 200 }], { width: 320, height: 180, fps: 30 }, config.segmentTargetSec);
+  const ladder = planLadder(
+    [{ name: '180p', height: 180, fps: 30, videoKbps: 200 }],
+    { width: 320, height: 180, fps: 30 },
+    config.segmentTargetSec,
+  );
   const t = startTranscode(config, ladder, false, logger, ffmpegLogCounter(registry));
   t.outputs.forEach((o) => o.resume());
   t.input.end(flv);
@@ -112,5 +147,8 @@ test('a corrupt H.264 stream does not flood the log: a few ffmpeg lines, then a 
   assert.ok(total > 100, `ffmpeg printed only ${total} lines: the stream was not corrupt enough to test`);
   const summaries = lines.filter((l) => /^ffmpeg: suppressed \d+ lines$/.test(l.msg));
   assert.ok(summaries.length >= 1 && summaries.length <= 2, `${summaries.length} summary lines`);
-  assert.equal(summaries.reduce((n, l) => n + (l.suppressed ?? 0), 0), suppressed);
+  assert.equal(
+    summaries.reduce((n, l) => n + (l.suppressed ?? 0), 0),
+    suppressed,
+  );
 });

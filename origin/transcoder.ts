@@ -24,41 +24,62 @@ export function ffmpegArgs(
     .join(';');
   const args = [
     '-hide_banner',
-    '-loglevel', 'warning',
+    '-loglevel',
+    'warning',
     '-nostdin',
     // Not `-fflags +nobuffer`: it drops the packets read while probing the input, so the audio reached the muxer
     // ~1 s late in one burst and the first segment got parts far under 85 % of PART-TARGET (RFC 8216bis §4.4.4.9).
-    '-f', 'flv',
-    '-i', 'pipe:0',
-    '-filter_complex', split + scales,
+    '-f',
+    'flv',
+    '-i',
+    'pipe:0',
+    '-filter_complex',
+    split + scales,
   ];
   const forceKeyFrames = keyframeExpr(plan, config.segmentTargetSec);
   renditions.forEach((r, i) => {
     const gop = r.gop;
     args.push(
-      '-map', `[v${i}]`,
+      '-map',
+      `[v${i}]`,
       ...(hasAudio ? ['-map', '0:a:0'] : []),
-      '-c:v', 'libx264',
-      '-preset', config.x264Preset,
-      '-tune', 'zerolatency',
-      '-profile:v', 'high',
-      '-b:v', `${r.videoKbps}k`,
-      '-maxrate', `${Math.round(r.videoKbps * 1.1)}k`,
-      '-bufsize', `${r.videoKbps * 2}k`,
-      '-g', String(gop),
-      '-keyint_min', String(gop),
-      '-sc_threshold', '0',
-      '-force_key_frames', forceKeyFrames,
+      '-c:v',
+      'libx264',
+      '-preset',
+      config.x264Preset,
+      '-tune',
+      'zerolatency',
+      '-profile:v',
+      'high',
+      '-b:v',
+      `${r.videoKbps}k`,
+      '-maxrate',
+      `${Math.round(r.videoKbps * 1.1)}k`,
+      '-bufsize',
+      `${r.videoKbps * 2}k`,
+      '-g',
+      String(gop),
+      '-keyint_min',
+      String(gop),
+      '-sc_threshold',
+      '0',
+      '-force_key_frames',
+      forceKeyFrames,
       // The fps filter already made the frames constant-rate; the mp4 muxer's default (cfr) would add a copy of
       // the first frame when the video starts a frame after the audio.
-      '-fps_mode', 'passthrough',
+      '-fps_mode',
+      'passthrough',
       ...(hasAudio ? ['-c:a', 'aac', '-b:a', `${config.audioKbps}k`, '-ar', '48000', '-ac', '2'] : []),
-      '-f', 'mp4',
+      '-f',
+      'mp4',
       // Leave AAC's 1024-sample priming at a negative time instead of shifting every track by it: shifted, the
       // first video part of each run lasted 0.521 s, which raised PART-TARGET (and PART-HOLD-BACK) for good.
-      '-avoid_negative_ts', 'disabled',
-      '-movflags', '+frag_keyframe+empty_moov+default_base_moof',
-      '-frag_duration', String(Math.round(config.partTargetSec * 1_000_000)),
+      '-avoid_negative_ts',
+      'disabled',
+      '-movflags',
+      '+frag_keyframe+empty_moov+default_base_moof',
+      '-frag_duration',
+      String(Math.round(config.partTargetSec * 1_000_000)),
       `pipe:${3 + i}`,
     );
   });
@@ -97,7 +118,11 @@ export function startTranscode(
   const renditions = plan.rungs;
   const stdio: ('pipe' | 'ignore')[] = ['pipe', 'ignore', 'pipe', ...renditions.map(() => 'pipe' as const), 'pipe'];
   const progressFd = 3 + renditions.length;
-  const { child, closed, stop: kill } = startFfmpegProcess({
+  const {
+    child,
+    closed,
+    stop: kill,
+  } = startFfmpegProcess({
     path: config.ffmpegPath,
     args: ['-progress', `pipe:${progressFd}`, '-stats_period', '1', ...ffmpegArgs(config, plan, hasAudio)],
     stdio,

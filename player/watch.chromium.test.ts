@@ -78,11 +78,15 @@ function newestMtime(dir: string): number {
 function ensureBuilt(): void {
   const built = path.join(distDir, 'watch.html');
   if (existsSync(built) && statSync(built).mtimeMs >= newestMtime(here)) return;
-  execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'player/vite.config.ts', '--logLevel', 'warn'], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    timeout: 60_000,
-  });
+  execFileSync(
+    process.execPath,
+    [path.join(repoRoot, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'player/vite.config.ts', '--logLevel', 'warn'],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      timeout: 60_000,
+    },
+  );
 }
 
 /** The fake's event, typed by the API's own schema so that it cannot drift from what the server sends. */
@@ -148,18 +152,73 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
 /** Starts ffmpeg's own hls muxer: 2 renditions, fMP4, 1 s segments, sliding window of 6. */
 function startFfmpeg(out: string): ChildProcess {
   const args = [
-    '-hide_banner', '-loglevel', 'error', '-nostdin',
-    '-re', '-t', '90', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
-    '-re', '-t', '90', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-filter_complex', '[0:v]split=2[a][b];[a]scale=640:360[v0];[b]scale=426:240[v1]',
-    '-map', '[v0]', '-map', '1:a', '-map', '[v1]', '-map', '1:a',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
-    '-g', '30', '-keyint_min', '30', '-sc_threshold', '0', '-b:v:0', '800k', '-b:v:1', '300k',
-    '-c:a', 'aac', '-b:a', '64k',
-    '-f', 'hls', '-hls_time', '1', '-hls_list_size', '6', '-hls_segment_type', 'fmp4',
-    '-hls_flags', 'delete_segments+independent_segments',
-    '-master_pl_name', 'master.m3u8', '-var_stream_map', 'v:0,a:0 v:1,a:1',
-    '-hls_segment_filename', path.join(out, 'v%v', 'seg%d.m4s'), path.join(out, 'v%v', 'index.m3u8'),
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-nostdin',
+    '-re',
+    '-t',
+    '90',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=640x360:rate=30',
+    '-re',
+    '-t',
+    '90',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=48000',
+    '-filter_complex',
+    '[0:v]split=2[a][b];[a]scale=640:360[v0];[b]scale=426:240[v1]',
+    '-map',
+    '[v0]',
+    '-map',
+    '1:a',
+    '-map',
+    '[v1]',
+    '-map',
+    '1:a',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-tune',
+    'zerolatency',
+    '-pix_fmt',
+    'yuv420p',
+    '-g',
+    '30',
+    '-keyint_min',
+    '30',
+    '-sc_threshold',
+    '0',
+    '-b:v:0',
+    '800k',
+    '-b:v:1',
+    '300k',
+    '-c:a',
+    'aac',
+    '-b:a',
+    '64k',
+    '-f',
+    'hls',
+    '-hls_time',
+    '1',
+    '-hls_list_size',
+    '6',
+    '-hls_segment_type',
+    'fmp4',
+    '-hls_flags',
+    'delete_segments+independent_segments',
+    '-master_pl_name',
+    'master.m3u8',
+    '-var_stream_map',
+    'v:0,a:0 v:1,a:1',
+    '-hls_segment_filename',
+    path.join(out, 'v%v', 'seg%d.m4s'),
+    path.join(out, 'v%v', 'index.m3u8'),
   ];
   const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -263,11 +322,19 @@ test('watch page: offline, then plays by itself once live, without a reload', as
 test('quality menu lists the renditions and selecting one sets hls.currentLevel', async () => {
   const p = page();
   const levels = await p.evaluate(() => window.__onair?.levels ?? []);
-  assert.deepEqual(levels.map((l) => l.height).sort((a, b) => b - a), [360, 240]);
-  const options = await p.$$eval('#quality option', (os) => os.map((o) => ({ value: (o as HTMLOptionElement).value, text: o.textContent })));
+  assert.deepEqual(
+    levels.map((l) => l.height).sort((a, b) => b - a),
+    [360, 240],
+  );
+  const options = await p.$$eval('#quality option', (os) =>
+    os.map((o) => ({ value: (o as HTMLOptionElement).value, text: o.textContent })),
+  );
   assert.equal(options.length, 3);
   assert.match(options[0]?.text ?? '', /^Auto( \((360|240)p\))?$/);
-  assert.deepEqual(options.slice(1).map((o) => o.text), ['360p', '240p']);
+  assert.deepEqual(
+    options.slice(1).map((o) => o.text),
+    ['360p', '240p'],
+  );
   await p.waitForFunction(() => /^Auto \((360|240)p\)$/.test(document.querySelector('#quality option')?.textContent ?? ''), null, {
     timeout: 10_000,
   });
@@ -298,11 +365,9 @@ test('a brief 404 period (publisher reconnecting) recovers without a reload', as
   await waitLogged('several 404s for the stream', () => ctx.fake.hls404s >= start404 + 3, 15_000);
   // Long enough for hls.js to give up on its own retries: our recovery must take over.
   const fatalsBefore = await p.evaluate(() => window.__onair?.errors.filter((e) => e.startsWith('fatal')).length ?? 0);
-  await p.waitForFunction(
-    (n) => (window.__onair?.errors.filter((e) => e.startsWith('fatal')).length ?? 0) > n,
-    fatalsBefore,
-    { timeout: 25_000 },
-  );
+  await p.waitForFunction((n) => (window.__onair?.errors.filter((e) => e.startsWith('fatal')).length ?? 0) > n, fatalsBefore, {
+    timeout: 25_000,
+  });
   ctx.fake.serveHls = true;
   const resumedAt = await p.evaluate(() => document.querySelector('video')?.currentTime ?? 0);
   await p.waitForFunction(

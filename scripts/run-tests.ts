@@ -30,7 +30,11 @@ function testFiles(): string[] {
     }
     return names
       .filter((n) => n.endsWith('.test.ts') && !n.includes('node_modules'))
-      .map((n) => relative(root, join(root, folder, n)).split('\\').join('/'))
+      .map((n) =>
+        relative(root, join(root, folder, n))
+          .split('\\')
+          .join('/'),
+      )
       .sort();
   });
 }
@@ -52,9 +56,8 @@ if (args.includes('--list')) {
   console.log(files.join('\n'));
   process.exit(0);
 }
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', ...files],
-  { cwd: root, stdio: 'inherit' },
-);
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', ...files], {
+  cwd: root,
+  stdio: 'inherit',
+});
 child.on('close', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

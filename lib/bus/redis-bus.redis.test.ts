@@ -57,10 +57,14 @@ test('while Redis is down publish rejects with BusUnavailableError; after it ret
   await redis.start();
   await waitFor('bus up again', () => bus.isUp(), 20_000);
   // Re-subscription happens on reconnect; publish until it is seen.
-  await waitFor('message after recovery', () => {
-    void bus.publish('resub', 'back').catch(() => undefined);
-    return got.includes('back');
-  }, 20_000);
+  await waitFor(
+    'message after recovery',
+    () => {
+      void bus.publish('resub', 'back').catch(() => undefined);
+      return got.includes('back');
+    },
+    20_000,
+  );
   assert.ok(!got.includes('lost'));
   assert.deepEqual(states.slice(0, 2), [false, true]);
 });

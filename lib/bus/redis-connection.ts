@@ -22,7 +22,10 @@ export function retryDelay(times: number): number {
  * with sharded subscribers so SSUBSCRIBE reaches the node owning each channel's slot.
  */
 export function createRedisClient(url: string, options: RedisClientOptions): RedisClient {
-  const urls = url.split(',').map((u) => u.trim()).filter(Boolean);
+  const urls = url
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
   const common = {
     lazyConnect: true,
     enableOfflineQueue: options.offlineQueue,

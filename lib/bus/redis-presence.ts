@@ -35,8 +35,9 @@ export function presenceKey(eventId: string): string {
 /** Creates Redis-backed presence on `redis` (a command connection, not a subscriber). */
 export function createRedisPresence(redis: RedisClient): Presence {
   redis.defineCommand('onairPresenceReport', { numberOfKeys: 1, lua: REPORT_LUA });
-  const run = (redis as unknown as { onairPresenceReport(key: string, edge: string, count: number, ttl: number): Promise<number> })
-    .onairPresenceReport.bind(redis);
+  const run = (
+    redis as unknown as { onairPresenceReport(key: string, edge: string, count: number, ttl: number): Promise<number> }
+  ).onairPresenceReport.bind(redis);
   return {
     async report(eventId, edgeId, count, ttlMs) {
       return Number(await run(presenceKey(eventId), edgeId, Math.max(0, Math.floor(count)), Math.max(1, Math.ceil(ttlMs))));

@@ -30,9 +30,12 @@ for (const [name, make] of kinds) {
     const addr = { key: '{ip}:addr', max: 50 };
     const results = await Promise.all(Array.from({ length: 30 }, () => l.reserve([acct, addr], 60_000)));
     assert.equal(results.filter((r) => r.allowed).length, 5);
-    for (const r of results.filter((x) => !x.allowed)) assert.ok(r.retryAfterMs > 50_000 && r.retryAfterMs <= 60_000, `retry after ${r.retryAfterMs}`);
+    for (const r of results.filter((x) => !x.allowed))
+      assert.ok(r.retryAfterMs > 50_000 && r.retryAfterMs <= 60_000, `retry after ${r.retryAfterMs}`);
     // The refused ones took nothing from the address counter: 45 more attempts fit there for other accounts.
-    const others = await Promise.all(Array.from({ length: 50 }, (_, i) => l.reserve([{ key: `{ip}:acct${i % 10}`, max: 5 }, addr], 60_000)));
+    const others = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => l.reserve([{ key: `{ip}:acct${i % 10}`, max: 5 }, addr], 60_000)),
+    );
     assert.equal(others.filter((r) => r.allowed).length, 45);
     await l.release([acct.key]);
     assert.equal((await l.reserve([acct], 60_000)).allowed, true, 'a released reservation is free again');

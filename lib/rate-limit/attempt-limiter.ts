@@ -112,7 +112,13 @@ export function createRedisAttemptLimiter(redis: RedisClient, prefix = 'onair:at
   return {
     async reserve(keys, windowMs) {
       if (keys.length === 0) return { allowed: true, retryAfterMs: 0 };
-      const [ok, wait] = await commands.onairReserveAttempt.call(redis, keys.length, ...keys.map((k) => prefix + k.key), Math.max(1, Math.round(windowMs)), ...keys.map((k) => k.max));
+      const [ok, wait] = await commands.onairReserveAttempt.call(
+        redis,
+        keys.length,
+        ...keys.map((k) => prefix + k.key),
+        Math.max(1, Math.round(windowMs)),
+        ...keys.map((k) => k.max),
+      );
       return { allowed: ok === 1, retryAfterMs: Number(wait) };
     },
     async release(keys) {

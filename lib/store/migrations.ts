@@ -110,7 +110,10 @@ export function migrations(dialect: StoreDialect, opts: MigrationOptions = {}): 
       async up(db: Kysely<unknown>) {
         // Events: scheduling, visibility, end; stream keys: a fresh key waits here until revealed once.
         await db.schema.alterTable('events').addColumn('scheduled_start', 'bigint').execute();
-        await db.schema.alterTable('events').addColumn('visibility', 'text', (c) => c.notNull().defaultTo('public')).execute();
+        await db.schema
+          .alterTable('events')
+          .addColumn('visibility', 'text', (c) => c.notNull().defaultTo('public'))
+          .execute();
         await db.schema.alterTable('events').addColumn('ended_at', 'bigint').execute();
         await db.schema.alterTable('stream_keys').addColumn('reveal_key', 'text').execute();
         await db.schema

@@ -58,7 +58,11 @@ export function forgetViewer(): void {
 
 /** Asks the server for a token for `displayName`; throws Error with the server's message when refused. */
 export async function requestViewer(displayName: string): Promise<StoredViewer> {
-  const res = await fetch('/api/v1/viewers', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ displayName }) });
+  const res = await fetch('/api/v1/viewers', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ displayName }),
+  });
   const body = (await res.json().catch(() => null)) as (StoredViewer & { error?: { message?: string } }) | null;
   if (!res.ok || !body?.token) throw new Error(body?.error?.message ?? `HTTP ${res.status}`);
   const v: StoredViewer = { token: body.token, viewer: body.viewer, expiresAt: body.expiresAt };
@@ -129,7 +133,14 @@ export class ChatClient {
     const ws = new WebSocket(url.href);
     this.ws = ws;
     ws.onopen = () =>
-      ws.send(JSON.stringify({ type: 'hello', v: 1, ...(this.token !== undefined ? { token: this.token } : {}), ...(this.lastSeq !== undefined ? { lastSeq: this.lastSeq } : {}) }));
+      ws.send(
+        JSON.stringify({
+          type: 'hello',
+          v: 1,
+          ...(this.token !== undefined ? { token: this.token } : {}),
+          ...(this.lastSeq !== undefined ? { lastSeq: this.lastSeq } : {}),
+        }),
+      );
     ws.onmessage = (e) => this.onMessage(typeof e.data === 'string' ? e.data : '');
     ws.onclose = (e) => {
       if (this.ws !== ws || this.closed) return;

@@ -1,6 +1,15 @@
 // The chat panel: name picker, comment list (text only, never HTML), input, and visible error states.
 import { el } from './dom.ts';
-import { ChatClient, forgetViewer, loadViewer, requestViewer, type ChatComment, type ChatHandlers, type ChatStatus, type StoredViewer } from './chat-client.ts';
+import {
+  ChatClient,
+  forgetViewer,
+  loadViewer,
+  requestViewer,
+  type ChatComment,
+  type ChatHandlers,
+  type ChatStatus,
+  type StoredViewer,
+} from './chat-client.ts';
 import { ReactionsBar } from './reactions-bar.ts';
 
 /** Comments kept in the DOM. */
@@ -15,14 +24,26 @@ const STATUS_TEXT: Record<ChatStatus, string> = {
 };
 
 /** Mounts chat, reactions, likes and viewer count for one event; returns a function that removes them. */
-export function mountChat(panel: HTMLElement, bar: HTMLElement, burstLayer: HTMLElement, eventId: string, onMessage?: (m: Record<string, unknown>) => void): () => void {
+export function mountChat(
+  panel: HTMLElement,
+  bar: HTMLElement,
+  burstLayer: HTMLElement,
+  eventId: string,
+  onMessage?: (m: Record<string, unknown>) => void,
+): () => void {
   const list = el('ol', { className: 'chat-list', attrs: { 'aria-live': 'polite' } });
   const status = el('p', { className: 'chat-status', attrs: { role: 'status' } });
   const error = el('p', { className: 'chat-error', attrs: { role: 'alert' } });
-  const input = el('input', { className: 'chat-input', attrs: { type: 'text', maxlength: '500', placeholder: 'Say something…', 'aria-label': 'Comment' } });
+  const input = el('input', {
+    className: 'chat-input',
+    attrs: { type: 'text', maxlength: '500', placeholder: 'Say something…', 'aria-label': 'Comment' },
+  });
   const send = el('button', { className: 'chat-send', text: 'Send', attrs: { type: 'submit' } });
   const form = el('form', { className: 'chat-form' }, [input, send]);
-  const nameInput = el('input', { className: 'chat-name', attrs: { type: 'text', maxlength: '24', placeholder: 'Your name', 'aria-label': 'Display name' } });
+  const nameInput = el('input', {
+    className: 'chat-name',
+    attrs: { type: 'text', maxlength: '24', placeholder: 'Your name', 'aria-label': 'Display name' },
+  });
   const nameForm = el('form', { className: 'chat-join' }, [nameInput, el('button', { text: 'Join chat', attrs: { type: 'submit' } })]);
   const who = el('p', { className: 'chat-who' });
   panel.replaceChildren(el('h2', { className: 'chat-title', text: 'Live chat' }), status, list, error, who, nameForm, form);
@@ -53,10 +74,11 @@ export function mountChat(panel: HTMLElement, bar: HTMLElement, burstLayer: HTML
   };
   const append = (comments: ChatComment[]) => {
     for (const c of comments) {
-      const item = el('li', { className: `chat-item role-${c.role === 'viewer' ? 'viewer' : 'staff'}`, attrs: { 'data-id': c.id, 'data-seq': String(c.seq) } }, [
-        el('span', { className: 'chat-author', text: c.name }),
-        el('span', { className: 'chat-text', text: c.text }),
-      ]);
+      const item = el(
+        'li',
+        { className: `chat-item role-${c.role === 'viewer' ? 'viewer' : 'staff'}`, attrs: { 'data-id': c.id, 'data-seq': String(c.seq) } },
+        [el('span', { className: 'chat-author', text: c.name }), el('span', { className: 'chat-text', text: c.text })],
+      );
       // Keep seq order even for restored comments.
       const after = [...list.children].find((n) => Number((n as HTMLElement).dataset.seq) > c.seq);
       list.insertBefore(item, after ?? null);
@@ -77,7 +99,11 @@ export function mountChat(panel: HTMLElement, bar: HTMLElement, burstLayer: HTML
     onViewers: (n) => reactions.setViewers(n),
     onSettings: (s) => {
       panel.dataset.chatEnabled = String(s.chatEnabled);
-      input.placeholder = !s.chatEnabled ? 'Chat is off' : s.slowModeSec > 0 ? `Slow mode: one comment every ${s.slowModeSec} s` : 'Say something…';
+      input.placeholder = !s.chatEnabled
+        ? 'Chat is off'
+        : s.slowModeSec > 0
+          ? `Slow mode: one comment every ${s.slowModeSec} s`
+          : 'Say something…';
     },
     onError: (code, message, retryAfterMs) => {
       panel.dataset.lastError = code;

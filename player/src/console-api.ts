@@ -181,7 +181,14 @@ export class ConsoleApi {
   /** Viewer counts of the last hour. */
   async viewerHistory(id: string, since?: number, signal?: AbortSignal): Promise<{ at: number; viewers: number }[]> {
     const q = since === undefined ? '' : `?since=${since}`;
-    return (await this.request<{ samples: { at: number; viewers: number }[] }>('GET', `/events/${encodeURIComponent(id)}/viewers${q}`, undefined, signal)).samples;
+    return (
+      await this.request<{ samples: { at: number; viewers: number }[] }>(
+        'GET',
+        `/events/${encodeURIComponent(id)}/viewers${q}`,
+        undefined,
+        signal,
+      )
+    ).samples;
   }
 
   /** What viewers see now. */
@@ -220,7 +227,11 @@ export class ConsoleApi {
   }
 
   /** Visible comments after `after` (public REST history). */
-  async comments(id: string, after: number, signal?: AbortSignal): Promise<{ comments: ConsoleComment[]; hasMore: boolean; nextAfter: number }> {
+  async comments(
+    id: string,
+    after: number,
+    signal?: AbortSignal,
+  ): Promise<{ comments: ConsoleComment[]; hasMore: boolean; nextAfter: number }> {
     return this.request('GET', `/events/${encodeURIComponent(id)}/comments?after=${after}&limit=200`, undefined, signal);
   }
 
@@ -230,7 +241,12 @@ export class ConsoleApi {
    */
   async moderationComments(id: string, after: number, signal?: AbortSignal): Promise<ModerationFeedPage> {
     try {
-      return await this.request<ModerationFeedPage>('GET', `/events/${encodeURIComponent(id)}/moderation/comments?after=${after}&limit=200`, undefined, signal);
+      return await this.request<ModerationFeedPage>(
+        'GET',
+        `/events/${encodeURIComponent(id)}/moderation/comments?after=${after}&limit=200`,
+        undefined,
+        signal,
+      );
     } catch (err) {
       // No moderator feed on this server (or no such event: then the public history answers 404 too).
       if (err instanceof ApiError && err.status === 404) return this.comments(id, after, signal);

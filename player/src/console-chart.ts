@@ -36,7 +36,10 @@ export class LineChart {
   constructor(private readonly o: LineChartOptions) {
     this.canvas = el('canvas', { className: 'chart-canvas', attrs: { role: 'img', 'aria-label': `${o.title} chart` } });
     this.value = el('span', { className: 'chart-value', text: '—' });
-    this.root = el('figure', { className: 'chart' }, [el('figcaption', {}, [el('span', { className: 'chart-title', text: o.title }), this.value]), this.canvas]);
+    this.root = el('figure', { className: 'chart' }, [
+      el('figcaption', {}, [el('span', { className: 'chart-title', text: o.title }), this.value]),
+      this.canvas,
+    ]);
     this.observer = new ResizeObserver(() => this.draw());
     this.observer.observe(this.canvas);
   }
@@ -87,7 +90,7 @@ export class LineChart {
     ctx.strokeStyle = 'rgba(255,255,255,0.08)';
     ctx.lineWidth = 1;
     for (const f of [0.25, 0.5, 0.75, 1]) {
-      const yy = Math.round(y(max * f / 1.15)) + 0.5;
+      const yy = Math.round(y((max * f) / 1.15)) + 0.5;
       ctx.beginPath();
       ctx.moveTo(pad.l, yy);
       ctx.lineTo(w - pad.r, yy);

@@ -6,7 +6,11 @@ import { button } from './console-ui.ts';
 export function confirmable(trigger: HTMLButtonElement, question: string, yesLabel: string, action: () => Promise<void>): HTMLElement {
   const yes = button(yesLabel, 'danger', { 'data-confirm': 'yes' });
   const no = button('Cancel', 'quiet');
-  const ask = el('span', { className: 'confirm', attrs: { role: 'group' } }, [el('span', { className: 'confirm-question', text: question }), yes, no]);
+  const ask = el('span', { className: 'confirm', attrs: { role: 'group' } }, [
+    el('span', { className: 'confirm-question', text: question }),
+    yes,
+    no,
+  ]);
   ask.hidden = true;
   const wrap = el('span', { className: 'confirmable' }, [trigger, ask]);
   const reset = (): void => {

@@ -54,20 +54,32 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
   const badge = el('span', { className: 'badge-slot' }, [statusBadge(event.status)]);
   const since = el('span', { className: 'since' });
   const viewersNow = el('span', { className: 'viewers-now', attrs: { 'data-role': 'viewers' } });
-  const watch = el('a', { className: 'btn btn-quiet', text: 'Open viewer page ↗', attrs: { href: event.watchUrl, target: '_blank', rel: 'noopener' } });
-  const endBtn = button('End stream…', 'danger', { 'data-action': 'end' });
-  const end = confirmable(endBtn, 'End the event for good? The publisher is disconnected and the key stops working.', 'End stream', async () => {
-    try {
-      await ctx.api.endEvent(event.id);
-      ctx.toast('The event has ended.');
-      await pollStatus();
-    } catch (err) {
-      ctx.toast(errorText(err), 'error');
-    }
+  const watch = el('a', {
+    className: 'btn btn-quiet',
+    text: 'Open viewer page ↗',
+    attrs: { href: event.watchUrl, target: '_blank', rel: 'noopener' },
   });
+  const endBtn = button('End stream…', 'danger', { 'data-action': 'end' });
+  const end = confirmable(
+    endBtn,
+    'End the event for good? The publisher is disconnected and the key stops working.',
+    'End stream',
+    async () => {
+      try {
+        await ctx.api.endEvent(event.id);
+        ctx.toast('The event has ended.');
+        await pollStatus();
+      } catch (err) {
+        ctx.toast(errorText(err), 'error');
+      }
+    },
+  );
   const header = el('div', { className: 'event-head' }, [
     el('a', { className: 'back', text: '← Events', attrs: { href: '/console' } }),
-    el('div', { className: 'event-head-main' }, [el('h1', { text: event.title }), el('div', { className: 'event-head-meta' }, [badge, since, viewersNow])]),
+    el('div', { className: 'event-head-main' }, [
+      el('h1', { text: event.title }),
+      el('div', { className: 'event-head-meta' }, [badge, since, viewersNow]),
+    ]),
     el('div', { className: 'actions' }, [watch, ...(isAdmin ? [end] : [])]),
   ]);
 

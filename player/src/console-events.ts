@@ -16,15 +16,36 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
   let stopped = false;
   const aborter = new AbortController();
 
-  const title = el('input', { className: 'input', attrs: { name: 'title', required: '', maxlength: '200', placeholder: 'e.g. Town hall, 14 May' } });
-  const description = el('textarea', { className: 'input', attrs: { name: 'description', rows: '2', maxlength: '5000', placeholder: 'Shown under the player' } });
-  const visibility = select([['public', 'Public — listed on the home page'], ['unlisted', 'Unlisted — only with the link']], { name: 'visibility' });
+  const title = el('input', {
+    className: 'input',
+    attrs: { name: 'title', required: '', maxlength: '200', placeholder: 'e.g. Town hall, 14 May' },
+  });
+  const description = el('textarea', {
+    className: 'input',
+    attrs: { name: 'description', rows: '2', maxlength: '5000', placeholder: 'Shown under the player' },
+  });
+  const visibility = select(
+    [
+      ['public', 'Public — listed on the home page'],
+      ['unlisted', 'Unlisted — only with the link'],
+    ],
+    { name: 'visibility' },
+  );
   const create = el('button', { className: 'btn btn-primary', text: 'Create event', attrs: { type: 'submit' } });
-  const form = el('form', { className: 'create-form' }, [field('Title', title), field('Description', description), field('Visibility', visibility), create]);
+  const form = el('form', { className: 'create-form' }, [
+    field('Title', title),
+    field('Description', description),
+    field('Visibility', visibility),
+    create,
+  ]);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     void busy(ctx, create, async () => {
-      const ev = await ctx.api.createEvent({ title: title.value.trim(), description: description.value, visibility: visibility.value as 'public' | 'unlisted' });
+      const ev = await ctx.api.createEvent({
+        title: title.value.trim(),
+        description: description.value,
+        visibility: visibility.value as 'public' | 'unlisted',
+      });
       ctx.toast(`Event “${ev.title}” created.`);
       ctx.navigate(`/console/events/${encodeURIComponent(ev.id)}`);
     });
@@ -32,10 +53,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
   if (ctx.operator.role !== 'admin') form.replaceChildren(el('p', { className: 'empty', text: 'Only admins create events.' }));
 
   root.replaceChildren(
-    el('div', { className: 'console-home' }, [
-      card('Events', [status, list], 'events-card'),
-      card('New event', [form], 'create-card'),
-    ]),
+    el('div', { className: 'console-home' }, [card('Events', [status, list], 'events-card'), card('New event', [form], 'create-card')]),
   );
 
   const row = (e: ConsoleEvent): HTMLElement => {
@@ -44,7 +62,11 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     if (e.visibility === 'unlisted') meta.push('unlisted');
     if (e.status === 'live' && typeof e.viewers === 'number') meta.push(`${e.viewers} watching`);
     meta.push(`/watch/${e.slug}`);
-    const watch = el('a', { className: 'btn btn-quiet', text: 'Viewer page ↗', attrs: { href: e.watchUrl, target: '_blank', rel: 'noopener' } });
+    const watch = el('a', {
+      className: 'btn btn-quiet',
+      text: 'Viewer page ↗',
+      attrs: { href: e.watchUrl, target: '_blank', rel: 'noopener' },
+    });
     return el('li', { className: 'event-row', attrs: { 'data-id': e.id, 'data-status': e.status } }, [
       statusBadge(e.status, e.publishing),
       el('div', { className: 'event-row-main' }, [link, el('span', { className: 'event-row-meta', text: meta.join(' · ') })]),

@@ -19,7 +19,11 @@ export function healthCard(ctx: ConsoleContext, eventId: string): { root: HTMLEl
   const details = el('dl', { className: 'health-details' });
   const warnings = el('ul', { className: 'warnings', attrs: { 'aria-live': 'polite' } });
   const stream = el('p', { className: 'note health-stream' });
-  const root = card('Stream health', [el('div', { className: 'charts' }, [bitrate.root, fps.root, viewers.root]), details, warnings, stream], 'health-card');
+  const root = card(
+    'Stream health',
+    [el('div', { className: 'charts' }, [bitrate.root, fps.root, viewers.root]), details, warnings, stream],
+    'health-card',
+  );
 
   const detail = (name: string, value: string): Node[] => [el('dt', { text: name }), el('dd', { text: value })];
   const show = (s: HealthSample): void => {
@@ -29,11 +33,18 @@ export function healthCard(ctx: ConsoleContext, eventId: string): { root: HTMLEl
       ...detail('Input', `${s.protocol.toUpperCase()} · ${res}`),
       ...detail('Codecs', codecs),
       ...detail('Keyframe every', s.keyframeIntervalSec === null ? '—' : `${s.keyframeIntervalSec.toFixed(1)} s`),
-      ...detail('Transcode speed', s.transcodeSpeed === null ? '—' : `${s.transcodeSpeed.toFixed(2)}×${s.transcodeFps === null ? '' : ` (${s.transcodeFps.toFixed(0)} fps)`}`),
+      ...detail(
+        'Transcode speed',
+        s.transcodeSpeed === null
+          ? '—'
+          : `${s.transcodeSpeed.toFixed(2)}×${s.transcodeFps === null ? '' : ` (${s.transcodeFps.toFixed(0)} fps)`}`,
+      ),
       ...detail('Dropped / late frames', `${s.droppedFrames} / ${s.lateFrames}`),
       ...detail('Updated', clock(s.at)),
     );
-    warnings.replaceChildren(...s.warnings.map((w) => el('li', { className: 'warning', text: `⚠ ${w.message}`, attrs: { 'data-code': w.code } })));
+    warnings.replaceChildren(
+      ...s.warnings.map((w) => el('li', { className: 'warning', text: `⚠ ${w.message}`, attrs: { 'data-code': w.code } })),
+    );
   };
 
   let last: HealthSample | undefined;

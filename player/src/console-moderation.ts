@@ -15,7 +15,13 @@ export function moderationCard(ctx: ConsoleContext, eventId: string): { root: HT
   const empty = el('p', { className: 'empty', text: 'No comments yet.' });
   const state = el('p', { className: 'note' });
   const slow = select(
-    [['0', 'Slow mode off'], ['5', 'Slow: 1 per 5 s'], ['10', 'Slow: 1 per 10 s'], ['30', 'Slow: 1 per 30 s'], ['60', 'Slow: 1 per minute']],
+    [
+      ['0', 'Slow mode off'],
+      ['5', 'Slow: 1 per 5 s'],
+      ['10', 'Slow: 1 per 10 s'],
+      ['30', 'Slow: 1 per 30 s'],
+      ['60', 'Slow: 1 per minute'],
+    ],
     { 'aria-label': 'Slow mode', name: 'slow-mode' },
   );
   const chatToggle = button('Turn chat off', 'quiet', { 'data-action': 'chat-toggle', 'aria-pressed': 'true' });
@@ -36,7 +42,9 @@ export function moderationCard(ctx: ConsoleContext, eventId: string): { root: HT
   slow.addEventListener('change', () => {
     const seconds = Number(slow.value);
     slowBusy = true;
-    void act({ action: 'slow_mode', seconds }, seconds === 0 ? 'Slow mode off.' : `Slow mode: one comment per ${seconds} s.`).finally(() => (slowBusy = false));
+    void act({ action: 'slow_mode', seconds }, seconds === 0 ? 'Slow mode off.' : `Slow mode: one comment per ${seconds} s.`).finally(
+      () => (slowBusy = false),
+    );
   });
   chatToggle.addEventListener('click', () => {
     void busy(ctx, chatToggle, async () => {
@@ -56,7 +64,8 @@ export function moderationCard(ctx: ConsoleContext, eventId: string): { root: HT
     if (enabled !== chatEnabled) setChat(enabled);
     if (slowBusy || document.activeElement === slow) return;
     const value = String(slowSec);
-    if (![...slow.options].some((o) => o.value === value)) slow.append(el('option', { text: `Slow: 1 per ${slowSec} s`, attrs: { value } }));
+    if (![...slow.options].some((o) => o.value === value))
+      slow.append(el('option', { text: `Slow: 1 per ${slowSec} s`, attrs: { value } }));
     slow.value = value;
   };
 
@@ -75,7 +84,12 @@ export function moderationCard(ctx: ConsoleContext, eventId: string): { root: HT
     hide.addEventListener('click', () => {
       void busy(ctx, hide, async () => {
         const hidden = item.dataset.hidden === 'true';
-        if (await act({ action: hidden ? 'unhide' : 'hide', commentId: c.id }, hidden ? 'Comment shown again.' : 'Comment hidden from viewers.')) {
+        if (
+          await act(
+            { action: hidden ? 'unhide' : 'hide', commentId: c.id },
+            hidden ? 'Comment shown again.' : 'Comment hidden from viewers.',
+          )
+        ) {
           item.dataset.hidden = String(!hidden);
           hide.textContent = hidden ? 'Hide' : 'Unhide';
         }
@@ -95,7 +109,10 @@ export function moderationCard(ctx: ConsoleContext, eventId: string): { root: HT
     ban.addEventListener('click', () => {
       void busy(ctx, ban, async () => {
         const isBanned = banned.has(c.viewerId);
-        const ok = await act(isBanned ? { action: 'unban', viewerId: c.viewerId } : { action: 'ban', viewerId: c.viewerId, reason: 'banned from the console' }, isBanned ? `${c.name} unbanned.` : `${c.name} banned.`);
+        const ok = await act(
+          isBanned ? { action: 'unban', viewerId: c.viewerId } : { action: 'ban', viewerId: c.viewerId, reason: 'banned from the console' },
+          isBanned ? `${c.name} unbanned.` : `${c.name} banned.`,
+        );
         if (!ok) return;
         if (isBanned) banned.delete(c.viewerId);
         else banned.add(c.viewerId);

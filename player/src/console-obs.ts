@@ -37,16 +37,23 @@ function copyRow(label: string, value: HTMLInputElement, ctx: ConsoleContext, ex
       (err: Error) => ctx.toast(err.message, 'error'),
     );
   });
-  return el('div', { className: 'copy-row' }, [el('span', { className: 'field-label', text: label }), el('div', { className: 'copy-line' }, [value, copy, ...extra])]);
+  return el('div', { className: 'copy-row' }, [
+    el('span', { className: 'field-label', text: label }),
+    el('div', { className: 'copy-line' }, [value, copy, ...extra]),
+  ]);
 }
 
 /** Builds the card; `update` follows the event status. */
 export function obsCard(ctx: ConsoleContext, event: ConsoleEvent): { root: HTMLElement; update(status: string): void } {
   const isAdmin = ctx.operator.role === 'admin';
-  const readonly = (value: string, name: string) => el('input', { className: 'input mono', attrs: { readonly: '', value, name, spellcheck: 'false' } });
+  const readonly = (value: string, name: string) =>
+    el('input', { className: 'input mono', attrs: { readonly: '', value, name, spellcheck: 'false' } });
   const knownRtmp = localStorage.getItem(RTMP_URL_KEY);
   const server = readonly(obsServerUrl(knownRtmp, window.location.hostname), 'rtmp-server');
-  const portNote = el('p', { className: 'note', text: knownRtmp === null ? 'Assumes the default RTMP port 1935; revealing or rotating the key shows the exact URL.' : '' });
+  const portNote = el('p', {
+    className: 'note',
+    text: knownRtmp === null ? 'Assumes the default RTMP port 1935; revealing or rotating the key shows the exact URL.' : '',
+  });
   const whip = readonly(new URL(`/whip/${encodeURIComponent(event.id)}`, window.location.href).href, 'whip-url');
   const key = readonly('', 'stream-key');
   key.type = 'password';
@@ -96,19 +103,30 @@ export function obsCard(ctx: ConsoleContext, event: ConsoleEvent): { root: HTMLE
     }
   });
 
-  const root = card('Go live (OBS)', [
-    el('p', { className: 'note', text: 'In OBS: Settings → Stream → Service “Custom…”, then paste the server and the stream key. Output: keyframe interval 2 s.' }),
-    copyRow('Server', server, ctx),
-    portNote,
-    keyRow,
-    keyNote,
-    el('div', { className: 'actions' }, isAdmin ? [reveal, rotate] : [el('span', { className: 'note', text: 'Only admins can see or rotate the stream key.' })]),
-    el('details', { className: 'whip' }, [
-      el('summary', { text: 'Browser or OBS WHIP (WebRTC)' }),
-      copyRow('WHIP URL', whip, ctx),
-      el('p', { className: 'note', text: 'Bearer token: the stream key.' }),
-    ]),
-  ], 'obs-card');
+  const root = card(
+    'Go live (OBS)',
+    [
+      el('p', {
+        className: 'note',
+        text: 'In OBS: Settings → Stream → Service “Custom…”, then paste the server and the stream key. Output: keyframe interval 2 s.',
+      }),
+      copyRow('Server', server, ctx),
+      portNote,
+      keyRow,
+      keyNote,
+      el(
+        'div',
+        { className: 'actions' },
+        isAdmin ? [reveal, rotate] : [el('span', { className: 'note', text: 'Only admins can see or rotate the stream key.' })],
+      ),
+      el('details', { className: 'whip' }, [
+        el('summary', { text: 'Browser or OBS WHIP (WebRTC)' }),
+        copyRow('WHIP URL', whip, ctx),
+        el('p', { className: 'note', text: 'Bearer token: the stream key.' }),
+      ]),
+    ],
+    'obs-card',
+  );
 
   return {
     root,

@@ -7,21 +7,45 @@ import { busy, button, card, duration, errorText, field, select, type ConsoleCon
 /** Overlays poll period. */
 const POLL_MS = 2000;
 
-const SEVERITIES = [['info', 'Info'], ['warning', 'Warning'], ['critical', 'Critical']] as const;
+const SEVERITIES = [
+  ['info', 'Info'],
+  ['warning', 'Warning'],
+  ['critical', 'Critical'],
+] as const;
 
 /** Builds the news flash / disclaimer card and the ad break card; `update` follows the event status. */
-export function onScreenCards(ctx: ConsoleContext, eventId: string): { news: HTMLElement; ads: HTMLElement; update(status: string): void; destroy(): void } {
+export function onScreenCards(
+  ctx: ConsoleContext,
+  eventId: string,
+): { news: HTMLElement; ads: HTMLElement; update(status: string): void; destroy(): void } {
   const isAdmin = ctx.operator.role === 'admin';
   let overlays: Overlays | undefined;
   let skew = 0;
   let eventStatus = 'idle';
 
   // News flash composer.
-  const flashText = el('textarea', { className: 'input', attrs: { name: 'flash-text', rows: '2', maxlength: '280', placeholder: 'Breaking: …' } });
+  const flashText = el('textarea', {
+    className: 'input',
+    attrs: { name: 'flash-text', rows: '2', maxlength: '280', placeholder: 'Breaking: …' },
+  });
   const flashSeverity = select(SEVERITIES, { name: 'flash-severity' });
-  const flashDuration = select([['10', '10 s'], ['30', '30 s'], ['60', '1 min'], ['120', '2 min'], ['300', '5 min'], ['900', '15 min']], { name: 'flash-duration' });
+  const flashDuration = select(
+    [
+      ['10', '10 s'],
+      ['30', '30 s'],
+      ['60', '1 min'],
+      ['120', '2 min'],
+      ['300', '5 min'],
+      ['900', '15 min'],
+    ],
+    { name: 'flash-duration' },
+  );
   flashDuration.value = '30';
-  const flashPost = el('button', { className: 'btn btn-primary', text: 'Show news flash', attrs: { type: 'submit', 'data-action': 'post-flash' } });
+  const flashPost = el('button', {
+    className: 'btn btn-primary',
+    text: 'Show news flash',
+    attrs: { type: 'submit', 'data-action': 'post-flash' },
+  });
   const flashForm = el('form', { className: 'compose' }, [
     field('News flash', flashText),
     el('div', { className: 'inline-fields' }, [field('Severity', flashSeverity), field('Shown for', flashDuration)]),
@@ -41,9 +65,16 @@ export function onScreenCards(ctx: ConsoleContext, eventId: string): { news: HTM
   const flashes = el('ul', { className: 'active-list', attrs: { 'aria-label': 'News flashes on screen' } });
 
   // Disclaimer.
-  const discText = el('textarea', { className: 'input', attrs: { name: 'disclaimer-text', rows: '2', maxlength: '1000', placeholder: 'e.g. Contains flashing images.' } });
+  const discText = el('textarea', {
+    className: 'input',
+    attrs: { name: 'disclaimer-text', rows: '2', maxlength: '1000', placeholder: 'e.g. Contains flashing images.' },
+  });
   const discSeverity = select(SEVERITIES, { name: 'disclaimer-severity' });
-  const discSet = el('button', { className: 'btn btn-primary', text: 'Set disclaimer', attrs: { type: 'submit', 'data-action': 'set-disclaimer' } });
+  const discSet = el('button', {
+    className: 'btn btn-primary',
+    text: 'Set disclaimer',
+    attrs: { type: 'submit', 'data-action': 'set-disclaimer' },
+  });
   const discClear = button('Clear', 'quiet', { 'data-action': 'clear-disclaimer' });
   const discNow = el('p', { className: 'note current-disclaimer' });
   const discForm = el('form', { className: 'compose' }, [
@@ -70,7 +101,17 @@ export function onScreenCards(ctx: ConsoleContext, eventId: string): { news: HTM
   });
 
   // Ad break.
-  const adDuration = select([['15', '15 s'], ['30', '30 s'], ['60', '1 min'], ['90', '90 s'], ['120', '2 min'], ['180', '3 min']], { name: 'ad-duration', 'aria-label': 'Ad break length' });
+  const adDuration = select(
+    [
+      ['15', '15 s'],
+      ['30', '30 s'],
+      ['60', '1 min'],
+      ['90', '90 s'],
+      ['120', '2 min'],
+      ['180', '3 min'],
+    ],
+    { name: 'ad-duration', 'aria-label': 'Ad break length' },
+  );
   adDuration.value = '30';
   const adStart = button('Start ad break', 'primary', { 'data-action': 'start-ad' });
   const adStop = button('End break now', 'quiet', { 'data-action': 'stop-ad' });
@@ -111,7 +152,9 @@ export function onScreenCards(ctx: ConsoleContext, eventId: string): { news: HTM
     }
     adStart.disabled = !live;
     adDuration.disabled = !live || ad !== null;
-    adNote.textContent = live ? 'Viewers see the ad creative (or a slate) with a countdown, then the live stream again.' : 'Ad breaks can start while the event is live.';
+    adNote.textContent = live
+      ? 'Viewers see the ad creative (or a slate) with a countdown, then the live stream again.'
+      : 'Ad breaks can start while the event is live.';
   };
 
   const render = (): void => {
@@ -159,9 +202,14 @@ export function onScreenCards(ctx: ConsoleContext, eventId: string): { news: HTM
   void poll();
   const tick = setInterval(renderAd, 500);
 
-  const readOnly = (nodes: Node[]): Node[] => (isAdmin ? nodes : [el('p', { className: 'note', text: 'Only admins can change what is on screen.' })]);
+  const readOnly = (nodes: Node[]): Node[] =>
+    isAdmin ? nodes : [el('p', { className: 'note', text: 'Only admins can change what is on screen.' })];
   const news = card('News flash & disclaimer', [...readOnly([flashForm]), flashes, ...readOnly([discForm])], 'onscreen-card');
-  const ads = card('Ad break', [...readOnly([el('div', { className: 'actions' }, [adDuration, adStart, adStop])]), adCountdown, adNote], 'ad-card');
+  const ads = card(
+    'Ad break',
+    [...readOnly([el('div', { className: 'actions' }, [adDuration, adStart, adStop])]), adCountdown, adNote],
+    'ad-card',
+  );
   render();
   return {
     news,

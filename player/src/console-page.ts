@@ -63,11 +63,23 @@ export function startConsole(): () => void {
     document.body.dataset.view = 'login';
     whoami.textContent = '';
     logout.hidden = true;
-    const email = el('input', { className: 'input', attrs: { type: 'email', name: 'email', autocomplete: 'username', required: '', autofocus: '' } });
-    const password = el('input', { className: 'input', attrs: { type: 'password', name: 'password', autocomplete: 'current-password', required: '' } });
+    const email = el('input', {
+      className: 'input',
+      attrs: { type: 'email', name: 'email', autocomplete: 'username', required: '', autofocus: '' },
+    });
+    const password = el('input', {
+      className: 'input',
+      attrs: { type: 'password', name: 'password', autocomplete: 'current-password', required: '' },
+    });
     const error = el('p', { className: 'form-error', attrs: { role: 'alert' } });
     const submit = el('button', { className: 'btn btn-primary', text: 'Sign in', attrs: { type: 'submit' } });
-    const form = el('form', { className: 'login card' }, [el('h1', { text: 'Sign in to the console' }), field('E-mail', email), field('Password', password), error, submit]);
+    const form = el('form', { className: 'login card' }, [
+      el('h1', { text: 'Sign in to the console' }),
+      field('E-mail', email),
+      field('Password', password),
+      error,
+      submit,
+    ]);
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       submit.disabled = true;
@@ -103,7 +115,8 @@ export function startConsole(): () => void {
   // Same-origin links inside the console navigate without a reload.
   const onClick = (e: MouseEvent): void => {
     const a = (e.target as Element | null)?.closest('a');
-    if (a === null || a === undefined || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || a.target !== '') return;
+    if (a === null || a === undefined || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || a.target !== '')
+      return;
     const url = new URL(a.href, window.location.href);
     if (url.origin !== window.location.origin || !url.pathname.startsWith('/console')) return;
     e.preventDefault();

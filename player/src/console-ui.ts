@@ -17,7 +17,11 @@ export interface ConsoleContext {
 export type Unmount = () => void;
 
 /** A button; `kind` picks its colour. */
-export function button(text: string, kind: 'primary' | 'danger' | 'quiet' | 'plain' = 'plain', attrs: Record<string, string> = {}): HTMLButtonElement {
+export function button(
+  text: string,
+  kind: 'primary' | 'danger' | 'quiet' | 'plain' = 'plain',
+  attrs: Record<string, string> = {},
+): HTMLButtonElement {
   return el('button', { className: `btn btn-${kind}`, text, attrs: { type: 'button', ...attrs } });
 }
 
@@ -30,12 +34,19 @@ export function field(label: string, control: HTMLElement, hint?: string): HTMLL
 
 /** A <select> of `[value, label]` options. */
 export function select(options: readonly (readonly [string, string])[], attrs: Record<string, string> = {}): HTMLSelectElement {
-  return el('select', { className: 'input', attrs }, options.map(([value, label]) => el('option', { text: label, attrs: { value } })));
+  return el(
+    'select',
+    { className: 'input', attrs },
+    options.map(([value, label]) => el('option', { text: label, attrs: { value } })),
+  );
 }
 
 /** A card with a heading. */
 export function card(title: string, children: readonly Node[], className = ''): HTMLElement {
-  return el('section', { className: `card ${className}`.trim(), attrs: { 'aria-label': title } }, [el('h2', { className: 'card-title', text: title }), ...children]);
+  return el('section', { className: `card ${className}`.trim(), attrs: { 'aria-label': title } }, [
+    el('h2', { className: 'card-title', text: title }),
+    ...children,
+  ]);
 }
 
 /** The message of an error for a person. */

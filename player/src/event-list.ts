@@ -14,9 +14,7 @@ export function orderEvents(events: readonly ApiEvent[]): { live: ApiEvent[]; ot
   // Timestamps are epoch milliseconds.
   const byRecent = (key: (e: ApiEvent) => number) => (a: ApiEvent, b: ApiEvent) => key(b) - key(a);
   const live = events.filter((e) => e.status === 'live').sort(byRecent((e) => e.liveSince ?? e.updatedAt));
-  const other = events
-    .filter((e) => e.status === 'idle' || e.status === 'offline')
-    .sort(byRecent((e) => e.updatedAt));
+  const other = events.filter((e) => e.status === 'idle' || e.status === 'offline').sort(byRecent((e) => e.updatedAt));
   return { live, other };
 }
 

@@ -7,7 +7,11 @@ import { obsServerUrl } from './console-obs.ts';
 function feed(): { f: OverlayFeed; states: OverlayState[]; statuses: string[] } {
   const states: OverlayState[] = [];
   const statuses: string[] = [];
-  const f = new OverlayFeed('ev1', (s) => states.push(s), (s) => statuses.push(s));
+  const f = new OverlayFeed(
+    'ev1',
+    (s) => states.push(s),
+    (s) => statuses.push(s),
+  );
   return { f, states, statuses };
 }
 
@@ -28,7 +32,10 @@ test('welcome overlays: flashes, disclaimer and a running ad break for a late jo
     true,
   );
   const s = states.at(-1)!;
-  assert.deepEqual(s.newsFlashes.map((x) => x.text), ['hello']);
+  assert.deepEqual(
+    s.newsFlashes.map((x) => x.text),
+    ['hello'],
+  );
   assert.equal(s.disclaimer?.text, 'own opinions');
   assert.equal(s.adBreak?.id, 'ab1');
   const left = s.adBreak!.startAt + s.adBreak!.durationSec * 1000 - (Date.now() + s.skewMs);
@@ -39,11 +46,31 @@ test('batch signals apply in order and idempotently; a cleared flash does not co
   const { f, states, statuses } = feed();
   const now = Date.now();
   const flash = { id: 'nf2', text: 'breaking', severity: 'critical', at: now, expiresAt: now + 60_000, remainingSec: 60 };
-  f.applyMessage({ type: 'batch', signals: [{ signal: 'news_flash', flash }, { signal: 'news_flash', flash }] });
+  f.applyMessage({
+    type: 'batch',
+    signals: [
+      { signal: 'news_flash', flash },
+      { signal: 'news_flash', flash },
+    ],
+  });
   assert.equal(states.at(-1)!.newsFlashes.length, 1);
-  f.applyMessage({ type: 'batch', signals: [{ signal: 'news_flash_cleared', id: 'nf2' }, { signal: 'news_flash', flash }] });
+  f.applyMessage({
+    type: 'batch',
+    signals: [
+      { signal: 'news_flash_cleared', id: 'nf2' },
+      { signal: 'news_flash', flash },
+    ],
+  });
   assert.equal(f.state().newsFlashes.length, 0);
-  f.applyMessage({ type: 'batch', signals: [{ signal: 'ad_break_start', adBreak: { id: 'ab2', startAt: now, durationSec: 15, creativeUrl: 'https://x/ad.png', remainingSec: 15 } }] });
+  f.applyMessage({
+    type: 'batch',
+    signals: [
+      {
+        signal: 'ad_break_start',
+        adBreak: { id: 'ab2', startAt: now, durationSec: 15, creativeUrl: 'https://x/ad.png', remainingSec: 15 },
+      },
+    ],
+  });
   assert.equal(f.state().adBreak?.creativeUrl, 'https://x/ad.png');
   f.applyMessage({ type: 'batch', signals: [{ signal: 'ad_break_end', id: 'ab2' }] });
   assert.equal(f.state().adBreak, null);
@@ -51,7 +78,13 @@ test('batch signals apply in order and idempotently; a cleared flash does not co
   assert.equal(f.state().disclaimer?.id, 'd2');
   f.applyMessage({ type: 'batch', signals: [{ signal: 'disclaimer', disclaimer: null }] });
   assert.equal(f.state().disclaimer, null);
-  f.applyMessage({ type: 'batch', signals: [{ signal: 'event_status', status: 'live' }, { signal: 'event_status', status: 'ended' }] });
+  f.applyMessage({
+    type: 'batch',
+    signals: [
+      { signal: 'event_status', status: 'live' },
+      { signal: 'event_status', status: 'ended' },
+    ],
+  });
   assert.deepEqual(statuses, ['ended'], 'status changes are reported, the first one only sets the baseline');
   assert.equal(f.applyMessage({ type: 'batch', comments: [] }), false);
   assert.equal(f.applyMessage({ type: 'ack' }), false);
@@ -68,7 +101,10 @@ test('expired flashes and finished ad breaks drop out of the state', () => {
     serverTime: now,
   });
   assert.equal(f.state().newsFlashes.length, 0);
-  f.applyMessage({ type: 'batch', signals: [{ signal: 'ad_break_start', adBreak: { id: 'ab3', startAt: now - 20_000, durationSec: 10, creativeUrl: null } }] });
+  f.applyMessage({
+    type: 'batch',
+    signals: [{ signal: 'ad_break_start', adBreak: { id: 'ab3', startAt: now - 20_000, durationSec: 10, creativeUrl: null } }],
+  });
   assert.equal(f.state().adBreak, null);
 });
 

@@ -65,7 +65,12 @@ function asDisclaimer(v: unknown): DisclaimerView | null {
 
 function asAdBreak(v: unknown): AdBreakView | null {
   if (!isObj(v) || typeof v.id !== 'string' || typeof v.startAt !== 'number' || typeof v.durationSec !== 'number') return null;
-  return { id: v.id, startAt: v.startAt, durationSec: v.durationSec, creativeUrl: typeof v.creativeUrl === 'string' ? v.creativeUrl : null };
+  return {
+    id: v.id,
+    startAt: v.startAt,
+    durationSec: v.durationSec,
+    creativeUrl: typeof v.creativeUrl === 'string' ? v.creativeUrl : null,
+  };
 }
 
 /** Keeps the overlay state of one event and reports every change. */
@@ -138,7 +143,8 @@ export class OverlayFeed {
   /** Applies one signal (`{"signal": …}`, docs/protocol.md §4); returns true when it was one. */
   private applySignal(body: Record<string, unknown>): boolean {
     // `remainingSec` (computed by the edge) beats our idea of the server clock.
-    const endsIn = (v: unknown): number | undefined => (isObj(v) && typeof v.remainingSec === 'number' ? Date.now() + this.skewMs + v.remainingSec * 1000 : undefined);
+    const endsIn = (v: unknown): number | undefined =>
+      isObj(v) && typeof v.remainingSec === 'number' ? Date.now() + this.skewMs + v.remainingSec * 1000 : undefined;
     switch (body.signal) {
       case 'news_flash': {
         const f = asFlash(body.flash);
@@ -218,7 +224,10 @@ export class OverlayFeed {
   private async poll(): Promise<void> {
     const requestedAt = Date.now();
     try {
-      const res = await fetch(`/api/v1/events/${encodeURIComponent(this.eventId)}/overlays`, { cache: 'no-store', signal: this.aborter.signal });
+      const res = await fetch(`/api/v1/events/${encodeURIComponent(this.eventId)}/overlays`, {
+        cache: 'no-store',
+        signal: this.aborter.signal,
+      });
       if (res.ok) this.applySnapshot((await res.json()) as Record<string, unknown>, requestedAt);
     } catch {
       /* retried at the next poll */

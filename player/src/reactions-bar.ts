@@ -2,7 +2,14 @@
 import { el } from './dom.ts';
 
 /** The reaction set of protocol v1: name → emoji. */
-export const REACTION_EMOJI: Readonly<Record<string, string>> = { heart: '❤️', clap: '👏', laugh: '😂', wow: '😮', fire: '🔥', party: '🎉' };
+export const REACTION_EMOJI: Readonly<Record<string, string>> = {
+  heart: '❤️',
+  clap: '👏',
+  laugh: '😂',
+  wow: '😮',
+  fire: '🔥',
+  party: '🎉',
+};
 
 /** Most floating emoji shown per burst, whatever the count. */
 const MAX_FLOATERS = 12;
@@ -34,7 +41,11 @@ export class ReactionsBar {
     this.likeBtn.addEventListener('click', () => actions.like(this.mine === 'like' ? 'none' : 'like'));
     this.dislikeBtn.addEventListener('click', () => actions.like(this.mine === 'dislike' ? 'none' : 'dislike'));
     this.viewers = el('span', { className: 'viewer-count', text: '' });
-    root.replaceChildren(el('div', { className: 'reaction-buttons' }, buttons), el('div', { className: 'votes' }, [this.likeBtn, this.dislikeBtn]), this.viewers);
+    root.replaceChildren(
+      el('div', { className: 'reaction-buttons' }, buttons),
+      el('div', { className: 'votes' }, [this.likeBtn, this.dislikeBtn]),
+      this.viewers,
+    );
   }
 
   /** Shows aggregated counts from everyone (own taps were already shown). */

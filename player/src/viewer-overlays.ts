@@ -32,7 +32,10 @@ export class ViewerOverlays {
   ) {
     this.countdown = el('p', { className: 'ad-countdown', attrs: { role: 'timer' } });
     this.creative = el('div', { className: 'ad-creative' });
-    ad.replaceChildren(this.creative, el('div', { className: 'ad-bar' }, [el('span', { className: 'ad-label', text: 'Advertisement' }), this.countdown]));
+    ad.replaceChildren(
+      this.creative,
+      el('div', { className: 'ad-bar' }, [el('span', { className: 'ad-label', text: 'Advertisement' }), this.countdown]),
+    );
     ad.hidden = true;
     news.hidden = true;
     disclaimer.hidden = true;
@@ -69,7 +72,10 @@ export class ViewerOverlays {
     if (this.disclaimer.dataset.id === d.id && this.disclaimer.textContent === d.text) return;
     this.disclaimer.dataset.id = d.id;
     this.disclaimer.dataset.severity = d.severity;
-    this.disclaimer.replaceChildren(el('span', { className: 'disclaimer-icon', text: d.severity === 'info' ? 'ℹ' : '⚠', attrs: { 'aria-hidden': 'true' } }), el('span', { className: 'disclaimer-text', text: d.text }));
+    this.disclaimer.replaceChildren(
+      el('span', { className: 'disclaimer-icon', text: d.severity === 'info' ? 'ℹ' : '⚠', attrs: { 'aria-hidden': 'true' } }),
+      el('span', { className: 'disclaimer-text', text: d.text }),
+    );
   }
 
   private renderTimed(): void {
@@ -86,11 +92,18 @@ export class ViewerOverlays {
             this.dismissed.add(f.id);
             this.renderTimed();
           });
-          return el('div', { className: `news-flash sev-${f.severity}`, attrs: { role: 'alert', 'data-id': f.id, 'data-severity': f.severity } }, [
-            el('span', { className: 'news-tag', text: f.severity === 'critical' ? 'Breaking' : f.severity === 'warning' ? 'Alert' : 'News' }),
-            el('span', { className: 'news-text', text: f.text }),
-            close,
-          ]);
+          return el(
+            'div',
+            { className: `news-flash sev-${f.severity}`, attrs: { role: 'alert', 'data-id': f.id, 'data-severity': f.severity } },
+            [
+              el('span', {
+                className: 'news-tag',
+                text: f.severity === 'critical' ? 'Breaking' : f.severity === 'warning' ? 'Alert' : 'News',
+              }),
+              el('span', { className: 'news-text', text: f.text }),
+              close,
+            ],
+          );
         }),
       );
       this.news.hidden = flashes.length === 0;
@@ -113,7 +126,11 @@ export class ViewerOverlays {
     this.ad.dataset.id = ad.id;
     this.ad.hidden = false;
     document.body.dataset.adBreak = 'on';
-    const slate = (): HTMLElement => el('div', { className: 'ad-slate' }, [el('p', { className: 'ad-slate-title', text: 'We’ll be right back' }), el('p', { className: 'ad-slate-sub', text: 'The broadcast continues after this short break.' })]);
+    const slate = (): HTMLElement =>
+      el('div', { className: 'ad-slate' }, [
+        el('p', { className: 'ad-slate-title', text: 'We’ll be right back' }),
+        el('p', { className: 'ad-slate-sub', text: 'The broadcast continues after this short break.' }),
+      ]);
     let media: HTMLElement;
     if (ad.creativeUrl === null) {
       media = slate();

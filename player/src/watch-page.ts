@@ -127,7 +127,11 @@ export function startWatchPage(): () => void {
       // News flashes, disclaimer and ad breaks: WebSocket signals (through the chat connection) + polled overlays GET.
       const view = new ViewerOverlays(byId('news'), byId('disclaimer'), byId('adbreak'), video);
       overlayView = view;
-      overlayFeed = new OverlayFeed(event.id, (state) => view.update(state), () => schedule(0));
+      overlayFeed = new OverlayFeed(
+        event.id,
+        (state) => view.update(state),
+        () => schedule(0),
+      );
       overlayFeed.start();
     }
     const feed = overlayFeed;

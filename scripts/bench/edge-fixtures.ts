@@ -48,7 +48,11 @@ export async function startOnair(env: Record<string, string>, args: string[] = [
     ONAIR_LOG_LEVEL: 'warn',
     ...env,
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'start', ...args], { env: fullEnv, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'start', ...args], {
+    env: fullEnv,
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
   child.stdout!.on('data', keep);
@@ -65,10 +69,14 @@ export async function startOnair(env: Record<string, string>, args: string[] = [
     if (ownDir) rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    await waitFor('onair /healthz', async () => {
-      if (child.exitCode !== null) throw new Error(`onair exited: ${out}`);
-      return (await fetch(`${base}/healthz`)).ok ? true : undefined;
-    }, 60_000);
+    await waitFor(
+      'onair /healthz',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`onair exited: ${out}`);
+        return (await fetch(`${base}/healthz`)).ok ? true : undefined;
+      },
+      60_000,
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -104,11 +112,15 @@ export async function publishLive(
     if (child.exitCode === null) child.kill('SIGKILL');
   };
   try {
-    await waitFor('the live playlist', async () => {
-      const r = await fetch(`${hlsBase}/live/${ev.id}/${opts.rendition ?? '720p'}/index.m3u8`);
-      const text = await r.text();
-      return r.ok && /seg-\d+\.m4s/.test(text) ? true : undefined;
-    }, 90_000);
+    await waitFor(
+      'the live playlist',
+      async () => {
+        const r = await fetch(`${hlsBase}/live/${ev.id}/${opts.rendition ?? '720p'}/index.m3u8`);
+        const text = await r.text();
+        return r.ok && /seg-\d+\.m4s/.test(text) ? true : undefined;
+      },
+      90_000,
+    );
   } catch (err) {
     stop();
     throw err;
@@ -138,7 +150,8 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     pool.request({ path, method: req.method === 'HEAD' ? 'HEAD' : 'GET', headersTimeout: 30_000, bodyTimeout: 30_000 }).then(
       async (up) => {
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(up.headers)) if (typeof v === 'string' && k !== 'transfer-encoding' && k !== 'connection') headers[k] = v;
+        for (const [k, v] of Object.entries(up.headers))
+          if (typeof v === 'string' && k !== 'transfer-encoding' && k !== 'connection') headers[k] = v;
         res.writeHead(up.statusCode, headers);
         for await (const chunk of up.body) res.write(chunk);
         res.end();

@@ -110,11 +110,15 @@ async function startNginx(upstream: string): Promise<{ url: string; child: Child
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  await waitFor('nginx', async () => {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${err}`);
-    await fetch(url);
-    return true;
-  }, 15_000).catch(async (e: unknown) => {
+  await waitFor(
+    'nginx',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`nginx exited: ${err}`);
+      await fetch(url);
+      return true;
+    },
+    15_000,
+  ).catch(async (e: unknown) => {
     await stop();
     throw e;
   });
@@ -175,9 +179,13 @@ function cpuUs(pids: number[]): number {
 /** wrk against `url`; `pids` are the server processes whose CPU per request is reported (robust on a shared machine). */
 async function wrk(url: string, pids: number[]): Promise<WrkResult> {
   const cpuBefore = cpuUs(pids);
-  const { stdout } = await promisify(execFile)('wrk', [`-t${workers}`, `-c${connections}`, `-d${durationSec}s`, '--latency', '--timeout', '5s', url], {
-    timeout: (durationSec + 30) * 1000,
-  });
+  const { stdout } = await promisify(execFile)(
+    'wrk',
+    [`-t${workers}`, `-c${connections}`, `-d${durationSec}s`, '--latency', '--timeout', '5s', url],
+    {
+      timeout: (durationSec + 30) * 1000,
+    },
+  );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
   const bytesPerSec = toBytes(/Transfer\/sec:\s+(\S+)/.exec(stdout)?.[1] ?? '');
   const p99ms = toMs(/\s99%\s+(\S+)/.exec(stdout)?.[1] ?? '');
@@ -323,7 +331,11 @@ async function main(): Promise<void> {
         onair: playlistRuns.onair,
         ratio: ratio(playlistRuns.onair.rps, playlistRuns.nginx.rps),
         cpuEfficiencyRatio: ratio(playlistRuns.nginx.cpuUsPerRequest, playlistRuns.onair.cpuUsPerRequest),
-        nodeBaseline: { ...nodeBaseline, ratio: ratio(nodeBaseline.rps, playlistRuns.nginx.rps), note: "Node's http server alone, one process, same bytes: the ceiling" },
+        nodeBaseline: {
+          ...nodeBaseline,
+          ratio: ratio(nodeBaseline.rps, playlistRuns.nginx.rps),
+          note: "Node's http server alone, one process, same bytes: the ceiling",
+        },
         target: 0.8,
       },
       segmentHits: {

@@ -54,7 +54,10 @@ if (!size) {
   process.exit(2);
 }
 const [width, height] = [Number(size[1]), Number(size[2])];
-const chosen = values.setups.split(',').map((s) => s.trim()).filter(Boolean) as Setup[];
+const chosen = values.setups
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean) as Setup[];
 const unknown = chosen.filter((s) => !SETUPS.includes(s));
 if (unknown.length || chosen.length === 0) {
   console.error(`bench:latency: --setups takes a comma list of ${SETUPS.join(', ')}`);
@@ -76,18 +79,23 @@ const log = (msg: string) => process.stderr.write(`bench:latency: ${msg}\n`);
 
 /** Waits until the stream's (first variant's) media playlist lists 3 segments: a viewer joins a running stream. */
 async function waitLive(url: string): Promise<void> {
-  await waitFor(`3 segments at ${url}`, async () => {
-    const r = await fetch(url);
-    if (!r.ok) return undefined;
-    let p = HLS.parse(await r.text());
-    if (p.isMasterPlaylist) {
-      const mediaUrl = new URL((p as HLS.types.MasterPlaylist).variants[0]!.uri, url).href;
-      const m = await fetch(mediaUrl);
-      if (!m.ok) return undefined;
-      p = HLS.parse(await m.text());
-    }
-    return (p as HLS.types.MediaPlaylist).segments.length >= 3 ? true : undefined;
-  }, 45_000, 250);
+  await waitFor(
+    `3 segments at ${url}`,
+    async () => {
+      const r = await fetch(url);
+      if (!r.ok) return undefined;
+      let p = HLS.parse(await r.text());
+      if (p.isMasterPlaylist) {
+        const mediaUrl = new URL((p as HLS.types.MasterPlaylist).variants[0]!.uri, url).href;
+        const m = await fetch(mediaUrl);
+        if (!m.ok) return undefined;
+        p = HLS.parse(await m.text());
+      }
+      return (p as HLS.types.MediaPlaylist).segments.length >= 3 ? true : undefined;
+    },
+    45_000,
+    250,
+  );
 }
 
 const pageServer = createLatencyPageServer();
@@ -126,7 +134,12 @@ async function whipPublisher(whipUrl: string, key: string): Promise<Publisher> {
   const page = await chromium!.browser.newPage();
   await page.goto(pageServer.whipPageUrl);
   await page.waitForFunction(() => window.__whipPublisher !== undefined);
-  await page.evaluate(({ whipUrl, key, width, height }) => window.__whipPublisher!.start(whipUrl, key, width, height, 30), { whipUrl, key, width, height });
+  await page.evaluate(({ whipUrl, key, width, height }) => window.__whipPublisher!.start(whipUrl, key, width, height, 30), {
+    whipUrl,
+    key,
+    width,
+    height,
+  });
   return {
     stop: async () => {
       const state = await page.evaluate(() => window.__whipPublisher!.state).catch(() => undefined as WhipPublisherState | undefined);
@@ -149,16 +162,29 @@ const results: Partial<Record<Setup, SetupResult>> = {};
 try {
   await pageServer.start();
   // Loopback WebRTC for the WHIP publisher tab, which must keep drawing while another tab plays.
-  chromium = await launchChromium([...LATENCY_CHROMIUM_ARGS, '--allow-loopback-in-peer-connection', '--disable-background-timer-throttling', '--disable-renderer-backgrounding']);
+  chromium = await launchChromium([
+    ...LATENCY_CHROMIUM_ARGS,
+    '--allow-loopback-in-peer-connection',
+    '--disable-background-timer-throttling',
+    '--disable-renderer-backgrounding',
+  ]);
 
   // Where each setup publishes and plays, and with which hls.js config.
-  const plan: Partial<Record<Setup, { publish: () => Promise<Publisher>; hlsUrl: string; hlsConfig: Partial<HlsConfig>; configName: string; mode?: string }>> = {};
+  const plan: Partial<
+    Record<Setup, { publish: () => Promise<Publisher>; hlsUrl: string; hlsConfig: Partial<HlsConfig>; configName: string; mode?: string }>
+  > = {};
   if (chosen.some((s) => s.startsWith('onair_'))) {
     server = await startServer({ ONAIR_LOG_LEVEL: 'warn', ONAIR_WHIP_ICE_ADDRESSES: '127.0.0.1' });
     const rtmp = (key: string) => () => rtmpPublisher(`rtmp://127.0.0.1:${server!.rtmpPort}/live/${key}`);
     if (chosen.includes('onair_ll')) {
       const ev = JSON.parse(await server.cli(['event', 'create', '--title', 'latency bench LL', '--json'])) as Created;
-      plan.onair_ll = { publish: rtmp(ev.streamKey), hlsUrl: ev.hlsUrl, hlsConfig: onairConfig, configName: onairConfigName, mode: ev.latencyMode ?? 'low' };
+      plan.onair_ll = {
+        publish: rtmp(ev.streamKey),
+        hlsUrl: ev.hlsUrl,
+        hlsConfig: onairConfig,
+        configName: onairConfigName,
+        mode: ev.latencyMode ?? 'low',
+      };
     }
     if (chosen.includes('onair_plain')) {
       let ev: Created;
@@ -166,7 +192,9 @@ try {
       let hlsConfig = onairConfig;
       let configName = onairConfigName;
       try {
-        ev = JSON.parse(await server.cli(['event', 'create', '--title', 'latency bench plain', '--latency', 'standard', '--json'])) as Created;
+        ev = JSON.parse(
+          await server.cli(['event', 'create', '--title', 'latency bench plain', '--latency', 'standard', '--json']),
+        ) as Created;
       } catch (err) {
         // No per-event switch in this build: play an LL event's playlists as plain HLS (parts ignored).
         log(`--latency standard not available (${String(err).split('\n')[0]}); falling back to lowLatencyMode off`);
@@ -180,12 +208,23 @@ try {
   }
   if (chosen.includes('onair_whip')) {
     const ev = JSON.parse(await server!.cli(['event', 'create', '--title', 'latency bench WHIP', '--json'])) as Created;
-    plan.onair_whip = { publish: () => whipPublisher(ev.whipUrl, ev.streamKey), hlsUrl: ev.hlsUrl, hlsConfig: onairConfig, configName: onairConfigName, mode: ev.latencyMode ?? 'low' };
+    plan.onair_whip = {
+      publish: () => whipPublisher(ev.whipUrl, ev.streamKey),
+      hlsUrl: ev.hlsUrl,
+      hlsConfig: onairConfig,
+      configName: onairConfigName,
+      mode: ev.latencyMode ?? 'low',
+    };
   }
   if (chosen.includes('nginx_rtmp')) {
     nginx = createNginxRtmp({ rtmpPort: await freePort(), httpPort: await freePort() });
     await nginx.start();
-    plan.nginx_rtmp = { publish: () => rtmpPublisher(`${nginx!.rtmpBase}/bench`), hlsUrl: nginx.hlsUrl('bench'), hlsConfig: {}, configName: 'hls.js defaults' };
+    plan.nginx_rtmp = {
+      publish: () => rtmpPublisher(`${nginx!.rtmpBase}/bench`),
+      hlsUrl: nginx.hlsUrl('bench'),
+      hlsConfig: {},
+      configName: 'hls.js defaults',
+    };
   }
 
   for (const setup of chosen) {
@@ -197,11 +236,23 @@ try {
     log(`${setup}: live, measuring ${durationSec} s`);
     const metricsUrl = setup === 'nginx_rtmp' ? undefined : `${server!.base}/metrics`;
     const lagBefore = metricsUrl ? await histogram(metricsUrl, 'onair_origin_part_lag_seconds') : undefined;
-    const state = await measureLatency(chromium.browser, { pageUrl: pageServer.pageUrl, hlsUrl: p.hlsUrl, hlsConfig: p.hlsConfig, durationMs: durationSec * 1000 });
+    const state = await measureLatency(chromium.browser, {
+      pageUrl: pageServer.pageUrl,
+      hlsUrl: p.hlsUrl,
+      hlsConfig: p.hlsConfig,
+      durationMs: durationSec * 1000,
+    });
     await publisher.stop();
     publisher = undefined;
-    const originPartLagMs = metricsUrl && lagBefore ? meanMs(lagBefore, await histogram(metricsUrl, 'onair_origin_part_lag_seconds')) : undefined;
-    results[setup] = { ...summarize(state), hlsConfig: p.configName, ...(p.mode ? { mode: p.mode } : {}), ...machine.read(), ...(originPartLagMs !== undefined ? { originPartLagMs } : {}) };
+    const originPartLagMs =
+      metricsUrl && lagBefore ? meanMs(lagBefore, await histogram(metricsUrl, 'onair_origin_part_lag_seconds')) : undefined;
+    results[setup] = {
+      ...summarize(state),
+      hlsConfig: p.configName,
+      ...(p.mode ? { mode: p.mode } : {}),
+      ...machine.read(),
+      ...(originPartLagMs !== undefined ? { originPartLagMs } : {}),
+    };
     log(`${setup}: ${JSON.stringify(results[setup])}`);
   }
 } catch (err) {
@@ -220,11 +271,13 @@ const met = ll
       ttff: ll.ttffMs !== null && ll.ttffMs <= targets.ttffMs,
     }
   : null;
-console.log(JSON.stringify({
-  bench: 'latency',
-  durationSec,
-  source: `${width}x${height} 30fps 2s GOP, wall-clock strip; latency = Date.now() at displayed frame - stamp`,
-  results,
-  targets: { onair_ll: targets },
-  met: met ? { ...met, all: met.p50 && met.p95 && met.ttff } : null,
-}));
+console.log(
+  JSON.stringify({
+    bench: 'latency',
+    durationSec,
+    source: `${width}x${height} 30fps 2s GOP, wall-clock strip; latency = Date.now() at displayed frame - stamp`,
+    results,
+    targets: { onair_ll: targets },
+    met: met ? { ...met, all: met.p50 && met.p95 && met.ttff } : null,
+  }),
+);

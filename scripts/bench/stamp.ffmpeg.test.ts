@@ -63,16 +63,44 @@ describe('stamped ffmpeg source', () => {
     const started = Date.now();
     // The publisher's settings, then a 360p low-bitrate re-encode like the ladder's bottom rung.
     await run('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-t', '2', '-f', 'lavfi', '-i', stampedSourceGraph(1280, 720, 30),
-      '-vf', 'scale=640:360', '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-b:v', '400k',
-      '-g', '60', '-pix_fmt', 'yuv420p', '-y', file,
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-nostdin',
+      '-re',
+      '-t',
+      '2',
+      '-f',
+      'lavfi',
+      '-i',
+      stampedSourceGraph(1280, 720, 30),
+      '-vf',
+      'scale=640:360',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-tune',
+      'zerolatency',
+      '-b:v',
+      '400k',
+      '-g',
+      '60',
+      '-pix_fmt',
+      'yuv420p',
+      '-y',
+      file,
     ]);
     const finished = Date.now();
     const { top, height } = stripRows(360);
-    const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', file, '-vf', `crop=640:${height}:0:${top}`, '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], {
-      encoding: 'buffer',
-      maxBuffer: 64 << 20,
-    });
+    const { stdout } = await run(
+      'ffmpeg',
+      ['-v', 'error', '-i', file, '-vf', `crop=640:${height}:0:${top}`, '-f', 'rawvideo', '-pix_fmt', 'gray', '-'],
+      {
+        encoding: 'buffer',
+        maxBuffer: 64 << 20,
+      },
+    );
     const frameBytes = 640 * height;
     const frames = stdout.length / frameBytes;
     assert.equal(frames, 60);
@@ -88,7 +116,10 @@ describe('stamped ffmpeg source', () => {
     assert.ok(stampAge(finished, stamps.at(-1)!) >= 0, 'last stamp not after exit');
     // Paced by -re: ~33 ms apart on average, always increasing.
     const steps = stamps.slice(1).map((s, i) => stampAge(s, stamps[i]!));
-    assert.ok(steps.every((d) => d > 0), `increasing: ${steps.join(',')}`);
+    assert.ok(
+      steps.every((d) => d > 0),
+      `increasing: ${steps.join(',')}`,
+    );
     const span = stampAge(stamps.at(-1)!, stamps[0]!);
     assert.ok(span > 59 * 25 && span < 59 * 60, `59 frame intervals span ${span} ms`);
   });

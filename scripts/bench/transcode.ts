@@ -33,9 +33,50 @@ function run(cmd: string, args: string[], onSpawn?: (outputs: Readable[]) => voi
 
 /** OBS-like 720p30 source (x264 CBR 3 Mb/s, 2 s GOP, AAC), encoded once so publishing costs ~nothing. */
 async function makeSource(): Promise<void> {
-  await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', String(duration), '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-b:v', '3000k', '-maxrate', '3000k', '-bufsize', '6000k',
-    '-g', '60', '-keyint_min', '60', '-sc_threshold', '0', '-c:a', 'aac', '-b:a', '160k', '-ar', '48000', '-f', 'flv', source]);
+  await run('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=1280x720:rate=30',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=48000',
+    '-t',
+    String(duration),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-profile:v',
+    'high',
+    '-pix_fmt',
+    'yuv420p',
+    '-b:v',
+    '3000k',
+    '-maxrate',
+    '3000k',
+    '-bufsize',
+    '6000k',
+    '-g',
+    '60',
+    '-keyint_min',
+    '60',
+    '-sc_threshold',
+    '0',
+    '-c:a',
+    'aac',
+    '-b:a',
+    '160k',
+    '-ar',
+    '48000',
+    '-f',
+    'flv',
+    source,
+  ]);
 }
 
 async function metricSum(base: string, name: string): Promise<number> {
@@ -50,7 +91,19 @@ async function livePhase() {
   try {
     const ev = JSON.parse(await server.cli(['event', 'create', '--title', 'bench transcode', '--json'])) as { streamKey: string };
     const nodePid = server.child.pid!;
-    const publish = run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-i', source, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${server.rtmpPort}/live/${ev.streamKey}`]);
+    const publish = run('ffmpeg', [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-re',
+      '-i',
+      source,
+      '-c',
+      'copy',
+      '-f',
+      'flv',
+      `rtmp://127.0.0.1:${server.rtmpPort}/live/${ev.streamKey}`,
+    ]);
     const ffmpegCpu = new Map<number, number>();
     const rss: number[] = [];
     const node0 = cpuSeconds(nodePid)!;

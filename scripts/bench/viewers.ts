@@ -60,7 +60,9 @@ async function runClient(job: ClientJob): Promise<ClientReport> {
     while (Date.now() < deadline) {
       try {
         // Like hls.js: blocking reloads ask for a delta update (_HLS_skip) once the playlist offers one.
-        const path = next ? `${job.dir}index.m3u8?_HLS_msn=${next[0]}&_HLS_part=${next[1]}${skip ? '&_HLS_skip=YES' : ''}` : `${job.dir}index.m3u8`;
+        const path = next
+          ? `${job.dir}index.m3u8?_HLS_msn=${next[0]}&_HLS_part=${next[1]}${skip ? '&_HLS_skip=YES' : ''}`
+          : `${job.dir}index.m3u8`;
         const pl = await get(path);
         if (pl.status !== 200) {
           await new Promise((r) => setTimeout(r, 200));

@@ -76,7 +76,10 @@ function openOnair(i: number, viewer: boolean): Promise<Conn> {
         const text = data.toString();
         if (text.includes('"type":"welcome"')) {
           joined = true;
-          resolve({ post: (t) => ws.send(JSON.stringify({ type: 'comment', text: t })), react: () => ws.send('{"type":"react","reaction":"heart"}') });
+          resolve({
+            post: (t) => ws.send(JSON.stringify({ type: 'comment', text: t })),
+            react: () => ws.send('{"type":"react","reaction":"heart"}'),
+          });
         } else if (text.includes('"type":"error"')) reject(new Error(text));
         return;
       }
@@ -123,7 +126,9 @@ async function openMany(n: number, viewer: boolean): Promise<Conn[]> {
   const out: Conn[] = [];
   let failed = 0;
   for (let i = 0; i < n; i += 100) {
-    const batch = Array.from({ length: Math.min(100, n - i) }, (_, k) => (args.target === 'onair' ? openOnair(i + k, viewer) : openSocketIo(viewer ? record : undefined)));
+    const batch = Array.from({ length: Math.min(100, n - i) }, (_, k) =>
+      args.target === 'onair' ? openOnair(i + k, viewer) : openSocketIo(viewer ? record : undefined),
+    );
     for (const r of await Promise.allSettled(batch)) {
       if (r.status === 'fulfilled') out.push(r.value);
       else failed++;

@@ -95,7 +95,12 @@ async function startOnair(redisUrl: string, dataDir: string, cluster?: { databas
   const env = {
     ...process.env,
     ...(cluster
-      ? { DATABASE_URL: cluster.databaseUrl, ONAIR_ROLE: 'edge', ONAIR_EDGE_WORKERS: String(cluster.workers), ONAIR_ORIGIN_URLS: 'http://127.0.0.1:9' }
+      ? {
+          DATABASE_URL: cluster.databaseUrl,
+          ONAIR_ROLE: 'edge',
+          ONAIR_EDGE_WORKERS: String(cluster.workers),
+          ONAIR_ORIGIN_URLS: 'http://127.0.0.1:9',
+        }
       : {}),
     REDIS_URL: redisUrl,
     ONAIR_HTTP_PORT: String(port),
@@ -113,14 +118,21 @@ async function startOnair(redisUrl: string, dataDir: string, cluster?: { databas
     ONAIR_CHAT_IP_FACTOR: '1000',
   };
   const cli = join(root, 'cli', 'onair.ts');
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, 'event', 'create', '--title', 'bench ws', '--json'], { env, cwd: root });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', cli, 'event', 'create', '--title', 'bench ws', '--json'],
+    { env, cwd: root },
+  );
   const eventId = (JSON.parse(stdout) as { id: string }).id;
   const child = spawn(process.execPath, ['--import', 'tsx', cli, 'start'], { env, cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error('onair exited during start-up');
     if (Date.now() > deadline) throw new Error('onair did not start');
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -136,7 +148,10 @@ async function startOnair(redisUrl: string, dataDir: string, cluster?: { databas
 
 async function startSocketIo(redisUrl: string): Promise<Target> {
   const port = await freePort();
-  const child = fork(join(import.meta.dirname, 'ws-socketio-peer.ts'), [String(port), redisUrl], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(join(import.meta.dirname, 'ws-socketio-peer.ts'), [String(port), redisUrl], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   await nextMessage(child, 'listening', 60_000);
   return { pids: () => [child.pid!], url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }
@@ -156,7 +171,16 @@ async function measure(kind: 'onair' | 'socketio', target: Target): Promise<Reco
       readies.push(nextMessage<number>(c, 'ready', 300_000));
     }
     connected = (await Promise.all(readies)).reduce((a, b) => a + b, 0);
-    const loader = forkClient({ role: 'loader', target: kind, url: target.url, count: posters, secret: target.secret, commentsPerSec, reactionsPerSec, durationSec });
+    const loader = forkClient({
+      role: 'loader',
+      target: kind,
+      url: target.url,
+      count: posters,
+      secret: target.secret,
+      commentsPerSec,
+      reactionsPerSec,
+      durationSec,
+    });
     children.push(loader);
     await nextMessage(loader, 'ready', 120_000);
     await new Promise((r) => setTimeout(r, 2_000)); // let the connection burst settle before measuring memory
@@ -166,7 +190,11 @@ async function measure(kind: 'onair' | 'socketio', target: Target): Promise<Reco
     const t0 = Date.now();
     const machine = machineMeter();
     loader.send({ cmd: 'go' });
-    const loaded = await nextMessage<{ comments: number; reactions: number; errors: number; closedEarly: number }>(loader, 'loaded', durationSec * 1000 + 60_000);
+    const loaded = await nextMessage<{ comments: number; reactions: number; errors: number; closedEarly: number }>(
+      loader,
+      'loaded',
+      durationSec * 1000 + 60_000,
+    );
     const after = procStats(target.pids());
     const { stealPct } = machine.read();
     const elapsed = (Date.now() - t0) / 1000;

@@ -40,7 +40,11 @@ export async function ensureK6(log: (msg: string) => void = (m) => console.error
   }
   if (!gopath) throw new Error(`k6 ${K6_VERSION} is not installed and Go is not available to build it`);
   log(`loadtest:k6: building k6 ${K6_VERSION} with ${(await run('go', ['version'])).stdout.trim()} (cached afterwards)…`);
-  await run('go', ['install', `go.k6.io/k6@${K6_VERSION}`], { timeout: BUILD_TIMEOUT_MS, env: { ...process.env, CGO_ENABLED: '0' }, maxBuffer: 64 << 20 });
+  await run('go', ['install', `go.k6.io/k6@${K6_VERSION}`], {
+    timeout: BUILD_TIMEOUT_MS,
+    env: { ...process.env, CGO_ENABLED: '0' },
+    maxBuffer: 64 << 20,
+  });
   const bin = join(gopath, 'bin', 'k6');
   const v = await versionOf(bin);
   if (!v?.includes(K6_VERSION)) throw new Error(`built k6 reports "${v}", expected ${K6_VERSION}`);

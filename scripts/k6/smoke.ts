@@ -18,7 +18,14 @@ try {
   // 640x360 keeps the ladder to its 360p rung: light enough for a CI machine.
   const live = await publishLive(server, server.base, { width: 640, height: 360, fps: 30, videoKbps: 800, rendition: '360p' });
   try {
-    code = await runK6({ baseUrl: server.base, eventId: live.id, vus: Number(values.vus), duration: values.duration, sessionSec: 15, viewerTokenSecret });
+    code = await runK6({
+      baseUrl: server.base,
+      eventId: live.id,
+      vus: Number(values.vus),
+      duration: values.duration,
+      sessionSec: 15,
+      viewerTokenSecret,
+    });
   } finally {
     live.stop();
   }

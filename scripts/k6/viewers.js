@@ -140,7 +140,8 @@ export function llViewer() {
       continue;
     }
     const next = parseMedia(r.body);
-    if (!next.parts.some((p) => p.uri === hinted) && !next.segments.some((x) => x.uri === `seg-${media.hint.msn}.m4s`)) blockingMisses.add(1);
+    if (!next.parts.some((p) => p.uri === hinted) && !next.segments.some((x) => x.uri === `seg-${media.hint.msn}.m4s`))
+      blockingMisses.add(1);
     for (const p of next.parts) {
       if (seen.has(p.uri)) continue;
       seen.add(p.uri);
@@ -206,7 +207,10 @@ export function chatUser() {
         sentAt[ref] = Date.now();
         socket.send(JSON.stringify({ type: 'comment', text: ref, ref }));
       }, COMMENT_SEC * 1000);
-      socket.setInterval(() => socket.send(JSON.stringify({ type: 'react', reaction: REACTIONS[Math.floor(Math.random() * REACTIONS.length)] })), 500);
+      socket.setInterval(
+        () => socket.send(JSON.stringify({ type: 'react', reaction: REACTIONS[Math.floor(Math.random() * REACTIONS.length)] })),
+        500,
+      );
       socket.setTimeout(() => socket.close(), SESSION_SEC * 1000);
     });
     socket.on('message', (data) => {

@@ -14,9 +14,30 @@ after(async () => {
 });
 
 const cases: { name: string; path: string; headers: Record<string, string>; body: string; status: number; code: string }[] = [
-  { name: 'malformed JSON', path: '/api/v1/auth/login', headers: { 'content-type': 'application/json' }, body: '{bad', status: 400, code: 'invalid_json' },
-  { name: 'malformed JSON, guarded route', path: '/api/v1/events', headers: { 'content-type': 'application/json' }, body: '{bad', status: 400, code: 'invalid_json' },
-  { name: 'malformed JSON, unknown route', path: '/api/v1/nope', headers: { 'content-type': 'application/json' }, body: '{bad', status: 400, code: 'invalid_json' },
+  {
+    name: 'malformed JSON',
+    path: '/api/v1/auth/login',
+    headers: { 'content-type': 'application/json' },
+    body: '{bad',
+    status: 400,
+    code: 'invalid_json',
+  },
+  {
+    name: 'malformed JSON, guarded route',
+    path: '/api/v1/events',
+    headers: { 'content-type': 'application/json' },
+    body: '{bad',
+    status: 400,
+    code: 'invalid_json',
+  },
+  {
+    name: 'malformed JSON, unknown route',
+    path: '/api/v1/nope',
+    headers: { 'content-type': 'application/json' },
+    body: '{bad',
+    status: 400,
+    code: 'invalid_json',
+  },
   {
     name: '100 KB body',
     path: '/api/v1/auth/login',
@@ -25,7 +46,14 @@ const cases: { name: string; path: string; headers: Record<string, string>; body
     status: 413,
     code: 'too_large',
   },
-  { name: 'wrong charset', path: '/api/v1/auth/login', headers: { 'content-type': 'application/json; charset=latin1' }, body: '{}', status: 415, code: 'unsupported_charset' },
+  {
+    name: 'wrong charset',
+    path: '/api/v1/auth/login',
+    headers: { 'content-type': 'application/json; charset=latin1' },
+    body: '{}',
+    status: 415,
+    code: 'unsupported_charset',
+  },
   {
     name: 'unknown content-encoding',
     path: '/api/v1/auth/login',
@@ -39,7 +67,10 @@ const cases: { name: string; path: string; headers: Record<string, string>; body
 for (const nodeEnv of [undefined, 'production']) {
   test(`API errors are JSON without stack or paths (NODE_ENV ${nodeEnv ?? 'unset'})`, async () => {
     const metricsToken = nodeEnv ? 'metrics-token-0123456789' : undefined;
-    const server = await startServer({ ...(nodeEnv ? { NODE_ENV: nodeEnv } : {}), ...(metricsToken ? { ONAIR_METRICS_TOKEN: metricsToken } : {}) });
+    const server = await startServer({
+      ...(nodeEnv ? { NODE_ENV: nodeEnv } : {}),
+      ...(metricsToken ? { ONAIR_METRICS_TOKEN: metricsToken } : {}),
+    });
     servers.push(server);
     for (const c of cases) {
       const res = await fetch(server.base + c.path, { method: 'POST', headers: c.headers, body: c.body });
@@ -49,7 +80,8 @@ for (const nodeEnv of [undefined, 'production']) {
       const json = JSON.parse(text) as { error: { code: string; message: string } };
       assert.equal(json.error.code, c.code, c.name);
       assert.equal(typeof json.error.message, 'string');
-      for (const leak of ['at ', '/work', 'node_modules', '<html', '<pre']) assert.ok(!text.includes(leak), `${c.name}: body leaks "${leak}": ${text}`);
+      for (const leak of ['at ', '/work', 'node_modules', '<html', '<pre'])
+        assert.ok(!text.includes(leak), `${c.name}: body leaks "${leak}": ${text}`);
     }
     // Outside /api/v1 too: a path parameter that does not decode is a JSON 400.
     const odd = await fetch(server.base + '/watch/%E0%A4%A');

@@ -36,7 +36,11 @@ function env(): Record<string, string> {
 }
 
 async function viewer(displayName: string): Promise<Viewer> {
-  const r = await fetch(`${server.base}/api/v1/viewers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ displayName }) });
+  const r = await fetch(`${server.base}/api/v1/viewers`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ displayName }),
+  });
   assert.equal(r.status, 201);
   return (await r.json()) as Viewer;
 }
@@ -67,11 +71,19 @@ test('POST /api/v1/viewers: validated names, suffixed; moderator tokens need a s
   const v = await viewer('  Ada  ');
   assert.match(v.viewer.name, /^Ada#\d{4}$/);
   assert.equal(v.viewer.role, 'viewer');
-  const bad = await fetch(`${server.base}/api/v1/viewers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ displayName: '<b>' }) });
+  const bad = await fetch(`${server.base}/api/v1/viewers`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ displayName: '<b>' }),
+  });
   assert.equal(bad.status, 400);
   assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'invalid_display_name');
   const post = (headers: Record<string, string>) =>
-    fetch(`${server.base}/api/v1/viewers`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ displayName: 'Mod', role: 'moderator' }) });
+    fetch(`${server.base}/api/v1/viewers`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ displayName: 'Mod', role: 'moderator' }),
+    });
   assert.equal((await post({})).status, 401);
   assert.equal((await post({ authorization: 'Bearer wrong-key-wrong-key-0000' })).status, 401);
   // Operators get them (control/control-plane.test.ts, test/e2e/control-api.test.ts).
@@ -83,16 +95,32 @@ test('comments over /ws are stored before the ack and readable over REST, paged 
     c.send({ type: 'comment', text: `comment ${i}`, ref: `p${i}` });
     await c.waitFor((m) => m.type === 'ack' && m.ref === `p${i}`, `ack ${i}`);
   }
-  const page1 = (await (await fetch(`${server.base}/api/v1/events/${event.id}/comments?limit=3`)).json()) as { comments: { seq: number; text: string }[]; hasMore: boolean; nextAfter: number };
-  assert.deepEqual(page1.comments.map((x) => x.text), ['comment 1', 'comment 2', 'comment 3']);
+  const page1 = (await (await fetch(`${server.base}/api/v1/events/${event.id}/comments?limit=3`)).json()) as {
+    comments: { seq: number; text: string }[];
+    hasMore: boolean;
+    nextAfter: number;
+  };
+  assert.deepEqual(
+    page1.comments.map((x) => x.text),
+    ['comment 1', 'comment 2', 'comment 3'],
+  );
   assert.equal(page1.hasMore, true);
-  const page2 = (await (await fetch(`${server.base}/api/v1/events/${event.id}/comments?after=${page1.nextAfter}&limit=3`)).json()) as typeof page1;
-  assert.deepEqual(page2.comments.map((x) => x.text), ['comment 4', 'comment 5']);
+  const page2 = (await (
+    await fetch(`${server.base}/api/v1/events/${event.id}/comments?after=${page1.nextAfter}&limit=3`)
+  ).json()) as typeof page1;
+  assert.deepEqual(
+    page2.comments.map((x) => x.text),
+    ['comment 4', 'comment 5'],
+  );
   assert.equal(page2.hasMore, false);
   assert.equal((await fetch(`${server.base}/api/v1/events/nosuchevent/comments`)).status, 404);
   assert.equal((await fetch(`${server.base}/api/v1/events/${event.id}/comments?limit=0`)).status, 400);
   // Moderation over REST needs an operator (session or API token).
-  const unauth = await fetch(`${server.base}/api/v1/events/${event.id}/moderation`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"action":"chat","enabled":true}' });
+  const unauth = await fetch(`${server.base}/api/v1/events/${event.id}/moderation`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"action":"chat","enabled":true}',
+  });
   assert.equal(unauth.status, 401);
 });
 
@@ -131,28 +159,46 @@ test('<script> in a comment renders as text in Chromium; the page shows chat, re
 });
 
 test('Redis stopped: posting fails with a clear error and nothing is stored; video keeps flowing; chat recovers', async () => {
-  publisher = publishTestStream({ url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${event.streamKey}`, durationSec: 90, width: 640, height: 360 });
-  const master = await waitFor('master playlist', async () => ((await fetch(`${server.base}/live/${event.id}/master.m3u8`)).ok ? true : undefined), 60_000, 250);
+  publisher = publishTestStream({
+    url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${event.streamKey}`,
+    durationSec: 90,
+    width: 640,
+    height: 360,
+  });
+  const master = await waitFor(
+    'master playlist',
+    async () => ((await fetch(`${server.base}/live/${event.id}/master.m3u8`)).ok ? true : undefined),
+    60_000,
+    250,
+  );
   assert.ok(master);
   const c = await join(await viewer('Outage'));
   const other = await join(await viewer('Watcher'));
   await redis.stop();
   await other.waitFor((m) => m.type === 'batch' && m.chat === 'unavailable', 'clients told chat is unavailable', 20_000);
-  const seqBefore = ((await (await fetch(`${server.base}/api/v1/events/${event.id}/comments?limit=200`)).json()) as { comments: unknown[] }).comments.length;
+  const seqBefore = ((await (await fetch(`${server.base}/api/v1/events/${event.id}/comments?limit=200`)).json()) as { comments: unknown[] })
+    .comments.length;
   c.send({ type: 'comment', text: 'during outage', ref: 'o1' });
   const err = await c.waitFor((m) => m.ref === 'o1', 'answer during outage');
   assert.equal(err.type, 'error');
   assert.equal(err.code, 'chat_unavailable');
   // Video: the media playlist keeps advancing through the edge while Redis is down.
   const playlist = async () => (await fetch(`${server.base}/live/${event.id}/360p/index.m3u8`)).text();
-  const first = await waitFor('a media playlist', async () => {
-    const t = await playlist();
-    return t.includes('#EXTINF') ? t : undefined;
-  }, 30_000, 250);
+  const first = await waitFor(
+    'a media playlist',
+    async () => {
+      const t = await playlist();
+      return t.includes('#EXTINF') ? t : undefined;
+    },
+    30_000,
+    250,
+  );
   await waitFor('the playlist to advance', async () => ((await playlist()) !== first ? true : undefined), 20_000, 250);
   await redis.start();
   await other.waitFor((m) => m.type === 'batch' && m.chat === 'ok', 'chat back', 30_000);
-  const after = (await (await fetch(`${server.base}/api/v1/events/${event.id}/comments?limit=200`)).json()) as { comments: { text: string }[] };
+  const after = (await (await fetch(`${server.base}/api/v1/events/${event.id}/comments?limit=200`)).json()) as {
+    comments: { text: string }[];
+  };
   assert.equal(after.comments.length, seqBefore, 'nothing was stored during the outage');
   c.send({ type: 'comment', text: 'after outage', ref: 'o2' });
   assert.equal((await c.waitFor((m) => m.ref === 'o2', 'answer after recovery', 20_000)).type, 'ack');
@@ -171,10 +217,16 @@ test('restart: history is still there and a reconnect with lastSeq gets exactly 
   server = await startServer(env());
   // The token secret lives in the data dir, so the same token still works.
   const back = await join(v, total - 3);
-  assert.deepEqual(back.comments().map((x) => x.seq), [total - 2, total - 1, total]);
+  assert.deepEqual(
+    back.comments().map((x) => x.seq),
+    [total - 2, total - 1, total],
+  );
   assert.equal(back.comments().at(-1)!.text, 'before restart');
   const fresh = await join(await viewer('Newcomer'));
-  assert.ok(fresh.comments().some((x) => x.text === 'comment 1'), 'a newcomer sees the stored history');
+  assert.ok(
+    fresh.comments().some((x) => x.text === 'comment 1'),
+    'a newcomer sees the stored history',
+  );
 });
 
 test('viewer tokens: ONAIR_VIEWER_TOKEN_BURST per client address; with no trusted proxy a forged X-Forwarded-For gains nothing', async () => {

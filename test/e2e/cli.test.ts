@@ -91,7 +91,10 @@ test('on a data dir no server uses, the CLI warns on stderr and says which setti
   assert.match(r.stderr, /warning: no onair server is running on data dir .*elsewhere.*public URL http:\/\/localhost:8080, RTMP port 1935/);
 
   // A card left by a server that died counts as no server.
-  writeFileSync(join(dataDir, 'server.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(server.dataDir, 'server.json'), 'utf8')), pid: 2 ** 22 + 7 }));
+  writeFileSync(
+    join(dataDir, 'server.json'),
+    JSON.stringify({ ...JSON.parse(readFileSync(join(server.dataDir, 'server.json'), 'utf8')), pid: 2 ** 22 + 7 }),
+  );
   const list = await onair(['event', 'list', '--json'], envWith({ ONAIR_DATA_DIR: dataDir }));
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stderr, /warning: no onair server is running/);
@@ -99,7 +102,10 @@ test('on a data dir no server uses, the CLI warns on stderr and says which setti
 });
 
 test('a server on the same data dir with another store is named in a warning', async () => {
-  const r = await onair(['operator', 'list'], envWith({ ONAIR_DATA_DIR: server.dataDir, ONAIR_DATABASE_URL: 'postgres://u:secret@127.0.0.1:1/onair' }));
+  const r = await onair(
+    ['operator', 'list'],
+    envWith({ ONAIR_DATA_DIR: server.dataDir, ONAIR_DATABASE_URL: 'postgres://u:secret@127.0.0.1:1/onair' }),
+  );
   // No such database: the command fails, but only after saying which store it tried and that the server uses another.
   assert.match(r.stderr, /store: PostgreSQL 127\.0\.0\.1:1\/onair/);
   assert.match(r.stderr, /warning: the server running on data dir .* uses SQLite .*onair\.sqlite, not this store/);

@@ -51,7 +51,11 @@ after(async () => {
 
 async function viewer(node: ServerUnderTest, name: string): Promise<TestClient> {
   // Tokens come from the main node's API; the edge accepts them through the shared secret.
-  const r = await fetch(`${main.base}/api/v1/viewers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ displayName: name }) });
+  const r = await fetch(`${main.base}/api/v1/viewers`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ displayName: name }),
+  });
   assert.equal(r.status, 201);
   const { token } = (await r.json()) as { token: string };
   const c = await connectClient(`ws://127.0.0.1:${node.httpPort}/ws?event=${eventId}`, { token });
@@ -71,8 +75,13 @@ test('the edge role hosts chat: comments cross between edge and main node, store
   onMain.send({ type: 'comment', text: 'hello from main', ref: 'm1' });
   await onMain.waitFor((m) => m.type === 'ack' && m.ref === 'm1', 'ack on main');
   await until('edge viewer has the main comment', () => onEdge.comments().some((c) => c.text === 'hello from main'));
-  const stored = (await (await fetch(`${main.base}/api/v1/events/${eventId}/comments`)).json()) as { comments: { text: string; seq: number }[] };
-  assert.deepEqual(stored.comments.map((c) => c.text), ['hello from the edge', 'hello from main']);
+  const stored = (await (await fetch(`${main.base}/api/v1/events/${eventId}/comments`)).json()) as {
+    comments: { text: string; seq: number }[];
+  };
+  assert.deepEqual(
+    stored.comments.map((c) => c.text),
+    ['hello from the edge', 'hello from main'],
+  );
   assert.equal(stored.comments[0]!.seq, ack.seq, 'the seq the edge acked is the stored one');
 });
 
@@ -91,14 +100,24 @@ test('a viewer joining on the edge gets the overlays operators set, read from th
     overlays?: { eventStatus: string; newsFlashes: { text: string }[]; disclaimer: { text: string } | null };
   };
   assert.equal(welcome.overlays?.eventStatus, 'idle');
-  assert.deepEqual(welcome.overlays?.newsFlashes.map((f) => f.text), ['Road closed at exit 4']);
+  assert.deepEqual(
+    welcome.overlays?.newsFlashes.map((f) => f.text),
+    ['Road closed at exit 4'],
+  );
   assert.equal(welcome.overlays?.disclaimer?.text, 'Contains flashing lights');
 });
 
 test('a second main node starting on the shared store leaves the first node’s live event live', async () => {
   const ev = JSON.parse(await main.cli(['event', 'create', '--title', 'Live elsewhere', '--json'])) as { id: string; streamKey: string };
-  const status = async () => ((await (await fetch(`${main.base}/api/v1/events/${ev.id}`)).json()) as { event: { status: string } }).event.status;
-  const publisher = publishTestStream({ url: `rtmp://127.0.0.1:${main.rtmpPort}/live/${ev.streamKey}`, width: 320, height: 240, fps: 15, videoKbps: 300 });
+  const status = async () =>
+    ((await (await fetch(`${main.base}/api/v1/events/${ev.id}`)).json()) as { event: { status: string } }).event.status;
+  const publisher = publishTestStream({
+    url: `rtmp://127.0.0.1:${main.rtmpPort}/live/${ev.streamKey}`,
+    width: 320,
+    height: 240,
+    fps: 15,
+    videoKbps: 300,
+  });
   try {
     await waitFor('the event to go live', async () => ((await status()) === 'live' ? true : undefined), 30_000, 250);
     const second = await startServer(shared);

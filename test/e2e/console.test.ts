@@ -35,7 +35,10 @@ const cspViolations: string[] = [];
 
 function cliWithStdin(args: string[], input: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cli', 'onair.ts'), ...args], { env: server.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cli', 'onair.ts'), ...args], {
+      env: server.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -108,7 +111,9 @@ test('console runs a live show end to end; the viewer page follows', { timeout: 
 
   // Reveal the key (once).
   await op.click('[data-action=reveal-key]');
-  await op.waitForFunction(() => (document.querySelector<HTMLInputElement>('input[name=stream-key]')?.value ?? '') !== '', undefined, { timeout: 10_000 });
+  await op.waitForFunction(() => (document.querySelector<HTMLInputElement>('input[name=stream-key]')?.value ?? '') !== '', undefined, {
+    timeout: 10_000,
+  });
   const key = await op.inputValue('input[name=stream-key]');
   const rtmpServer = await op.inputValue('input[name=rtmp-server]');
   assert.equal(rtmpServer, `rtmp://127.0.0.1:${server.rtmpPort}/live`);
@@ -117,7 +122,11 @@ test('console runs a live show end to end; the viewer page follows', { timeout: 
   // Publish with it → live, health chart shows bitrate.
   publisher = publishTestStream({ url: `${rtmpServer}/${key}`, width: 854, height: 480, videoKbps: 1200 });
   await op.waitForSelector('.event-head .badge[data-status=live]', { timeout: 30_000 });
-  await op.waitForFunction(() => Number(document.querySelector<HTMLElement>('[data-chart=bitrate]')?.dataset.latest ?? 0) > 100, undefined, { timeout: 30_000 });
+  await op.waitForFunction(
+    () => Number(document.querySelector<HTMLElement>('[data-chart=bitrate]')?.dataset.latest ?? 0) > 100,
+    undefined,
+    { timeout: 30_000 },
+  );
   await op.waitForSelector('.preview[data-playing=true]', { timeout: 30_000 });
 
   // A viewer plays and joins the chat.
@@ -152,7 +161,11 @@ test('console runs a live show end to end; the viewer page follows', { timeout: 
   await op.selectOption('select[name=ad-duration]', '15');
   await op.click('[data-action=start-ad]');
   await viewer.waitForSelector('#adbreak:not([hidden])[data-creative=image] img.ad-media', { timeout: 10_000 });
-  await viewer.waitForFunction(() => (document.querySelector<HTMLImageElement>('#adbreak img.ad-media')?.naturalWidth ?? 0) > 0, undefined, { timeout: 10_000 });
+  await viewer.waitForFunction(
+    () => (document.querySelector<HTMLImageElement>('#adbreak img.ad-media')?.naturalWidth ?? 0) > 0,
+    undefined,
+    { timeout: 10_000 },
+  );
   const remaining = Number(await viewer.getAttribute('#adbreak', 'data-remaining'));
   assert.ok(remaining > 5 && remaining <= 15, `countdown ${remaining}`);
   assert.match((await viewer.textContent('#adbreak .ad-countdown')) ?? '', /Back to the broadcast in 0:\d\d/);
@@ -162,13 +175,20 @@ test('console runs a live show end to end; the viewer page follows', { timeout: 
   assert.ok(master.variants.length >= 2, `${master.variants.length} renditions`);
   for (const v of master.variants) {
     const uri = new URL(v.uri, masterUrl).href;
-    await waitFor(`DATERANGE in ${uri}`, async () => ((await (await fetch(uri)).text()).includes('#EXT-X-DATERANGE:') ? true : undefined), 10_000, 200);
+    await waitFor(
+      `DATERANGE in ${uri}`,
+      async () => ((await (await fetch(uri)).text()).includes('#EXT-X-DATERANGE:') ? true : undefined),
+      10_000,
+      200,
+    );
   }
   // A phone viewer joining mid-break sees the rest of it.
   const phone = await newPage(PHONE, true);
   await phone.goto(`${server.base}/watch/${event.slug}`);
   await phone.waitForSelector('#adbreak:not([hidden]) img.ad-media', { timeout: 15_000 });
-  await phone.waitForFunction(() => (document.querySelector<HTMLImageElement>('#adbreak img.ad-media')?.naturalWidth ?? 0) > 0, undefined, { timeout: 10_000 });
+  await phone.waitForFunction(() => (document.querySelector<HTMLImageElement>('#adbreak img.ad-media')?.naturalWidth ?? 0) > 0, undefined, {
+    timeout: 10_000,
+  });
   await shot(viewer, 'viewer-desktop-ad-break');
   await shot(phone, 'viewer-phone-ad-break');
   await shot(op, 'console-desktop-live', true);
@@ -201,10 +221,14 @@ test('console runs a live show end to end; the viewer page follows', { timeout: 
   await op.click('.obs-card [data-confirm=yes]');
   const code = await Promise.race([publisher.done, new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000))]);
   assert.notEqual(code, 'running', 'publisher still running after rotation');
-  await waitFor('new key shown', async () => {
-    const k = await op.inputValue('input[name=stream-key]');
-    return k !== '' && k !== key ? true : undefined;
-  }, 10_000);
+  await waitFor(
+    'new key shown',
+    async () => {
+      const k = await op.inputValue('input[name=stream-key]');
+      return k !== '' && k !== key ? true : undefined;
+    },
+    10_000,
+  );
 
   // End the stream → "ended" in the console and on the viewer page.
   await op.click('[data-action=end]');

@@ -40,7 +40,13 @@ async function get(path: string): Promise<Answer> {
   const started = Date.now();
   const r = await fetch(edge.base + path, { signal: AbortSignal.timeout(NEVER_HANG_MS + 10_000) });
   const body = await r.text();
-  return { status: r.status, ms: Date.now() - started, body, cacheStatus: r.headers.get('cache-status') ?? '', age: Number(r.headers.get('age') ?? -1) };
+  return {
+    status: r.status,
+    ms: Date.now() - started,
+    body,
+    cacheStatus: r.headers.get('cache-status') ?? '',
+    age: Number(r.headers.get('age') ?? -1),
+  };
 }
 
 async function startOrigin(): Promise<ServerUnderTest> {
@@ -67,9 +73,18 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'onair-failover-'));
   originA = await startOrigin();
   originB = await startOrigin();
-  const ev = (event = JSON.parse(await originA.cli(['event', 'create', '--title', 'Failover', '--json'])) as { id: string; streamKey: string });
+  const ev = (event = JSON.parse(await originA.cli(['event', 'create', '--title', 'Failover', '--json'])) as {
+    id: string;
+    streamKey: string;
+  });
   for (const o of [originA, originB]) {
-    const { child } = publishTestStream({ url: `rtmp://127.0.0.1:${o.rtmpPort}/live/${ev.streamKey}`, width: 320, height: 240, fps: 15, videoKbps: 300 });
+    const { child } = publishTestStream({
+      url: `rtmp://127.0.0.1:${o.rtmpPort}/live/${ev.streamKey}`,
+      width: 320,
+      height: 240,
+      fps: 15,
+      videoKbps: 300,
+    });
     publishers.push(child);
   }
   edge = await startServer({
@@ -82,7 +97,12 @@ before(async () => {
   });
   playlist = `/live/${ev.id}/240p/index.m3u8`;
   for (const o of [originA, originB]) {
-    await waitFor('the origin to serve the stream', async () => ((await fetch(`${originUrl(o)}${playlist}`)).ok ? true : undefined), 60_000, 250);
+    await waitFor(
+      'the origin to serve the stream',
+      async () => ((await fetch(`${originUrl(o)}${playlist}`)).ok ? true : undefined),
+      60_000,
+      250,
+    );
   }
   await waitFor('the edge to serve the stream', async () => ((await get(playlist)).status === 200 ? true : undefined), 30_000, 250);
 });
@@ -97,7 +117,11 @@ after(async () => {
 test('an origin node takes WHIP publishers on its public port, one publisher per event across protocols', async () => {
   const offer = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n';
   const whip = (key: string) =>
-    fetch(`${originA.base}/whip/${event.id}`, { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: `Bearer ${key}` }, body: offer });
+    fetch(`${originA.base}/whip/${event.id}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp', authorization: `Bearer ${key}` },
+      body: offer,
+    });
   assert.equal((await whip('sk_wrong')).status, 401);
   const busy = await whip(event.streamKey);
   assert.equal(busy.status, 409, 'the RTMP publisher holds the event');
@@ -121,19 +145,29 @@ test('the edge runs its workers and restarts one that dies', async () => {
       }).on('error', reject);
     });
   const seen = new Map<number, number>();
-  await waitFor('both workers to answer', async () => {
-    const h = await health();
-    seen.set(h.worker, h.pid);
-    return seen.size === 2 ? true : undefined;
-  }, 60_000, 50);
+  await waitFor(
+    'both workers to answer',
+    async () => {
+      const h = await health();
+      seen.set(h.worker, h.pid);
+      return seen.size === 2 ? true : undefined;
+    },
+    60_000,
+    50,
+  );
   const first = await health();
   assert.equal(first.role, 'edge');
   assert.notEqual(first.pid, edge.child.pid, 'requests are served by a worker, not the primary');
   process.kill(first.pid, 'SIGKILL');
-  await waitFor('a replacement worker', async () => {
-    const h = await health();
-    return h.pid !== first.pid && h.worker > 2 ? h : undefined;
-  }, 60_000, 100);
+  await waitFor(
+    'a replacement worker',
+    async () => {
+      const h = await health();
+      return h.pid !== first.pid && h.worker > 2 ? h : undefined;
+    },
+    60_000,
+    100,
+  );
   assert.equal((await get(playlist)).status, 200);
 });
 
@@ -148,25 +182,38 @@ test('with the first origin frozen, the edge moves to the one that answers', asy
   signal(originA, 'SIGSTOP');
   try {
     const bodies = new Set<string>();
-    await waitFor('fresh playlists from the second origin', async () => {
-      const a = await get(playlist);
-      assert.ok(a.ms < NEVER_HANG_MS, `answered in ${a.ms} ms`);
-      assert.equal(a.status, 200, a.body);
-      if (!a.cacheStatus.includes('stale')) bodies.add(a.body);
-      return bodies.size >= 3 ? true : undefined;
-    }, 40_000, 300);
+    await waitFor(
+      'fresh playlists from the second origin',
+      async () => {
+        const a = await get(playlist);
+        assert.ok(a.ms < NEVER_HANG_MS, `answered in ${a.ms} ms`);
+        assert.equal(a.status, 200, a.body);
+        if (!a.cacheStatus.includes('stale')) bodies.add(a.body);
+        return bodies.size >= 3 ? true : undefined;
+      },
+      40_000,
+      300,
+    );
     const h = (await (await fetch(`${edge.base}/healthz`)).json()) as { origins: { url: string; up: boolean }[] };
-    assert.deepEqual(h.origins.map((o) => o.up), [false, true]);
+    assert.deepEqual(
+      h.origins.map((o) => o.up),
+      [false, true],
+    );
   } finally {
     signal(originA, 'SIGCONT');
   }
 });
 
 test('with every origin frozen: stale playlist within its bound, then a clear 502/504, never a hang; then recovery', async () => {
-  await waitFor('both origins up again', async () => {
-    const h = (await (await fetch(`${edge.base}/healthz`)).json()) as { origins: { up: boolean }[] };
-    return h.origins.every((o) => o.up) ? true : undefined;
-  }, 30_000, 200);
+  await waitFor(
+    'both origins up again',
+    async () => {
+      const h = (await (await fetch(`${edge.base}/healthz`)).json()) as { origins: { up: boolean }[] };
+      return h.origins.every((o) => o.up) ? true : undefined;
+    },
+    30_000,
+    200,
+  );
   const warm = await get(playlist);
   assert.equal(warm.status, 200);
   const lastMsn = Math.max(...[...warm.body.matchAll(/^seg-(\d+)\.m4s$/gm)].map((m) => Number(m[1])));
@@ -175,11 +222,16 @@ test('with every origin frozen: stale playlist within its bound, then a clear 50
   signal(originB, 'SIGSTOP');
   try {
     const answers: Answer[] = [];
-    await waitFor('a 502 or 504 from the edge', async () => {
-      const a = await get(playlist);
-      answers.push(a);
-      return a.status === 502 || a.status === 504 ? a : undefined;
-    }, 60_000, 250);
+    await waitFor(
+      'a 502 or 504 from the edge',
+      async () => {
+        const a = await get(playlist);
+        answers.push(a);
+        return a.status === 502 || a.status === 504 ? a : undefined;
+      },
+      60_000,
+      250,
+    );
     for (const a of answers) {
       assert.ok(a.ms < NEVER_HANG_MS, `answered in ${a.ms} ms`);
       assert.ok([200, 502, 504].includes(a.status), `status ${a.status}`);
@@ -201,9 +253,14 @@ test('with every origin frozen: stale playlist within its bound, then a clear 50
     signal(originB, 'SIGCONT');
   }
 
-  const recovered = await waitFor('fresh playlists again', async () => {
-    const a = await get(playlist);
-    return a.status === 200 && !a.cacheStatus.includes('stale') ? a : undefined;
-  }, 40_000, 250);
+  const recovered = await waitFor(
+    'fresh playlists again',
+    async () => {
+      const a = await get(playlist);
+      return a.status === 200 && !a.cacheStatus.includes('stale') ? a : undefined;
+    },
+    40_000,
+    250,
+  );
   assert.match(recovered.body, /^#EXTM3U/);
 });

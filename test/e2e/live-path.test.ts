@@ -81,10 +81,15 @@ test('a wrong stream key is refused quickly and never logged', async () => {
 
 test('publish → 3-rendition ladder with aligned, decodable segments through the edge', async () => {
   publisher = publish(event.streamKey);
-  const masterText = await waitFor('master playlist', async () => {
-    const r = await fetch(event.hlsUrl);
-    return r.ok ? r.text() : undefined;
-  }, 30_000, 250);
+  const masterText = await waitFor(
+    'master playlist',
+    async () => {
+      const r = await fetch(event.hlsUrl);
+      return r.ok ? r.text() : undefined;
+    },
+    30_000,
+    250,
+  );
   const master = HLS.parse(masterText) as HLS.types.MasterPlaylist;
   assert.equal(master.variants.length, 3);
   const heights = master.variants.map((v) => v.resolution?.height).sort((a, b) => b! - a!);
@@ -98,19 +103,33 @@ test('publish → 3-rendition ladder with aligned, decodable segments through th
   const uris = master.variants.map((v) => new URL(v.uri, event.hlsUrl).href);
 
   // Wait for four complete segments everywhere, then check they advance.
-  const first = await Promise.all(uris.map((u) => waitFor(`4 segments in ${u}`, async () => {
-    const p = media(await text(u));
-    return p.segments.length >= 4 ? p : undefined;
-  }, 40_000, 500)));
+  const first = await Promise.all(
+    uris.map((u) =>
+      waitFor(
+        `4 segments in ${u}`,
+        async () => {
+          const p = media(await text(u));
+          return p.segments.length >= 4 ? p : undefined;
+        },
+        40_000,
+        500,
+      ),
+    ),
+  );
   for (const p of first) {
     assert.ok(p.targetDuration >= 2 && p.targetDuration <= 3);
     assert.ok(p.independentSegments || /EXT-X-INDEPENDENT-SEGMENTS/.test(HLS.stringify(p)));
   }
   const firstLast = first.map(lastMsn);
-  await waitFor('playlists to advance', async () => {
-    const now = await Promise.all(uris.map(async (u) => media(await text(u))));
-    return now.every((p, i) => lastMsn(p) > firstLast[i]!) ? true : undefined;
-  }, 10_000, 500);
+  await waitFor(
+    'playlists to advance',
+    async () => {
+      const now = await Promise.all(uris.map(async (u) => media(await text(u))));
+      return now.every((p, i) => lastMsn(p) > firstLast[i]!) ? true : undefined;
+    },
+    10_000,
+    500,
+  );
 
   // The same segment number in every rendition: same PDT, keyframe first, target ±0.5 s, decodable.
   const msn = Math.min(...firstLast) - 1;
@@ -124,8 +143,17 @@ test('publish → 3-rendition ladder with aligned, decodable segments through th
     assert.ok(Math.abs(seg.duration - 2) <= 0.5, `duration ${seg.duration}`);
     const file = join(tmp, `r${i}.mp4`);
     writeFileSync(file, Buffer.concat([await bytes(new URL(seg.map!.uri, u).href), await bytes(new URL(seg.uri, u).href)]));
-    const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=key_frame,pict_type,best_effort_timestamp_time',
-      '-of', 'json', file]);
+    const { stdout } = await run('ffprobe', [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'frame=key_frame,pict_type,best_effort_timestamp_time',
+      '-of',
+      'json',
+      file,
+    ]);
     const probe = JSON.parse(stdout) as { frames: { key_frame: number; pict_type: string; best_effort_timestamp_time: string }[] };
     assert.ok(probe.frames.length >= 45, `decoded ${probe.frames.length} frames`);
     assert.equal(probe.frames[0]!.key_frame, 1, 'segment starts with a keyframe');
@@ -146,7 +174,12 @@ test('a second publisher for a live event is refused and the first keeps going',
   const code = await publish(event.streamKey, 10).done;
   assert.notEqual(code, 0);
   assert.equal(publisher!.child.exitCode, null, 'first publisher still running');
-  await waitFor('first stream to keep advancing', async () => (lastMsn(media(await text(playlistUrl))) > before ? true : undefined), 15_000, 500);
+  await waitFor(
+    'first stream to keep advancing',
+    async () => (lastMsn(media(await text(playlistUrl))) > before ? true : undefined),
+    15_000,
+    500,
+  );
 });
 
 test('Chromium plays through the edge, and keeps playing across a publisher reconnect', async () => {
@@ -167,7 +200,12 @@ test('Chromium plays through the edge, and keeps playing across a publisher reco
     await publisher!.done;
     publisher = publish(event.streamKey);
     const playlistUrl = new URL('360p/index.m3u8', event.hlsUrl).href;
-    await waitFor('discontinuity after reconnect', async () => (/#EXT-X-DISCONTINUITY\n/.test(await text(playlistUrl)) ? true : undefined), 30_000, 500);
+    await waitFor(
+      'discontinuity after reconnect',
+      async () => (/#EXT-X-DISCONTINUITY\n/.test(await text(playlistUrl)) ? true : undefined),
+      30_000,
+      500,
+    );
     const t1 = await page.evaluate(() => document.querySelector('video')!.currentTime);
     await page.waitForFunction((t) => document.querySelector('video')!.currentTime >= t + 4, t1, { timeout: 30_000 });
     const hook = await page.evaluate(() => ({ state: window.__onair!.state, errors: window.__onair!.errors }));
@@ -188,7 +226,12 @@ test('a crashed ffmpeg is restarted with a discontinuity, and stopping the serve
   const restarted = await waitFor('a new ffmpeg', () => childrenNamed(serverPid, 'ffmpeg').find((p) => p !== victim), 15_000, 200);
   const metrics = await text(`${server.base}/metrics`);
   assert.match(metrics, /^onair_origin_ffmpeg_restarts_total 1$/m);
-  await waitFor('segments after the restart', async () => (lastMsn(media(await text(playlistUrl))) >= before + 2 ? true : undefined), 20_000, 500);
+  await waitFor(
+    'segments after the restart',
+    async () => (lastMsn(media(await text(playlistUrl))) >= before + 2 ? true : undefined),
+    20_000,
+    500,
+  );
   const after = await text(playlistUrl);
   assert.match(after, /#EXT-X-DISCONTINUITY\n/);
   media(after); // the parts around the restart are valid too

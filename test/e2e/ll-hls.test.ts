@@ -40,11 +40,19 @@ async function stopPublisher(): Promise<void> {
 }
 
 async function masterVariants(hlsUrl: string): Promise<string[]> {
-  const master = await waitFor('master playlist', async () => {
-    const r = await fetch(hlsUrl);
-    return r.ok ? r.text() : undefined;
-  }, 40_000, 250);
-  return master.split('\n').filter((l) => l.endsWith('.m3u8')).map((u) => new URL(u, hlsUrl).href);
+  const master = await waitFor(
+    'master playlist',
+    async () => {
+      const r = await fetch(hlsUrl);
+      return r.ok ? r.text() : undefined;
+    },
+    40_000,
+    250,
+  );
+  return master
+    .split('\n')
+    .filter((l) => l.endsWith('.m3u8'))
+    .map((u) => new URL(u, hlsUrl).href);
 }
 
 /** Opens the watch page and waits until hls.js plays. */
@@ -53,7 +61,9 @@ async function watch(url: string): Promise<{ page: Page; pageErrors: string[] }>
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto(url);
-  await page.waitForFunction(() => window.__onair?.state === 'playing' && (window.__onair.hls?.levels.length ?? 0) > 0, undefined, { timeout: 40_000 });
+  await page.waitForFunction(() => window.__onair?.state === 'playing' && (window.__onair.hls?.levels.length ?? 0) > 0, undefined, {
+    timeout: 40_000,
+  });
   return { page, pageErrors };
 }
 
@@ -85,10 +95,19 @@ test('LL tags are present and consistent across renditions at the edge', async (
   const uris = await masterVariants(ll.hlsUrl);
   assert.equal(uris.length, 3);
   const names = uris.map((u) => u.split('/').at(-2)!);
-  const pls = await Promise.all(uris.map((u) => waitFor(`parts in ${u}`, async () => {
-    const r = await text(u);
-    return (r.body.match(/#EXT-X-PART:/g) ?? []).length >= 3 ? r : undefined;
-  }, 30_000, 250)));
+  const pls = await Promise.all(
+    uris.map((u) =>
+      waitFor(
+        `parts in ${u}`,
+        async () => {
+          const r = await text(u);
+          return (r.body.match(/#EXT-X-PART:/g) ?? []).length >= 3 ? r : undefined;
+        },
+        30_000,
+        250,
+      ),
+    ),
+  );
   const tag = (body: string, name: string) => body.split('\n').filter((l) => l.startsWith(`#${name}:`));
   for (const [i, { body, headers }] of pls.entries()) {
     assert.ok(headers.get('age') !== null, 'Age from the edge');
@@ -125,7 +144,10 @@ test('Chromium plays LL-HLS through the edge at PART-HOLD-BACK and switches down
   // PART-HOLD-BACK (1.5 s) drives the target, not 3 target durations (6 s): hls.js honours it only if
   // liveSyncDuration(Count) is left unset.
   assert.ok(ll0.targetLatency !== null && ll0.targetLatency <= 3, `target latency ${ll0.targetLatency}`);
-  assert.deepEqual([...ll0.levels].sort((a, b) => a - b), LADDER.map((r) => r.height).sort((a, b) => a - b));
+  assert.deepEqual(
+    [...ll0.levels].sort((a, b) => a - b),
+    LADDER.map((r) => r.height).sort((a, b) => a - b),
+  );
 
   // Measure stalled time from here on: from each <video> 'waiting' to the next 'playing'. The machine is
   // shared and loaded, so a late part can cost a short underrun; a broken switch stops playback for good.
@@ -169,7 +191,10 @@ test('Chromium plays LL-HLS through the edge at PART-HOLD-BACK and switches down
   const stalledMs = result.stall.ms + (result.stall.since === 0 ? 0 : 1000);
   const why = `${result.stall.count} underruns, ${Math.round(stalledMs)} ms stalled; errors: ${result.errors.join('; ')}`;
   assert.ok(stalledMs < 2000, `no stall across the switches: ${why}`);
-  assert.ok(result.played - playStart >= wallSec - 3, `played ${(result.played - playStart).toFixed(1)} s of ${wallSec.toFixed(1)} s: ${why}`);
+  assert.ok(
+    result.played - playStart >= wallSec - 3,
+    `played ${(result.played - playStart).toFixed(1)} s of ${wallSec.toFixed(1)} s: ${why}`,
+  );
   assert.equal(result.state, 'playing');
   assert.ok(result.latency > 0 && result.latency < 6, `hls.latency ${result.latency}`);
   assert.deepEqual(pageErrors, []);
@@ -180,11 +205,17 @@ test('a standard-latency event is plain HLS at the edge and plays', async () => 
   await stopPublisher();
   publisher = publish(plain.streamKey);
   const uris = await masterVariants(plain.hlsUrl);
-  const body = await waitFor('segments in the plain playlist', async () => {
-    const r = await text(uris[0]!);
-    return (r.body.match(/#EXTINF/g) ?? []).length >= 2 ? r.body : undefined;
-  }, 30_000, 250);
-  for (const t of ['#EXT-X-PART', '#EXT-X-PRELOAD-HINT', '#EXT-X-SERVER-CONTROL', '#EXT-X-RENDITION-REPORT']) assert.ok(!body.includes(t), `no ${t}`);
+  const body = await waitFor(
+    'segments in the plain playlist',
+    async () => {
+      const r = await text(uris[0]!);
+      return (r.body.match(/#EXTINF/g) ?? []).length >= 2 ? r.body : undefined;
+    },
+    30_000,
+    250,
+  );
+  for (const t of ['#EXT-X-PART', '#EXT-X-PRELOAD-HINT', '#EXT-X-SERVER-CONTROL', '#EXT-X-RENDITION-REPORT'])
+    assert.ok(!body.includes(t), `no ${t}`);
   const { page, pageErrors } = await watch(plain.watchUrl);
   const t0 = await page.evaluate(() => document.querySelector('video')!.currentTime);
   await page.waitForFunction((t) => document.querySelector('video')!.currentTime >= t + 3, t0, { timeout: 20_000 });

@@ -41,19 +41,38 @@ test('LL-HLS through the edge stays within 3 s of the publisher’s wall clock f
   // saturates a slow CI machine (its backlog, not LL-HLS, then sets the latency). A 360p source makes the ladder
   // one rung (rungs above the source are dropped); the publisher, standing in for OBS on another machine, uses
   // ultrafast. bench:latency measures the full 720p ladder.
-  publisher = publishTestStream({ url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${event.streamKey}`, width: 640, height: 360, fps: 30, videoKbps: 1000, stamp: true, preset: 'ultrafast' });
+  publisher = publishTestStream({
+    url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${event.streamKey}`,
+    width: 640,
+    height: 360,
+    fps: 30,
+    videoKbps: 1000,
+    stamp: true,
+    preset: 'ultrafast',
+  });
   // The viewer joins a steady stream (parts served through the edge, three segments in), as bench:latency does:
   // in the first seconds the publisher's and the ladder's start-up backlog is still being caught up.
   const media = new URL('360p/index.m3u8', event.hlsUrl).href;
-  await waitFor('LL parts and 3 segments in the 360p playlist', async () => {
-    const r = await fetch(media);
-    const text = r.ok ? await r.text() : '';
-    return text.includes('#EXT-X-PART:') && text.split('#EXTINF:').length > 3 ? true : undefined;
-  }, 45_000, 250);
+  await waitFor(
+    'LL parts and 3 segments in the 360p playlist',
+    async () => {
+      const r = await fetch(media);
+      const text = r.ok ? await r.text() : '';
+      return text.includes('#EXT-X-PART:') && text.split('#EXTINF:').length > 3 ? true : undefined;
+    },
+    45_000,
+    250,
+  );
 
   const { browser, close } = await launchChromium(LATENCY_CHROMIUM_ARGS);
   try {
-    const state = await measureLatency(browser, { pageUrl: pageServer.pageUrl, hlsUrl: event.hlsUrl, hlsConfig: HLS_CONFIG, durationMs: WINDOW_MS, firstFrameTimeoutMs: 30_000 });
+    const state = await measureLatency(browser, {
+      pageUrl: pageServer.pageUrl,
+      hlsUrl: event.hlsUrl,
+      hlsConfig: HLS_CONFIG,
+      durationMs: WINDOW_MS,
+      firstFrameTimeoutMs: 30_000,
+    });
     const summary = summarize(state);
     const detail = JSON.stringify(summary);
     t.diagnostic(detail);

@@ -73,7 +73,11 @@ test('pages carry a CSP, nosniff and a referrer policy; the console is never fra
     assert.match(csp, /(^|; )script-src 'self'(;|$)/, `${path}: ${csp}`);
     assert.match(csp, /(^|; )style-src 'self'(;|$)/, `${path}: ${csp}`);
     assert.match(csp, /(^|; )object-src 'none'(;|$)/, path);
-    assert.match(csp, new RegExp(`connect-src 'self' ws://127\\.0\\.0\\.1:${server.httpPort} wss://127\\.0\\.0\\.1:${server.httpPort}`), path);
+    assert.match(
+      csp,
+      new RegExp(`connect-src 'self' ws://127\\.0\\.0\\.1:${server.httpPort} wss://127\\.0\\.0\\.1:${server.httpPort}`),
+      path,
+    );
     assert.equal(r.headers.get('x-content-type-options'), 'nosniff', path);
     assert.ok(r.headers.get('referrer-policy'), path);
   }

@@ -65,16 +65,32 @@ async function publishAndProbe(name: string, width: number, height: number, fps:
   const publisher = publishTestStream({ url: `${event.rtmpUrl}/${event.streamKey}`, durationSec: 60, width, height, fps, videoKbps: 800 });
   publishers.push(publisher);
   try {
-    const master = HLS.parse(await waitFor('master playlist', async () => {
-      const r = await fetch(event.hlsUrl);
-      return r.ok ? r.text() : undefined;
-    }, 30_000, 250)) as HLS.types.MasterPlaylist;
+    const master = HLS.parse(
+      await waitFor(
+        'master playlist',
+        async () => {
+          const r = await fetch(event.hlsUrl);
+          return r.ok ? r.text() : undefined;
+        },
+        30_000,
+        250,
+      ),
+    ) as HLS.types.MasterPlaylist;
     const uris = master.variants.map((v) => new URL(v.uri, event.hlsUrl).href);
     // The same complete segment (not the run's first) from every rung.
-    const lists = await Promise.all(uris.map((u) => waitFor(`3 segments in ${u}`, async () => {
-      const p = HLS.parse(await text(u)) as HLS.types.MediaPlaylist;
-      return p.segments.length >= 3 ? p : undefined;
-    }, 40_000, 250)));
+    const lists = await Promise.all(
+      uris.map((u) =>
+        waitFor(
+          `3 segments in ${u}`,
+          async () => {
+            const p = HLS.parse(await text(u)) as HLS.types.MediaPlaylist;
+            return p.segments.length >= 3 ? p : undefined;
+          },
+          40_000,
+          250,
+        ),
+      ),
+    );
     const msn = Math.min(...lists.map((p) => p.mediaSequenceBase! + p.segments.length - 1)) - 1;
     const probes: Probe[] = [];
     for (const [i, u] of uris.entries()) {
@@ -83,7 +99,17 @@ async function publishAndProbe(name: string, width: number, height: number, fps:
       assert.ok(seg, `segment ${msn} in ${u}`);
       const file = join(tmp, `${name}-${i}.mp4`);
       writeFileSync(file, Buffer.concat([await bytes(new URL(seg.map!.uri, u).href), await bytes(new URL(seg.uri, u).href)]));
-      const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height:packet=pts_time', '-of', 'json', file]);
+      const { stdout } = await run('ffprobe', [
+        '-v',
+        'error',
+        '-select_streams',
+        'v:0',
+        '-show_entries',
+        'stream=width,height:packet=pts_time',
+        '-of',
+        'json',
+        file,
+      ]);
       const j = JSON.parse(stdout) as { streams: { width: number; height: number }[]; packets: { pts_time: string }[] };
       const pts = j.packets.map((x) => Number(x.pts_time)).sort((a, b) => a - b);
       const md5 = await run('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:v', '-f', 'framemd5', '-'], { maxBuffer: 8 << 20 });
@@ -91,7 +117,10 @@ async function publishAndProbe(name: string, width: number, height: number, fps:
         width: j.streams[0]!.width,
         height: j.streams[0]!.height,
         gaps: pts.slice(1).map((t, k) => t - pts[k]!),
-        hashes: md5.stdout.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(',').at(-1)!.trim()),
+        hashes: md5.stdout
+          .split('\n')
+          .filter((l) => l && !l.startsWith('#'))
+          .map((l) => l.split(',').at(-1)!.trim()),
         firstPts: pts[0]!,
       });
     }
@@ -109,7 +138,8 @@ function assertTruthful(variants: HLS.types.Variant[], probes: Probe[], expected
     const fps = variants[i]!.frameRate!;
     assert.equal(`${p.width}x${p.height}`, said[i]!.resolution, `rung ${i}: RESOLUTION matches the encoded size`);
     assert.ok(p.gaps.length >= Math.floor(fps * 1.5), `rung ${i}: ${p.gaps.length + 1} frames in a segment`);
-    for (const g of p.gaps) assert.ok(Math.abs(g - 1 / fps) < 0.001, `rung ${i}: frames every ${(1 / fps).toFixed(4)} s, found a gap of ${g.toFixed(4)} s`);
+    for (const g of p.gaps)
+      assert.ok(Math.abs(g - 1 / fps) < 0.001, `rung ${i}: frames every ${(1 / fps).toFixed(4)} s, found a gap of ${g.toFixed(4)} s`);
     // testsrc2 changes every frame: a repeated picture is a duplicated frame.
     const repeats = p.hashes.filter((h, k) => k > 0 && h === p.hashes[k - 1]).length;
     assert.equal(repeats, 0, `rung ${i}: no duplicated frames`);

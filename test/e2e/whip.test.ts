@@ -65,10 +65,18 @@ async function post(url: string, init: { key?: string; type?: string; body?: str
 }
 
 before(async () => {
-  server = await startServer({ ONAIR_WHIP_ICE_ADDRESSES: '127.0.0.1', ONAIR_WHIP_ICE_PORTS: ICE_PORTS.join('-'), ONAIR_RECONNECT_WINDOW_SEC: '2' });
+  server = await startServer({
+    ONAIR_WHIP_ICE_ADDRESSES: '127.0.0.1',
+    ONAIR_WHIP_ICE_PORTS: ICE_PORTS.join('-'),
+    ONAIR_RECONNECT_WINDOW_SEC: '2',
+  });
   event = JSON.parse(await server.cli(['event', 'create', '--title', 'WHIP e2e', '--json'])) as Created;
   other = JSON.parse(await server.cli(['event', 'create', '--title', 'Other', '--json'])) as Created;
-  chromium = await launchChromium(['--allow-loopback-in-peer-connection', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']);
+  chromium = await launchChromium([
+    '--allow-loopback-in-peer-connection',
+    '--use-fake-device-for-media-stream',
+    '--use-fake-ui-for-media-stream',
+  ]);
 });
 
 after(async () => {
@@ -86,7 +94,12 @@ test('bad WHIP requests get their documented errors and change nothing', async (
     ['key of another event', await post(url, { key: other.streamKey, type: 'application/sdp', body: offer }), 401, 'unauthorized'],
     ['not SDP', await post(url, { key: event.streamKey, type: 'application/sdp', body: 'hello' }), 400, 'bad_sdp'],
     ['VP8 only', await post(url, { key: event.streamKey, type: 'application/sdp', body: offer }), 400, 'bad_sdp'],
-    ['oversized', await post(url, { key: event.streamKey, type: 'application/sdp', body: `v=0\r\n${'a=x\r\n'.repeat(20_000)}` }), 413, 'too_large'],
+    [
+      'oversized',
+      await post(url, { key: event.streamKey, type: 'application/sdp', body: `v=0\r\n${'a=x\r\n'.repeat(20_000)}` }),
+      413,
+      'too_large',
+    ],
     ['unknown session', await post(`${url}/nope`, { method: 'DELETE' }), 404, 'not_found'],
     ['GET', await post(url, { method: 'GET' }), 405, 'method_not_allowed'],
   ];
@@ -114,7 +127,10 @@ test('Chromium publishes over WHIP: the event goes live and its H.264 + AAC ladd
   const published = await publishFromChromium(publisherPage, event.whipUrl, event.streamKey);
   sessionUrl = published.location;
   const candidates = published.answer.split(/\r?\n/).filter((l) => l.startsWith('a=candidate:'));
-  assert.ok(candidates.some((c) => c.includes(' 127.0.0.1 ')), 'the configured loopback address is a candidate');
+  assert.ok(
+    candidates.some((c) => c.includes(' 127.0.0.1 ')),
+    'the configured loopback address is a candidate',
+  );
   for (const c of candidates) {
     const port = Number(c.split(' ')[5]);
     assert.ok(port >= ICE_PORTS[0] && port <= ICE_PORTS[1], `candidate port ${port} within ONAIR_WHIP_ICE_PORTS`);
@@ -124,23 +140,42 @@ test('Chromium publishes over WHIP: the event goes live and its H.264 + AAC ladd
   assert.match(sessionUrl, new RegExp(`/whip/${event.id}/[\\w-]{16,}$`));
   assert.ok(!sessionUrl.includes(event.streamKey));
 
-  const master = await waitFor('master playlist', async () => {
-    const r = await fetch(event.hlsUrl);
-    return r.ok ? r.text() : undefined;
-  }, 40_000, 250);
+  const master = await waitFor(
+    'master playlist',
+    async () => {
+      const r = await fetch(event.hlsUrl);
+      return r.ok ? r.text() : undefined;
+    },
+    40_000,
+    250,
+  );
   assert.match(master, /CODECS="avc1\.[0-9a-f]+,mp4a\.40\.2"/);
   assert.match(master, /RESOLUTION=640x360/, 'the 360p rung of a 640×360 camera');
-  const media = new URL(master.split('\n').find((l) => l.endsWith('.m3u8'))!, event.hlsUrl).href;
-  const playlist = await waitFor('two segments', async () => {
-    const body = await (await fetch(media)).text();
-    return (body.match(/^seg-\d+\.m4s$/gm) ?? []).length >= 2 ? body : undefined;
-  }, 40_000, 500);
+  const media = new URL(
+    master.split('\n').find((l) => l.endsWith('.m3u8'))!,
+    event.hlsUrl,
+  ).href;
+  const playlist = await waitFor(
+    'two segments',
+    async () => {
+      const body = await (await fetch(media)).text();
+      return (body.match(/^seg-\d+\.m4s$/gm) ?? []).length >= 2 ? body : undefined;
+    },
+    40_000,
+    500,
+  );
   // A whole segment decodes with video and audio.
   const init = playlist.match(/URI="(init-\d+\.mp4)"/)![1]!;
   const seg = playlist.match(/^seg-\d+\.m4s$/m)![0];
-  const bytes = Buffer.concat(await Promise.all([init, seg].map(async (u) => Buffer.from(await (await fetch(new URL(u, media))).arrayBuffer()))));
+  const bytes = Buffer.concat(
+    await Promise.all([init, seg].map(async (u) => Buffer.from(await (await fetch(new URL(u, media))).arrayBuffer()))),
+  );
   const probe = await new Promise<string>((resolve, reject) => {
-    const child = execFile('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name', '-of', 'csv=p=0', '-i', 'pipe:0'], (err, out) => (err ? reject(err) : resolve(out)));
+    const child = execFile(
+      'ffprobe',
+      ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name', '-of', 'csv=p=0', '-i', 'pipe:0'],
+      (err, out) => (err ? reject(err) : resolve(out)),
+    );
     child.stdin!.end(bytes);
   });
   assert.match(probe, /h264,video/);
@@ -159,23 +194,42 @@ test('while WHIP is live, a second publisher on WHIP (409) or RTMP is refused an
   const page = await chromium!.browser.newPage();
   await assert.rejects(publishFromChromium(page, event.whipUrl, event.streamKey), /WHIP POST: 409 .*already_live/);
   await page.close();
-  const rtmp = publishTestStream({ url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${event.streamKey}`, durationSec: 10, width: 320, height: 240 });
+  const rtmp = publishTestStream({
+    url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${event.streamKey}`,
+    durationSec: 10,
+    width: 320,
+    height: 240,
+  });
   assert.notEqual(await rtmp.done, 0, 'the RTMP publisher is refused');
   assert.equal(await metric('onair_ingest_rejected_total', 'protocol="rtmp",reason="already_live"'), 1);
   assert.equal(await metric('onair_ingest_rejected_total', 'protocol="whip",reason="already_live"'), 1);
   const before = await metric('onair_ingest_bytes_total', 'protocol="whip"');
-  await waitFor('WHIP bytes still flowing', async () => ((await metric('onair_ingest_bytes_total', 'protocol="whip"'))! > before! ? true : undefined), 10_000, 250);
+  await waitFor(
+    'WHIP bytes still flowing',
+    async () => ((await metric('onair_ingest_bytes_total', 'protocol="whip"'))! > before! ? true : undefined),
+    10_000,
+    250,
+  );
 });
 
 test('PATCH is 405 (no trickle ICE); DELETE ends the session and the event goes offline', async () => {
-  const patch = await fetch(sessionUrl, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag' }, body: 'a=end-of-candidates\r\n' });
+  const patch = await fetch(sessionUrl, {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/trickle-ice-sdpfrag' },
+    body: 'a=end-of-candidates\r\n',
+  });
   assert.equal(patch.status, 405);
   assert.match(patch.headers.get('allow') ?? '', /DELETE/);
   const del = await fetch(sessionUrl, { method: 'DELETE' });
   assert.equal(del.status, 200);
   assert.equal(await metric('onair_ingest_active_publishers', 'protocol="whip"'), 0);
   assert.equal((await fetch(sessionUrl, { method: 'DELETE' })).status, 404, 'gone');
-  await waitFor('event offline after the reconnect window', async () => ((await status(event.id)) === 'offline' ? true : undefined), 15_000, 250);
+  await waitFor(
+    'event offline after the reconnect window',
+    async () => ((await status(event.id)) === 'offline' ? true : undefined),
+    15_000,
+    250,
+  );
   await publisherPage?.close();
 });
 

@@ -59,8 +59,7 @@ export async function authMatrix(ctx: Ctx): Promise<void> {
     'cookie-no-csrf': { cookie: creds.cookie },
   };
   // Ids that pass validation but name nothing: an admin's request reaches the handler and ends in a 4xx.
-  const fill = (p: string) =>
-    p.replace('{id}', 'nOsUcHeVeNt01').replace(/\{[A-Za-z]+\}/g, 'nosuchthing01');
+  const fill = (p: string) => p.replace('{id}', 'nOsUcHeVeNt01').replace(/\{[A-Za-z]+\}/g, 'nosuchthing01');
   for (const op of ops) {
     if (op.path.endsWith('/auth/logout') || op.path.endsWith('/auth/login')) continue; // would end the session / count a failure
     for (const caller of Object.keys(headers) as Caller[]) {
@@ -71,7 +70,12 @@ export async function authMatrix(ctx: Ctx): Promise<void> {
         body: op.hasBody ? '{}' : undefined,
         timeoutMs: 5_000,
       });
-      const ok = exp === 'refuse401' ? r.status === 401 : exp === 'refuse403' ? r.status === 403 : r.status !== 401 && r.status !== 403 && r.status < 500 && r.status > 0;
+      const ok =
+        exp === 'refuse401'
+          ? r.status === 401
+          : exp === 'refuse403'
+            ? r.status === 403
+            : r.status !== 401 && r.status !== 403 && r.status < 500 && r.status > 0;
       const l = r.status >= 400 ? leak(r.body) : undefined;
       ctx.check(`auth ${op.method} ${op.path} as ${caller} (${op.role}): ${exp}`, ok && !l, `got ${r.status}${l ? ` (${l})` : ''}`);
     }
@@ -89,13 +93,28 @@ export async function loginBurst(ctx: Ctx, maxFailures: number): Promise<void> {
   const from = { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.9' };
   const burst = await Promise.all(
     Array.from({ length: 40 }, () =>
-      get(`${server.base}/api/v1/auth/login`, { method: 'POST', headers: from, body: JSON.stringify({ email: creds.adminEmail, password: 'wrong-password-guess' }) }),
+      get(`${server.base}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: from,
+        body: JSON.stringify({ email: creds.adminEmail, password: 'wrong-password-guess' }),
+      }),
     ),
   );
   const tried = burst.filter((r) => r.status === 401).length;
   const limited = burst.filter((r) => r.status === 429).length;
-  ctx.check(`40 parallel wrong logins: at most ${maxFailures} checked (401), the rest 429`, tried <= maxFailures && tried + limited === 40, `${tried}×401, ${limited}×429, others ${burst.map((r) => r.status).filter((s) => s !== 401 && s !== 429).join(',')}`);
-  const right = await get(`${server.base}/api/v1/auth/login`, { method: 'POST', headers: from, body: JSON.stringify({ email: creds.adminEmail, password: creds.adminPassword }) });
+  ctx.check(
+    `40 parallel wrong logins: at most ${maxFailures} checked (401), the rest 429`,
+    tried <= maxFailures && tried + limited === 40,
+    `${tried}×401, ${limited}×429, others ${burst
+      .map((r) => r.status)
+      .filter((s) => s !== 401 && s !== 429)
+      .join(',')}`,
+  );
+  const right = await get(`${server.base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: from,
+    body: JSON.stringify({ email: creds.adminEmail, password: creds.adminPassword }),
+  });
   ctx.check('after the burst even the right password from that address is 429', right.status === 429, `got ${right.status}`);
   const elsewhere = await get(`${server.base}/api/v1/auth/login`, {
     method: 'POST',
@@ -123,19 +142,38 @@ export async function webhookTargets(ctx: Ctx): Promise<void> {
   const auth = { authorization: `Bearer ${creds.admin}`, 'content-type': 'application/json' };
   const made: string[] = [];
   try {
-    for (const url of [`http://127.0.0.1:${port}/a`, `http://localhost:${port}/b`, `http://[::ffff:127.0.0.1]:${port}/c`, `http://0x7f000001:${port}/d`, `http://2130706433:${port}/e`]) {
+    for (const url of [
+      `http://127.0.0.1:${port}/a`,
+      `http://localhost:${port}/b`,
+      `http://[::ffff:127.0.0.1]:${port}/c`,
+      `http://0x7f000001:${port}/d`,
+      `http://2130706433:${port}/e`,
+    ]) {
       const r = await get(`${server.base}/api/v1/webhooks`, { method: 'POST', headers: auth, body: JSON.stringify({ url }) });
       if (r.status === 201) made.push((JSON.parse(r.body) as { webhook: { id: string } }).webhook.id);
-      ctx.check(`webhook to ${url}: refused (4xx JSON) or accepted`, (r.status >= 400 && r.status < 500 && !leak(r.body)) || r.status === 201, `got ${r.status}`);
+      ctx.check(
+        `webhook to ${url}: refused (4xx JSON) or accepted`,
+        (r.status >= 400 && r.status < 500 && !leak(r.body)) || r.status === 201,
+        `got ${r.status}`,
+      );
     }
     // Make deliveries happen: an event created and ended.
-    const ev = await get(`${server.base}/api/v1/events`, { method: 'POST', headers: auth, body: JSON.stringify({ title: 'webhook probe' }) });
+    const ev = await get(`${server.base}/api/v1/events`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ title: 'webhook probe' }),
+    });
     const id = (JSON.parse(ev.body) as { event: { id: string } }).event.id;
     await get(`${server.base}/api/v1/events/${id}/end`, { method: 'POST', headers: { authorization: auth.authorization } });
     await sleep(3_000);
-    ctx.check('no webhook delivery reached a loopback address (private targets refused by default)', hits.length === 0, `${hits.length} deliveries: ${hits.join(' ')}; ${made.length} of 5 accepted at creation`);
+    ctx.check(
+      'no webhook delivery reached a loopback address (private targets refused by default)',
+      hits.length === 0,
+      `${hits.length} deliveries: ${hits.join(' ')}; ${made.length} of 5 accepted at creation`,
+    );
   } finally {
-    for (const id of made) await get(`${server.base}/api/v1/webhooks/${id}`, { method: 'DELETE', headers: { authorization: auth.authorization } });
+    for (const id of made)
+      await get(`${server.base}/api/v1/webhooks/${id}`, { method: 'DELETE', headers: { authorization: auth.authorization } });
     receiver.closeAllConnections();
     await new Promise((r) => receiver.close(r));
   }
@@ -143,7 +181,8 @@ export async function webhookTargets(ctx: Ctx): Promise<void> {
 
 /** Where install-prereqs puts schemathesis (a venv of its own). */
 export function schemathesisBin(): string {
-  const dir = process.env.SCHEMATHESIS_VENV ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'onair', 'schemathesis-4.32.5');
+  const dir =
+    process.env.SCHEMATHESIS_VENV ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'onair', 'schemathesis-4.32.5');
   return join(dir, 'bin', 'schemathesis');
 }
 
@@ -162,28 +201,53 @@ export async function fuzz(ctx: Ctx, budgetSec: number): Promise<void> {
     // Schemathesis reuses ids from earlier answers by default: it would find the live event (GET /events) and end
     // it or rotate its key — an admin's right, and the end of the stream this suite watches. Generated ids only.
     const config = join(out, 'schemathesis.toml');
-    writeFileSync(config, ['examples', 'coverage', 'fuzzing'].map((p) => `[phases.${p}.extra-data-sources]\nresponses = false\n`).join('\n'));
+    writeFileSync(
+      config,
+      ['examples', 'coverage', 'fuzzing'].map((p) => `[phases.${p}.extra-data-sources]\nresponses = false\n`).join('\n'),
+    );
     const args = [
-      '--config-file', config,
-      'run', `${ctx.server.base}/api/v1/openapi.json`,
-      '--url', ctx.server.base,
-      '-H', `Authorization: Bearer ${ctx.creds.fuzzAdmin}`,
-      '-H', 'X-Forwarded-For: 192.0.2.44',
-      '--checks', 'not_a_server_error,response_schema_conformance',
-      '--phases', 'examples,coverage,fuzzing',
-      '--max-examples', '12',
-      '--max-time', String(budgetSec),
-      '--workers', '2',
-      '--request-timeout', '10',
-      '--seed', '20261202',
+      '--config-file',
+      config,
+      'run',
+      `${ctx.server.base}/api/v1/openapi.json`,
+      '--url',
+      ctx.server.base,
+      '-H',
+      `Authorization: Bearer ${ctx.creds.fuzzAdmin}`,
+      '-H',
+      'X-Forwarded-For: 192.0.2.44',
+      '--checks',
+      'not_a_server_error,response_schema_conformance',
+      '--phases',
+      'examples,coverage,fuzzing',
+      '--max-examples',
+      '12',
+      '--max-time',
+      String(budgetSec),
+      '--workers',
+      '2',
+      '--request-timeout',
+      '10',
+      '--seed',
+      '20261202',
       '--no-shrink',
-      '--exclude-path-regex', '^/api/v1/(webhooks|auth/login|auth/logout|events/[^/]+/health/stream)$',
-      '--suppress-health-check', 'all',
-      '--report', 'ndjson', '--report-ndjson-path', join(out, 'events.ndjson'),
-      '--warnings', 'off',
+      '--exclude-path-regex',
+      '^/api/v1/(webhooks|auth/login|auth/logout|events/[^/]+/health/stream)$',
+      '--suppress-health-check',
+      'all',
+      '--report',
+      'ndjson',
+      '--report-ndjson-path',
+      join(out, 'events.ndjson'),
+      '--warnings',
+      'off',
     ];
     const { code, text } = await new Promise<{ code: number | null; text: string }>((resolve) => {
-      const child = spawn(bin, args, { cwd: out, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } });
+      const child = spawn(bin, args, {
+        cwd: out,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' },
+      });
       let text = '';
       child.stdout.on('data', (d: Buffer) => (text += d.toString()));
       child.stderr.on('data', (d: Buffer) => (text += d.toString()));
@@ -195,7 +259,11 @@ export async function fuzz(ctx: Ctx, budgetSec: number): Promise<void> {
     });
     const cases = Number(/(\d+) generated/.exec(text)?.[1] ?? 0);
     ctx.tried(cases);
-    const summary = text.split('\n').filter((l) => /passed|failed|error|Test cases|Operations/i.test(l)).slice(-8).join(' | ');
+    const summary = text
+      .split('\n')
+      .filter((l) => /passed|failed|error|Test cases|Operations/i.test(l))
+      .slice(-8)
+      .join(' | ');
     ctx.note(`schemathesis: exit ${code}, ${cases} cases; ${summary}`);
     if (code !== 0) ctx.note(text.slice(-6_000));
     ctx.check('schemathesis: no 5xx, every answer matches the document', code === 0, `exit ${code}: ${summary.slice(0, 600)}`);

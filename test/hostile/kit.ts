@@ -151,7 +151,10 @@ export function leak(body: string): string | undefined {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A fetch that never throws: status 0 and the error text on a network failure; `ms` is the time taken. */
-export async function get(url: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<{ status: number; body: string; headers: Headers; ms: number }> {
+export async function get(
+  url: string,
+  init: RequestInit & { timeoutMs?: number } = {},
+): Promise<{ status: number; body: string; headers: Headers; ms: number }> {
   const started = Date.now();
   try {
     const r = await fetch(url, { ...init, signal: AbortSignal.timeout(init.timeoutMs ?? 10_000) });

@@ -105,7 +105,18 @@ async function rawPublish(port: number, localAddress: string, key: string): Prom
   const closedP = new Promise<void>((r) => s.once('close', () => r()));
   void closedP.then(() => (closed = true));
   s.write(setChunkSize(65_536));
-  s.write(message(3, 20, 0, Buffer.concat([amfStr('connect'), amfNum(1), amfObj({ app: 'live', type: 'nonprivate', flashVer: 'FMLE/3.0', tcUrl: `rtmp://127.0.0.1:${port}/live` })])));
+  s.write(
+    message(
+      3,
+      20,
+      0,
+      Buffer.concat([
+        amfStr('connect'),
+        amfNum(1),
+        amfObj({ app: 'live', type: 'nonprivate', flashVer: 'FMLE/3.0', tcUrl: `rtmp://127.0.0.1:${port}/live` }),
+      ]),
+    ),
+  );
   await sleep(200);
   s.write(message(3, 20, 0, Buffer.concat([amfStr('createStream'), amfNum(2), amfNull])));
   await sleep(200);
@@ -124,12 +135,42 @@ async function memory(base: string): Promise<{ external: number; rss: number }> 
 
 /** Publishes a small stream with its H.264 corrupted on the way (ffmpeg's noise bitstream filter). */
 function corruptPublish(port: number, key: string, seconds: number): Promise<number | null> {
-  const child = spawn('ffmpeg', [
-    '-hide_banner', '-loglevel', 'quiet', '-nostdin', '-re', '-t', String(seconds),
-    '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=15[out0];sine=frequency=300:sample_rate=48000[out1]',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '30', '-b:v', '300k',
-    '-bsf:v', 'noise=amount=200', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', `rtmp://127.0.0.1:${port}/live/${key}`,
-  ], { stdio: 'ignore' });
+  const child = spawn(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'quiet',
+      '-nostdin',
+      '-re',
+      '-t',
+      String(seconds),
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=320x180:rate=15[out0];sine=frequency=300:sample_rate=48000[out1]',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-tune',
+      'zerolatency',
+      '-g',
+      '30',
+      '-b:v',
+      '300k',
+      '-bsf:v',
+      'noise=amount=200',
+      '-c:a',
+      'aac',
+      '-b:a',
+      '64k',
+      '-f',
+      'flv',
+      `rtmp://127.0.0.1:${port}/live/${key}`,
+    ],
+    { stdio: 'ignore' },
+  );
   return new Promise((resolve) => {
     const kill = setTimeout(() => child.kill('SIGKILL'), (seconds + 20) * 1000);
     child.on('close', (code) => {
@@ -160,13 +201,22 @@ export async function rtmpGroup(ctx: Ctx, spare: Created): Promise<void> {
     const msg = (/"msg":"([^"]{0,60})/.exec(l)?.[1] ?? l.slice(0, 60)).replace(/\d+/g, 'N');
     kinds.set(msg, (kinds.get(msg) ?? 0) + 1);
   }
-  const top = [...kinds].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => `${n}× "${k}"`).join(', ');
-  ctx.check('corrupt publisher: log lines bounded (≤ 200 for 12 s)', spareLines.length <= 200 && newLines.length <= 400,
-    `${spareLines.length} lines mention the event, ${server.log().split('\n').length - linesBefore} new lines in all; most: ${top}`);
+  const top = [...kinds]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([k, n]) => `${n}× "${k}"`)
+    .join(', ');
+  ctx.check(
+    'corrupt publisher: log lines bounded (≤ 200 for 12 s)',
+    spareLines.length <= 200 && newLines.length <= 400,
+    `${spareLines.length} lines mention the event, ${server.log().split('\n').length - linesBefore} new lines in all; most: ${top}`,
+  );
   ctx.check('corrupt publisher: its stream key is never logged', !server.log().includes(spare.streamKey));
 
   // Random bytes instead of a handshake.
-  const randoms = await Promise.all(Array.from({ length: 10 }, (_, i) => rawExchange(port, [noise(4096, 100 + i)], { localAddress: from(), idleMs: 2_000, maxMs: 5_000 })));
+  const randoms = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => rawExchange(port, [noise(4096, 100 + i)], { localAddress: from(), idleMs: 2_000, maxMs: 5_000 })),
+  );
   for (const [i, r] of randoms.entries()) {
     ctx.check(`random bytes #${i}: answered at most with a handshake`, r.data.length <= 1 + 2 * HANDSHAKE, `${r.data.length} bytes back`);
   }
@@ -187,13 +237,15 @@ export async function rtmpGroup(ctx: Ctx, spare: Created): Promise<void> {
     ctx.check(`handshake ${name}: handled`, r.data.length <= 1 + 2 * HANDSHAKE, `${r.data.length} bytes back`);
   }
   // Garbage after a good handshake: the server closes the connection (or ignores it) and lives on.
-  await Promise.all(Array.from({ length: 5 }, async (_, i) => {
-    const s = await handshaken(port, from());
-    if (!ctx.check(`garbage after handshake #${i}: handshake answered`, s !== undefined)) return;
-    s!.write(noise(8192, 200 + i));
-    await Promise.race([new Promise((r) => s!.once('close', r)), sleep(2_000)]);
-    s!.destroy();
-  }));
+  await Promise.all(
+    Array.from({ length: 5 }, async (_, i) => {
+      const s = await handshaken(port, from());
+      if (!ctx.check(`garbage after handshake #${i}: handshake answered`, s !== undefined)) return;
+      s!.write(noise(8192, 200 + i));
+      await Promise.race([new Promise((r) => s!.once('close', r)), sleep(2_000)]);
+      s!.destroy();
+    }),
+  );
   // A message header declaring 16 MiB, on many chunk streams of several connections: memory must not follow.
   const m0 = await memory(server.base);
   const held: Socket[] = [];
@@ -211,10 +263,17 @@ export async function rtmpGroup(ctx: Ctx, spare: Created): Promise<void> {
   ctx.tried(8 * 16);
   await sleep(2_500);
   const m1 = await memory(server.base);
-  const grewMiB = (Math.max(m1.external - m0.external, m1.rss - m0.rss)) / 2 ** 20;
-  ctx.check('16 MiB chunk headers (8 connections × 16 chunk streams): no allocation of the declared size', grewMiB < 128,
-    `external +${((m1.external - m0.external) / 2 ** 20).toFixed(0)} MiB, rss +${((m1.rss - m0.rss) / 2 ** 20).toFixed(0)} MiB; ${closedByServer}/${held.length} closed by the server`);
-  ctx.check('16 MiB chunk headers: the server drops such connections', closedByServer === held.length, `${closedByServer}/${held.length} closed by the server within 2.5 s`);
+  const grewMiB = Math.max(m1.external - m0.external, m1.rss - m0.rss) / 2 ** 20;
+  ctx.check(
+    '16 MiB chunk headers (8 connections × 16 chunk streams): no allocation of the declared size',
+    grewMiB < 128,
+    `external +${((m1.external - m0.external) / 2 ** 20).toFixed(0)} MiB, rss +${((m1.rss - m0.rss) / 2 ** 20).toFixed(0)} MiB; ${closedByServer}/${held.length} closed by the server`,
+  );
+  ctx.check(
+    '16 MiB chunk headers: the server drops such connections',
+    closedByServer === held.length,
+    `${closedByServer}/${held.length} closed by the server within 2.5 s`,
+  );
   for (const s of held) s.destroy();
 
   // A 5 KB key and a wrong key: refused, never logged, and no Publish.Start before the key was checked.
@@ -228,14 +287,16 @@ export async function rtmpGroup(ctx: Ctx, spare: Created): Promise<void> {
   const wrong = await rawPublish(port, from(), wrongKey);
   if (ctx.check('wrong key: handshake answered', wrong !== undefined)) {
     ctx.check('wrong key: refused (connection closed)', wrong!.closed);
-    ctx.check('wrong key: no NetStream.Publish.Start before the key check', !wrong!.text.includes('NetStream.Publish.Start'), 'the server said Publish.Start');
+    ctx.check(
+      'wrong key: no NetStream.Publish.Start before the key check',
+      !wrong!.text.includes('NetStream.Publish.Start'),
+      'the server said Publish.Start',
+    );
   }
   ctx.check('5 KB / wrong keys are not in the log', !server.log().includes('K'.repeat(100)) && !server.log().includes(wrongKey));
 
   // Connect flood: 200 connections at once (from 4 addresses), each completing a handshake, held 1 s, dropped.
-  const flood = await Promise.allSettled(
-    Array.from({ length: 200 }, (_, i) => handshaken(port, `127.0.0.${40 + (i % 4)}`)),
-  );
+  const flood = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => handshaken(port, `127.0.0.${40 + (i % 4)}`)));
   ctx.tried(200);
   const ok = flood.filter((r) => r.status === 'fulfilled' && r.value).length;
   await sleep(1_000);

@@ -38,7 +38,10 @@ interface World {
 
 function cliWithStdin(server: ServerUnderTest, args: string[], input: string): Promise<number | null> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cli', 'onair.ts'), ...args], { env: server.env, stdio: ['pipe', 'ignore', 'ignore'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cli', 'onair.ts'), ...args], {
+      env: server.env,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
     child.on('close', resolve);
     child.stdin.end(input);
   });
@@ -62,21 +65,41 @@ async function setUp(): Promise<World> {
     const whipTarget = await make('Hostile: WHIP target');
     const adminEmail = 'hostile-admin@example.com';
     const adminPassword = 'hostile admin password 1';
-    if ((await cliWithStdin(server, ['operator', 'create', '--email', adminEmail, '--role', 'admin'], `${adminPassword}\n`)) !== 0) throw new Error('operator create failed');
-    if ((await cliWithStdin(server, ['operator', 'create', '--email', 'hostile-mod@example.com', '--role', 'moderator'], 'hostile mod password 1\n')) !== 0) throw new Error('operator create failed');
+    if ((await cliWithStdin(server, ['operator', 'create', '--email', adminEmail, '--role', 'admin'], `${adminPassword}\n`)) !== 0)
+      throw new Error('operator create failed');
+    if (
+      (await cliWithStdin(
+        server,
+        ['operator', 'create', '--email', 'hostile-mod@example.com', '--role', 'moderator'],
+        'hostile mod password 1\n',
+      )) !== 0
+    )
+      throw new Error('operator create failed');
     const login = async (email: string, password: string) => {
-      const r = await fetch(`${server.base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+      const r = await fetch(`${server.base}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password }),
+      });
       if (r.status !== 200) throw new Error(`login ${email}: ${r.status}`);
       return { cookie: r.headers.get('set-cookie')!.split(';')[0]!, csrf: ((await r.json()) as { csrfToken: string }).csrfToken };
     };
     const token = async (s: { cookie: string; csrf: string }, name: string) => {
-      const r = await fetch(`${server.base}/api/v1/auth/tokens`, { method: 'POST', headers: { 'content-type': 'application/json', cookie: s.cookie, 'x-csrf-token': s.csrf }, body: JSON.stringify({ name }) });
+      const r = await fetch(`${server.base}/api/v1/auth/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie: s.cookie, 'x-csrf-token': s.csrf },
+        body: JSON.stringify({ name }),
+      });
       if (r.status !== 201) throw new Error(`token: ${r.status}`);
       return ((await r.json()) as { token: string }).token;
     };
     const adminSession = await login(adminEmail, adminPassword);
     const modSession = await login('hostile-mod@example.com', 'hostile mod password 1');
-    const v = await fetch(`${server.base}/api/v1/viewers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ displayName: 'Hostile viewer' }) });
+    const v = await fetch(`${server.base}/api/v1/viewers`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ displayName: 'Hostile viewer' }),
+    });
     const creds: Credentials = {
       admin: await token(adminSession, 'hostile'),
       fuzzAdmin: await token(adminSession, 'hostile-fuzzer'),
@@ -88,7 +111,14 @@ async function setUp(): Promise<World> {
       adminPassword,
     };
     // A small 360p source: the default ladder keeps only its 360p rung.
-    const publisher = publishTestStream({ url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${live.streamKey}`, width: 640, height: 360, fps: 30, videoKbps: 800, durationSec: 1800 });
+    const publisher = publishTestStream({
+      url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${live.streamKey}`,
+      width: 640,
+      height: 360,
+      fps: 30,
+      videoKbps: 800,
+      durationSec: 1800,
+    });
     const watcher = new StreamWatcher(server.base, live.hlsUrl);
     await watcher.ready(60_000);
     watcher.start();
@@ -140,7 +170,9 @@ async function runGroup(w: World, name: string, limitSec: number, body: (ctx: Ct
   try {
     await Promise.race([
       body(ctx),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`group did not finish within ${limitSec} s`)), limitSec * 1000))),
+      new Promise(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`group did not finish within ${limitSec} s`)), limitSec * 1000)),
+      ),
     ]);
   } catch (err) {
     ctx.check('group ran to completion', false, (err as Error).stack?.split('\n').slice(0, 4).join(' ') ?? String(err));
@@ -158,7 +190,11 @@ async function runGroup(w: World, name: string, limitSec: number, body: (ctx: Ct
     ctx.check('viewer HLS and /healthz answered throughout', win.healthFailures.length === 0, win.healthFailures.slice(0, 5).join('; '));
     const master = await get(w.live.hlsUrl);
     const health = await get(`${w.server.base}/healthz`);
-    ctx.check('a viewer still gets the master playlist and /healthz', master.status === 200 && health.status === 200, `master ${master.status}, healthz ${health.status}`);
+    ctx.check(
+      'a viewer still gets the master playlist and /healthz',
+      master.status === 200 && health.status === 200,
+      `master ${master.status}, healthz ${health.status}`,
+    );
     ctx.check('live publisher still connected', w.publisher.child.exitCode === null);
   }
   stats.sec = Math.round((Date.now() - t0) / 1000);
@@ -169,11 +205,15 @@ const groups: [string, number, (ctx: Ctx, w: World) => Promise<void>][] = [
   ['http', 150, (ctx) => httpGroup(ctx)],
   ['rtmp', 150, (ctx, w) => rtmpGroup(ctx, w.spare)],
   ['ws', 120, (ctx) => wsGroup(ctx)],
-  ['auth', 120, async (ctx) => {
-    await authMatrix(ctx);
-    await loginBurst(ctx, LOGIN_MAX_FAILURES);
-    await webhookTargets(ctx);
-  }],
+  [
+    'auth',
+    120,
+    async (ctx) => {
+      await authMatrix(ctx);
+      await loginBurst(ctx, LOGIN_MAX_FAILURES);
+      await webhookTargets(ctx);
+    },
+  ],
   ['fuzz', FUZZ_BUDGET_SEC + 90, (ctx) => fuzz(ctx, FUZZ_BUDGET_SEC)],
   // Last: wrong keys lock an address out (its own loopback address here, but keep it away from the others).
   ['whip', 60, (ctx, w) => whipGroup(ctx, w.whipTarget)],
@@ -186,7 +226,18 @@ setTimeout(() => {
   world?.publisher.child.kill('SIGKILL');
   world?.server.child.kill('SIGKILL');
   log(`FAIL suite: hard time limit of ${HARD_LIMIT_SEC} s reached`);
-  log(JSON.stringify({ suite: 'hostile', inputs, checks, failures: failures.length, serverRestarts: restarts, streamParts: world?.watcher.seen.size ?? 0, durationSec: HARD_LIMIT_SEC, groups: perGroup }));
+  log(
+    JSON.stringify({
+      suite: 'hostile',
+      inputs,
+      checks,
+      failures: failures.length,
+      serverRestarts: restarts,
+      streamParts: world?.watcher.seen.size ?? 0,
+      durationSec: HARD_LIMIT_SEC,
+      groups: perGroup,
+    }),
+  );
   process.exit(1);
 }, HARD_LIMIT_SEC * 1000).unref();
 

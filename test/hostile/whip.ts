@@ -9,13 +9,16 @@ export function httpFrom(
   o: { method: string; path: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string },
 ): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, method: o.method, path: o.path, headers: o.headers, localAddress: o.localAddress, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      res.on('error', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method: o.method, path: o.path, headers: o.headers, localAddress: o.localAddress, timeout: 10_000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+        res.on('error', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (err) => resolve({ status: 0, body: String(err), headers: {} }));
     req.end(o.body);
@@ -23,9 +26,18 @@ export function httpFrom(
 }
 
 const H264_OFFER = [
-  'v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0',
-  'm=video 9 UDP/TLS/RTP/SAVPF 102', 'c=IN IP4 0.0.0.0', 'a=mid:0', 'a=sendonly', 'a=rtpmap:102 H264/90000',
-  'a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f', '',
+  'v=0',
+  'o=- 1 2 IN IP4 127.0.0.1',
+  's=-',
+  't=0 0',
+  'a=group:BUNDLE 0',
+  'm=video 9 UDP/TLS/RTP/SAVPF 102',
+  'c=IN IP4 0.0.0.0',
+  'a=mid:0',
+  'a=sendonly',
+  'a=rtpmap:102 H264/90000',
+  'a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+  '',
 ].join('\r\n');
 
 /** Runs the WHIP group against `target` (an idle event whose key we have). */
@@ -37,14 +49,28 @@ export async function whipGroup(ctx: Ctx, target: Created): Promise<void> {
       method: 'POST',
       path,
       localAddress,
-      headers: { ...(type ? { 'content-type': type } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}), 'content-length': String(Buffer.byteLength(body)) },
+      headers: {
+        ...(type ? { 'content-type': type } : {}),
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        'content-length': String(Buffer.byteLength(body)),
+      },
       body,
     });
   /** A POST with no body framing at all (neither Content-Length nor Transfer-Encoding), as some WHIP clients send. */
   const bare = async (localAddress: string, key: string) => {
-    const r = await rawExchange(port, [`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/sdp\r\nAuthorization: Bearer ${key}\r\nConnection: close\r\n\r\n`], { localAddress, idleMs: 2_000, maxMs: 5_000 });
+    const r = await rawExchange(
+      port,
+      [
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/sdp\r\nAuthorization: Bearer ${key}\r\nConnection: close\r\n\r\n`,
+      ],
+      { localAddress, idleMs: 2_000, maxMs: 5_000 },
+    );
     const text = r.data.toString('utf8');
-    return { status: statuses(text)[0] ?? 0, body: text.slice(text.indexOf('\r\n\r\n') + 4), headers: {} as Record<string, string | undefined> };
+    return {
+      status: statuses(text)[0] ?? 0,
+      body: text.slice(text.indexOf('\r\n\r\n') + 4),
+      headers: {} as Record<string, string | undefined>,
+    };
   };
   const good = '127.0.0.210';
   const cases: [string, () => Promise<{ status: number; body: string }>, number, string][] = [
@@ -53,8 +79,24 @@ export async function whipGroup(ctx: Ctx, target: Created): Promise<void> {
     ['not SDP', () => post(good, 'hello, world', target.streamKey), 400, 'bad_sdp'],
     ['binary noise', () => post(good, '\u0000\u0001\u00ff'.repeat(300), target.streamKey), 400, 'bad_sdp'],
     ['VP8 only', () => post(good, H264_OFFER.replace(/H264/g, 'VP8').replace(/a=fmtp.*\r\n/, ''), target.streamKey), 400, 'bad_sdp'],
-    ['audio only', () => post(good, 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n', target.streamKey), 400, 'bad_sdp'],
-    ['three video tracks', () => post(good, H264_OFFER + H264_OFFER.slice(H264_OFFER.indexOf('m=')) + H264_OFFER.slice(H264_OFFER.indexOf('m=')), target.streamKey), 400, 'bad_sdp'],
+    [
+      'audio only',
+      () =>
+        post(
+          good,
+          'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n',
+          target.streamKey,
+        ),
+      400,
+      'bad_sdp',
+    ],
+    [
+      'three video tracks',
+      () =>
+        post(good, H264_OFFER + H264_OFFER.slice(H264_OFFER.indexOf('m=')) + H264_OFFER.slice(H264_OFFER.indexOf('m=')), target.streamKey),
+      400,
+      'bad_sdp',
+    ],
     ['oversized (100 KB)', () => post(good, `v=0\r\n${'a=x\r\n'.repeat(25_000)}`, target.streamKey), 413, 'too_large'],
     ['text/plain', () => post(good, H264_OFFER, target.streamKey, 'text/plain'), 415, 'unsupported_media_type'],
     ['no content type', () => post(good, H264_OFFER, target.streamKey, null), 415, 'unsupported_media_type'],
@@ -62,12 +104,20 @@ export async function whipGroup(ctx: Ctx, target: Created): Promise<void> {
   for (const [name, send, status, code] of cases) {
     const r = await send();
     const l = leak(r.body);
-    ctx.check(`WHIP ${name}: ${status} ${code}`, r.status === status && r.body.includes(`"${code}"`) && !l, `got ${r.status} ${r.body.slice(0, 160)}${l ? ` (${l})` : ''}`);
+    ctx.check(
+      `WHIP ${name}: ${status} ${code}`,
+      r.status === status && r.body.includes(`"${code}"`) && !l,
+      `got ${r.status} ${r.body.slice(0, 160)}${l ? ` (${l})` : ''}`,
+    );
   }
   // H.264 offer without ICE credentials or a DTLS fingerprint: answered (a session that will never connect) or
   // refused, never a 5xx or a hang. A session made is deleted at once.
   const broken = await post('127.0.0.211', H264_OFFER, target.streamKey);
-  ctx.check('WHIP H.264 offer without ICE/DTLS: 201 or 4xx', broken.status > 0 && broken.status < 500 && !leak(broken.body), `got ${broken.status} ${broken.body.slice(0, 160)}`);
+  ctx.check(
+    'WHIP H.264 offer without ICE/DTLS: 201 or 4xx',
+    broken.status > 0 && broken.status < 500 && !leak(broken.body),
+    `got ${broken.status} ${broken.body.slice(0, 160)}`,
+  );
   const location = broken.headers.location;
   if (broken.status === 201 && typeof location === 'string') {
     const del = await httpFrom(port, { method: 'DELETE', path: new URL(location, ctx.server.base).pathname, localAddress: '127.0.0.211' });
@@ -78,9 +128,17 @@ export async function whipGroup(ctx: Ctx, target: Created): Promise<void> {
   const guesser = '127.0.0.212';
   const answers: number[] = [];
   for (let i = 0; i < 10; i++) answers.push((await post(guesser, H264_OFFER, `sk_wrong${'x'.repeat(20)}${i}`)).status);
-  ctx.check('WHIP 10 wrong keys: each 401', answers.every((s) => s === 401), answers.join(','));
+  ctx.check(
+    'WHIP 10 wrong keys: each 401',
+    answers.every((s) => s === 401),
+    answers.join(','),
+  );
   const locked = await post(guesser, H264_OFFER, `sk_wrong${'y'.repeat(22)}`);
-  ctx.check('WHIP 11th wrong key: 429 with Retry-After', locked.status === 429 && locked.headers['retry-after'] !== undefined, `got ${locked.status}`);
+  ctx.check(
+    'WHIP 11th wrong key: 429 with Retry-After',
+    locked.status === 429 && locked.headers['retry-after'] !== undefined,
+    `got ${locked.status}`,
+  );
   const lockedRight = await post(guesser, '', target.streamKey);
   ctx.check('WHIP right key from a locked address: 429', lockedRight.status === 429, `got ${lockedRight.status}`);
   const huge = await post('127.0.0.213', H264_OFFER, 'k'.repeat(6_000));

@@ -16,9 +16,17 @@ interface Opened {
 }
 
 /** Opens /ws?event=… from `localAddress` with `headers`; status 101 when open, else the refusal's status (0: error). */
-function openWs(port: number, eventId: string, o: { localAddress?: string; headers?: Record<string, string>; hello?: boolean } = {}): Promise<Opened> {
+function openWs(
+  port: number,
+  eventId: string,
+  o: { localAddress?: string; headers?: Record<string, string>; hello?: boolean } = {},
+): Promise<Opened> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?event=${eventId}`, { localAddress: o.localAddress, headers: o.headers, handshakeTimeout: 5_000 });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?event=${eventId}`, {
+      localAddress: o.localAddress,
+      headers: o.headers,
+      handshakeTimeout: 5_000,
+    });
     const out: Opened = { status: 0, messages: [] };
     ws.on('message', (d, binary) => {
       try {
@@ -83,9 +91,16 @@ export async function wsGroup(ctx: Ctx): Promise<void> {
     const [name, headers] = bad[round % bad.length]!;
     const r = await rawExchange(port, [upgrade(live.id, headers)], { localAddress: leakFrom, idleMs: 1_000, maxMs: 3_000 });
     const st = statuses(r.data)[0];
-    ctx.check(`bad upgrade (${name}) #${round}: refused with 4xx`, st !== undefined && st >= 400 && st < 500 && st !== 429, `status ${st ?? 'none'}`);
+    ctx.check(
+      `bad upgrade (${name}) #${round}: refused with 4xx`,
+      st !== undefined && st >= 400 && st < 500 && st !== 429,
+      `status ${st ?? 'none'}`,
+    );
   }
-  ctx.check(`after ${3 * WS_CAP} refused upgrades a good one from the same address opens (no leaked slot)`, await goodClient(port, live.id, leakFrom));
+  ctx.check(
+    `after ${3 * WS_CAP} refused upgrades a good one from the same address opens (no leaked slot)`,
+    await goodClient(port, live.id, leakFrom),
+  );
 
   // Frames: each hostile input on its own connection; the connection gets an error or is closed, the gateway lives.
   const frames: [string, (ws: WebSocket) => void, (o: Opened) => string | undefined][] = [
@@ -94,7 +109,11 @@ export async function wsGroup(ctx: Ctx): Promise<void> {
     ['unknown type', (ws) => ws.send(JSON.stringify({ type: 'rm -rf', ref: 'x' })), () => undefined],
     ['binary frame', (ws) => ws.send(noise(512, 3)), () => undefined],
     ['4 KB+ message', (ws) => ws.send(JSON.stringify({ type: 'comment', text: 'x'.repeat(5_000) })), () => undefined],
-    ['oversized frame (1 MiB)', (ws) => ws.send('y'.repeat(1 << 20)), (o) => (o.closed?.code === 1009 ? undefined : `closed ${JSON.stringify(o.closed)}`)],
+    [
+      'oversized frame (1 MiB)',
+      (ws) => ws.send('y'.repeat(1 << 20)),
+      (o) => (o.closed?.code === 1009 ? undefined : `closed ${JSON.stringify(o.closed)}`),
+    ],
     ['hello twice', (ws) => ws.send(JSON.stringify({ type: 'hello', v: 1 })), () => undefined],
     ['hello v 99', (ws) => ws.send(JSON.stringify({ type: 'hello', v: 99, token: 'a.b' })), () => undefined],
     ['forged token hello', (ws) => ws.send(JSON.stringify({ type: 'hello', v: 1, token: 'eyJ2IjoxfQ.AAAA' })), () => undefined],
@@ -113,7 +132,11 @@ export async function wsGroup(ctx: Ctx): Promise<void> {
     await until(() => o.closed !== undefined || o.messages.slice(before).some((m) => m.type === 'pong'), 3_000);
     const answered = o.closed !== undefined || o.messages.slice(before).some((m) => m.type === 'pong' || m.type === 'error');
     const problem = extra(o);
-    ctx.check(`frame ${name}: answered (error, pong or close)`, answered && !problem, problem ?? `got ${JSON.stringify(o.messages.slice(before)).slice(0, 200)}`);
+    ctx.check(
+      `frame ${name}: answered (error, pong or close)`,
+      answered && !problem,
+      problem ?? `got ${JSON.stringify(o.messages.slice(before)).slice(0, 200)}`,
+    );
     o.ws!.terminate();
   }
   // Raw invalid frames: bad UTF-8 text, an unmasked client frame, a reserved opcode, a 2^63 length.
@@ -151,7 +174,8 @@ export async function wsGroup(ctx: Ctx): Promise<void> {
   // Comment flood without a token and reactions flood: refused, bounded.
   const junk = await openWs(port, live.id, { localAddress: `127.0.0.${addr++}` });
   if (junk.status === 101) {
-    for (let i = 0; i < 2_000 && junk.ws!.readyState === WebSocket.OPEN; i++) junk.ws!.send(JSON.stringify({ type: i % 2 ? 'react' : 'comment', reaction: 'fire', text: 'spam' }));
+    for (let i = 0; i < 2_000 && junk.ws!.readyState === WebSocket.OPEN; i++)
+      junk.ws!.send(JSON.stringify({ type: i % 2 ? 'react' : 'comment', reaction: 'fire', text: 'spam' }));
     ctx.tried(2_000);
     ctx.check('comment/react flood without token: a normal client still joins', await goodClient(port, live.id, `127.0.0.${addr++}`));
     junk.ws!.terminate();
@@ -165,7 +189,11 @@ export async function wsGroup(ctx: Ctx): Promise<void> {
     for (let i = 0; i < 30_000 && slow.ws!.readyState === WebSocket.OPEN; i++) slow.ws!.send(`{"type":"ping","ref":"${ref}"}`);
     ctx.tried(30_000);
     const t0 = Date.now();
-    ctx.check('slow consumer: a normal client still joins within 3 s', await goodClient(port, live.id, `127.0.0.${addr}`), `${Date.now() - t0} ms`);
+    ctx.check(
+      'slow consumer: a normal client still joins within 3 s',
+      await goodClient(port, live.id, `127.0.0.${addr}`),
+      `${Date.now() - t0} ms`,
+    );
     slow.ws!.terminate();
   }
 
@@ -173,10 +201,15 @@ export async function wsGroup(ctx: Ctx): Promise<void> {
   const proxy = '127.0.0.190';
   const held: Opened[] = [];
   for (const client of ['198.51.100.1', '198.51.100.2']) {
-    for (let i = 0; i < WS_CAP; i++) held.push(await openWs(port, live.id, { localAddress: proxy, headers: { 'x-forwarded-for': client } }));
+    for (let i = 0; i < WS_CAP; i++)
+      held.push(await openWs(port, live.id, { localAddress: proxy, headers: { 'x-forwarded-for': client } }));
   }
   const opened = held.filter((o) => o.status === 101).length;
-  ctx.check(`trusted proxy: ${WS_CAP} connections for each of two forwarded clients (${2 * WS_CAP} from one proxy address)`, opened === 2 * WS_CAP, `${opened}/${2 * WS_CAP} opened`);
+  ctx.check(
+    `trusted proxy: ${WS_CAP} connections for each of two forwarded clients (${2 * WS_CAP} from one proxy address)`,
+    opened === 2 * WS_CAP,
+    `${opened}/${2 * WS_CAP} opened`,
+  );
   const over = await openWs(port, live.id, { localAddress: proxy, headers: { 'x-forwarded-for': '198.51.100.1' } });
   ctx.check('trusted proxy: a forwarded client over its cap gets 429', over.status === 429, `status ${over.status}`);
   over.ws?.terminate();
@@ -190,9 +223,14 @@ export async function wsGroup(ctx: Ctx): Promise<void> {
     other = await startServer({ ONAIR_TRUSTED_PROXIES: '', ONAIR_WS_MAX_CONNECTIONS_PER_IP: String(WS_CAP), ONAIR_LOG_LEVEL: 'warn' });
     const ev = JSON.parse(await other.cli(['event', 'create', '--title', 'ws caps', '--json'])) as { id: string };
     const list: Opened[] = [];
-    for (let i = 0; i < WS_CAP + 1; i++) list.push(await openWs(other.httpPort, ev.id, { localAddress: spoofFrom, headers: { 'x-forwarded-for': `198.51.100.${10 + i}` } }));
+    for (let i = 0; i < WS_CAP + 1; i++)
+      list.push(await openWs(other.httpPort, ev.id, { localAddress: spoofFrom, headers: { 'x-forwarded-for': `198.51.100.${10 + i}` } }));
     const st = list.map((o) => o.status);
-    ctx.check(`no trusted proxy: X-Forwarded-For ignored, connection ${WS_CAP + 1} from one address gets 429`, st.slice(0, WS_CAP).every((s) => s === 101) && st[WS_CAP] === 429, st.join(','));
+    ctx.check(
+      `no trusted proxy: X-Forwarded-For ignored, connection ${WS_CAP + 1} from one address gets 429`,
+      st.slice(0, WS_CAP).every((s) => s === 101) && st[WS_CAP] === 429,
+      st.join(','),
+    );
     for (const o of list) o.ws?.terminate();
     ctx.check('second server stayed up', other.child.exitCode === null);
   } catch (err) {

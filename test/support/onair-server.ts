@@ -69,11 +69,15 @@ async function startServerOnce(env: Record<string, string>): Promise<ServerUnder
     tmp.remove();
   };
   try {
-    await waitFor('server /healthz', async () => {
-      if (child.exitCode !== null) throw new Error(`server exited: ${out}`);
-      const r = await fetch(`${base}/healthz`);
-      return r.ok ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      'server /healthz',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`server exited: ${out}`);
+        const r = await fetch(`${base}/healthz`);
+        return r.ok ? true : undefined;
+      },
+      30_000,
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -86,7 +90,8 @@ async function startServerOnce(env: Record<string, string>): Promise<ServerUnder
     env: fullEnv,
     child,
     log: () => out,
-    cli: async (args) => (await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, ...args], { env: fullEnv, cwd: root })).stdout,
+    cli: async (args) =>
+      (await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, ...args], { env: fullEnv, cwd: root })).stdout,
     stop,
   };
 }

@@ -19,7 +19,9 @@ export interface PostgresTestServer {
 function postgresBinDir(): string | undefined {
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return undefined;
-  const majors = readdirSync(base).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a));
+  const majors = readdirSync(base)
+    .filter((d) => /^\d+$/.test(d))
+    .sort((a, b) => Number(b) - Number(a));
   return majors.map((m) => join(base, m, 'bin')).find((d) => existsSync(join(d, 'postgres')));
 }
 
@@ -53,10 +55,29 @@ export async function startPostgresTestServer(): Promise<PostgresTestServer> {
     tmp.remove();
   };
   try {
-    execFileSync(join(bin, 'initdb'), ['-D', data, '-U', 'onair', '--auth=trust', '-E', 'UTF8', '--no-sync'], { ...ids, cwd: dir, stdio: 'pipe' });
+    execFileSync(join(bin, 'initdb'), ['-D', data, '-U', 'onair', '--auth=trust', '-E', 'UTF8', '--no-sync'], {
+      ...ids,
+      cwd: dir,
+      stdio: 'pipe',
+    });
     const c = spawn(
       join(bin, 'postgres'),
-      ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+      [
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+      ],
       { ...ids, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child = c;

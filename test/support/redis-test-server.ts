@@ -13,7 +13,6 @@ export interface RedisTestServer {
   stop(): Promise<void>;
 }
 
-
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = createConnection({ port, host: '127.0.0.1' });

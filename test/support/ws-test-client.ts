@@ -35,7 +35,11 @@ export async function until(what: string, cond: () => boolean, timeoutMs = 15_00
  * Opens `url` (ws://host:port/ws?event=…) with extra upgrade `headers` (e.g. X-Forwarded-For); when `hello` is given,
  * sends it (no token: a watcher) and waits for welcome and history.
  */
-export async function connectClient(url: string, hello?: { token?: string; lastSeq?: number }, headers?: Record<string, string>): Promise<TestClient> {
+export async function connectClient(
+  url: string,
+  hello?: { token?: string; lastSeq?: number },
+  headers?: Record<string, string>,
+): Promise<TestClient> {
   const ws = new WebSocket(url, headers ? { headers } : undefined);
   const c: TestClient = {
     ws,
@@ -52,14 +56,21 @@ export async function connectClient(url: string, hello?: { token?: string; lastS
     },
     async waitFor(pred, what, timeoutMs = 15_000, from = 0) {
       let found: ServerMessage | undefined;
-      await until(what, () => {
-        found = c.messages.slice(from).find(pred);
-        return found !== undefined || c.closed !== undefined;
-      }, timeoutMs);
+      await until(
+        what,
+        () => {
+          found = c.messages.slice(from).find(pred);
+          return found !== undefined || c.closed !== undefined;
+        },
+        timeoutMs,
+      );
       if (!found) {
         // Closed: one more look (the message may have come with the close).
         found = c.messages.slice(from).find(pred);
-        if (!found) throw new Error(`connection closed (${c.closed?.code} ${c.closed?.reason}) while waiting for ${what}; got ${JSON.stringify(c.messages.slice(-3))}`);
+        if (!found)
+          throw new Error(
+            `connection closed (${c.closed?.code} ${c.closed?.reason}) while waiting for ${what}; got ${JSON.stringify(c.messages.slice(-3))}`,
+          );
       }
       return found;
     },
@@ -81,7 +92,12 @@ export async function connectClient(url: string, hello?: { token?: string; lastS
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
   });
   if (hello) {
-    c.send({ type: 'hello', v: 1, ...(hello.token !== undefined ? { token: hello.token } : {}), ...(hello.lastSeq !== undefined ? { lastSeq: hello.lastSeq } : {}) });
+    c.send({
+      type: 'hello',
+      v: 1,
+      ...(hello.token !== undefined ? { token: hello.token } : {}),
+      ...(hello.lastSeq !== undefined ? { lastSeq: hello.lastSeq } : {}),
+    });
     await c.waitFor((m) => m.type === 'welcome' || m.type === 'error', 'welcome');
     const err = c.messages.find((m) => m.type === 'error');
     if (err) throw new Error(`hello refused: ${JSON.stringify(err)}`);

@@ -69,9 +69,20 @@ export function summarize(state: LatencyPageState): LatencySummary {
     p50: quantile(latencies, 0.5),
     p95: quantile(latencies, 0.95),
     max: latencies.length ? Math.max(...latencies) : null,
-    hlsLatencyP50: quantile(state.samples.map((s) => s[3]), 0.5),
-    ingestToDisplayP50: quantile(state.samples.filter((s) => s[4] >= 0).map((s) => s[4]), 0.5),
-    p50Per10s: per10s(state.samples).map((w) => quantile(w.map((s) => s[1]), 0.5)),
+    hlsLatencyP50: quantile(
+      state.samples.map((s) => s[3]),
+      0.5,
+    ),
+    ingestToDisplayP50: quantile(
+      state.samples.filter((s) => s[4] >= 0).map((s) => s[4]),
+      0.5,
+    ),
+    p50Per10s: per10s(state.samples).map((w) =>
+      quantile(
+        w.map((s) => s[1]),
+        0.5,
+      ),
+    ),
     samples: latencies.length,
     misreads: state.misreads,
     frames: state.frames,
@@ -91,12 +102,20 @@ export async function measureLatency(browser: Browser, o: LatencyRunOptions): Pr
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(o.pageUrl);
     await page.waitForFunction(() => window.__latencyBench !== undefined, undefined, { timeout: 15_000 });
-    await page.evaluate(({ url, config }) => window.__latencyBench!.start(url, JSON.parse(config)), { url: o.hlsUrl, config: JSON.stringify(o.hlsConfig) });
+    await page.evaluate(({ url, config }) => window.__latencyBench!.start(url, JSON.parse(config)), {
+      url: o.hlsUrl,
+      config: JSON.stringify(o.hlsConfig),
+    });
     try {
-      await page.waitForFunction(() => window.__latencyBench!.state.ttffMs !== undefined, undefined, { timeout: o.firstFrameTimeoutMs ?? 30_000 });
+      await page.waitForFunction(() => window.__latencyBench!.state.ttffMs !== undefined, undefined, {
+        timeout: o.firstFrameTimeoutMs ?? 30_000,
+      });
     } catch (err) {
       const st = await page.evaluate(() => window.__latencyBench!.state).catch(() => undefined);
-      throw new Error(`no frame displayed from ${o.hlsUrl}; page errors: ${pageErrors.join('; ')}; hls errors: ${st?.errors.join('; ') ?? '?'}`, { cause: err });
+      throw new Error(
+        `no frame displayed from ${o.hlsUrl}; page errors: ${pageErrors.join('; ')}; hls errors: ${st?.errors.join('; ') ?? '?'}`,
+        { cause: err },
+      );
     }
     // The measurement window itself (not a readiness wait).
     await new Promise((r) => setTimeout(r, o.durationMs));

@@ -78,7 +78,9 @@ export function createNginxRtmp(o: NginxRtmpOptions): NginxRtmp {
       mkdirSync(join(dir, 'hls'));
       const conf = join(dir, 'nginx.conf');
       writeFileSync(conf, nginxRtmpConf(dir, o));
-      const c = spawn(o.nginxPath ?? 'nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn(o.nginxPath ?? 'nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf, '-g', 'daemon off;'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       child = c;
       c.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
       exited = new Promise((resolve) => c.on('close', () => resolve()));
@@ -89,7 +91,10 @@ export function createNginxRtmp(o: NginxRtmpOptions): NginxRtmp {
           const errLog = existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '';
           throw new Error(`nginx exited with ${c.exitCode}: ${log}${errLog}`);
         }
-        const ok = await fetch(`http://127.0.0.1:${o.httpPort}/hls/`).then(() => true, () => false);
+        const ok = await fetch(`http://127.0.0.1:${o.httpPort}/hls/`).then(
+          () => true,
+          () => false,
+        );
         if (ok) return;
         if (Date.now() > deadline) throw new Error(`nginx did not answer on ${o.httpPort}: ${log}`);
         await new Promise((r) => setTimeout(r, 100));

@@ -46,12 +46,20 @@ export function createLatencyPageServer(): LatencyPageServer {
           let body = cache.get(path);
           if (body === undefined) {
             const src = await readFile(file, 'utf8');
-            body = kind === 'ts'
-              ? ts.transpileModule(src, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, verbatimModuleSyntax: true } }).outputText
-              : src;
+            body =
+              kind === 'ts'
+                ? ts.transpileModule(src, {
+                    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, verbatimModuleSyntax: true },
+                  }).outputText
+                : src;
             cache.set(path, body);
           }
-          res.writeHead(200, { 'content-type': kind === 'html' ? 'text/html; charset=utf-8' : 'text/javascript; charset=utf-8', 'cache-control': 'no-store' }).end(body);
+          res
+            .writeHead(200, {
+              'content-type': kind === 'html' ? 'text/html; charset=utf-8' : 'text/javascript; charset=utf-8',
+              'cache-control': 'no-store',
+            })
+            .end(body);
         })().catch((err: unknown) => {
           res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err));
         });

@@ -41,7 +41,16 @@ declare global {
 }
 
 const CELL_PX = 8;
-const state: LatencyPageState = { samples: [], frames: 0, misreads: 0, stalls: 0, stalledMs: 0, ttffMs: undefined, ttffFromPageMs: undefined, errors: [] };
+const state: LatencyPageState = {
+  samples: [],
+  frames: 0,
+  misreads: 0,
+  stalls: 0,
+  stalledMs: 0,
+  ttffMs: undefined,
+  ttffFromPageMs: undefined,
+  errors: [],
+};
 
 function start(url: string, config: Partial<HlsConfig>): void {
   const video = document.getElementById('video') as HTMLVideoElement;

@@ -16,7 +16,10 @@ export interface WhipPublisherState {
 
 declare global {
   interface Window {
-    __whipPublisher?: { start(whipUrl: string, key: string, width: number, height: number, fps: number): Promise<void>; state: WhipPublisherState };
+    __whipPublisher?: {
+      start(whipUrl: string, key: string, width: number, height: number, fps: number): Promise<void>;
+      state: WhipPublisherState;
+    };
   }
 }
 
@@ -76,7 +79,11 @@ async function start(whipUrl: string, key: string, width: number, height: number
     setTimeout(resolve, 3000);
     if (pc.iceGatheringState === 'complete') resolve();
   });
-  const r = await fetch(whipUrl, { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: `Bearer ${key}` }, body: pc.localDescription!.sdp });
+  const r = await fetch(whipUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/sdp', authorization: `Bearer ${key}` },
+    body: pc.localDescription!.sdp,
+  });
   if (r.status !== 201) throw new Error(`WHIP POST answered ${r.status}: ${await r.text()}`);
   await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
   state.location = new URL(r.headers.get('location')!, whipUrl).href;
