@@ -30,13 +30,13 @@ test('ffmpeg arguments: one decode, keyframes on a shared grid, one fMP4 pipe pe
 });
 
 test('ffmpeg arguments: exact rational rates, sizes by the short side, -g per rung', () => {
-  const args = ffmpegArgs(config, plan(1920, 1080, 60000 / 1001), true);
+  const args = ffmpegArgs(config, plan(1280, 720, 60000 / 1001), true);
   const graph = args[args.indexOf('-filter_complex') + 1]!;
-  assert.match(graph, /\[s0\]fps=60000\/1001,scale=1920:1080:/);
-  assert.match(graph, /\[s1\]fps=30000\/1001,scale=1280:720:/);
-  assert.match(graph, /\[s3\]fps=30000\/1001,scale=640:360:/);
+  assert.match(graph, /\[s0\]fps=60000\/1001,scale=1280:720:/);
+  assert.match(graph, /\[s1\]fps=30000\/1001,scale=854:480:/);
+  assert.match(graph, /\[s2\]fps=30000\/1001,scale=640:360:/);
   const gops = args.flatMap((a, i) => (a === '-g' ? [args[i + 1]] : []));
-  assert.deepEqual(gops, ['120', '60', '60', '60']);
+  assert.deepEqual(gops, ['120', '60', '60']);
   const portraitArgs = ffmpegArgs(config, plan(720, 1280, 25), false);
   const portrait = portraitArgs[portraitArgs.indexOf('-filter_complex') + 1]!;
   assert.match(portrait, /fps=25,scale=720:1280:.*fps=25,scale=480:854:.*fps=25,scale=360:640:/);
