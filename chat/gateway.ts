@@ -20,25 +20,16 @@ import type { ViewerOverlays } from './viewer-signals.ts';
 import { CloseCode, type ErrorCode } from './protocol.ts';
 import { Conn } from './connection.ts';
 import { Rooms, type RoomsStore } from './rooms.ts';
-import { createHandlers, type HandlersStore } from './handlers.ts';
+import { createHandlers, type HandlersSettings, type HandlersStore } from './handlers.ts';
 
 /** The chat store as the gateway uses it (chat/comments.ts CommentStore fits): what its rooms and handlers read and write. */
 export interface GatewayChatStore extends RoomsStore, HandlersStore {}
 
-/** Gateway settings (config/schema.ts names). */
-export interface GatewaySettings {
-  wsFlushMs: number;
+/** Gateway settings (config/schema.ts names): the handlers' and its own. */
+export interface GatewaySettings extends HandlersSettings {
   wsViewerCountMs: number;
   wsMaxConnectionsPerIp: number;
   wsMaxBufferedBytes: number;
-  wsMaxMessageBytes: number;
-  chatCommentsPerSec: number;
-  chatCommentBurst: number;
-  chatReactionsPerSec: number;
-  chatReactionBurst: number;
-  chatLikesPerSec: number;
-  chatLikeBurst: number;
-  chatIpFactor: number;
 }
 
 /** What the gateway needs from its parent. */
