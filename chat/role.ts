@@ -73,7 +73,11 @@ export function createChatRole(deps: {
       // The secret may be generated into the data dir: a file written at start, not when the role is built.
       tokens.load();
       await backend.start(signal);
-      await gateway.start(signal);
+      // A gateway that cannot start must not leave the bus connected.
+      await gateway.start(signal).catch(async (err: unknown) => {
+        await backend.stop();
+        throw err;
+      });
       logger.info({ bus: backend.bus.kind, mode: redisUrl ? config.busChannelMode : 'memory' }, 'chat gateway ready');
     },
     stop() {

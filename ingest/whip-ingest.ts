@@ -52,8 +52,6 @@ export interface WhipIngest {
   readonly router: Router;
   /** Ends the current WHIP publisher of `eventId` (its feed ends now); false if none is live. */
   disconnect(eventId: string): boolean;
-  /** True while `eventId` has a WHIP publisher (or one being negotiated). */
-  isLive(eventId: string): boolean;
   /** Starts the health checks (media timeouts, health reports); building the ingest starts no timer. */
   start(): Promise<void>;
   /** Ends every session and waits for their ffmpeg to exit. */
@@ -302,7 +300,6 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       finish(s, 'disconnected');
       return true;
     },
-    isLive: (eventId) => publishers.holderProtocol(eventId) === 'whip',
     async start() {
       stopped = false;
       healthTimer ??= setInterval(checkHealth, config.healthIntervalSec * 1000);
