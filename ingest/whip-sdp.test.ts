@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { answerVideoParameters, chooseCodec, ffmpegArgs, ffmpegSdp, offerProblem } from './whip-sdp.ts';
 
-const offer = (...media: string[]) => ['v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', ...media].join('\r\n') + '\r\n';
+const SECURITY = ['a=ice-ufrag:abcd', 'a=ice-pwd:0123456789abcdefghijkl', 'a=fingerprint:sha-256 AB:CD:EF'];
+const offer = (...media: string[]) => ['v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', ...SECURITY, ...media].join('\r\n') + '\r\n';
 const h264 = 'm=video 9 UDP/TLS/RTP/SAVPF 96 102\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000';
 const opus = 'm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2';
 
@@ -17,6 +18,13 @@ test('an offer needs one H.264 video track and at most one Opus audio track', ()
   assert.match(offerProblem(offer('m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000'))!, /H\.264/);
   assert.match(offerProblem(offer(h264, 'm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000'))!, /Opus/);
   assert.match(offerProblem(offer(h264, 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel'))!, /only audio and video/);
+});
+
+test('an offer that can never connect (no ICE credentials or no DTLS fingerprint) is refused', () => {
+  const without = (line: string) => offer(h264).replace(`${line}\r\n`, '');
+  assert.match(offerProblem(without(SECURITY[0]!))!, /lacks ICE credentials/);
+  assert.match(offerProblem(without(SECURITY[1]!))!, /lacks ICE credentials/);
+  assert.match(offerProblem(without(SECURITY[2]!))!, /lacks a DTLS fingerprint/);
 });
 
 test('ffmpeg gets an SDP for the forwarded payload types on loopback, and copies H.264 into FLV with AAC audio', () => {

@@ -23,6 +23,10 @@ export function offerProblem(sdp: string): string | undefined {
   if (media.length !== video.length + audio.length) return 'only audio and video m-lines are accepted';
   if (!/^a=rtpmap:\d+ H264\/90000/im.test(sdp)) return 'the video must offer H.264 (OBS: x264 or NVENC; browsers: H.264)';
   if (audio.length === 1 && !/^a=rtpmap:\d+ opus\/48000/im.test(sdp)) return 'the audio must offer Opus';
+  // Without ICE credentials and a DTLS fingerprint (RFC 8839 §5.4, RFC 8842 §5) no connection can ever be made: a
+  // session accepted now would only hold the event until its media timeout.
+  if (!/^a=ice-ufrag:\S+/m.test(sdp) || !/^a=ice-pwd:\S+/m.test(sdp)) return 'the offer lacks ICE credentials (a=ice-ufrag, a=ice-pwd)';
+  if (!/^a=fingerprint:\S+ \S+/m.test(sdp)) return 'the offer lacks a DTLS fingerprint (a=fingerprint)';
   return undefined;
 }
 
