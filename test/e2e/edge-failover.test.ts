@@ -115,7 +115,19 @@ after(async () => {
 });
 
 test('an origin node takes WHIP publishers on its public port, one publisher per event across protocols', async () => {
-  const offer = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n';
+  // A well-formed offer (ICE credentials, DTLS fingerprint, H.264), so that only the event's owner can refuse it.
+  const offer = [
+    'v=0',
+    'o=- 1 2 IN IP4 127.0.0.1',
+    's=-',
+    't=0 0',
+    'a=ice-ufrag:abcd',
+    'a=ice-pwd:0123456789abcdefghijkl',
+    'a=fingerprint:sha-256 AB:CD:EF',
+    'm=video 9 UDP/TLS/RTP/SAVPF 102',
+    'a=rtpmap:102 H264/90000',
+    '',
+  ].join('\r\n');
   const whip = (key: string) =>
     fetch(`${originA.base}/whip/${event.id}`, {
       method: 'POST',
