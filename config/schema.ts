@@ -133,6 +133,22 @@ export const configSchema = z
     originPort: port.default(0),
     /** Origin base URLs an edge pulls from, tried in order (cluster mode). Empty: the local origin. */
     originUrls: z.array(z.string().url()).default([]),
+    /**
+     * Shared secret (≥ 32 characters, the same on every node) that authenticates the cluster's internal traffic:
+     * ingests pushing live feeds to origins. Required by the ingest and origin roles in cluster mode. Never logged.
+     */
+    clusterSecret: z.string().min(32).optional(),
+    /** This node's id in the cluster (origin registry, event placement, logs). Default `<hostname>-<pid>`. */
+    nodeId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore, at most 64')
+      .optional(),
+    /** Origins that carry each live event in cluster mode (replicas transcoding the same feed). Unset: 2 when the pool has 2 or more, else 1. */
+    replicas: z.number().int().min(1).max(5).optional(),
+    /** Most live events this origin accepts; a publish finding every origin full is refused. 0: one per CPU core. */
+    originCapacity: z.number().int().min(0).max(1000).default(0),
+    /** Base URL ingests and edges reach this origin on (cluster mode). Default `http://<host>:<originPort>` (127.0.0.1 for 0.0.0.0). */
+    originAdvertiseUrl: z.string().url().optional(),
     /** Base URL viewers use to reach this server, for the URLs the CLI prints. Default http://<hostname>:<httpPort>. */
     publicUrl: z.string().url().optional(),
     /** Directory holding the SQLite database and other state. */
