@@ -58,3 +58,25 @@ export interface PlacementSource {
   /** The event's current placement, or undefined when it is not live anywhere. */
   get(eventId: string): Promise<Placement | undefined>;
 }
+
+/** Places live events on origins and fences them (ingests); read by origins to check a feed's epoch. */
+export interface Placements extends PlacementSource {
+  /**
+   * A publisher started (or came back) for `eventId` at `ingest`: a new epoch on `replicas` origins chosen by weighted
+   * rendezvous over free capacity, preferring the origins of the event's previous placement that are still alive and
+   * have room. `session` is the previous placement's + 1 (1 for none); `timelineZeroMs` is kept from it, else now.
+   * Rejects with PlacementError `no_origins` or `pool_full`.
+   */
+  place(eventId: string, opts: { ingest: string; replicas: number }): Promise<Placement>;
+  /**
+   * Swaps `failed` origins of the placement at `epoch` for others (same session and timeline), as a new epoch.
+   * Rejects with PlacementError `fenced` when `epoch` is no longer current, `pool_full`/`no_origins` when none is left.
+   */
+  replace(eventId: string, epoch: number, failed: readonly string[]): Promise<Placement>;
+  /** Keeps the placement at `epoch` alive (its record expires when its ingest stops renewing it); false when fenced. */
+  renew(eventId: string, epoch: number): Promise<boolean>;
+  /** Removes the placement at `epoch` (the broadcast ended); a no-op when fenced. */
+  release(eventId: string, epoch: number): Promise<void>;
+  /** Calls `listener` with every placement change (undefined: released or expired) made anywhere; returns an unsubscribe. */
+  onChange(listener: (eventId: string, placement: Placement | undefined) => void): () => void;
+}
