@@ -35,7 +35,7 @@ export function createAllInOneFront(deps: AllInOneFrontDeps): (req: IncomingMess
   app.disable('x-powered-by');
   app.set('trust proxy', (addr: string) => trustedProxies.trusts(addr));
   app.get('/healthz', (_req, res) => {
-    res.set('cache-control', 'no-store').json({ status: 'ok', role: config.role });
+    res.set('cache-control', 'no-store').json({ status: 'ok', role: config.role.join(',') });
   });
   app.get('/metrics', async (req, res) => {
     if (!metricsAllowed(config.metricsToken, req.headers.authorization)) {

@@ -108,7 +108,7 @@ test('origin role: store, origin, ingests and the HTTP port; the RTMP port taken
   await withDataDir(async (dir) => {
     const taken = await takenPort();
     try {
-      const node = composeNode(configFor(dir, { ONAIR_ROLE: 'origin', ONAIR_RTMP_PORT: String(taken.port) }), logger);
+      const node = composeNode(configFor(dir, { ONAIR_ROLE: 'ingest,origin', ONAIR_RTMP_PORT: String(taken.port) }), logger);
       await assert.rejects(node.start(), new RegExp(`RTMP ingest cannot listen on 127\\.0\\.0\\.1:${taken.port}: port already in use`));
       assert.deepEqual(node.services, [
         'ffmpeg check',
@@ -121,12 +121,12 @@ test('origin role: store, origin, ingests and the HTTP port; the RTMP port taken
       ]);
       assert.ok(!existsSync(join(dir, 'onair.sqlite-wal')), 'the store was closed');
       // The HTTP port had been bound before the RTMP one failed: it is free again.
-      const again = composeNode(configFor(dir, { ONAIR_ROLE: 'origin' }), logger);
+      const again = composeNode(configFor(dir, { ONAIR_ROLE: 'ingest,origin' }), logger);
       await again.start();
       try {
         assert.match(again.originUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
         const health = await fetch(`http://127.0.0.1:${again.httpPort}/healthz`, { headers: { connection: 'close' } });
-        assert.equal(((await health.json()) as { role: string }).role, 'origin');
+        assert.equal(((await health.json()) as { role: string }).role, 'ingest,origin');
       } finally {
         await again.stop();
       }
@@ -196,9 +196,9 @@ test('building starts nothing: no timer, socket, child process or probe until st
     'createHlsEdge',
     () => void createHlsEdge({ config, logger, registry: createMetricsRegistry(), upstreams: ['http://127.0.0.1:9'] }),
   );
-  build('the edge role', () => void composeNode({ ...config, role: 'edge' }, logger));
+  build('the edge role', () => void composeNode({ ...config, role: ['edge'] }, logger));
   await withDataDir(async (dir) => {
     build('the all-in-one role', () => void composeNode(configFor(dir), logger));
-    build('the origin role', () => void composeNode(configFor(dir, { ONAIR_ROLE: 'origin' }), logger));
+    build('the ingest,origin roles', () => void composeNode(configFor(dir, { ONAIR_ROLE: 'ingest,origin' }), logger));
   });
 });

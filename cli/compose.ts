@@ -35,7 +35,8 @@ import { RoleConfigError, allWorkersMetrics, createHttpFront, edgeHasChat, edgeP
 
 /** The services of one process, built and not started. */
 export interface OnairNode extends Service {
-  readonly role: Role;
+  /** The roles it runs, comma-separated. */
+  readonly role: string;
   /** The public HTTP port (the bound one once started). */
   readonly httpPort: number;
   /** The RTMP port of the roles that ingest (the bound one once started). */
@@ -117,9 +118,9 @@ export function composeNode(config: Config, logger: Logger): OnairNode {
   const group = new ServiceGroup(onStopError);
   const names: string[] = [];
   const stage = stageOf(group, names, onStopError);
-  const ports = composeRole[config.role](stage, config, logger);
+  const ports = composeRoles(stage, config, logger);
   return {
-    role: config.role,
+    role: roleName(config.role),
     get httpPort() {
       return ports.httpPort();
     },
@@ -138,12 +139,20 @@ export function composeNode(config: Config, logger: Logger): OnairNode {
   };
 }
 
-/** Every role `onair start --role` (and ONAIR_ROLE) accepts, and what it builds: a role without one does not compile. */
-const composeRole: Record<Role, (stage: Stage, config: Config, logger: Logger) => RolePorts> = {
-  all: composeAll,
-  origin: composeOrigin,
-  edge: composeEdge,
-};
+/** The role list of a process as one word for logs and /healthz: `all`, `edge`, `ingest,origin`. */
+export function roleName(roles: readonly Role[]): string {
+  return roles.join(',');
+}
+
+/** What the role list of `config` builds: all-in-one, an edge, or ingest + origin in one process (HLS for edges on originPort). */
+function composeRoles(stage: Stage, config: Config, logger: Logger): RolePorts {
+  const set = new Set(config.role);
+  const exactly = (...want: Role[]) => set.size === want.length && want.every((r) => set.has(r));
+  if (exactly('all')) return composeAll(stage, config, logger);
+  if (exactly('edge')) return composeEdge(stage, config, logger);
+  if (exactly('ingest', 'origin')) return composeOrigin(stage, config, logger);
+  throw new RoleConfigError(`--role ${roleName(config.role)} is not supported yet: run all, edge, or ingest,origin`);
+}
 
 /** How a composed role tells its ports once started, and what it does once everything is up. */
 interface RolePorts {
@@ -349,7 +358,7 @@ function composeOrigin(stage: Stage, config: Config, logger: Logger): RolePorts 
       .use(jsonErrorHandler(logger));
     const server = createServer(
       createHttpFront({
-        role: 'origin',
+        role: 'ingest,origin',
         registry,
         metricsToken: config.metricsToken,
         health: () => ({ originUrl: parts.origin.url }),

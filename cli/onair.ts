@@ -19,7 +19,7 @@ import { eventUrls, publicBase } from '../control/public-urls.ts';
 /** Usage of each command, by `command subcommand`. */
 const commandUsage: Record<string, string> = {
   start: `  onair start [--role all]              run the server (all roles in one process)
-  onair start --role origin             ingest + origin (HLS for edges on ONAIR_ORIGIN_PORT)
+  onair start --role ingest,origin      ingest + origin (HLS for edges on ONAIR_ORIGIN_PORT)
   onair start --role edge --origin URL [--origin URL…]
                                         caching HLS edge in front of origins (one worker per core)`,
   'event create': `  onair event create --title T [--description D] [--latency low|standard] [--json]
@@ -124,8 +124,9 @@ async function main(argv: string[]): Promise<void> {
       options: { role: { type: 'string' }, origin: { type: 'string', multiple: true } },
       strict: true,
     });
-    const role = (values.role ?? undefined) as Role | undefined;
-    if (role && !roles.includes(role)) throw new UsageError(`--role must be one of ${roles.join(', ')}`, ['start']);
+    const role = values.role?.split(',').map((r) => r.trim()) as Role[] | undefined;
+    if (role?.some((r) => !roles.includes(r)))
+      throw new UsageError(`--role takes a comma-separated list of ${roles.join(', ')}`, ['start']);
     const config = loadConfig(process.env, { role, originUrls: values.origin });
     const logger = createLogger(config.logLevel);
     // The roles that hold the store tell the CLI where they are (cli/server-file.ts).
@@ -140,8 +141,9 @@ async function main(argv: string[]): Promise<void> {
       throw err;
     }
     await server.start();
-    if (config.role === 'origin') removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: config.rtmpPort }, cardError);
-    else if (config.role === 'all')
+    if (server.role === 'ingest,origin')
+      removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: config.rtmpPort }, cardError);
+    else if (server.role === 'all')
       removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: server.rtmpPort ?? config.rtmpPort }, cardError);
     let stopping = false;
     const shutdown = (signal: string) => {

@@ -41,7 +41,7 @@ export function writeServerCard(config: Config, ports: { httpPort: number; rtmpP
   const file = join(config.dataDir, SERVER_CARD);
   const card: ServerCard = {
     pid: process.pid,
-    role: config.role,
+    role: config.role.join(','),
     httpPort: ports.httpPort,
     rtmpPort: ports.rtmpPort,
     publicUrl: publicBase(config, ports.httpPort),

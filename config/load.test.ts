@@ -108,11 +108,13 @@ test('a ladder that is not JSON says what to write', () => {
   );
 });
 
-test('ONAIR_ROLE takes exactly the roles `onair start` runs, and the message lists them', () => {
-  for (const role of ['all', 'origin', 'edge']) assert.equal(loadConfig({ ONAIR_ROLE: role }).role, role);
-  for (const role of ['control', 'ingest', 'bogus']) {
-    assert.throws(() => loadConfig({ ONAIR_ROLE: role }), /ONAIR_ROLE \(role\): one of all, origin, edge/);
-  }
+test('ONAIR_ROLE takes a list of the roles `onair start` runs, `all` alone, and the message lists them', () => {
+  assert.deepEqual(loadConfig({}).role, ['all']);
+  for (const role of ['all', 'ingest', 'origin', 'edge', 'control']) assert.deepEqual(loadConfig({ ONAIR_ROLE: role }).role, [role]);
+  assert.deepEqual(loadConfig({ ONAIR_ROLE: 'ingest, origin' }).role, ['ingest', 'origin']);
+  assert.throws(() => loadConfig({ ONAIR_ROLE: 'bogus' }), /ONAIR_ROLE \(role\.0\): one of all, ingest, origin, edge, control/);
+  assert.throws(() => loadConfig({ ONAIR_ROLE: 'all,edge' }), /ONAIR_ROLE \(role\): `all` runs every role; list it alone/);
+  assert.throws(() => loadConfig({ ONAIR_ROLE: 'edge,edge' }), /ONAIR_ROLE \(role\): each role once/);
 });
 
 test('the part target must split the segment target into whole parts', () => {

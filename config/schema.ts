@@ -26,9 +26,19 @@ export const renditionSchema = z
 
 export type Rendition = z.infer<typeof renditionSchema>;
 
-/** Server roles `onair start` runs: `all` (every role in one process), `origin` (ingest + origin), `edge`. */
-export const roles = ['all', 'origin', 'edge'] as const;
+/**
+ * Server roles `onair start` runs: `all` (every role in one process), or any of `ingest` (RTMP and WHIP publishers),
+ * `origin` (transcode and package), `edge` (HLS cache and chat), `control` (API and console), several per process.
+ */
+export const roles = ['all', 'ingest', 'origin', 'edge', 'control'] as const;
 export type Role = (typeof roles)[number];
+
+/** The roles of a process, as `--role` and ONAIR_ROLE give them: `all` alone, or a list of distinct single roles. */
+const roleList = z
+  .array(z.enum(roles, { error: `one of ${roles.join(', ')}` }))
+  .min(1)
+  .refine((l) => !l.includes('all') || l.length === 1, '`all` runs every role; list it alone')
+  .refine((l) => new Set(l).size === l.length, 'each role once');
 
 const port = z.number().int().min(0).max(65535);
 
@@ -53,7 +63,7 @@ function partsPerSegment(segmentTargetSec: number, partTargetSec: number): numbe
  * segment is a short remainder and a part longer than its segment cannot exist at all.
  */
 function checkAcrossKeys(
-  c: { role: Role; segmentTargetSec: number; partTargetSec: number; httpPort: number; rtmpPort: number; originPort: number },
+  c: { role: Role[]; segmentTargetSec: number; partTargetSec: number; httpPort: number; rtmpPort: number; originPort: number },
   ctx: z.RefinementCtx,
 ): void {
   const n = partsPerSegment(c.segmentTargetSec, c.partTargetSec);
@@ -71,7 +81,7 @@ function checkAcrossKeys(
     });
   }
   // An edge binds its HTTP port only.
-  if (c.role === 'edge') return;
+  if (c.role.length === 1 && c.role[0] === 'edge') return;
   const ports: [string, number][] = [
     ['httpPort', c.httpPort],
     ['rtmpPort', c.rtmpPort],
@@ -99,8 +109,8 @@ function envNameOf(key: string): string {
 
 export const configSchema = z
   .object({
-    /** Which role(s) this process runs. */
-    role: z.enum(roles, { error: `one of ${roles.join(', ')}` }).default('all'),
+    /** Which role(s) this process runs (comma-separated). */
+    role: roleList.default(['all']),
     /** Public HTTP port: player, console, API, HLS, WebSocket, WHIP, /metrics, /healthz. 0 picks a free port. */
     httpPort: port.default(8080),
     /** Address the public HTTP and RTMP servers bind to. */

@@ -36,7 +36,7 @@ export async function startOnair(env: Record<string, string>, args: string[] = [
   const ownDir = env.ONAIR_DATA_DIR === undefined;
   const httpPort = await freePort();
   const rtmpPort = await freePort();
-  const originPort = env.ONAIR_ROLE === 'origin' ? await freePort() : 0;
+  const originPort = env.ONAIR_ROLE === 'ingest,origin' ? await freePort() : 0;
   const fullEnv: NodeJS.ProcessEnv = {
     ...process.env,
     ONAIR_HTTP_PORT: String(httpPort),

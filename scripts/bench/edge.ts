@@ -257,7 +257,7 @@ async function main(): Promise<void> {
   }, 20 * 60_000);
   hardStop.unref();
   try {
-    const origin: OnairProcess = await startOnair({ ONAIR_ROLE: 'origin', ONAIR_LADDER: LADDER });
+    const origin: OnairProcess = await startOnair({ ONAIR_ROLE: 'ingest,origin', ONAIR_LADDER: LADDER });
     cleanup.push(() => origin.stop());
     originDirect = `http://127.0.0.1:${origin.originPort}`;
     const live = await publishLive(origin, originDirect, { width: 1280, height: 720, fps: 30, videoKbps: 3000, rendition: RENDITION });

@@ -166,7 +166,7 @@ async function main(): Promise<void> {
   }, budgetMs + 180_000);
   hardStop.unref();
   try {
-    const origin = await startOnair({ ONAIR_ROLE: 'origin' });
+    const origin = await startOnair({ ONAIR_ROLE: 'ingest,origin' });
     cleanup.push(() => origin.stop());
     const originBase = `http://127.0.0.1:${origin.originPort}`;
     // 640x360 source: the ladder keeps only its 360p rung, leaving the machine's CPU to the edge and the viewers.

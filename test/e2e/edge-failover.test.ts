@@ -52,7 +52,7 @@ async function get(path: string): Promise<Answer> {
 async function startOrigin(): Promise<ServerUnderTest> {
   const originPort = await freePort();
   return startServer({
-    ONAIR_ROLE: 'origin',
+    ONAIR_ROLE: 'ingest,origin',
     ONAIR_DATA_DIR: dataDir,
     ONAIR_ORIGIN_PORT: String(originPort),
     ONAIR_LADDER: LADDER,
