@@ -172,16 +172,21 @@ export function originHeartbeat(deps: OriginHeartbeatDeps): Service {
     return inFlight;
   };
 
-  const stop = async () => {
-    if (!running) return;
+  let stopping: Promise<void> = Promise.resolve();
+  // Every caller (the abort signal, then the group's stop) waits for the one unlisting, before Redis is closed.
+  const stop = (): Promise<void> => {
+    if (!running) return stopping;
     running = false;
     clearInterval(timer);
     timer = undefined;
-    await inFlight;
-    if (id === undefined) return;
-    await registry.remove(id).catch((err: unknown) => {
-      logger.warn({ err: (err as Error).message, origin: id }, 'origin registry: could not unlist this origin; it expires with its TTL');
-    });
+    stopping = (async () => {
+      await inFlight;
+      if (id === undefined) return;
+      await registry.remove(id).catch((err: unknown) => {
+        logger.warn({ err: (err as Error).message, origin: id }, 'origin registry: could not unlist this origin; it expires with its TTL');
+      });
+    })();
+    return stopping;
   };
 
   return {
