@@ -269,70 +269,37 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const http = `http://127.0.0.1:${lbHttpPort}`;
     const secrets = { cluster: randomBytes(32).toString('base64url'), viewerToken: randomBytes(32).toString('base64url') };
 
-    // Every port before any process starts: a group's environment may name another's (edges → origins).
-    const planned: { group: RoleGroup; name: string; httpPort: number; rtmpPort: number; originPort: number }[] = [];
-    for (const group of layout) {
-      for (let i = 1; i <= group.count; i++) {
-        planned.push({ group, name: `${group.name}-${i}`, httpPort: await port(), rtmpPort: await port(), originPort: await port() });
-      }
-    }
-    const ctx: LayoutContext = { originUrls: planned.filter((p) => p.group.origin).map((p) => `http://127.0.0.1:${p.originPort}`) };
+    const processCount = layout.reduce((sum, g) => sum + g.count, 0);
+    const ports: number[] = [];
+    for (let i = 0; i < 3 * processCount; i++) ports.push(await port());
+    const plan = planCluster({
+      layout,
+      redisUrl: redis.url,
+      databaseUrl: database,
+      secrets,
+      http,
+      lbRtmpPort,
+      dir: tmp.path,
+      logLevel: options.logLevel ?? 'info',
+      env: options.env ?? {},
+      port: () => ports.shift()!,
+    });
     const command = options.dist
       ? [process.execPath, join(root, 'dist', 'cli', 'onair.js')]
       : [process.execPath, '--import', 'tsx', join(root, 'cli', 'onair.ts')];
-    const lbEnv: Record<string, string> = { LB_HTTP_BIND: `127.0.0.1:${lbHttpPort}`, LB_RTMP_BIND: `127.0.0.1:${lbRtmpPort}` };
-    const slots: Record<LbBackend, number> = { ingest: 0, edge: 0, control: 0 };
-    for (const p of planned) {
-      const dataDir = join(tmp.path, p.name);
-      mkdirSync(dataDir);
-      const originUrl = p.group.origin ? `http://127.0.0.1:${p.originPort}` : undefined;
-      const env: Record<string, string> = {
-        ...(process.env as Record<string, string>),
-        REDIS_URL: redis.url,
-        DATABASE_URL: database,
-        ONAIR_CLUSTER_SECRET: secrets.cluster,
-        ONAIR_VIEWER_TOKEN_SECRET: secrets.viewerToken,
-        ONAIR_NODE_ID: p.name,
-        ONAIR_HOST: '127.0.0.1',
-        ONAIR_HTTP_PORT: String(p.httpPort),
-        ONAIR_RTMP_PORT: String(p.rtmpPort),
-        ONAIR_ORIGIN_PORT: String(p.originPort),
-        ...(originUrl ? { ONAIR_ORIGIN_ADVERTISE_URL: originUrl } : {}),
-        // HAProxy connects from 127.0.0.1: believe its X-Forwarded-For and PROXY headers.
-        ONAIR_TRUSTED_PROXIES: 'loopback',
-        ONAIR_DATA_DIR: dataDir,
-        ONAIR_PUBLIC_URL: http,
-        ONAIR_LOG_LEVEL: options.logLevel ?? 'info',
-        // Many processes on few cores: one edge worker each (an edge machine would run one per core).
-        ONAIR_EDGE_WORKERS: '1',
-        // WHIP publishers on this machine reach an ingest's ICE on loopback.
-        ONAIR_WHIP_ICE_ADDRESSES: '127.0.0.1',
-        ...options.env,
-        ...p.group.env?.(ctx),
-      };
-      const url = `http://127.0.0.1:${p.httpPort}`;
-      for (const backend of p.group.backends) {
-        const n = ++slots[backend];
-        const key = `LB_${backend.toUpperCase()}${n}`;
-        lbEnv[`${key}_HOST`] = '127.0.0.1';
-        lbEnv[`${key}_HTTP_PORT`] = String(p.httpPort);
-        if (backend === 'ingest') lbEnv[`${key}_RTMP_PORT`] = String(p.rtmpPort);
-      }
+    for (const p of plan.processes) {
+      mkdirSync(p.dataDir);
       children.push({
         name: p.name,
         group: p.group,
         role: p.group.role,
-        url,
+        url: p.url,
         argv: [...command, 'start', '--role', p.group.role],
-        env,
-        ready: (child) => httpUp(child, `${url}/healthz`),
+        env: { ...(process.env as Record<string, string>), ...p.env },
+        ready: (child) => httpUp(child, `${p.url}/healthz`),
         expectExit: false,
         lines: [],
-        info: {
-          dataDir,
-          ...(p.group.backends.includes('ingest') ? { rtmp: `rtmp://127.0.0.1:${p.rtmpPort}/live` } : {}),
-          ...(originUrl ? { originUrl } : {}),
-        },
+        info: { dataDir: p.dataDir, ...(p.rtmp ? { rtmp: p.rtmp } : {}), ...(p.originUrl ? { originUrl: p.originUrl } : {}) },
       });
     }
     // The first process alone (it creates the store's schema), then the rest group by group.
@@ -350,11 +317,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       role: 'haproxy',
       url: http,
       argv: [haproxyBin, '-db', '-f', haproxyConfigPath],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...lbEnv },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...plan.haproxyEnv },
       ready: async (child) => {
         await httpUp(child, `${http}/lb/healthz`);
         // Through HAProxy to a control node, when there is one.
-        if (slots.control > 0) await httpUp(child, `${http}/healthz`);
+        if (plan.haproxyEnv.LB_CONTROL1_HOST !== undefined) await httpUp(child, `${http}/healthz`);
       },
       expectExit: false,
       lines: [],
@@ -421,6 +388,96 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await stop();
     throw err;
   }
+}
+
+/** What planCluster needs: the shared services, the balancer's ports and a source of free ports. */
+export interface PlanInput {
+  layout: RoleGroup[];
+  redisUrl: string;
+  databaseUrl: string;
+  secrets: { cluster: string; viewerToken: string };
+  /** The balancer's HTTP URL (the public URL of every process). */
+  http: string;
+  lbRtmpPort: number;
+  /** Where the processes' data dirs go. */
+  dir: string;
+  logLevel: string;
+  /** Extra environment for every role process. */
+  env: Record<string, string>;
+  /** A free port, different at each call. */
+  port: () => number;
+}
+
+/** One role process as planned. */
+export interface PlannedProcess {
+  group: RoleGroup;
+  name: string;
+  url: string;
+  dataDir: string;
+  rtmp?: string;
+  originUrl?: string;
+  /** Its environment beyond the parent's: settings (ONAIR_*) and REDIS_URL / DATABASE_URL only. */
+  env: Record<string, string>;
+}
+
+/** Every role process's ports, data dir and environment, and HAProxy's environment for deploy/haproxy.cfg; starts nothing. */
+export function planCluster(input: PlanInput): { processes: PlannedProcess[]; haproxyEnv: Record<string, string> } {
+  // Every port before any process starts: a group's environment may name another's (edges → origins).
+  const slots: { group: RoleGroup; name: string; httpPort: number; rtmpPort: number; originPort: number }[] = [];
+  for (const group of input.layout) {
+    for (let i = 1; i <= group.count; i++) {
+      slots.push({ group, name: `${group.name}-${i}`, httpPort: input.port(), rtmpPort: input.port(), originPort: input.port() });
+    }
+  }
+  const ctx: LayoutContext = { originUrls: slots.filter((p) => p.group.origin).map((p) => `http://127.0.0.1:${p.originPort}`) };
+  const haproxyEnv: Record<string, string> = {
+    LB_HTTP_BIND: new URL(input.http).host,
+    LB_RTMP_BIND: `127.0.0.1:${input.lbRtmpPort}`,
+  };
+  const members: Record<LbBackend, number> = { ingest: 0, edge: 0, control: 0 };
+  const processes = slots.map((p): PlannedProcess => {
+    const dataDir = join(input.dir, p.name);
+    const originUrl = p.group.origin ? `http://127.0.0.1:${p.originPort}` : undefined;
+    const env: Record<string, string> = {
+      REDIS_URL: input.redisUrl,
+      DATABASE_URL: input.databaseUrl,
+      ONAIR_CLUSTER_SECRET: input.secrets.cluster,
+      ONAIR_VIEWER_TOKEN_SECRET: input.secrets.viewerToken,
+      ONAIR_NODE_ID: p.name,
+      ONAIR_HOST: '127.0.0.1',
+      ONAIR_HTTP_PORT: String(p.httpPort),
+      ONAIR_RTMP_PORT: String(p.rtmpPort),
+      ONAIR_ORIGIN_PORT: String(p.originPort),
+      ...(originUrl ? { ONAIR_ORIGIN_ADVERTISE_URL: originUrl } : {}),
+      // HAProxy connects from 127.0.0.1: believe its X-Forwarded-For and PROXY headers.
+      ONAIR_TRUSTED_PROXIES: 'loopback',
+      ONAIR_DATA_DIR: dataDir,
+      ONAIR_PUBLIC_URL: input.http,
+      ONAIR_LOG_LEVEL: input.logLevel,
+      // Many processes on few cores: one edge worker each (an edge machine would run one per core).
+      ONAIR_EDGE_WORKERS: '1',
+      // WHIP publishers on this machine reach an ingest's ICE on loopback.
+      ONAIR_WHIP_ICE_ADDRESSES: '127.0.0.1',
+      ...input.env,
+      ...p.group.env?.(ctx),
+    };
+    for (const backend of p.group.backends) {
+      const key = `LB_${backend.toUpperCase()}${++members[backend]}`;
+      haproxyEnv[`${key}_HOST`] = '127.0.0.1';
+      haproxyEnv[`${key}_HTTP_PORT`] = String(p.httpPort);
+      if (backend === 'ingest') haproxyEnv[`${key}_RTMP_PORT`] = String(p.rtmpPort);
+    }
+    return {
+      group: p.group,
+      name: p.name,
+      url: `http://127.0.0.1:${p.httpPort}`,
+      dataDir,
+      ...(p.group.backends.includes('ingest') ? { rtmp: `rtmp://127.0.0.1:${p.rtmpPort}/live` } : {}),
+      ...(originUrl ? { originUrl } : {}),
+      env,
+    };
+  });
+  return { processes, haproxyEnv };
 }
 
 /** Sends `signal` to `pid`, ignoring a process already gone. */
