@@ -98,6 +98,18 @@ test(
       await cluster.kill('origin-1');
       await waitFor('/whip/ without ingests', async () => (await status(whip, sdp)) === 503, 15_000);
       assert.equal(await status(`${cluster.http}/healthz`), 200);
+
+      // The bus and the store stop and come back by name (the fault suite's Redis and PostgreSQL outages).
+      for (const name of ['redis', 'postgres']) {
+        const before = cluster.processes.find((p) => p.name === name)!.pid!;
+        await cluster.kill(name, 'SIGTERM');
+        assert.ok(!pidAlive(before), `${name} stopped`);
+        assert.equal(cluster.processes.find((p) => p.name === name)!.pid, undefined);
+        await cluster.restart(name);
+        const after = cluster.processes.find((p) => p.name === name)!.pid;
+        assert.ok(after !== undefined && after !== before && pidAlive(after), `${name} runs again`);
+        pids.set(before, name);
+      }
     } finally {
       for (const p of cluster.processes) pids.set(p.pid, p.name);
       await cluster.stop();
