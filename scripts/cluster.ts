@@ -46,12 +46,16 @@ async function main(): Promise<void> {
   const say = (line: string) => process.stderr.write(`cluster: ${line}\n`);
   const run: { started?: Promise<Cluster> } = {};
   let stopping = false;
+  let stoppingSince = 0;
   const shutdown = (signal: string) => {
     if (stopping) {
+      // A terminal's Ctrl-C may reach this process twice (directly and relayed by npm/tsx): only a later one counts.
+      if (Date.now() - stoppingSince < 2_000) return;
       say(`${signal} again: killing everything now`);
       process.exit(1); // the exit handler of startCluster SIGKILLs every child
     }
     stopping = true;
+    stoppingSince = Date.now();
     say(`${signal}: stopping every process`);
     // While starting: once started (a failed start stops what it started itself).
     (run.started ?? Promise.reject(new Error('not started')))
