@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages onair needs, only those missing. Idempotent.
-#   scripts/install-prereqs.sh          ffmpeg (server); chromium, an emoji font, redis-server and postgresql (tests);
+#   scripts/install-prereqs.sh          ffmpeg (server); chromium, an emoji font, redis-server, postgresql and haproxy
+#                                       (tests, npm run cluster);
 #                                       python3-venv + schemathesis from PyPI in its own venv (npm run test:hostile)
 #   scripts/install-prereqs.sh --bench  also nginx + nginx-rtmp, wrk (benchmark peers)
 set -euo pipefail
 
-want=(ffmpeg chromium fonts-noto-color-emoji redis-server postgresql python3 python3-venv)
+want=(ffmpeg chromium fonts-noto-color-emoji redis-server postgresql haproxy python3 python3-venv)
 if [[ "${1:-}" == "--bench" ]]; then want+=(nginx libnginx-mod-rtmp wrk); fi
 
 missing=()

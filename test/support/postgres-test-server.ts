@@ -9,8 +9,15 @@ import { makeTempDir } from './temp-dir.ts';
 
 /** A running test PostgreSQL server. */
 export interface PostgresTestServer {
+  readonly port: number;
+  /** The postmaster's pid while it runs (undefined while halted or stopped). */
+  readonly pid: number | undefined;
   /** Creates a fresh database and returns its URL. */
   createDatabase(name: string): Promise<string>;
+  /** Stops the server (fast shutdown by pid, SIGKILL after 5 s) but keeps its files, for resume(). */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port and data, and waits until it accepts connections. */
+  resume(): Promise<void>;
   /** Stops the server (fast shutdown by pid, SIGKILL after 5 s) and removes its files. */
   stop(): Promise<void>;
 }
@@ -25,8 +32,11 @@ function postgresBinDir(): string | undefined {
   return majors.map((m) => join(base, m, 'bin')).find((d) => existsSync(join(d, 'postgres')));
 }
 
-/** initdb + postgres in a temp dir; resolves once the server accepts connections. */
-export async function startPostgresTestServer(): Promise<PostgresTestServer> {
+/**
+ * initdb + postgres in a temp dir; resolves once the server accepts connections. `detached`: in its own process
+ * group, so that a terminal's Ctrl-C reaches only the parent, which stops it in its own order (scripts/cluster.ts).
+ */
+export async function startPostgresTestServer(options: { detached?: boolean } = {}): Promise<PostgresTestServer> {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed (scripts/install-prereqs.sh installs it)');
   const tmp = makeTempDir('pg');
@@ -42,24 +52,26 @@ export async function startPostgresTestServer(): Promise<PostgresTestServer> {
     chownSync(dir, ids.uid, ids.gid);
   }
   const port = await freePort();
+  const adminUrl = `postgres://onair@127.0.0.1:${port}/postgres`;
   let child: ChildProcess | undefined;
-  const stop = async () => {
+  const running = (c: ChildProcess | undefined): c is ChildProcess => c !== undefined && c.exitCode === null && c.signalCode === null;
+  const halt = async () => {
     const c = child;
-    if (c && c.exitCode === null && c.signalCode === null) {
+    if (running(c)) {
       const exited = new Promise<void>((r) => c.once('close', () => r()));
       process.kill(c.pid!, 'SIGINT'); // fast shutdown
       const t = setTimeout(() => c.exitCode === null && process.kill(c.pid!, 'SIGKILL'), 5_000);
       await exited;
       clearTimeout(t);
     }
+  };
+  const stop = async () => {
+    await halt();
     tmp.remove();
   };
-  try {
-    execFileSync(join(bin, 'initdb'), ['-D', data, '-U', 'onair', '--auth=trust', '-E', 'UTF8', '--no-sync'], {
-      ...ids,
-      cwd: dir,
-      stdio: 'pipe',
-    });
+  /** Starts postgres on the data dir and waits until it accepts connections. */
+  const resume = async () => {
+    if (running(child)) return;
     const c = spawn(
       join(bin, 'postgres'),
       [
@@ -78,12 +90,11 @@ export async function startPostgresTestServer(): Promise<PostgresTestServer> {
         '-c',
         'full_page_writes=off',
       ],
-      { ...ids, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+      { ...ids, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], detached: options.detached === true },
     );
     child = c;
     let log = '';
     c.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-    const adminUrl = `postgres://onair@127.0.0.1:${port}/postgres`;
     const deadline = Date.now() + 20_000;
     for (;;) {
       const client = new pg.Client({ connectionString: adminUrl });
@@ -98,7 +109,19 @@ export async function startPostgresTestServer(): Promise<PostgresTestServer> {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  };
+  try {
+    execFileSync(join(bin, 'initdb'), ['-D', data, '-U', 'onair', '--auth=trust', '-E', 'UTF8', '--no-sync'], {
+      ...ids,
+      cwd: dir,
+      stdio: 'pipe',
+    });
+    await resume();
     return {
+      port,
+      get pid() {
+        return running(child) ? child.pid : undefined;
+      },
       async createDatabase(name: string) {
         if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
         const client = new pg.Client({ connectionString: adminUrl });
@@ -110,6 +133,8 @@ export async function startPostgresTestServer(): Promise<PostgresTestServer> {
         }
         return `postgres://onair@127.0.0.1:${port}/${name}`;
       },
+      halt,
+      resume,
       stop,
     };
   } catch (err) {

@@ -7,6 +7,8 @@ import { freePort } from './free-port.ts';
 export interface RedisTestServer {
   readonly port: number;
   readonly url: string;
+  /** The server's pid while it runs (undefined before start and after it exited). */
+  readonly pid: number | undefined;
   /** Starts (or restarts) the server and waits until it answers PING. */
   start(): Promise<void>;
   /** Stops the server (SIGTERM by pid, SIGKILL after 5 s) and waits for it to exit. */
@@ -31,8 +33,11 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-/** Creates (without starting) a redis-server on a free port. */
-export async function createRedisTestServer(binary = 'redis-server'): Promise<RedisTestServer> {
+/**
+ * Creates (without starting) a redis-server on a free port. `detached`: in its own process group, so that a
+ * terminal's Ctrl-C reaches only the parent, which stops it in its own order (scripts/cluster.ts).
+ */
+export async function createRedisTestServer(binary = 'redis-server', options: { detached?: boolean } = {}): Promise<RedisTestServer> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -40,10 +45,13 @@ export async function createRedisTestServer(binary = 'redis-server'): Promise<Re
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+    },
     async start() {
       if (child && child.exitCode === null && child.signalCode === null) return;
       const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'];
-      const c = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached === true });
       child = c;
       c.stdout!.on('data', (d: Buffer) => (log += d.toString()));
       c.stderr!.on('data', (d: Buffer) => (log += d.toString()));
