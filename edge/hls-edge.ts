@@ -1,5 +1,6 @@
-// The edge's HLS serving path: raw Node http in front of origins, through the coalescing cache. This file wires
-// the pieces (cache, origins, failover fetch, stale playlists, response writer, metrics) and holds the request handler.
+// The edge's HLS serving path: raw Node http in front of origins (a static list, or in cluster mode each event's
+// replicas from its placement), through the coalescing cache. This file wires the pieces (cache, origins, router,
+// failover fetch, stale playlists, response writer, metrics) and holds the request handler.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -147,7 +148,7 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
     }
 
     const obj = parsed;
-    // No origin reachable: a playlist within its stale bound is answered at once rather than after timeouts,
+    // No (static) origin reachable: a playlist within its stale bound is answered at once rather than after timeouts,
     // while one (coalesced) fetch in the background finds out whether an origin answers again.
     if (obj.kind === 'playlist' && upstreams?.allDown() === true) {
       const s = stale.find(obj);
