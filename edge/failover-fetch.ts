@@ -236,7 +236,8 @@ export function createFailoverFetch<R extends FetchRequest = FetchRequest>(opts:
         continue;
       }
       const status = res.statusCode;
-      metrics.upstreamAnswered(c, String(status));
+      // A replica's 200 is counted once its body is whole (it may yet fail mid-body).
+      if (!(replicas && status === 200)) metrics.upstreamAnswered(c, String(status));
       router.markUp(up);
 
       if (status === 200) {
@@ -283,6 +284,7 @@ export function createFailoverFetch<R extends FetchRequest = FetchRequest>(opts:
           continue;
         }
         metrics.upstreamDuration((now() - started) / 1000);
+        metrics.upstreamAnswered(c, '200');
         const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
         if (obj.kind === 'playlist') {
           const coverage = playlistCoverage(body);
@@ -321,9 +323,10 @@ export function createFailoverFetch<R extends FetchRequest = FetchRequest>(opts:
     if (heldBack !== undefined) {
       // No replica has anything newer: the newest there is, not stored, so the next request asks again.
       const headers = { ...heldBack.headers, 'cache-control': 'no-cache' };
+      // Stickiness does not move to a replica that lags.
       sink.head(200, headers, 0);
       sink.data(heldBack.body);
-      served(heldBack.c);
+      if (heldBack.c !== candidates[0]) metrics.replicaFailover?.(obj.kind);
       return;
     }
     // Every replica lacks the object. A playlist some replica failed to answer is an error instead, so that the

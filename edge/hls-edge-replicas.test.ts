@@ -300,7 +300,9 @@ test('a replica that fails mid-body is replaced within the request: the viewer g
   assert.equal(r.body, `b ${path}`);
   assert.equal(a!.count(path), 1);
   assert.equal(await metric(registry, 'onair_edge_replica_failovers_total', { kind: 'segment' }), 1);
+  assert.equal(await metric(registry, 'onair_edge_upstream_requests_total', { upstream: 'origin-0' }), 1, 'one outcome per request');
   assert.equal(await metric(registry, 'onair_edge_upstream_requests_total', { upstream: 'origin-0', status: 'error' }), 1);
+  assert.equal(await metric(registry, 'onair_edge_upstream_requests_total', { upstream: 'origin-1', status: '200' }), 1);
 });
 
 test('100 concurrent requests with placements cause one upstream request, to the sticky replica', async () => {
