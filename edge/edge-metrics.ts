@@ -20,9 +20,12 @@ export interface MetricsUpstream {
 /** What the metrics read from the origins when scraped. */
 export interface MetricsUpstreams {
   readonly list: readonly MetricsUpstream[];
+  /** False when the list is learnt at run time (placements): then origins are counted, not listed by label. */
+  readonly byPosition?: boolean;
 }
 
 const KIND_LABELS = ['master', 'playlist', 'init', 'segment', 'part', 'invalid'] as const;
+const OBJECT_KINDS = ['master', 'playlist', 'init', 'segment', 'part'] as const;
 /** Statuses counted per kind (index = status); anything outside is not counted. */
 const STATUS_SLOTS = 600;
 
@@ -38,6 +41,8 @@ export class EdgeMetrics {
   staleServed = 0;
   /** Clients cut by the slow-client guard, by reason. */
   readonly cut = { buffer: 0, stall: 0 };
+  /** Object fetches answered by another origin than the first one asked, by kind. */
+  private readonly failovers: Record<string, number> = {};
   private readonly seenSockets = new WeakSet<Socket>();
   private readonly upstreamRequests: Counter<'upstream' | 'status'>;
   private readonly upstreamSeconds: Histogram;
@@ -75,7 +80,7 @@ export class EdgeMetrics {
     });
     this.upstreamRequests = new Counter({
       name: 'onair_edge_upstream_requests_total',
-      help: 'Requests from the edge to origins, by origin (origin-<n>: the n-th configured URL) and status (HTTP status, "error", "timeout" or "moved" when failed over).',
+      help: 'Requests from the edge to origins, by origin (origin-<n>: the n-th configured URL, or the n-th origin of the event placement, 0 = primary) and status (HTTP status, "error", "timeout" or "moved" when failed over).',
       labelNames: ['upstream', 'status'] as const,
       registers: [registry],
     });
@@ -124,7 +129,30 @@ export class EdgeMetrics {
       labelNames: ['upstream'] as const,
       registers: [registry],
       collect() {
+        if (upstreams.byPosition === false) return;
         for (const u of upstreams.list) this.set({ upstream: u.label }, u.down ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: 'onair_edge_origins',
+      help: 'Origins the edge knows (configured, or learnt from placements and used lately), by state: "up" or "down".',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect() {
+        let down = 0;
+        for (const u of upstreams.list) if (u.down) down++;
+        this.set({ state: 'up' }, upstreams.list.length - down);
+        this.set({ state: 'down' }, down);
+      },
+    });
+    new Counter({
+      name: 'onair_edge_replica_failovers_total',
+      help: 'Object fetches answered by another origin than the first one asked (the sticky replica of the event, or the first origin up), by object kind.',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const kind of OBJECT_KINDS) if ((m.failovers[kind] ?? 0) > 0) this.inc({ kind }, m.failovers[kind]);
       },
     });
     new Counter({
@@ -160,8 +188,13 @@ export class EdgeMetrics {
   };
 
   /** Records one edge-to-origin request's outcome: an HTTP status, "error", "timeout" or "moved". */
-  upstreamAnswered(u: MetricsUpstream, status: string): void {
+  upstreamAnswered(u: { readonly label: string }, status: string): void {
     this.upstreamRequests.inc({ upstream: u.label, status });
+  }
+
+  /** Records an object fetch answered by another origin than the first one asked. */
+  replicaFailover(kind: string): void {
+    this.failovers[kind] = (this.failovers[kind] ?? 0) + 1;
   }
 
   /** Records how long one edge-to-origin request took, in seconds. */

@@ -1,7 +1,9 @@
-// The one upstream fetch of an object: tries the origins in failover order until one answers, and turns the
-// answer into the head, TTL and body the coalescing cache stores and streams.
+// The one upstream fetch of an object: tries the origins of its route in order until one answers, and turns the
+// answer into the head, TTL and body the coalescing cache stores and streams. A route is either the edge's static
+// origin list or the replicas of the object's event (cluster mode), where a miss on one replica is not final.
 import type { Logger } from '../lib/logger.ts';
 import type { HlsKind } from '../lib/hls-path.ts';
+import { coversRequest, playlistCoverage, type PlaylistCoverage } from './playlist-coverage.ts';
 import type { FetchSink } from './coalescing-cache.ts';
 import type { Upstream, UpstreamSet } from './upstream-set.ts';
 import { errorBody, JSON_TYPE, UpstreamError } from './edge-errors.ts';
@@ -43,22 +45,70 @@ export interface FetchRequest {
 /** The origins as the fetch uses them: failover order and health reports. */
 export type FetchOrigins = Pick<UpstreamSet, 'ordered' | 'markDown' | 'markUp'>;
 
+/** One origin to ask for an object, and how metrics name it for this request. */
+export interface Candidate {
+  readonly upstream: Upstream;
+  /** `origin-<n>`: the n-th configured origin, or the n-th origin of the event's placement (0 = primary). */
+  readonly label: string;
+  /** The origin's node id, when the route knows it (placements). */
+  readonly id?: string;
+}
+
+/** Where one object may be fetched. */
+export interface Route {
+  /** The origins to ask, in order. */
+  readonly candidates: readonly Candidate[];
+  /**
+   * The candidates are replicas of one event that agree on names (cluster mode). Then a 404 (and a blocking reload's
+   * 400) from one is asked of the others before it is final; a body is received whole before it is passed on, so a
+   * replica failing mid-body is replaced within the request; and a playlist behind what it must cover (a blocking
+   * reload) or behind the last copy served is passed on only when no replica has a newer one.
+   */
+  readonly replicas: boolean;
+  /** Called with the candidate whose 200 was passed on. */
+  served?(c: Candidate): void;
+}
+
+/** Finds the route of each object and takes the health reports of the origins it names. */
+export interface FetchRouter<R extends FetchRequest = FetchRequest> {
+  /** The route of `obj`, or undefined when its event is not live anywhere (answered 404 `not_live`, no origin asked). */
+  route(obj: R): Route | undefined | Promise<Route | undefined>;
+  /** Records a failure to reach `u` (timeout, refused or reset connection). */
+  markDown(u: Upstream, reason: string): void;
+  /** Records that `u` answered. */
+  markUp(u: Upstream): void;
+}
+
+/** The static router: every object goes to the configured origins, those up first (today's edge). */
+export function staticRouter(origins: FetchOrigins): FetchRouter {
+  return {
+    route: () => ({ candidates: origins.ordered().map((u) => ({ upstream: u, label: u.label })), replicas: false }),
+    markDown: (u, reason) => origins.markDown(u, reason),
+    markUp: (u) => origins.markUp(u),
+  };
+}
+
 /** What the fetch records. */
 export interface FetchMetrics {
-  /** One request's outcome: an HTTP status, "error", "timeout" or "moved". */
-  upstreamAnswered(u: Upstream, status: string): void;
+  /** One request's outcome: an HTTP status, "error", "timeout" or "moved"; `u` is named by its label. */
+  upstreamAnswered(u: { readonly label: string }, status: string): void;
   /** One request's duration, headers through last body byte, in seconds. */
   upstreamDuration(seconds: number): void;
+  /** One object fetch answered by another origin than the first one asked. */
+  replicaFailover?(kind: HlsKind): void;
 }
 
-/** Where a complete playlist goes for stale-if-error. */
+/** Where a complete playlist goes for stale-if-error, and what the edge last served of it. */
 export interface FetchStaleStore {
   remember(cacheKey: string, body: Buffer, headers: Readonly<Record<string, string>>): void;
+  /** What the latest remembered copy for `cacheKey` lists, while it may still be served. */
+  coverage?(cacheKey: string): PlaylistCoverage | undefined;
 }
 
-/** Options of {@link createFailoverFetch}. */
-export interface FailoverFetchOptions {
-  origins: FetchOrigins;
+/** Options of {@link createFailoverFetch}: `router`, or `origins` for the static router over them. */
+export interface FailoverFetchOptions<R extends FetchRequest = FetchRequest> {
+  origins?: FetchOrigins;
+  router?: FetchRouter<R>;
   metrics: FetchMetrics;
   stale: FetchStaleStore;
   logger: Logger;
@@ -71,19 +121,91 @@ export interface FailoverFetchOptions {
 }
 
 /** Performs the one upstream fetch for `obj` into `sink`; rejects with an {@link UpstreamError} when no origin answers. */
-export type FailoverFetch = (obj: FetchRequest, sink: FetchSink, signal: AbortSignal) => Promise<void>;
+export type FailoverFetch<R extends FetchRequest = FetchRequest> = (obj: R, sink: FetchSink, signal: AbortSignal) => Promise<void>;
 
-/** Builds the failover fetch: origins in order until one answers (a 4xx is an answer; 5xx, timeouts and errors move on). */
-export function createFailoverFetch(opts: FailoverFetchOptions): FailoverFetch {
-  const { origins, metrics, stale, logger: log, timeoutMs: baseTimeoutMs, heldTimeoutMs } = opts;
+/** True when playlist coverage `a` lists less than `b` (an older version of the same live playlist). */
+export function isBehind(a: PlaylistCoverage, b: PlaylistCoverage): boolean {
+  if (a.lastSegment !== b.lastSegment) return a.lastSegment < b.lastSegment;
+  if (a.lastPartMsn !== b.lastPartMsn) return a.lastPartMsn < b.lastPartMsn;
+  return a.lastPart < b.lastPart;
+}
+
+/** Writes a 4xx answer (404 `not_found`, or `upstream_rejected`) into `sink`; a 404 is stored briefly. */
+function rejection(sink: FetchSink, status: number, code?: string, message?: string): void {
+  const notFound = status === 404;
+  const body = notFound
+    ? errorBody(code ?? 'not_found', message ?? 'no such HLS object')
+    : errorBody('upstream_rejected', `origin answered ${status}`);
+  sink.head(
+    status,
+    {
+      'content-type': JSON_TYPE,
+      'cache-control': notFound ? 'max-age=1' : 'no-store',
+      'access-control-allow-origin': '*',
+      'content-length': String(body.length),
+    },
+    notFound ? NEGATIVE_TTL_MS : 0,
+  );
+  sink.data(body);
+}
+
+/** A playlist held back because it is behind, in case no replica has a newer one. */
+interface HeldBack {
+  c: Candidate;
+  body: Buffer;
+  headers: Record<string, string>;
+  coverage: PlaylistCoverage;
+}
+
+/**
+ * Builds the failover fetch: the route's origins in order until one answers. A 4xx is an answer (in a route of
+ * replicas, a 404 only once every replica said so); 5xx, timeouts and errors move on.
+ */
+export function createFailoverFetch<R extends FetchRequest = FetchRequest>(opts: FailoverFetchOptions<R>): FailoverFetch<R> {
+  const { metrics, stale, logger: log, timeoutMs: baseTimeoutMs, heldTimeoutMs } = opts;
+  const router: FetchRouter<R> | undefined = opts.router ?? (opts.origins !== undefined ? staticRouter(opts.origins) : undefined);
+  if (router === undefined) throw new Error('createFailoverFetch needs origins or a router');
   const now = opts.now ?? (() => performance.now());
 
+  /** Whether a playlist a replica sent is behind what the request needs or what the edge already served. */
+  const behind = (obj: R, cov: PlaylistCoverage): boolean => {
+    if (obj.blocking) return !coversRequest(cov, obj.upstreamPath);
+    const last = stale.coverage?.(obj.cacheKey);
+    return last !== undefined && isBehind(cov, last);
+  };
+
   return async function fetchUpstream(obj, sink, signal) {
+    let route: Route | undefined;
+    try {
+      const r = router.route(obj);
+      route = r instanceof Promise ? await r : r;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      log.warn({ path: obj.upstreamPath, err: (err as Error).message }, 'cannot route the request');
+      throw new UpstreamError(503, "cannot find the event's origins now");
+    }
+    if (route === undefined) {
+      rejection(sink, 404, 'not_live', 'event is not live');
+      return;
+    }
+    const { candidates, replicas } = route;
     const timeoutMs = obj.blocking || obj.kind === 'part' ? heldTimeoutMs : baseTimeoutMs;
     let timedOut = false;
     let lastProblem = 'no upstream configured';
     let unavailable: string | undefined;
-    for (const up of origins.ordered()) {
+    /** Replicas: the 4xx a replica gave that is final once no other has the object. */
+    let missing: number | undefined;
+    /** Replicas: some replica failed (error, timeout, 5xx), so a miss elsewhere may only be lag. */
+    let failed = false;
+    let heldBack: HeldBack | undefined;
+    const policy = obj.blocking ? blockingPolicy : policies[obj.kind];
+    const served = (c: Candidate): void => {
+      if (c !== candidates[0]) metrics.replicaFailover?.(obj.kind);
+      route.served?.(c);
+    };
+
+    for (const c of candidates) {
+      const up = c.upstream;
       const started = now();
       const moved = up.downSignal;
       let res: Awaited<ReturnType<Upstream['pool']['request']>>;
@@ -98,26 +220,27 @@ export function createFailoverFetch(opts: FailoverFetchOptions): FailoverFetch {
       } catch (err) {
         if (signal.aborted) throw err;
         metrics.upstreamDuration((now() - started) / 1000);
+        failed = true;
         if (moved.aborted) {
-          metrics.upstreamAnswered(up, 'moved');
-          lastProblem = `${up.label}: origin went down`;
+          metrics.upstreamAnswered(c, 'moved');
+          lastProblem = `${c.label}: origin went down`;
           continue;
         }
         const code = (err as { code?: string }).code;
         const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
         timedOut ||= timeout;
-        metrics.upstreamAnswered(up, timeout ? 'timeout' : 'error');
-        origins.markDown(up, (err as Error).message);
-        lastProblem = `${up.label}: ${timeout ? 'timed out' : (code ?? 'unreachable')}`;
+        metrics.upstreamAnswered(c, timeout ? 'timeout' : 'error');
+        router.markDown(up, (err as Error).message);
+        lastProblem = `${c.label}: ${timeout ? 'timed out' : (code ?? 'unreachable')}`;
         log.warn({ upstream: up.url, path: obj.upstreamPath, err: (err as Error).message }, 'upstream request failed');
         continue;
       }
       const status = res.statusCode;
-      metrics.upstreamAnswered(up, String(status));
-      origins.markUp(up);
+      // A replica's 200 is counted once its body is whole (it may yet fail mid-body).
+      if (!(replicas && status === 200)) metrics.upstreamAnswered(c, String(status));
+      router.markUp(up);
 
       if (status === 200) {
-        const policy = obj.blocking ? blockingPolicy : policies[obj.kind];
         const headers: Record<string, string> = {
           'content-type': policy.contentType,
           'cache-control': policy.cacheControl,
@@ -129,42 +252,88 @@ export function createFailoverFetch(opts: FailoverFetchOptions): FailoverFetch {
         if (typeof lastModified === 'string') headers['last-modified'] = lastModified;
         const length = res.headers['content-length'];
         if (typeof length === 'string') headers['content-length'] = length;
-        sink.head(200, headers, policy.ttlMs);
-        const keep: Buffer[] | undefined = obj.kind === 'playlist' ? [] : undefined;
-        try {
-          for await (const chunk of res.body) {
-            sink.data(chunk as Buffer);
-            keep?.push(chunk as Buffer);
+
+        if (!replicas) {
+          sink.head(200, headers, policy.ttlMs);
+          const keep: Buffer[] | undefined = obj.kind === 'playlist' ? [] : undefined;
+          try {
+            for await (const chunk of res.body) {
+              sink.data(chunk as Buffer);
+              keep?.push(chunk as Buffer);
+            }
+          } finally {
+            metrics.upstreamDuration((now() - started) / 1000);
           }
-        } finally {
-          metrics.upstreamDuration((now() - started) / 1000);
+          if (keep !== undefined) stale.remember(obj.cacheKey, Buffer.concat(keep), headers);
+          served(c);
+          return;
         }
-        if (keep !== undefined) stale.remember(obj.cacheKey, Buffer.concat(keep), headers);
+
+        // A replica's body is received whole first: one that fails mid-body is replaced by the next, unseen by viewers.
+        const chunks: Buffer[] = [];
+        try {
+          for await (const chunk of res.body) chunks.push(chunk as Buffer);
+        } catch (err) {
+          if (signal.aborted) throw err;
+          metrics.upstreamDuration((now() - started) / 1000);
+          failed = true;
+          metrics.upstreamAnswered(c, moved.aborted ? 'moved' : 'error');
+          if (!moved.aborted) router.markDown(up, (err as Error).message);
+          lastProblem = `${c.label}: failed mid-body`;
+          log.warn({ upstream: up.url, path: obj.upstreamPath, err: (err as Error).message }, 'upstream body failed');
+          continue;
+        }
+        metrics.upstreamDuration((now() - started) / 1000);
+        metrics.upstreamAnswered(c, '200');
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        if (obj.kind === 'playlist') {
+          const coverage = playlistCoverage(body);
+          if (behind(obj, coverage)) {
+            if (heldBack === undefined || isBehind(heldBack.coverage, coverage)) heldBack = { c, body, headers, coverage };
+            lastProblem = `${c.label}: playlist behind`;
+            continue;
+          }
+          stale.remember(obj.cacheKey, body, headers);
+        }
+        sink.head(200, headers, policy.ttlMs);
+        sink.data(body);
+        served(c);
         return;
       }
 
       await res.body.dump().catch(() => undefined);
       metrics.upstreamDuration((now() - started) / 1000);
       if (status >= 400 && status < 500) {
-        const notFound = status === 404;
-        const body = notFound ? errorBody('not_found', 'no such HLS object') : errorBody('upstream_rejected', `origin answered ${status}`);
-        sink.head(
-          status,
-          {
-            'content-type': JSON_TYPE,
-            'cache-control': notFound ? 'max-age=1' : 'no-store',
-            'access-control-allow-origin': '*',
-            'content-length': String(body.length),
-          },
-          notFound ? NEGATIVE_TTL_MS : 0,
-        );
-        sink.data(body);
+        // A replica that lags has no such object yet (404), or refuses a blocking reload too far ahead of it (400).
+        if (replicas && (status === 404 || (status === 400 && obj.blocking))) {
+          missing ??= status;
+          lastProblem = `${c.label}: answered ${status}`;
+          continue;
+        }
+        rejection(sink, status);
         return;
       }
       // 5xx: this origin is up but cannot serve it now (e.g. 503 while a stream starts); try the next.
-      if (status === 503) unavailable = `${up.label}: answered 503`;
-      lastProblem = `${up.label}: answered ${status}`;
+      failed = true;
+      if (status === 503) unavailable = `${c.label}: answered 503`;
+      lastProblem = `${c.label}: answered ${status}`;
       log.warn({ upstream: up.url, path: obj.upstreamPath, status }, 'upstream answered with an error');
+    }
+
+    if (heldBack !== undefined) {
+      // No replica has anything newer: the newest there is, not stored, so the next request asks again.
+      const headers = { ...heldBack.headers, 'cache-control': 'no-cache' };
+      // Stickiness does not move to a replica that lags.
+      sink.head(200, headers, 0);
+      sink.data(heldBack.body);
+      if (heldBack.c !== candidates[0]) metrics.replicaFailover?.(obj.kind);
+      return;
+    }
+    // Every replica lacks the object. A playlist some replica failed to answer is an error instead, so that the
+    // edge's stale copy may stand in (a replica that lags may simply not have it yet).
+    if (missing !== undefined && !(failed && obj.kind === 'playlist')) {
+      rejection(sink, missing);
+      return;
     }
     if (unavailable !== undefined && !timedOut) throw new UpstreamError(503, `origin cannot serve this now (${unavailable})`);
     throw timedOut

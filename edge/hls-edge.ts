@@ -1,38 +1,51 @@
-// The edge's HLS serving path: raw Node http in front of origins, through the coalescing cache. This file wires
-// the pieces (cache, origins, failover fetch, stale playlists, response writer, metrics) and holds the request handler.
+// The edge's HLS serving path: raw Node http in front of origins (a static list, or in cluster mode each event's
+// replicas from its placement), through the coalescing cache. This file wires the pieces (cache, origins, router,
+// failover fetch, stale playlists, response writer, metrics) and holds the request handler.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
+import type { PlacementSource } from '../lib/placement/types.ts';
 import { parseHlsRequest, type HlsObject } from '../lib/hls-path.ts';
 import { CoalescingCache, type CacheSubscriber } from './coalescing-cache.ts';
 import { sendError } from './edge-errors.ts';
 import { EdgeMetrics } from './edge-metrics.ts';
-import { createFailoverFetch, NEGATIVE_TTL_MS, PLAYLIST_TTL_MS } from './failover-fetch.ts';
+import { createFailoverFetch, NEGATIVE_TTL_MS, PLAYLIST_TTL_MS, staticRouter, type FetchRouter } from './failover-fetch.ts';
+import { createReplicaRouter, type ReplicaRouter } from './replica-router.ts';
 import { ResponseWriter, StreamedResponse } from './response-writer.ts';
 import { StalePlaylists } from './stale-playlists.ts';
-import { createUpstreamSet } from './upstream-set.ts';
+import { createUpstreamPool, createUpstreamSet, type Upstream, type UpstreamPool, type UpstreamSet } from './upstream-set.ts';
 
-/** What the HLS edge needs from its parent. */
-export interface HlsEdgeDeps {
+/** What the HLS edge needs from its parent: its origins, either a static list or the events' placements. */
+export type HlsEdgeDeps = {
   config: Config;
   logger: Logger;
   registry: Registry;
-  /** Origin base URLs (e.g. `http://origin:9000`), tried in order. */
-  upstreams: string[];
-}
+} & (
+  | {
+      /** Origin base URLs (e.g. `http://origin:9000`), tried in order for every event (all-in-one, `--origin`). */
+      upstreams: string[];
+      placements?: undefined;
+    }
+  | {
+      /** Cluster mode: each event is fetched from the origins of its placement, sticking to one replica at a time. */
+      placements: PlacementSource;
+      upstreams?: undefined;
+    }
+);
 
-/** Health of one origin as the edge sees it. */
+/** Counts of the origins the edge knows and of those it considers reachable (no URLs: `/healthz` is open). */
 export interface UpstreamHealth {
-  url: string;
-  up: boolean;
+  /** Configured origins, or (placements) those learnt from placements and used lately. */
+  total: number;
+  up: number;
 }
 
 /** The HLS edge: `handle` serves every request whose path starts with `/live/`. */
 export interface HlsEdge {
   handle(req: IncomingMessage, res: ServerResponse): void;
-  /** The origins and whether each is reachable. */
-  upstreams(): UpstreamHealth[];
+  /** How many origins the edge knows and how many of them are reachable. */
+  upstreams(): UpstreamHealth;
   /** Starts probing the origins (the lifecycle.ts Service contract; creating the edge starts nothing). */
   start(signal?: AbortSignal): Promise<void>;
   /** Stops probing, closes the origin pools and drops the cache; start() may bring it up again. */
@@ -41,6 +54,8 @@ export interface HlsEdge {
 
 /** How often every origin is probed. */
 const PROBE_INTERVAL_MS = 1_000;
+/** An origin learnt from placements that no request used for this long is forgotten. */
+const ORIGIN_IDLE_MS = 5 * 60_000;
 
 /** A subscriber that only keeps a background fetch going (its result lands in the cache). */
 const IGNORE: CacheSubscriber = { head() {}, data() {}, end() {}, error() {} };
@@ -54,6 +69,13 @@ function rawHeader(raw: string[], name: string): string | undefined {
   return undefined;
 }
 
+/** How many of `list` there are and how many are up. */
+function countUp(list: readonly Upstream[]): UpstreamHealth {
+  let up = 0;
+  for (const u of list) if (!u.down) up++;
+  return { total: list.length, up };
+}
+
 /** Builds the HLS edge: parses the path, serves hits from memory, coalesces misses upstream with failover. */
 export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
   const { config } = deps;
@@ -62,22 +84,36 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
   const baseTimeoutMs = config.edgeUpstreamTimeoutMs;
   /** Held requests (blocking reloads, hinted parts) may legitimately wait 3 target durations at the origin. */
   const heldTimeoutMs = baseTimeoutMs + 3 * config.segmentTargetSec * 1000;
-  const upstreams = createUpstreamSet({
-    urls: deps.upstreams,
+  const upstreamOptions = {
     timeoutMs: Math.min(2_000, baseTimeoutMs),
     longestRequestMs: heldTimeoutMs,
     probeIntervalMs: PROBE_INTERVAL_MS,
     logger: log,
-  });
+  };
+  // Static: one fixed set, today's failover order. Placements: origins learnt per event, with replica stickiness.
+  let upstreams: UpstreamSet | undefined;
+  let origins: UpstreamSet | UpstreamPool;
+  let router: FetchRouter<HlsObject>;
+  let replicaRouter: ReplicaRouter | undefined;
+  if (deps.placements !== undefined) {
+    const pool = createUpstreamPool({ ...upstreamOptions, idleMs: ORIGIN_IDLE_MS });
+    replicaRouter = createReplicaRouter({ placements: deps.placements, pool });
+    router = replicaRouter;
+    origins = pool;
+  } else {
+    upstreams = createUpstreamSet({ ...upstreamOptions, urls: deps.upstreams });
+    router = staticRouter(upstreams);
+    origins = upstreams;
+  }
   const stale = new StalePlaylists({ boundMs: PLAYLIST_TTL_MS + config.edgeStaleIfErrorMs });
-  const metrics = new EdgeMetrics(deps.registry, cache, upstreams);
+  const metrics = new EdgeMetrics(deps.registry, cache, { list: origins.list, byPosition: upstreams !== undefined });
   const out = new ResponseWriter<HlsObject>({
     metrics,
     stale,
     stallMs: config.edgeClientStallMs,
     bufferBytes: config.edgeClientBufferBytes,
   });
-  const fetchUpstream = createFailoverFetch({ origins: upstreams, metrics, stale, logger: log, timeoutMs: baseTimeoutMs, heldTimeoutMs });
+  const fetchUpstream = createFailoverFetch<HlsObject>({ router, metrics, stale, logger: log, timeoutMs: baseTimeoutMs, heldTimeoutMs });
   const count = metrics.count;
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
@@ -112,9 +148,9 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
     }
 
     const obj = parsed;
-    // No origin reachable: a playlist within its stale bound is answered at once rather than after timeouts,
+    // No (static) origin reachable: a playlist within its stale bound is answered at once rather than after timeouts,
     // while one (coalesced) fetch in the background finds out whether an origin answers again.
-    if (obj.kind === 'playlist' && upstreams.allDown()) {
+    if (obj.kind === 'playlist' && upstreams?.allDown() === true) {
       const s = stale.find(obj);
       if (s !== undefined) {
         out.serveStale(s, res, obj.kind, isHead);
@@ -132,18 +168,19 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
   let running = false;
   return {
     handle,
-    upstreams: () => upstreams.list.map((u) => ({ url: u.url, up: !u.down })),
+    upstreams: () => countUp(origins.list),
     async start() {
       if (running) return;
       running = true;
-      upstreams.start();
+      origins.start();
     },
     async stop() {
       // Unconditional: a request handled before start() opens pool connections that stop must still close.
       running = false;
       cache.clear();
       stale.clear();
-      await upstreams.stop();
+      replicaRouter?.clear();
+      await origins.stop();
     },
   };
 }

@@ -1,6 +1,7 @@
 // Tests of the stale-if-error store: its bound on an injected clock, its keys, and the blocking-reload coverage rule.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isBehind } from './failover-fetch.ts';
 import { StalePlaylists, staleKey } from './stale-playlists.ts';
 
 const PATH = '/live/evt123abc/720p/index.m3u8';
@@ -80,4 +81,19 @@ test('the store keeps at most maxEntries copies, dropping the least recently use
   assert.ok(store.find({ ...plain, cacheKey: key('a') }));
   assert.equal(store.find({ ...plain, cacheKey: key('b') }), undefined);
   assert.ok(store.find({ ...plain, cacheKey: key('c') }));
+});
+
+test('coverage: what the latest copy of a rendition lists, within the bound only; isBehind orders versions', () => {
+  const c = clock();
+  const store = new StalePlaylists({ boundMs: 5_000, now: c.now });
+  assert.equal(store.coverage(PATH), undefined);
+  store.remember(PATH + '?_HLS_msn=12&_HLS_part=1', PLAYLIST, HEADERS);
+  const cov = store.coverage(PATH);
+  assert.deepEqual(cov, { lastSegment: 11, lastPartMsn: 12, lastPart: 1 });
+  assert.equal(isBehind({ lastSegment: 11, lastPartMsn: 12, lastPart: 0 }, cov), true, 'one part less');
+  assert.equal(isBehind({ lastSegment: 10, lastPartMsn: 13, lastPart: 0 }, cov), true, 'one segment less');
+  assert.equal(isBehind(cov, cov), false, 'the same version');
+  assert.equal(isBehind({ lastSegment: 12, lastPartMsn: 13, lastPart: 0 }, cov), false, 'newer');
+  c.advance(5_001);
+  assert.equal(store.coverage(PATH), undefined);
 });

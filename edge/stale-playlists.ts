@@ -62,6 +62,12 @@ export class StalePlaylists {
     return s;
   }
 
+  /** What the copy for the request with `cacheKey` lists, while it may still be served. */
+  coverage(cacheKey: string): PlaylistCoverage | undefined {
+    const s = this.copies.get(staleKey(cacheKey));
+    return s === undefined || this.now() - s.storedAt > this.boundMs ? undefined : s.coverage;
+  }
+
   /** Forgets every copy. */
   clear(): void {
     this.copies.clear();

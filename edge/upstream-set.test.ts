@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../test/support/free-port.ts';
 import { createLogger } from '../lib/logger.ts';
-import { createUpstreamSet, type UpstreamSet } from './upstream-set.ts';
+import { createUpstreamPool, createUpstreamSet, type UpstreamSet } from './upstream-set.ts';
 
 const log = createLogger('silent');
 const cleanups: (() => Promise<void>)[] = [];
@@ -117,4 +117,28 @@ test('start() after stop() gives every origin a fresh pool that serves requests 
   const res = await u.pool.request({ path: '/x', method: 'GET' });
   assert.equal(res.statusCode, 200);
   assert.equal(await res.body.text(), 'ok');
+});
+
+test('the pool learns origins on first use, probes them once started, and forgets those idle past idleMs', async () => {
+  const live = await origin();
+  const dead = `http://127.0.0.1:${await freePort()}`;
+  let t = 0;
+  const p = createUpstreamPool({ timeoutMs: 500, longestRequestMs: 1_000, probeIntervalMs: 20, idleMs: 1_000, logger: log, now: () => t });
+  cleanups.push(() => p.stop());
+  const u = p.get(live.url);
+  assert.equal(p.get(live.url), u, 'one upstream per base URL');
+  const d = p.get(dead);
+  assert.equal(p.list.length, 2);
+  p.start();
+  await waitFor(() => d.down, 'the dead origin to be probed down');
+  await waitFor(() => live.probes() > 0, 'the live origin to be probed');
+  t = 900;
+  p.get(live.url); // used lately: kept
+  t = 1_500;
+  await waitFor(() => p.list.length === 1, 'the idle origin to be forgotten');
+  assert.equal(p.list[0], u);
+  assert.equal(d.pool.destroyed, true, 'its connections are closed');
+  await p.stop();
+  assert.equal(p.list.length, 0);
+  assert.equal(u.pool.destroyed, true);
 });

@@ -46,8 +46,21 @@ export interface UpstreamSet {
   stop(): Promise<void>;
 }
 
-/** Builds the upstream set; probes (`GET /healthz`, any HTTP answer counts as alive) run between start and stop. */
-export function createUpstreamSet(opts: UpstreamSetOptions): UpstreamSet {
+/** The health and pool bookkeeping shared by the static set and the dynamic pool. */
+interface Core {
+  /** Every origin known now (the static set's never changes; the pool's grows and is swept). */
+  readonly list: Upstream[];
+  add(raw: string, label: string): Upstream;
+  remove(u: Upstream): void;
+  allDown(): boolean;
+  markDown(u: Upstream, reason: string): void;
+  markUp(u: Upstream): void;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** Origin health (by outcome and probe) over a list of origins that may change; probes run between start and stop. */
+function createCore(opts: Omit<UpstreamSetOptions, 'urls'>, onProbeRound?: () => void): Core {
   const log = opts.logger;
   const makePool = (origin: string): Pool =>
     new Pool(origin, {
@@ -59,31 +72,33 @@ export function createUpstreamSet(opts: UpstreamSetOptions): UpstreamSet {
       bodyTimeout: opts.longestRequestMs,
     });
   const aborters = new Map<Upstream, AbortController>();
-  const list: Upstream[] = opts.urls.map((raw, i) => {
-    const url = new URL(raw);
-    const ac = new AbortController();
-    const u: Upstream = {
-      url: raw,
-      label: `origin-${i}`,
-      prefix: url.pathname.replace(/\/+$/, ''),
-      pool: makePool(url.origin),
-      down: false,
-      downSignal: ac.signal,
-    };
-    aborters.set(u, ac);
-    return u;
-  });
+  const list: Upstream[] = [];
   let timer: NodeJS.Timeout | undefined;
   let probing = false;
   let running = true;
 
-  const set: UpstreamSet = {
+  const core: Core = {
     list,
-    ordered() {
-      let anyDown = false;
-      for (const u of list) if (u.down) anyDown = true;
-      if (!anyDown) return list;
-      return [...list.filter((u) => !u.down), ...list.filter((u) => u.down)];
+    add(raw, label) {
+      const url = new URL(raw);
+      const ac = new AbortController();
+      const u: Upstream = {
+        url: raw,
+        label,
+        prefix: url.pathname.replace(/\/+$/, ''),
+        pool: makePool(url.origin),
+        down: false,
+        downSignal: ac.signal,
+      };
+      aborters.set(u, ac);
+      list.push(u);
+      return u;
+    },
+    remove(u) {
+      const i = list.indexOf(u);
+      if (i !== -1) list.splice(i, 1);
+      aborters.delete(u);
+      void u.pool.destroy().catch(() => undefined);
     },
     allDown() {
       for (const u of list) if (!u.down) return false;
@@ -94,8 +109,9 @@ export function createUpstreamSet(opts: UpstreamSetOptions): UpstreamSet {
       u.down = true;
       log.warn({ upstream: u.url, reason }, 'origin marked down');
       // Requests held by this origin move on, but only when another origin may answer them.
-      if (!set.allDown()) {
-        const old = aborters.get(u)!;
+      if (!core.allDown()) {
+        const old = aborters.get(u);
+        if (old === undefined) return;
         const fresh = new AbortController();
         aborters.set(u, fresh);
         u.downSignal = fresh.signal;
@@ -133,9 +149,9 @@ export function createUpstreamSet(opts: UpstreamSetOptions): UpstreamSet {
         signal: AbortSignal.timeout(opts.timeoutMs + 100),
       });
       await res.body.dump().catch(() => undefined);
-      if (running) set.markUp(u);
+      if (running) core.markUp(u);
     } catch (err) {
-      if (running) set.markDown(u, `probe: ${(err as Error).message}`);
+      if (running && !u.pool.destroyed) core.markDown(u, `probe: ${(err as Error).message}`);
     }
   }
 
@@ -143,11 +159,93 @@ export function createUpstreamSet(opts: UpstreamSetOptions): UpstreamSet {
     if (probing || !running) return;
     probing = true;
     try {
-      await Promise.all(list.map(probe));
+      onProbeRound?.();
+      await Promise.all([...list].map(probe));
     } finally {
       probing = false;
     }
   }
 
-  return set;
+  return core;
+}
+
+/** Builds the upstream set; probes (`GET /healthz`, any HTTP answer counts as alive) run between start and stop. */
+export function createUpstreamSet(opts: UpstreamSetOptions): UpstreamSet {
+  const core = createCore(opts);
+  opts.urls.forEach((raw, i) => core.add(raw, `origin-${i}`));
+  const list = core.list;
+  return {
+    list,
+    ordered() {
+      let anyDown = false;
+      for (const u of list) if (u.down) anyDown = true;
+      if (!anyDown) return list;
+      return [...list.filter((u) => !u.down), ...list.filter((u) => u.down)];
+    },
+    allDown: core.allDown,
+    markDown: core.markDown,
+    markUp: core.markUp,
+    start: core.start,
+    stop: core.stop,
+  };
+}
+
+/** Options of an {@link UpstreamPool}. */
+export interface UpstreamPoolOptions extends Omit<UpstreamSetOptions, 'urls'> {
+  /** An origin no request has used for this long is forgotten (its connections closed), in ms. */
+  idleMs: number;
+  /** Monotonic clock, in ms (default performance.now). */
+  now?: () => number;
+}
+
+/** Origins learnt at run time (from placements): one keep-alive pool and health per base URL, forgotten when idle. */
+export interface UpstreamPool {
+  /** Every origin known now. */
+  readonly list: readonly Upstream[];
+  /** The origin with base URL `url`, created on first use; each call counts as a use. */
+  get(url: string): Upstream;
+  markDown(u: Upstream, reason: string): void;
+  markUp(u: Upstream): void;
+  start(): void;
+  /** Stops probing and forgets every origin (closing its connections). */
+  stop(): Promise<void>;
+}
+
+/** Builds an upstream pool; probes run between start and stop, and each probe round forgets the idle origins. */
+export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
+  const now = opts.now ?? (() => performance.now());
+  const byUrl = new Map<string, Upstream>();
+  const lastUsed = new Map<Upstream, number>();
+  const sweep = (): void => {
+    const t = now();
+    for (const [url, u] of byUrl) {
+      if (t - lastUsed.get(u)! < opts.idleMs) continue;
+      byUrl.delete(url);
+      lastUsed.delete(u);
+      core.remove(u);
+    }
+  };
+  const core = createCore(opts, sweep);
+  return {
+    list: core.list,
+    get(url) {
+      let u = byUrl.get(url);
+      if (u === undefined) {
+        // Internal label only: metrics name an event's origins by their position in its placement.
+        u = core.add(url, 'origin');
+        byUrl.set(url, u);
+      }
+      lastUsed.set(u, now());
+      return u;
+    },
+    markDown: core.markDown,
+    markUp: core.markUp,
+    start: core.start,
+    async stop() {
+      await core.stop();
+      for (const u of [...core.list]) core.remove(u);
+      byUrl.clear();
+      lastUsed.clear();
+    },
+  };
 }

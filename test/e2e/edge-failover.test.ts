@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { get as httpGet } from 'node:http';
+import { get as httpGet, type ClientRequest } from 'node:http';
 import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { freePort } from '../support/free-port.ts';
 import { waitFor } from '../support/wait-for.ts';
@@ -144,7 +144,8 @@ test('the edge runs its workers and restarts one that dies', async () => {
   // A new connection each time: a keep-alive connection stays with the worker that accepted it.
   const health = () =>
     new Promise<{ role: string; pid: number; worker: number }>((resolve, reject) => {
-      httpGet(`${edge.base}/healthz`, { agent: false }, (res) => {
+      // Bounded: on a loaded machine this subtest once hung for minutes, and this was its only unbounded wait.
+      httpGet(`${edge.base}/healthz`, { agent: false, timeout: 5_000 }, (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
         res.on('end', () => {
@@ -154,7 +155,11 @@ test('the edge runs its workers and restarts one that dies', async () => {
             reject(err as Error);
           }
         });
-      }).on('error', reject);
+      })
+        .on('timeout', function (this: ClientRequest) {
+          this.destroy(new Error('healthz did not answer within 5 s'));
+        })
+        .on('error', reject);
     });
   const seen = new Map<number, number>();
   await waitFor(
@@ -206,11 +211,9 @@ test('with the first origin frozen, the edge moves to the one that answers', asy
       40_000,
       300,
     );
-    const h = (await (await fetch(`${edge.base}/healthz`)).json()) as { origins: { url: string; up: boolean }[] };
-    assert.deepEqual(
-      h.origins.map((o) => o.up),
-      [false, true],
-    );
+    const text = await (await fetch(`${edge.base}/healthz`)).text();
+    assert.doesNotMatch(text, /http:\/\//, 'an open endpoint shows no origin URL');
+    assert.deepEqual((JSON.parse(text) as { origins: unknown }).origins, { total: 2, up: 1 });
   } finally {
     signal(originA, 'SIGCONT');
   }
@@ -220,8 +223,8 @@ test('with every origin frozen: stale playlist within its bound, then a clear 50
   await waitFor(
     'both origins up again',
     async () => {
-      const h = (await (await fetch(`${edge.base}/healthz`)).json()) as { origins: { up: boolean }[] };
-      return h.origins.every((o) => o.up) ? true : undefined;
+      const h = (await (await fetch(`${edge.base}/healthz`)).json()) as { origins: { total: number; up: number } };
+      return h.origins.up === h.origins.total ? true : undefined;
     },
     30_000,
     200,
