@@ -31,6 +31,7 @@ import type { IngestDeps } from '../ingest/feed.ts';
 import { createHlsEdge } from '../edge/hls-edge.ts';
 import { createChatRole, type ChatRole } from '../chat/role.ts';
 import { createAllInOneFront } from './all-in-one.ts';
+import { addPool } from './pool.ts';
 import { RoleConfigError, allWorkersMetrics, createHttpFront, edgeHasChat, edgePrimary, edgeWorkerCount, tuneServer } from './roles.ts';
 
 /** The services of one process, built and not started. */
@@ -382,8 +383,10 @@ function composeOrigin(stage: Stage, config: Config, logger: Logger): RolePorts 
  * the workers (each re-runs this command and serves the shared port) and restarts any that dies.
  */
 function composeEdge(stage: Stage, config: Config, logger: Logger): RolePorts {
-  if (config.originUrls.length === 0) {
-    throw new RoleConfigError('the edge role needs at least one origin: --origin http://HOST:PORT (or ONAIR_ORIGIN_URLS)');
+  if (config.originUrls.length === 0 && !config.redisUrl) {
+    throw new RoleConfigError(
+      'the edge role needs its origins: the pool through Redis (REDIS_URL), or a fixed list with --origin http://HOST:PORT (ONAIR_ORIGIN_URLS)',
+    );
   }
   const withChat = edgeHasChat(config); // a chat edge without the shared secret stops here, before any worker starts
   const workers = edgeWorkerCount(config);
@@ -396,13 +399,13 @@ function composeEdge(stage: Stage, config: Config, logger: Logger): RolePorts {
     const ports = composeEdgeProcess(stage, config, logger.child({ role: 'edge' }), undefined, withChat);
     return {
       ...ports,
-      started: () => logger.info({ httpPort: ports.httpPort(), origins: config.originUrls, workers: 1 }, 'onair edge is up'),
+      started: () => logger.info({ httpPort: ports.httpPort(), origins: originsOf(config), workers: 1 }, 'onair edge is up'),
     };
   }
   const primary = stage.add('edge workers', edgePrimary(config, logger.child({ role: 'edge-primary' }), workers));
   return {
     httpPort: () => primary.httpPort,
-    started: () => logger.info({ httpPort: primary.httpPort, origins: config.originUrls, workers }, 'onair edge is up'),
+    started: () => logger.info({ httpPort: primary.httpPort, origins: originsOf(config), workers }, 'onair edge is up'),
   };
 }
 
@@ -415,7 +418,9 @@ function composeEdgeProcess(stage: Stage, config: Config, logger: Logger, worker
     new AggregatorRegistry();
     AggregatorRegistry.setRegistries([registry]);
   }
-  const edge = stage.add('hls edge', createHlsEdge({ config, logger, registry, upstreams: config.originUrls }));
+  // A fixed list of origins, or each event's replicas from the pool's placements.
+  const origins = config.originUrls.length ? { upstreams: config.originUrls } : { placements: addPool(stage, config, logger).cached };
+  const edge = stage.add('hls edge', createHlsEdge({ config, logger, registry, ...origins }));
   let chat: ChatRole | undefined;
   if (withChat) {
     // Redis bus, PostgreSQL store, overlays read from the store (operators change them on a main node).
@@ -455,4 +460,9 @@ function composeEdgeProcess(stage: Stage, config: Config, logger: Logger, worker
       chatGateway(() => chat!, server, logger.child({ part: 'chat' }), config),
     );
   return { httpPort: () => http.port };
+}
+
+/** How an edge finds its origins, for its start-up log line: a fixed count, or the pool's placements. */
+function originsOf(config: Config): string {
+  return config.originUrls.length ? `${config.originUrls.length} fixed` : 'placements (Redis)';
 }

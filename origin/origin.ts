@@ -1,5 +1,5 @@
 // The origin role: turns live feeds into LL-HLS and serves it to edges over HTTP.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, Histogram, Gauge, type Registry } from '../lib/metrics.ts';
@@ -31,7 +31,15 @@ export interface Origin {
 }
 
 /** Builds the origin from config; `bindHost` is 127.0.0.1 in all-in-one mode. */
-export function createOrigin(deps: { config: Config; logger: Logger; registry: Registry; parent: OriginParent; bindHost: string }): Origin {
+export function createOrigin(deps: {
+  config: Config;
+  logger: Logger;
+  registry: Registry;
+  parent: OriginParent;
+  bindHost: string;
+  /** Other routes of the origin's port, tried first (cluster: the feed receiver); true when one took the request. */
+  routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}): Origin {
   const { config, parent, registry } = deps;
   const logger = deps.logger.child({ role: 'origin' });
   const streams = new Map<string, LiveStream>();
@@ -124,7 +132,7 @@ export function createOrigin(deps: { config: Config; logger: Logger; registry: R
   };
 
   const handler = createOriginHlsHandler({ config, streams: (id) => streams.get(id) });
-  const server: Server = createServer(handler);
+  const server: Server = createServer(deps.routes ? (req, res) => void (deps.routes!(req, res) || handler(req, res)) : handler);
   server.keepAliveTimeout = 65_000;
   let url = '';
 
