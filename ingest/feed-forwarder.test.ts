@@ -231,6 +231,25 @@ describe('feed forwarder', () => {
     assert.equal(logLines('origin feed failed').length, 1);
   });
 
+  it('replaces an origin that cannot be reached (its process is gone)', async () => {
+    const dead = await fakeOrigin('origin-a');
+    await new Promise((r) => dead.server.close(r)); // the port now refuses connections
+    const b = await fakeOrigin('origin-b');
+    const placements = new MemoryPlacements([dead, b].map((o) => ({ id: o.id, url: o.url })));
+    const fwd = forwarderFor(placements);
+    const feed = await fwd.open('ev-dead', SOURCE);
+    assert.equal(fwd.placement('ev-dead')!.origins[0]!.id, 'origin-a');
+    const stream = synthStream({ frames: 60 });
+    await pump(feed, stream);
+    await waitFor('origin b connected', () => fwd.connectedOrigins('ev-dead').includes('origin-b'));
+    feed.end();
+    await waitFor('origin b got the end', () => b.received[0]?.ended);
+    assert.equal(await metric(registry, 'onair_ingest_forward_origin_failures_total', { reason: 'connect_error' }), 1);
+    const names = describeTags(parseFlv(bytesOf(b.received[0]!)).tags);
+    assert.deepEqual(names.slice(0, 3), ['meta', 'avc-config', 'aac-config']);
+    assert.match(names[3]!, /^key@/);
+  });
+
   it('replaces an origin that answers 503 origin_full', async () => {
     const a = await fakeOrigin('origin-a', { kind: 'refuse', status: 503, code: 'origin_full' });
     const b = await fakeOrigin('origin-b');
