@@ -8,10 +8,40 @@ import type { PublisherSlots } from './publishers.ts';
 /** Where a publisher's live feed goes: one FLV byte stream (H.264 + AAC) per publish session. */
 export interface FeedSink {
   /** A publisher for `eventId` started; returns where to write its FLV bytes. */
-  open(eventId: string, source: { protocol: 'rtmp' | 'whip'; sessionId: string; remoteAddress: string }): LiveFeed;
+  open(
+    eventId: string,
+    source: {
+      protocol: 'rtmp' | 'whip';
+      sessionId: string;
+      remoteAddress: string;
+      /** The event's media timeline (cluster: from its placement), so that replicas number segments alike. */
+      timeline?: { zeroMs: number; session: number };
+    },
+  ): LiveFeed;
+}
+/**
+ * Where an ingest hands its publishers' feeds: an origin in this process (a FeedSink), or one whose open waits, e.g.
+ * to place the event on origins (ingest/feed-forwarder.ts). A rejected open refuses the publisher: a FeedRefusal's
+ * message says why, for the publisher and the log.
+ */
+export interface IngestFeedSink {
+  /** As FeedSink.open, possibly asynchronous. */
+  open(eventId: string, source: Parameters<FeedSink['open']>[1]): LiveFeed | Promise<LiveFeed>;
+}
+/** A publish the feed sink will not take (e.g. `pool_full`: every origin is at capacity). */
+export class FeedRefusal extends Error {
+  override name = 'FeedRefusal';
+  constructor(
+    /** Machine-readable reason, e.g. `pool_full`, `no_origins`, `unavailable`. */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 /** One publish session's FLV byte stream. */
 export interface LiveFeed {
+  /** Takes the next bytes; throws when the feed can go no further (the ingest then ends the publish). */
   write(chunk: Buffer): void;
   /** The publisher went away (or was disconnected). */
   end(): void;
@@ -23,7 +53,7 @@ export interface IngestDeps {
   registry: Registry;
   /** Maps a stream key to its event id; undefined for an unknown key. */
   authorize(streamKey: string): Promise<string | undefined>;
-  feeds: FeedSink;
+  feeds: IngestFeedSink;
   /** Called every config.healthIntervalSec for each live publisher with its ingest health. */
   onHealth?(eventId: string, stats: IngestStats): void;
   /** The node's one-publisher-per-event registry, shared by its ingests; default: this ingest's own. */

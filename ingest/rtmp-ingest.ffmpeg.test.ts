@@ -7,7 +7,7 @@ import { loadConfig } from '../config/load.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import { createRtmpIngest, type RtmpIngest } from './rtmp-ingest.ts';
-import type { FeedSink, LiveFeed } from './feed.ts';
+import { FeedRefusal, type FeedSink, type IngestFeedSink, type LiveFeed } from './feed.ts';
 import { createKeyGuessLimiter, type KeyGuessLimiter } from './key-guesses.ts';
 import amf from 'node-media-server/src/protocol/amf.js';
 import { waitFor } from '../test/support/wait-for.ts';
@@ -375,6 +375,7 @@ function setup(
   authDelayMs = 30,
   keyGuesses?: KeyGuessLimiter,
   trustedProxies?: string[],
+  feeds?: IngestFeedSink,
 ): {
   ingest: RtmpIngest;
   sink: ReturnType<typeof recordingSink>;
@@ -392,7 +393,7 @@ function setup(
       await new Promise((r) => setTimeout(r, authDelayMs)); // a real lookup is async
       return KEYS[key];
     },
-    feeds: sink,
+    feeds: feeds ?? sink,
     keyGuesses,
   });
   return { ingest, sink, registry, lines };
@@ -445,6 +446,42 @@ test('an accepted publish delivers an FLV stream and ends once when the publishe
       lines.some((l) => l.includes('"component":"node-media-server"')),
       'NMS logs go to pino',
     );
+    assertNoKeys(lines);
+  } finally {
+    await ingest.stop();
+  }
+});
+
+test('a feed sink that opens asynchronously: media waits for it, and its refusal rejects the publisher with the reason', async () => {
+  const recorder = recordingSink();
+  let refuse = true;
+  const slowSink: IngestFeedSink = {
+    async open(eventId, source) {
+      await new Promise((r) => setTimeout(r, 1_000)); // e.g. placing the event on origins
+      if (refuse) throw new FeedRefusal('pool_full', 'every origin is at capacity (pool_full)');
+      return recorder.open(eventId, source);
+    },
+  };
+  const { ingest, registry, lines } = setup(0, 30, undefined, undefined, slowSink);
+  await ingest.start();
+  try {
+    const refused = publish(ingest.port, '/live/sk-alpha-0123456789abcdef', 10);
+    assert.notEqual((await refused.exited).code, 0);
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'feed_error' }), 1);
+    const line = lines.find((l) => l.includes('feed refused'));
+    assert.ok(line, 'refusal logged');
+    assert.match(line, /"reason":"pool_full"/);
+    assert.equal(recorder.feeds.length, 0);
+
+    refuse = false;
+    const p = publish(ingest.port, '/live/sk-alpha-0123456789abcdef', 3);
+    assert.equal((await p.exited).code, 0);
+    await waitFor('feed end', () => recorder.feeds[0]?.ends === 1);
+    const bytes = Buffer.concat(recorder.feeds[0]!.chunks);
+    assert.ok(bytes.length > 50_000, `only ${bytes.length} bytes`);
+    // What arrived during the second of opening was kept: the stream is whole from its metadata on.
+    assert.equal(flvTags(bytes)[0]?.type, 18, 'metadata first');
+    assert.equal(await probeStreams(bytes), 'h264,640,360\naac');
     assertNoKeys(lines);
   } finally {
     await ingest.stop();

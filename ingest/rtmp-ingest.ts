@@ -27,7 +27,7 @@ import { TrustedProxies, normalizeAddress } from '../lib/client-address.ts';
 import { ProxyHeaderReader, parseProxyHeader } from './proxy-protocol.ts';
 import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
-import type { IngestDeps, LiveFeed } from './feed.ts';
+import { FeedRefusal, type IngestDeps, type LiveFeed } from './feed.ts';
 import { createPublisherRegistry, type PublisherClaim } from './publishers.ts';
 import { FlvStats } from './flv-stats.ts';
 
@@ -268,7 +268,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     );
   }
 
-  function accept(conn: Connection, eventId: string, claim: PublisherClaim): void {
+  async function accept(conn: Connection, eventId: string, claim: PublisherClaim): Promise<void> {
     const { session } = conn;
     const streamPath = `/${APP}/${eventId}`;
     session.streamName = eventId;
@@ -286,14 +286,29 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       reject(conn, 'already_live', eventId);
       return;
     }
+    // Media arriving while the feed opens (cluster: the event is being placed on origins) is buffered in
+    // conn.pending, as during the key check: the state stays 'authorizing' until the feed is there.
     let feed: LiveFeed;
     try {
-      feed = feeds.open(eventId, { protocol: 'rtmp', sessionId: session.id, remoteAddress: conn.remoteAddress });
+      feed = await feeds.open(eventId, { protocol: 'rtmp', sessionId: session.id, remoteAddress: conn.remoteAddress });
     } catch (err) {
-      log.error({ err, eventId }, 'feed open failed');
+      if (err instanceof FeedRefusal) log.warn({ eventId, reason: err.code, why: err.message }, 'feed refused');
+      else log.error({ err, eventId }, 'feed open failed');
       claim.release();
-      broadcast._finishPublish();
+      if (broadcast.publisher === session) broadcast._finishPublish();
       reject(conn, 'feed_error', eventId);
+      return;
+    }
+    if (conn.state !== 'authorizing' || !claim.held) {
+      // Went away, or was rejected or taken over, while the feed opened.
+      log.info({ eventId, sessionId: session.id, remoteAddress: conn.remoteAddress }, 'rtmp publisher left while its feed opened');
+      claim.release();
+      if (broadcast.publisher === session) broadcast._finishPublish();
+      try {
+        feed.end();
+      } catch (err) {
+        log.error({ err, eventId }, 'feed end failed');
+      }
       return;
     }
     const publish: Publish = {
@@ -406,7 +421,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     }
     const claim = await claimEvent(conn, eventId);
     if (!claim) return;
-    accept(conn, eventId, claim);
+    await accept(conn, eventId, claim);
   }
 
   function onConnection(socket: Socket): void {

@@ -12,7 +12,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { Config } from '../config/schema.ts';
 import { sendError } from '../lib/http.ts';
 import { ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
-import type { IngestDeps } from './feed.ts';
+import { FeedRefusal, type IngestDeps, type LiveFeed } from './feed.ts';
 import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
 import { createPublisherRegistry } from './publishers.ts';
@@ -194,13 +194,24 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
       throw new Refusal(503, 'unavailable', 'ingest is stopping', 'feed_error');
     }
     sessions.set(s.id, s);
+    let feed: LiveFeed;
     try {
-      s.feed = deps.feeds.open(eventId, { protocol: 'whip', sessionId: s.id, remoteAddress: s.remoteAddress });
+      feed = await deps.feeds.open(eventId, { protocol: 'whip', sessionId: s.id, remoteAddress: s.remoteAddress });
     } catch (err) {
-      log.error({ err, eventId }, 'feed open failed');
       finish(s, 'feed_error');
+      if (err instanceof FeedRefusal) {
+        log.warn({ eventId, reason: err.code, why: err.message }, 'feed refused');
+        throw new Refusal(503, err.code, err.message, 'feed_error');
+      }
+      log.error({ err, eventId }, 'feed open failed');
       throw new Refusal(503, 'unavailable', 'the origin cannot take the stream now', 'feed_error');
     }
+    if (s.ended) {
+      // Finished (ingest stopping, or taken over) while the feed opened.
+      feed.end();
+      throw new Refusal(503, 'unavailable', 'ingest is stopping', 'feed_error');
+    }
+    s.feed = feed;
     publishes.inc({ protocol: 'whip' });
     active.inc({ protocol: 'whip' });
     forwardTracks(s, forwarding);
