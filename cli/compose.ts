@@ -5,6 +5,7 @@
 //   origin: store, origin (HLS for edges on originPort), ingests; /healthz, /metrics and WHIP on httpPort;
 //   edge: HLS edge workers, with the viewer WebSocket gateway in cluster mode (Redis and PostgreSQL).
 import cluster from 'node:cluster';
+import { availableParallelism, loadavg } from 'node:os';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import express from 'express';
 import type { Config, Role } from '../config/schema.ts';
@@ -32,6 +33,11 @@ import { createHlsEdge } from '../edge/hls-edge.ts';
 import { createChatRole, type ChatRole } from '../chat/role.ts';
 import { createAllInOneFront } from './all-in-one.ts';
 import { addPool } from './pool.ts';
+import { advertisedOriginUrl, checkClusterRoles, nodeIdOf, originCapacityOf, replicasOf } from './cluster-settings.ts';
+import { createFeedForwarder } from '../ingest/feed-forwarder.ts';
+import { createFeedReceiver, type FeedReceiver } from '../origin/feed-receiver.ts';
+import { originHeartbeat } from '../lib/placement/origin-registry.ts';
+import { createFlvTimelineShift } from '../ingest/timeline.ts';
 import { RoleConfigError, allWorkersMetrics, createHttpFront, edgeHasChat, edgePrimary, edgeWorkerCount, tuneServer } from './roles.ts';
 
 /** The services of one process, built and not started. */
@@ -151,8 +157,9 @@ function composeRoles(stage: Stage, config: Config, logger: Logger): RolePorts {
   const exactly = (...want: Role[]) => set.size === want.length && want.every((r) => set.has(r));
   if (exactly('all')) return composeAll(stage, config, logger);
   if (exactly('edge')) return composeEdge(stage, config, logger);
-  if (exactly('ingest', 'origin')) return composeOrigin(stage, config, logger);
-  throw new RoleConfigError(`--role ${roleName(config.role)} is not supported yet: run all, edge, or ingest,origin`);
+  // Without the cluster secret, ingest + origin is one standalone transcoding node that edges list by URL.
+  if (exactly('ingest', 'origin') && !config.clusterSecret) return composeOrigin(stage, config, logger);
+  return composeCluster(stage, config, logger, set);
 }
 
 /** How a composed role tells its ports once started, and what it does once everything is up. */
@@ -326,6 +333,152 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
     httpPort: () => http.port,
     rtmpPort: () => rtmp.port,
     started: () => logger.info({ httpPort: http.port, rtmpPort: rtmp.port }, 'onair is up'),
+  };
+}
+
+/**
+ * Cluster roles (any of ingest, origin, edge, control in this process) on the shared pool: Redis (placements, bus),
+ * PostgreSQL (events, keys, chat) and the cluster secret (feeds between ingests and origins).
+ *   ingest: RTMP and WHIP; places each live event on R origins and forwards its feed to them (ingest/feed-forwarder.ts);
+ *           writes the event's status (live on a placed publish, offline once its placement is released);
+ *   origin: transcodes and packages the feeds it receives (origin/feed-receiver.ts on originPort, next to its HLS)
+ *           and heartbeats its load into the registry;
+ *   edge:   HLS routed by each event's placement, and the viewer WebSocket;
+ * all behind one HTTP port (/healthz, /metrics, and each role's routes).
+ */
+function composeCluster(stage: Stage, config: Config, logger: Logger, roles: ReadonlySet<Role>): RolePorts {
+  checkClusterRoles(roles, config);
+  const nodeId = nodeIdOf(config);
+  const log = logger.child({ node: nodeId });
+  const name = roleName([...roles]);
+  const registry = createMetricsRegistry();
+  const trustedProxies = new TrustedProxies(config.trustedProxies);
+  const secret = config.clusterSecret!;
+  if (roles.has('ingest') || roles.has('origin')) stage.add('ffmpeg check', ffmpegCheck(config, log));
+  const pool = addPool(stage, config, log);
+  const store = stage.add('store', createStore(config));
+  let http = { port: config.httpPort };
+  let rtmp: { port: number } | undefined;
+  let origin: Origin | undefined;
+  stage.later('cluster', (s) => {
+    const db = store.db;
+    const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
+    const setStatus = (eventId: string, status: 'live' | 'offline') =>
+      events.setStatus(eventId, status).catch((err: Error) => log.error({ eventId, status, err: err.message }, 'status update failed'));
+    let receiver: FeedReceiver | undefined;
+    if (roles.has('origin')) {
+      const capacity = originCapacityOf(config);
+      const o = s.add(
+        'origin',
+        createOrigin({
+          config,
+          logger: log,
+          registry,
+          bindHost: config.host,
+          // The owning ingest writes the event's status; an origin only carries replicas.
+          parent: {
+            onStatus: () => {},
+            latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
+          },
+          routes: (req, res) => receiver?.handle(req, res) ?? false,
+        }),
+      );
+      origin = o;
+      const feeds = (receiver = s.add(
+        'feed receiver',
+        createFeedReceiver({ placements: pool.placements, nodeId, secret, capacity, feeds: o.feeds, logger: log, registry }),
+      ));
+      s.add(
+        'origin heartbeat',
+        originHeartbeat({
+          registry: pool.registry,
+          logger: log,
+          info: () => ({
+            id: nodeId,
+            url: advertisedOriginUrl(config, Number(new URL(o.url).port)),
+            capacity,
+            liveEvents: feeds.liveEvents(),
+            cpu: Math.min(1, loadavg()[0]! / availableParallelism()),
+            updatedAtMs: Date.now(),
+          }),
+        }),
+      );
+    }
+    let whip: WhipIngest | undefined;
+    let rtmpIngest: RtmpIngest | undefined;
+    if (roles.has('ingest')) {
+      const forwarder = s.add(
+        'feed forwarder',
+        createFeedForwarder({
+          placements: pool.placements,
+          nodeId,
+          replicas: () => replicasOf(config),
+          secret,
+          logger: log,
+          registry,
+          reconnectWindowSec: config.reconnectWindowSec,
+          // Every origin gets the publisher's bytes on the event's media timeline, so replicas number alike.
+          shifter: (ctx) => createFlvTimelineShift(Math.max(0, Math.round(ctx.startedAtMs - ctx.timelineZeroMs))),
+          onReleased: (eventId) => void setStatus(eventId, 'offline'),
+        }),
+      );
+      const ingests = createIngests({
+        config,
+        logger: log.child({ role: 'ingest' }),
+        registry,
+        authorize: (k) => events.authorize(k),
+        feeds: {
+          open: async (eventId, source) => {
+            const feed = await forwarder.open(eventId, source);
+            void setStatus(eventId, 'live');
+            return feed;
+          },
+        },
+      });
+      whip = s.add('whip', ingests.whip);
+      rtmpIngest = ingests.rtmp;
+    }
+    const edge = roles.has('edge') ? s.add('hls edge', createHlsEdge({ config, logger: log, registry, placements: pool.cached })) : undefined;
+    let chat: ChatRole | undefined;
+    if (roles.has('edge') && edgeHasChat(config)) {
+      chat = createChatRole({
+        config,
+        logger: log.child({ role: 'chat' }),
+        registry,
+        db,
+        trustedProxies,
+        eventExists: async (id) => (await events.byId(id)) !== undefined,
+        overlays: (id) => readViewerOverlays({ db, events, overlays: new OverlayService(db, createViewerSignals({ logger: log })) }, id),
+      });
+      s.add('chat bus', chatBus(chat));
+    }
+    const whipApp = whip
+      ? express()
+          .disable('x-powered-by')
+          .set('trust proxy', (addr: string) => trustedProxies.trusts(addr))
+          .use('/whip', whip.router)
+          .use(jsonErrorHandler(log))
+      : undefined;
+    const server = createServer(
+      createHttpFront({
+        role: name,
+        registry,
+        metricsToken: config.metricsToken,
+        ...(edge ? { edge } : {}),
+        ...(whipApp ? { whip: whipApp } : {}),
+        health: () => ({ node: nodeId, ...(edge ? { origins: edge.upstreams() } : {}), ...(receiver ? { liveEvents: receiver.liveEvents() } : {}) }),
+      }),
+    );
+    tuneServer(server);
+    http = s.add('http', httpService(server, { port: config.httpPort, host: config.host }));
+    if (chat) s.add('chat gateway', chatGateway(() => chat, server, log.child({ role: 'chat' }), config));
+    if (rtmpIngest) rtmp = s.add('rtmp', rtmpIngest);
+  });
+  return {
+    httpPort: () => http.port,
+    ...(roles.has('ingest') ? { rtmpPort: () => rtmp?.port ?? config.rtmpPort } : {}),
+    ...(roles.has('origin') ? { originUrl: () => origin?.url ?? '' } : {}),
+    started: () => log.info({ roles: name, httpPort: http.port, rtmpPort: rtmp?.port, originUrl: origin?.url }, 'onair cluster node is up'),
   };
 }
 

@@ -52,6 +52,8 @@ export interface FeedForwarderDeps {
   registry: Registry;
   /** How long a placement outlives its publisher, waiting for it to come back. */
   reconnectWindowSec: number;
+  /** The publisher did not come back within the reconnect window: the broadcast ended (its placement is released). */
+  onReleased?: (eventId: string) => void;
   /**
    * Hook for the streaming FLV timestamp shifter (ingest/timeline.ts): made once per publish session, it maps the
    * publisher's bytes to bytes on the event's timeline, before the GOP cache, so every origin gets the same bytes.
@@ -536,6 +538,7 @@ export function createFeedForwarder(deps: FeedForwarderDeps): FeedForwarder {
       this.state = 'closed';
       this.#clearTimers();
       if (events.get(this.eventId) === this) events.delete(this.eventId);
+      deps.onReleased?.(this.eventId);
       try {
         await placements.release(this.eventId, this.placement.epoch);
         this.log.info({ epoch: this.placement.epoch }, 'no reconnect within the window; placement released');
