@@ -7,8 +7,20 @@ import type { PublisherSlots } from './publishers.ts';
 
 /** Where a publisher's live feed goes: one FLV byte stream (H.264 + AAC) per publish session. */
 export interface FeedSink {
-  /** A publisher for `eventId` started; returns where to write its FLV bytes. */
-  open(eventId: string, source: { protocol: 'rtmp' | 'whip'; sessionId: string; remoteAddress: string }): LiveFeed;
+  /**
+   * A publisher for `eventId` started; returns where to write its FLV bytes. With `timeline`, the bytes' timestamps
+   * are already on the event's media timeline (ingest/timeline.ts); without, the origin puts them on its own.
+   */
+  open(eventId: string, source: FeedSource): LiveFeed;
+}
+
+/** Who is publishing, and (when the feed's timestamps were shifted onto it) the event's media timeline. */
+export interface FeedSource {
+  protocol: 'rtmp' | 'whip';
+  sessionId: string;
+  remoteAddress: string;
+  /** Timestamps are ms since `zeroMs` (wall clock); `session` is the broadcast's publish session (1, 2, ...). */
+  timeline?: { zeroMs: number; session: number };
 }
 /** One publish session's FLV byte stream. */
 export interface LiveFeed {
