@@ -25,6 +25,7 @@ import { createViewerSignals } from '../chat/viewer-signals.ts';
 import { readViewerOverlays } from '../control/viewer-overlays.ts';
 import { createOrigin, type Origin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
+import { withTimeline } from '../ingest/timeline.ts';
 import { createIngests } from '../ingest/ingests.ts';
 import type { RtmpIngest } from '../ingest/rtmp-ingest.ts';
 import type { WhipIngest } from '../ingest/whip-ingest.ts';
@@ -212,7 +213,8 @@ function addOriginAndIngests(
     logger: logger.child({ role: 'ingest' }),
     registry,
     authorize: (k) => events.authorize(k),
-    feeds: origin.feeds,
+    // Feeds reach the origin on the event's media timeline, numbered exactly as the cluster's forwarder numbers them.
+    feeds: withTimeline(origin.feeds, { reconnectWindowSec: config.reconnectWindowSec }),
     ...(deps.onHealth ? { onHealth: deps.onHealth } : {}),
   });
   stage.add('whip', whip);

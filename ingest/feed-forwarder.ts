@@ -21,7 +21,7 @@ import type { Service } from '../lib/lifecycle.ts';
 import { FlvReader, isVideoKeyframe, isSequenceHeader, TagType, type FlvTag } from '../lib/flv.ts';
 import { PlacementError, type Placement, type Placements } from '../lib/placement/types.ts';
 import { feedPath, feedRequestHeaders } from '../lib/cluster-auth.ts';
-import { FeedRefusal, type FeedSink, type LiveFeed } from './feed.ts';
+import { FeedRefusal, type FeedSource, type LiveFeed } from './feed.ts';
 import { GopCache, DEFAULT_MAX_GOP_BYTES } from './gop-cache.ts';
 
 /** What a timeline shifter is made from: the placement's timeline, at the start of one publish session. */
@@ -79,7 +79,7 @@ export interface FeedForwarderDeps {
 /** The cluster ingest's FeedSink; a Service whose stop() drops every forward. */
 export interface FeedForwarder extends Service {
   /** Places `eventId` on origins and starts forwarding; rejects with a FeedRefusal when no origin can take it. */
-  open(eventId: string, source: Parameters<FeedSink['open']>[1]): Promise<LiveFeed>;
+  open(eventId: string, source: FeedSource): Promise<LiveFeed>;
   /** The placement this ingest forwards `eventId` under (also while waiting for a reconnect), if any. */
   placement(eventId: string): Placement | undefined;
   /** Origin ids `eventId`'s feed is flowing to now. */
@@ -350,7 +350,7 @@ export function createFeedForwarder(deps: FeedForwarderDeps): FeedForwarder {
 
     constructor(
       readonly eventId: string,
-      readonly source: Parameters<FeedSink['open']>[1],
+      readonly source: FeedSource,
       public placement: Placement,
     ) {
       this.log = log.child({ eventId });

@@ -7,17 +7,20 @@ import type { PublisherSlots } from './publishers.ts';
 
 /** Where a publisher's live feed goes: one FLV byte stream (H.264 + AAC) per publish session. */
 export interface FeedSink {
-  /** A publisher for `eventId` started; returns where to write its FLV bytes. */
-  open(
-    eventId: string,
-    source: {
-      protocol: 'rtmp' | 'whip';
-      sessionId: string;
-      remoteAddress: string;
-      /** The event's media timeline (cluster: from its placement), so that replicas number segments alike. */
-      timeline?: { zeroMs: number; session: number };
-    },
-  ): LiveFeed;
+  /**
+   * A publisher for `eventId` started; returns where to write its FLV bytes. With `timeline`, the bytes' timestamps
+   * are already on the event's media timeline (ingest/timeline.ts); without, the origin puts them on its own.
+   */
+  open(eventId: string, source: FeedSource): LiveFeed;
+}
+
+/** Who is publishing, and (when the feed's timestamps were shifted onto it) the event's media timeline. */
+export interface FeedSource {
+  protocol: 'rtmp' | 'whip';
+  sessionId: string;
+  remoteAddress: string;
+  /** Timestamps are ms since `zeroMs` (wall clock); `session` is the broadcast's publish session (1, 2, ...). */
+  timeline?: { zeroMs: number; session: number };
 }
 /**
  * Where an ingest hands its publishers' feeds: an origin in this process (a FeedSink), or one whose open waits, e.g.
@@ -26,7 +29,7 @@ export interface FeedSink {
  */
 export interface IngestFeedSink {
   /** As FeedSink.open, possibly asynchronous. */
-  open(eventId: string, source: Parameters<FeedSink['open']>[1]): LiveFeed | Promise<LiveFeed>;
+  open(eventId: string, source: FeedSource): LiveFeed | Promise<LiveFeed>;
 }
 /** A publish the feed sink will not take (e.g. `pool_full`: every origin is at capacity). */
 export class FeedRefusal extends Error {

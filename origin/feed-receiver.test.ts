@@ -8,7 +8,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { sendError } from '../lib/http.ts';
 import { CLUSTER_AUTH_HEADER, feedPath, feedRequestHeaders, type FeedRequestMeta } from '../lib/cluster-auth.ts';
-import type { FeedSink, LiveFeed } from '../ingest/feed.ts';
+import type { FeedSource, LiveFeed } from '../ingest/feed.ts';
 import { MemoryPlacements } from '../test/support/memory-placements.ts';
 import { waitFor } from '../test/support/wait-for.ts';
 import { createFeedReceiver, type FeedReceiver } from './feed-receiver.ts';
@@ -18,7 +18,7 @@ const ME = 'origin-a';
 
 interface SeenFeed {
   eventId: string;
-  source: Parameters<FeedSink['open']>[1];
+  source: FeedSource;
   chunks: Buffer[];
   ended: number;
 }

@@ -16,7 +16,8 @@ import { fmp4FixtureFragments } from '../test/support/fmp4-fixture.ts';
 import { waitFor } from '../test/support/wait-for.ts';
 
 const { init, fragments } = fmp4FixtureFragments();
-const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+/** The timeline's zero: the epoch, so that msn = floor(t / 2 s). */
+const T0 = 0;
 const config = configSchema.parse({
   ladder: [
     { name: '360p', height: 360, fps: 30, videoKbps: 600 },
@@ -34,7 +35,7 @@ function stream(eventId: string, mode: LatencyMode): LiveStream {
   s.renditions = planLadder(config.ladder, { width: 640, height: 360, fps: 30 }, config.segmentTargetSec).rungs;
   for (const r of s.renditions) {
     const p = new RenditionPackager(r.name, { segmentTargetSec: 2, partTargetSec: 0.5, windowSegments: 6 });
-    p.beginRun(T0);
+    p.beginRun({ zeroMs: T0, session: 1 });
     p.push(init);
     s.packagers.set(r.name, p);
   }
@@ -100,14 +101,14 @@ const HEADER = [
   '#EXT-X-DISCONTINUITY-SEQUENCE:0',
   '#EXT-X-INDEPENDENT-SEGMENTS',
   '#EXT-X-MAP:URI="init-0.mp4"',
-  '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
+  '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z',
   '#EXT-X-PART:DURATION=0.521,URI="part-0.0.m4s",INDEPENDENT=YES',
   '#EXT-X-PART:DURATION=0.500,URI="part-0.1.m4s"',
   '#EXT-X-PART:DURATION=0.500,URI="part-0.2.m4s"',
   '#EXT-X-PART:DURATION=0.500,URI="part-0.3.m4s"',
   '#EXTINF:2.021,',
   'seg-0.m4s',
-  '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:02.021Z',
+  '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:02.021Z',
   '#EXT-X-PART:DURATION=0.500,URI="part-1.0.m4s",INDEPENDENT=YES',
   '#EXT-X-PART:DURATION=0.500,URI="part-1.1.m4s"',
 ];
@@ -203,7 +204,7 @@ describe('origin HLS handler, fed by hand', () => {
         '#EXT-X-DISCONTINUITY-SEQUENCE:0',
         '#EXT-X-INDEPENDENT-SEGMENTS',
         '#EXT-X-MAP:URI="init-0.mp4"',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z',
         '#EXTINF:2.021,',
         'seg-0.m4s',
       ),

@@ -136,12 +136,41 @@ export function planLadder(ladder: readonly Rendition[], source: SourceVideo, se
 }
 
 /**
- * ffmpeg's -force_key_frames expression: a keyframe on the first frame at or after each segment target, moved up
- * to the next grid step so that every rung (59.94 and 29.97 alike) picks the same instant. `t` is the frame's
- * time on the rung's own frame grid; the half-frame slack absorbs float noise.
+ * Where ffmpeg's first encoded frame of a rung is, in ms of the timeline: the fps filter puts the first decoded
+ * frame (presentation time `firstFrameMs`) on the rung's frame grid, rounding to the nearest frame, halves away from 0.
  */
-export function keyframeExpr(plan: Pick<LadderPlan, 'keyframeStep' | 'halfFrame'>, segmentTargetSec: number): string {
+export function firstFrameOnGrid(firstFrameMs: number, fps: Rational): { frames: number; fps: Rational } {
+  const x = (firstFrameMs * fps.num) / (1000 * fps.den);
+  return { frames: Math.sign(x) * Math.round(Math.abs(x)), fps };
+}
+
+/** True when every rung's first frame (see firstFrameOnGrid) is its segment's keyframe instant: the run's first segment is whole. */
+export function leadOnGrid(plan: Pick<LadderPlan, 'rungs' | 'keyframeStep'>, segmentTargetSec: number, firstFrameMs: number): boolean {
+  const step = value(plan.keyframeStep);
+  return plan.rungs.every((r) => {
+    const { frames, fps } = firstFrameOnGrid(firstFrameMs, r.fps);
+    const t = (frames * fps.den) / fps.num;
+    const k = Math.floor((t + 0.001) / segmentTargetSec);
+    return Math.abs(t - Math.ceil((k * segmentTargetSec) / step - 1e-6) * step) < 0.001;
+  });
+}
+
+/**
+ * ffmpeg's -force_key_frames expression for one rung: a keyframe on the first frame, then on the first frame at or
+ * after each segment target of the timeline (t = k × target), moved up to the next grid step so that every rung
+ * (59.94 and 29.97 alike) picks the same instant; the half-frame slack absorbs float noise. ffmpeg's `t` counts from
+ * the rung's first encoded frame (`first`, see firstFrameOnGrid), so the expression adds that frame's timeline time.
+ */
+export function keyframeExpr(
+  plan: Pick<LadderPlan, 'keyframeStep' | 'halfFrame'>,
+  segmentTargetSec: number,
+  first: { frames: number; fps: Rational } = { frames: 0, fps: { num: 1, den: 1 } },
+): string {
   const s = plan.keyframeStep;
   const h = plan.halfFrame;
-  return `expr:gte(t,ceil(n_forced*${segmentTargetSec}*${s.den}/${s.num}-0.000001)*${s.num}/${s.den}-${h.num}/${h.den})`;
+  const origin = `${first.frames * first.fps.den}/${first.fps.num}`;
+  // Segment index of the grid instant at or before timeline time v: floor(floor((v + half) / step) × step / target).
+  const index = (v: string) =>
+    `floor(floor((${v}+${origin}+${h.num}/${h.den})*${s.den}/${s.num})*${s.num}/(${s.den}*${segmentTargetSec})+0.000001)`;
+  return `expr:if(isnan(prev_forced_t),1,gt(${index('t')},${index('prev_forced_t')}))`;
 }

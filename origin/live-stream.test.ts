@@ -117,7 +117,7 @@ describe('LiveStream', () => {
     assert.deepEqual(h.stream.renditions, []);
   });
 
-  it('on the first keyframe picks the ladder rungs that fit the source and numbers runs and segments from the clock', () => {
+  it('on the first keyframe picks the ladder rungs that fit the source', () => {
     const feed = h.stream.attach();
     feed.write(Buffer.concat([FLV.header, FLV.meta(360), FLV.avcConfig, FLV.aacConfig, FLV.keyframe(0)]));
     assert.equal(h.metrics.started, 1);
@@ -126,9 +126,15 @@ describe('LiveStream', () => {
       ['360p', '180p'],
     );
     assert.deepEqual([...h.stream.packagers.keys()], ['360p', '180p']);
-    const p = h.stream.packagers.get('360p')!;
-    assert.equal(p.latestRun, NOW / 1000, 'run numbers from the wall clock in seconds');
-    assert.deepEqual(p.nextPart, { msn: NOW / 2000, index: 0 }, 'segment numbers from the wall clock in segment targets');
+  });
+
+  it('without a timeline from the ingest, keeps its own: zero at the first publisher, a session per publisher', () => {
+    h.stream.attach().end();
+    mock.timers.tick(3_000);
+    h.stream.attach();
+    assert.deepEqual(h.stream.feedTimeline, { zeroMs: NOW, session: 2 });
+    h.stream.attach({ zeroMs: NOW - 60_000, session: 7 });
+    assert.deepEqual(h.stream.feedTimeline, { zeroMs: NOW - 60_000, session: 7 }, "the ingest's timeline wins");
   });
 
   it('restarts a failing ffmpeg on a later keyframe, after a backoff that doubles', async () => {
@@ -146,7 +152,7 @@ describe('LiveStream', () => {
     mock.timers.tick(500);
     feed.write(FLV.keyframe(4000));
     assert.equal(h.metrics.started, 2, 'a new run on the first keyframe after the backoff');
-    assert.equal(h.stream.packagers.get('720p')!.latestRun, NOW / 1000 + 1);
+    assert.deepEqual(h.stream.feedTimeline, { zeroMs: NOW, session: 1 }, 'a restart stays in the session');
     await h.stream.closed();
     assert.equal(h.metrics.restarted, 2);
     assert.deepEqual(exited(), [500, 1000]);

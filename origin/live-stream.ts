@@ -2,12 +2,13 @@
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { LiveFeed } from '../ingest/feed.ts';
+import type { FeedSource, LiveFeed } from '../ingest/feed.ts';
+import { createFlvTimelineShift, type FeedTimeline } from '../ingest/timeline.ts';
 import type { LatencyMode } from '../lib/store/schema.ts';
 import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from '../lib/flv.ts';
 import { RenditionPackager } from './packager.ts';
 import { startTranscode, type Transcode } from './transcoder.ts';
-import { fraction, planLadder, type LadderPlan, type Rung, type SourceVideo } from './ladder.ts';
+import { fraction, leadOnGrid, planLadder, value, type LadderPlan, type Rung, type SourceVideo } from './ladder.ts';
 import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';
 import type { FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
 
@@ -42,6 +43,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   latencyMode: Promise<LatencyMode>;
   private feedSeq = 0;
   private activeFeed = 0;
+  /** The active session's place on the event's timeline. */
+  private timeline: FeedTimeline = { zeroMs: 0, session: 0 };
+  /** Without a timeline from the ingest: this stream's own (zero at its first publisher, sessions counted here). */
+  private ownTimeline: FeedTimeline | undefined;
   private reader = new FlvReader();
   private header: Buffer | undefined;
   private metaTag: FlvTag | undefined;
@@ -71,15 +76,32 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.latencyMode = Promise.resolve(config.defaultLatencyMode);
   }
 
+  /** The latest publish session's place on the event's timeline (session 0 before the first). */
+  get feedTimeline(): FeedTimeline {
+    return { ...this.timeline };
+  }
+
   /** True while a publisher is attached. */
   get publishing(): boolean {
     return this.activeFeed !== 0;
   }
 
-  /** Attaches a new publish session; a previous one still attached is replaced. */
-  attach(): LiveFeed {
+  /**
+   * Attaches a new publish session; a previous one still attached is replaced. `timeline`: where the feed's
+   * timestamps already are (FeedSource.timeline); without it the stream shifts them onto its own timeline.
+   */
+  attach(timeline?: FeedSource['timeline']): LiveFeed {
     clearTimeout(this.reconnectTimer);
     const id = ++this.feedSeq;
+    let shift: ((chunk: Buffer) => Buffer[]) | undefined;
+    if (timeline) {
+      this.timeline = { ...timeline };
+    } else {
+      const now = Date.now();
+      this.ownTimeline = this.ownTimeline ? { ...this.ownTimeline, session: this.ownTimeline.session + 1 } : { zeroMs: now, session: 1 };
+      this.timeline = this.ownTimeline;
+      shift = createFlvTimelineShift(now - this.ownTimeline.zeroMs);
+    }
     this.activeFeed = id;
     this.reader = new FlvReader();
     this.metaTag = undefined;
@@ -89,7 +111,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.waitingForKeyframe = true;
     return {
       write: (chunk) => {
-        if (this.activeFeed === id) this.onBytes(chunk);
+        if (this.activeFeed === id) this.onBytes(chunk, shift);
       },
       end: () => {
         if (this.activeFeed !== id) return;
@@ -119,10 +141,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     await Promise.all([this.transcode?.closed, this.draining?.closed]);
   }
 
-  private onBytes(chunk: Buffer): void {
+  private onBytes(chunk: Buffer, shift?: (chunk: Buffer) => Buffer[]): void {
     let tags: FlvTag[];
     try {
-      tags = this.reader.push(chunk);
+      tags = shift ? shift(chunk).flatMap((b) => this.reader.push(b)) : this.reader.push(chunk);
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'bad FLV from publisher; dropping the session');
       this.activeFeed = 0;
@@ -158,7 +180,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         }
         return;
       }
-      if (!this.transcode && !this.draining && !this.restartTimer) this.beginRun();
+      if (!this.transcode && !this.draining && !this.restartTimer) this.beginRun(tag);
       if (!this.transcode) return;
       this.waitingForKeyframe = false;
     }
@@ -172,8 +194,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     input.write(tag.raw);
   }
 
-  /** Starts ffmpeg on the next keyframe: writes the FLV header, metadata and sequence headers first. */
-  private beginRun(): void {
+  /** Starts ffmpeg on `keyframe`: writes the FLV header, metadata and sequence headers first. */
+  private beginRun(keyframe: FlvTag): void {
     if (this.stopped || !this.header) return;
     const describe = () => this.renditions.map((r) => `${r.name} ${r.width}x${r.height}@${fraction(r.fps)}`);
     if (this.plan) {
@@ -194,10 +216,6 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.plan = planLadder(this.config.ladder, this.source, this.config.segmentTargetSec);
       this.renditions = this.plan.rungs;
       this.logger.info({ source: this.source, ladder: describe() }, 'ladder chosen');
-      // Numbers from the wall clock: a stream that starts again after going offline gets new URLs.
-      const now = Date.now();
-      const firstRun = Math.floor(now / 1000);
-      const firstMsn = Math.floor(now / (this.config.segmentTargetSec * 1000));
       for (const r of this.renditions) {
         this.packagers.set(
           r.name,
@@ -205,17 +223,19 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
             segmentTargetSec: this.config.segmentTargetSec,
             partTargetSec: this.config.partTargetSec,
             windowSegments: this.config.windowSegments,
-            firstRun,
-            firstMsn,
           }),
         );
         const p = this.packagers.get(r.name)!;
-        // The segment's PDT is the ingest wall clock of its first frame; the part ends where the segment now ends.
+        // The segment's PDT is the ingest wall clock of its first frame (timeline zero + t); the part ends where the segment now ends.
         p.on('part', (_part, segment) => this.metrics.part(r.name, (Date.now() - segment.programDateTimeMs) / 1000 - segment.durationSec));
         p.on('segment', (s) => this.metrics.segment(r.name, s.durationSec, s.bytes().length));
       }
     }
-    const t = startTranscode(this.config, this.plan, this.hasAudio, this.logger, this.metrics.ffmpegLogLines);
+    // The first frame ffmpeg decodes is this keyframe: its presentation time (dts + AVC composition offset) anchors
+    // ffmpeg's keyframe expression on the timeline.
+    const cts = keyframe.body.length >= 5 ? keyframe.body.readIntBE(2, 3) : 0;
+    const firstFrameMs = keyframe.timestamp + cts;
+    const t = startTranscode(this.config, this.plan, this.hasAudio, this.logger, this.metrics.ffmpegLogLines, firstFrameMs);
     this.transcodeStats = undefined;
     readProgress(t.progress, (stats) => {
       if (this.transcode === t) this.transcodeStats = stats;
@@ -223,7 +243,12 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.transcode = t;
     this.runStartedAt = Date.now();
     this.metrics.ffmpegStarted();
-    for (const p of this.packagers.values()) p.beginRun(this.runStartedAt);
+    const run = {
+      ...this.timeline,
+      keyframeStepSec: value(this.plan.keyframeStep),
+      dropLead: !leadOnGrid(this.plan, this.config.segmentTargetSec, firstFrameMs),
+    };
+    for (const p of this.packagers.values()) p.beginRun(run);
     t.outputs.forEach((out, i) => {
       const p = this.packagers.get(this.renditions[i]!.name)!;
       out.on('data', (chunk: Buffer) => {

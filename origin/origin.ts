@@ -125,9 +125,9 @@ export function createOrigin(deps: {
           parent.onStatus(eventId, 'offline');
         });
       }
-      logger.info({ eventId, protocol: source.protocol, session: source.sessionId }, 'feed attached');
+      logger.info({ eventId, protocol: source.protocol, session: source.sessionId, timeline: source.timeline }, 'feed attached');
       parent.onStatus(eventId, 'live');
-      return s.attach();
+      return s.attach(source.timeline);
     },
   };
 

@@ -17,10 +17,10 @@ it('produces init+segment concatenations that ffprobe decodes', async () => {
   const p = new RenditionPackager('360p', { segmentTargetSec: 2, partTargetSec: 0.5, windowSegments: 6 });
   const segments: Segment[] = [];
   p.on('segment', (s) => segments.push(s));
-  p.beginRun(Date.UTC(2025, 0, 1, 12, 0, 0));
+  p.beginRun({ zeroMs: Date.UTC(2025, 0, 1, 12, 0, 0), session: 1 });
   p.push(loadFmp4Fixture());
   const path = join(tmp.path, 'seg1.mp4');
-  await writeFile(path, Buffer.concat([p.init(0)!, segments[1]!.bytes()]));
+  await writeFile(path, Buffer.concat([p.init(p.latestRun!)!, segments[1]!.bytes()]));
   const { stdout } = await exec(
     'ffprobe',
     ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,nb_read_frames', '-of', 'json', path],

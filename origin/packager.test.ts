@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { Mp4BoxSplitter, Mp4Error } from './mp4.ts';
 import { RenditionPackager } from './packager.ts';
 import type { Part, Segment } from './packager.ts';
-import { loadFmp4Fixture } from '../test/support/fmp4-fixture.ts';
+import { loadFmp4Fixture, shiftFragment } from '../test/support/fmp4-fixture.ts';
 
 const OPTS = { segmentTargetSec: 2, partTargetSec: 0.5, windowSegments: 6 };
-const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+/** The timeline's zero in most tests: the epoch, so that msn = floor(t / 2 s). */
+const T0 = 0;
+/** Session `n` of a broadcast whose timeline starts at T0. */
+const session = (n: number) => ({ zeroMs: T0, session: n });
 
 /** Feeds a buffer in pseudo-random chunks. */
 function feed(p: RenditionPackager, buf: Buffer, seed = 7): void {
@@ -41,28 +44,31 @@ describe('RenditionPackager', () => {
     }
   });
 
-  it('numbers runs and segments from the bases it is given, so a restarted stream gets new URLs', () => {
-    const p = new RenditionPackager('360p', { ...OPTS, firstRun: 1_700_000_000, firstMsn: 850_000_000 });
+  it('numbers from the timeline: msn = floor(zero / target) + floor(t / target), PDT = zero + t, init named after its first msn', () => {
+    const zeroMs = Date.UTC(2025, 0, 1, 12, 0, 1); // 1 s past a multiple of the target: the base rounds down
+    const base = Math.floor(zeroMs / 2000);
+    const p = new RenditionPackager('360p', OPTS);
     assert.equal(p.latestRun, undefined);
-    assert.deepEqual(p.nextPart, { msn: 850_000_000, index: 0 });
     const r = record(p);
-    p.beginRun(T0);
-    feed(p, file);
+    p.beginRun({ zeroMs, session: 1 });
+    p.push(file.subarray(0, initLen));
+    for (const f of fragments) p.push(shiftFragment(f, file.subarray(0, initLen), 100)); // t = 100 s: segment 50
     p.endRun();
-    assert.deepEqual(r.inits, [1_700_000_000]);
-    assert.equal(p.latestRun, 1_700_000_000);
-    assert.ok(p.init(1_700_000_000));
-    assert.equal(r.segments[0]!.msn, 850_000_000);
+    assert.deepEqual(r.inits, [base + 50]);
+    assert.equal(p.latestRun, base + 50);
+    assert.ok(p.init(base + 50));
     assert.deepEqual(
       r.segments.map((s) => s.msn),
-      r.segments.map((_, i) => 850_000_000 + i),
+      [50, 51, 52, 53].map((k) => base + k),
     );
+    for (const s of r.segments) assert.equal(s.programDateTimeMs, zeroMs + s.startMediaSec * 1000);
+    assert.equal(r.segments[0]!.startMediaSec, 100);
   });
 
   it('cuts 2 s segments of four 0.5 s parts at keyframes, with consistent PDT', () => {
     const p = new RenditionPackager('360p', OPTS);
     const r = record(p);
-    p.beginRun(T0);
+    p.beginRun(session(1));
     feed(p, file);
     assert.deepEqual(r.inits, [0]);
     assert.ok(p.init(0)?.equals(file.subarray(0, initLen)));
@@ -113,46 +119,92 @@ describe('RenditionPackager', () => {
     assert.ok(p.averageBandwidth! > 0 && p.averageBandwidth! <= p.bandwidth!);
   });
 
-  it('starts a new run with its own init, a DISCONTINUITY and increasing msns', () => {
+  it('a later session: its own init, a DISCONTINUITY, msns from its place on the timeline, discontinuity sequence session - 1', () => {
     const p = new RenditionPackager('360p', OPTS);
     const r = record(p);
-    p.beginRun(T0);
+    p.beginRun(session(1));
     feed(p, file);
-    p.beginRun(T0 + 60_000); // implicit endRun
-    assert.equal(p.latestRun, 1);
-    feed(p, file, 99);
+    p.beginRun(session(2)); // implicit endRun
+    p.push(file.subarray(0, initLen));
+    for (const f of fragments) p.push(shiftFragment(f, file.subarray(0, initLen), 10)); // back 10 s after zero
     p.endRun();
-    assert.deepEqual(r.inits, [0, 1]);
-    assert.ok(p.init(1));
+    assert.deepEqual(r.inits, [0, 5]);
+    assert.equal(p.latestRun, 5);
     assert.deepEqual(
-      r.segments.map((s) => s.msn),
-      [0, 1, 2, 3, 4, 5, 6, 7],
+      r.segments.map((s) => [s.msn, s.run, s.discontinuity, s.discontinuitySequence]),
+      [
+        [0, 0, false, 0],
+        [1, 0, false, 0],
+        [2, 0, false, 0],
+        [3, 0, false, 0],
+        [5, 5, true, 1],
+        [6, 5, false, 1],
+        [7, 5, false, 1],
+        [8, 5, false, 1],
+      ],
     );
-    assert.deepEqual(
-      r.segments.map((s) => s.run),
-      [0, 0, 0, 0, 1, 1, 1, 1],
-    );
-    assert.deepEqual(
-      r.segments.map((s) => s.discontinuity),
-      [false, false, false, false, true, false, false, false],
-    );
-    assert.equal(r.segments[4]!.programDateTimeMs, T0 + 60_000);
+    assert.equal(r.segments[4]!.programDateTimeMs, T0 + 10_000);
     assert.equal(p.discontinuitySequence, 0);
+    // A replica placed during session 2 has never seen session 1: the same msn has the same discontinuity sequence.
+    const q = new RenditionPackager('360p', OPTS);
+    q.beginRun(session(2));
+    q.push(file.subarray(0, initLen));
+    for (const f of fragments) q.push(shiftFragment(f, file.subarray(0, initLen), 10));
+    assert.equal(q.segment(5)!.discontinuitySequence, 1);
+    assert.equal(q.discontinuitySequence, 1);
   });
 
-  it('drops parts before the first keyframe and keeps msns strictly increasing', () => {
+  it('drops the unaligned lead of a run (started at a keyframe off the grid), and segments not past the last msn', () => {
     const p = new RenditionPackager('360p', OPTS);
     const r = record(p);
-    p.beginRun(T0);
+    p.beginRun(session(1));
     p.push(file.subarray(0, initLen));
-    for (const f of fragments.slice(2)) p.push(f); // joins mid-GOP
+    for (const f of fragments.slice(4)) p.push(f); // starts at the keyframe at 2.021 s: not segment 1's instant (2.000)
     assert.equal(r.parts[0]!.independent, true);
-    assert.equal(r.parts.length, fragments.length - 4);
-    assert.equal(r.parts[0]!.msn, 1, 'msn from tfdt: 2.02 s / 2 s');
-    for (const f of fragments) p.push(f); // same run, timestamps jump back to 0
+    assert.equal(r.parts.length, fragments.length - 8, 'the lead segment (4 parts) is not published');
+    assert.equal(r.parts[0]!.msn, 2);
+    assert.deepEqual(r.inits, [2], 'the init is named after the first published msn');
+    for (const f of fragments) p.push(f); // same run, timestamps jump back to 0: nothing is renumbered
     p.endRun();
-    const msns = r.segments.map((s) => s.msn);
-    assert.deepEqual(msns, [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(
+      r.segments.map((s) => s.msn),
+      [2, 3],
+    );
+    assert.equal(p.segment(1), undefined);
+  });
+
+  it('a replica that starts later publishes the same msns with the same timing and parts as one that started first', () => {
+    const a = new RenditionPackager('360p', OPTS);
+    const b = new RenditionPackager('360p', OPTS);
+    a.beginRun(session(1));
+    feed(a, file);
+    a.endRun();
+    b.beginRun(session(1));
+    b.push(file.subarray(0, initLen));
+    // Mid-GOP: parts before its first keyframe are dropped, then that keyframe's segment (4.021 s is not the
+    // fixture's grid instant 4.000 s, so it counts as an unaligned lead).
+    for (const f of fragments.slice(5)) b.push(f);
+    b.endRun();
+    assert.deepEqual(
+      b.playlistSegments.map((s) => s.msn),
+      [3],
+    );
+    for (const s of b.playlistSegments) {
+      const t = a.segment(s.msn)!;
+      assert.equal(s.startMediaSec, t.startMediaSec);
+      assert.equal(s.programDateTimeMs, t.programDateTimeMs);
+      assert.deepEqual(
+        s.parts.map((x) => x.durationSec),
+        t.parts.map((x) => x.durationSec),
+      );
+      assert.ok(s.bytes().equals(t.bytes()), 'the same bytes (the same fixture fed both)');
+    }
+    // A run whose first keyframe is exactly on the grid publishes its first segment.
+    const c = new RenditionPackager('360p', OPTS);
+    c.beginRun(session(1));
+    c.push(file.subarray(0, initLen));
+    for (const f of fragments) c.push(shiftFragment(f, file.subarray(0, initLen), 4));
+    assert.equal(c.playlistSegments[0]!.msn, 2);
   });
 
   it('keeps the window, retains retired objects for 3 target durations, then drops them', () => {
@@ -176,8 +228,9 @@ describe('RenditionPackager', () => {
     });
     p.on('segment', check);
     for (let run = 0; run < 3; run++) {
-      p.beginRun(T0 + run * 10_000);
-      feed(p, file, run + 1);
+      p.beginRun(session(run + 1));
+      p.push(file.subarray(0, initLen));
+      for (const f of fragments) p.push(shiftFragment(f, file.subarray(0, initLen), run * 10));
     }
     p.endRun();
     assert.ok(gone.size >= 6);
@@ -186,7 +239,7 @@ describe('RenditionPackager', () => {
       assert.ok(retainedFor >= 6 - 1e-9 && retainedFor <= 6 + 0.53, `segment ${msn} retained ${retainedFor} s after leaving the playlist`);
     }
     assert.equal(p.init(0), undefined, 'inits of dropped runs are released');
-    assert.ok(p.init(2));
+    assert.ok(p.init(10));
   });
 
   it('holds bounded memory over many runs and fragments', () => {
@@ -198,10 +251,12 @@ describe('RenditionPackager', () => {
       segments++;
       peak = Math.max(peak, p.retainedBytes);
     });
+    const init = file.subarray(0, initLen);
     for (let run = 0; run < 25; run++) {
-      p.beginRun(T0 + run * 10_000);
-      p.push(file.subarray(0, initLen));
-      for (let k = 0; k < 3; k++) for (const f of fragments.slice(0, 12)) p.push(f); // reuse fragments
+      p.beginRun(session(run + 1));
+      p.push(init);
+      // Reuse fragments (0-6 s), three times per run, each time further on the timeline.
+      for (let k = 0; k < 3; k++) for (const f of fragments.slice(0, 12)) p.push(shiftFragment(f, init, run * 20 + k * 6));
     }
     p.endRun();
     assert.equal(segments, 25 * 9);
@@ -209,7 +264,7 @@ describe('RenditionPackager', () => {
     const bound = (OPTS.windowSegments + 3 + 2) * maxSegment + 4 * initLen;
     assert.ok(peak <= bound, `peak ${peak} > bound ${bound}`);
     assert.ok(p.retainedBytes <= bound);
-    assert.equal(p.lastMsn, 25 * 9 - 1);
+    assert.equal(p.lastMsn, 24 * 10 + 8);
     assert.equal(p.segment(0), undefined);
     assert.equal(p.init(0), undefined);
   });
@@ -217,7 +272,7 @@ describe('RenditionPackager', () => {
   it('rejects corrupt and truncated input with Mp4Error, keeps what it had, and recovers on the next run', () => {
     const p = new RenditionPackager('360p', OPTS);
     const r = record(p);
-    p.beginRun(T0);
+    p.beginRun(session(1));
     p.push(file.subarray(0, initLen));
     for (const f of fragments.slice(0, 6)) p.push(f);
     const garbage = Buffer.from([0x00, 0x00, 0x00, 0x02, 0x13, 0x37, 0x00, 0x01, ...Buffer.alloc(100)]);
@@ -231,22 +286,22 @@ describe('RenditionPackager', () => {
     assert.equal(r.parts.length, 6);
     assert.ok(p.retainedBytes < file.length, 'nothing buffered after the error');
 
-    p.beginRun(T0 + 10_000);
+    p.beginRun(session(2));
     assert.throws(() => p.push(fragments[0]!), /moof before moov/);
-    p.beginRun(T0 + 20_000);
+    p.beginRun(session(3));
     const huge = Buffer.from([0x7f, 0xff, 0xff, 0xff, 0x6d, 0x64, 0x61, 0x74]);
     assert.throws(() => p.push(huge), /exceeds/);
 
-    p.beginRun(T0 + 30_000);
+    p.beginRun(session(4));
     p.push(file.subarray(0, initLen));
-    p.push(fragments[0]!);
+    p.push(shiftFragment(fragments[0]!, file.subarray(0, initLen), 30));
     const before = p.retainedBytes;
-    p.push(fragments[1]!.subarray(0, 1000)); // truncated: ffmpeg dies mid-fragment
+    p.push(shiftFragment(fragments[1]!, file.subarray(0, initLen), 30).subarray(0, 1000)); // truncated: ffmpeg dies mid-fragment
     assert.equal(p.retainedBytes, before + 1000);
     p.endRun();
     assert.equal(p.retainedBytes, before, 'the partial box was released');
     assert.equal(r.segments.at(-1)!.parts.length, 1, 'the truncated fragment was dropped');
     assert.equal(r.segments.at(-1)!.discontinuity, true);
-    assert.equal(r.segments.at(-1)!.msn, 2);
+    assert.equal(r.segments.at(-1)!.msn, 15);
   });
 });

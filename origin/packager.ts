@@ -1,5 +1,13 @@
 // One rendition's CMAF packager: turns ffmpeg's fragmented-MP4 pipe output into LL-HLS parts
 // (one moof+mdat each) and segments (cut at keyframe parts), kept in a bounded sliding window.
+//
+// Numbers come from the event's media timeline (ingest/timeline.ts), so that replicas fed the same feed agree:
+// ffmpeg keeps the feed's timestamps (-copyts), so a fragment's tfdt is `t`, seconds since the timeline's zero;
+// the segment starting at t has msn = floor(zeroMs / target) + floor(t / target) (the base keeps numbers, and so
+// URLs, unique across broadcasts of one event), its PROGRAM-DATE-TIME is zeroMs + t, its discontinuity sequence
+// is session - 1, and a run's init is named after the msn of the run's first segment. A run's first keyframe
+// (forced by ffmpeg on its first frame) is off the grid unless it falls on the grid instant: that lead segment
+// is dropped, as is any segment whose msn is not past the last one, so every published msn means the same media.
 import { EventEmitter } from 'node:events';
 import { Mp4BoxSplitter, Mp4Error, parseInit, parseMoof } from './mp4.ts';
 import type { InitInfo, TrackInfo } from './mp4.ts';
@@ -30,11 +38,11 @@ export class Segment {
     readonly msn: number,
     /** The ffmpeg run (and so the init segment) it belongs to. */
     readonly run: number,
-    /** Media time of its first sample, in seconds of its run. */
+    /** Media time of its first sample: seconds since the timeline's zero. */
     readonly startMediaSec: number,
     /** Wall-clock time of its first sample (EXT-X-PROGRAM-DATE-TIME). */
     readonly programDateTimeMs: number,
-    /** First segment after a restart: preceded by EXT-X-DISCONTINUITY. */
+    /** First segment of a new publish session: preceded by EXT-X-DISCONTINUITY. */
     readonly discontinuity: boolean,
     /** Discontinuity sequence number of this segment. */
     readonly discontinuitySequence: number,
@@ -80,18 +88,36 @@ export interface PackagerOptions {
   partTargetSec: number;
   /** Complete segments listed in the playlist. */
   windowSegments: number;
-  /**
-   * Number of the first run and media sequence number of the first segment (default 0). A stream that
-   * starts again after going offline must not reuse the URLs of the previous one, which caches may still hold.
-   */
-  firstRun?: number;
-  firstMsn?: number;
 }
 
+/** Where a run's media sits: the event's timeline (ms of wall clock at t = 0) and the publish session. */
+export interface RunTimeline {
+  zeroMs: number;
+  /** Publish session (1, 2, ... per reconnect): its segments have discontinuity sequence session - 1. */
+  session: number;
+  /**
+   * Keyframe grid step (LadderPlan.keyframeStep, seconds; default the segment target): segment k's keyframe is at
+   * ceil(k × target / step) × step, the instant every rung's frame grid shares.
+   */
+  keyframeStepSec?: number;
+  /**
+   * Drop the run's first segment even when its keyframe is on the grid: some other rendition's first frame is not
+   * (each rung's fps filter rounds the first frame onto its own frame grid), and every rendition must list the same msns.
+   */
+  dropLead?: boolean;
+}
+
+/** Tolerance when comparing a fragment's time with the grid (tfdt is exact to well under this). */
+const EPS_SEC = 0.001;
+
 interface Run {
-  n: number;
-  wallClockAtZeroMs: number;
-  runBase: number;
+  /** Run id (init URI): msn of the run's first published segment; undefined until then. */
+  n?: number;
+  timeline: RunTimeline;
+  msnBase: number;
+  init?: { bytes: Buffer; info: InitInfo };
+  /** msn of the dropped segment the run is in (the unaligned lead, or one not past the last published msn). */
+  skipMsn?: number;
   splitter: Mp4BoxSplitter;
   offset: number; // stream offset of the next box
   ftyp?: Buffer;
@@ -100,7 +126,6 @@ interface Run {
   moof?: Buffer;
   open?: Segment; // this run's segment still receiving parts
   parts: number; // parts accepted in this run
-  segments: number; // segments started in this run
   state: 'active' | 'failed';
 }
 
@@ -115,12 +140,10 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
   #window: Segment[] = []; // listed in the playlist, oldest first; the last may be open
   #retired: { segment: Segment; atClockSec: number }[] = []; // left the playlist, still downloadable
   #run: Run | undefined;
-  #runCount: number;
-  readonly #firstRun: number;
-  readonly #firstMsn: number;
+  #latestRun: number | undefined;
   #clockSec = 0; // media seconds packaged since construction, across runs
   #lastMsn: number | undefined;
-  #discontinuities = 0;
+  #last: { session: number; dsn: number } | undefined; // of the newest published segment
   #longestSegmentSec = 0;
   #longestPartSec = 0;
   #frameRate: number | undefined;
@@ -135,21 +158,17 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     this.segmentTargetSec = opts.segmentTargetSec;
     this.partTargetSec = opts.partTargetSec;
     this.#windowSegments = opts.windowSegments;
-    this.#firstRun = this.#runCount = opts.firstRun ?? 0;
-    this.#firstMsn = opts.firstMsn ?? 0;
   }
 
-  /** Starts a new ffmpeg run whose media time 0 happened at wallClockAtZeroMs. Ends the current run, if any. */
-  beginRun(wallClockAtZeroMs: number): void {
+  /** Starts a new ffmpeg run whose fragments are timed on `timeline`. Ends the current run, if any. */
+  beginRun(timeline: RunTimeline): void {
     this.endRun();
     this.#run = {
-      n: this.#runCount++,
-      wallClockAtZeroMs,
-      runBase: this.#lastMsn === undefined ? this.#firstMsn : this.#lastMsn + 1,
+      timeline: { ...timeline },
+      msnBase: Math.floor(timeline.zeroMs / (this.segmentTargetSec * 1000) + 1e-9),
       splitter: new Mp4BoxSplitter(),
       offset: 0,
       parts: 0,
-      segments: 0,
       state: 'active',
     };
   }
@@ -182,7 +201,7 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
   }
 
   #onBox(run: Run, type: string, bytes: Buffer): void {
-    const at = `at byte offset ${run.offset} of run ${run.n}`;
+    const at = `at byte offset ${run.offset} of run ${run.n ?? '(unnamed)'}`;
     if (type === 'ftyp') {
       run.ftyp = bytes;
     } else if (type === 'moov') {
@@ -191,8 +210,7 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
       if (info.tracks.length === 0) throw new Mp4Error(`moov without audio or video track ${at}`);
       run.info = info;
       run.video = info.tracks.find((t) => t.kind === 'video');
-      this.#inits.set(run.n, { bytes: init, info });
-      this.emit('init', run.n, init);
+      run.init = { bytes: init, info }; // published with the run's first segment, named after its msn
     } else if (type === 'moof') {
       if (!run.info) throw new Mp4Error(`moof before moov ${at}`);
       if (run.moof) throw new Mp4Error(`moof without mdat ${at}`);
@@ -214,26 +232,29 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     const track = timing && info.tracks.find((t) => t.id === timing.trackId);
     if (!timing || !track) throw new Mp4Error(`moof without a known track ${at}`);
     const independent = run.video ? (videoTraf?.firstSampleSync ?? false) : true;
-    if (!independent && !run.open) return; // before the run's first keyframe
     const durationSec = timing.duration / track.timescale;
     const startSec = timing.baseMediaDecodeTime / track.timescale;
     if (videoTraf && videoTraf.duration > 0 && (run.parts > 0 || this.#frameRate === undefined)) {
       this.#frameRate = (videoTraf.sampleCount * track.timescale) / videoTraf.duration;
     }
     run.parts++;
-    this.#clockSec += durationSec;
+    const current = run.open?.msn ?? run.skipMsn;
     if (independent) {
-      this.#closeOpen(run);
-      let msn = run.runBase + Math.round(startSec / this.segmentTargetSec);
-      if (this.#lastMsn !== undefined && msn <= this.#lastMsn) msn = this.#lastMsn + 1;
-      const discontinuity = this.#lastMsn !== undefined && run.segments === 0;
-      run.segments++;
-      if (discontinuity) this.#discontinuities++;
-      run.open = new Segment(msn, run.n, startSec, run.wallClockAtZeroMs + startSec * 1000, discontinuity, this.#discontinuities);
-      this.#lastMsn = msn;
-      this.#window.push(run.open);
+      const k = Math.floor((startSec + EPS_SEC) / this.segmentTargetSec);
+      const msn = run.msnBase + k;
+      // A keyframe within the segment it is in (audio-only fragments, a stray keyframe) stays a part of it.
+      if (current === undefined || msn > current) {
+        this.#closeOpen(run);
+        run.skipMsn = undefined;
+        // The run's first keyframe is ffmpeg's first frame: it starts segment k only if it is k's grid instant.
+        const aligned = current !== undefined || !run.video || (!run.timeline.dropLead && this.#onGrid(run, startSec, k));
+        if (aligned && msn > (this.#lastMsn ?? -Infinity)) this.#openSegment(run, msn, startSec);
+        else run.skipMsn = msn;
+      }
     }
-    const segment = run.open!;
+    if (!run.open) return; // before the run's first keyframe, or in a dropped segment
+    this.#clockSec += durationSec;
+    const segment = run.open;
     const part: Part = {
       msn: segment.msn,
       index: segment.parts.length,
@@ -248,6 +269,31 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     this.emit('part', part, segment);
   }
 
+  /** True when a keyframe at `startSec` is segment k's grid instant. */
+  #onGrid(run: Run, startSec: number, k: number): boolean {
+    const step = run.timeline.keyframeStepSec ?? this.segmentTargetSec;
+    const instant = Math.ceil((k * this.segmentTargetSec) / step - 1e-6) * step;
+    return Math.abs(startSec - instant) < EPS_SEC;
+  }
+
+  #openSegment(run: Run, msn: number, startSec: number): void {
+    if (run.n === undefined) {
+      run.n = msn;
+      this.#inits.set(msn, run.init!);
+      this.#latestRun = msn;
+      this.emit('init', msn, run.init!.bytes);
+    }
+    const { session, zeroMs } = run.timeline;
+    // session - 1, never going back (a replica that missed a session keeps counting up).
+    const last = this.#last;
+    const dsn = last ? Math.max(session - 1, last.dsn + (session !== last.session ? 1 : 0)) : session - 1;
+    const discontinuity = last !== undefined && dsn > last.dsn;
+    this.#last = { session, dsn };
+    run.open = new Segment(msn, run.n, startSec, zeroMs + startSec * 1000, discontinuity, dsn);
+    this.#lastMsn = msn;
+    this.#window.push(run.open);
+  }
+
   #closeOpen(run: Run): void {
     const segment = run.open;
     if (!segment) return;
@@ -258,18 +304,19 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     this.emit('segment', segment);
   }
 
-  /** Retires segments beyond the window, drops retired ones older than 3 target durations, and unused inits. */
+  /** Retires segments beyond the window (by msn: a gap counts), drops retired ones older than 3 target durations, and unused inits. */
   #trim(): void {
-    let complete = this.#window.filter((s) => s.complete).length;
-    while (complete > this.#windowSegments && this.#window[0]?.complete) {
+    // The window ends at the newest complete msn, or the one before the open segment (it may follow a gap).
+    const last = this.#window.at(-1);
+    const end = last && (last.complete ? last.msn : last.msn - 1);
+    while (end !== undefined && this.#window[0]?.complete && end - this.#window[0].msn >= this.#windowSegments) {
       this.#retired.push({ segment: this.#window.shift()!, atClockSec: this.#clockSec });
-      complete--;
     }
     const keepSec = 3 * this.segmentTargetSec;
     while (this.#retired[0] && this.#clockSec - this.#retired[0].atClockSec >= keepSec) this.#retired.shift();
-    const oldestRun = this.#retired[0]?.segment.run ?? this.#window[0]?.run ?? this.#run?.n ?? this.#runCount - 1;
+    const oldestRun = this.#retired[0]?.segment.run ?? this.#window[0]?.run ?? this.#latestRun;
     for (const run of this.#inits.keys()) {
-      if (run < oldestRun && run !== this.#runCount - 1) this.#inits.delete(run);
+      if (oldestRun !== undefined && run < oldestRun && run !== this.#latestRun) this.#inits.delete(run);
     }
   }
 
@@ -278,9 +325,9 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     return this.#inits.get(run)?.bytes;
   }
 
-  /** Number of the newest run, undefined before the first beginRun. */
+  /** Id of the newest run that published a segment (its init's number), undefined before. */
   get latestRun(): number | undefined {
-    return this.#runCount > this.#firstRun ? this.#runCount - 1 : undefined;
+    return this.#latestRun;
   }
 
   /** A retained segment (listed or recently retired; check `complete` before serving it whole). */
@@ -329,7 +376,7 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
   /** Discontinuity sequence number of the first listed segment's predecessor tags (EXT-X-DISCONTINUITY-SEQUENCE). */
   get discontinuitySequence(): number {
     const first = this.#window[0];
-    if (!first) return this.#discontinuities;
+    if (!first) return this.#last?.dsn ?? 0;
     return first.discontinuitySequence - (first.discontinuity ? 1 : 0);
   }
 
@@ -346,7 +393,7 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
   /** The part expected next (EXT-X-PRELOAD-HINT): the open segment's next part, or the next segment's first part when a keyframe is due. */
   get nextPart(): { msn: number; index: number } {
     const last = this.#window.at(-1);
-    if (!last) return { msn: this.#lastMsn === undefined ? this.#firstMsn : this.#lastMsn + 1, index: 0 };
+    if (!last) return { msn: this.#lastMsn === undefined ? 0 : this.#lastMsn + 1, index: 0 };
     const lastPart = last.parts.at(-1);
     const keyframeDue = last.durationSec + (lastPart?.durationSec ?? this.partTargetSec) / 2 > this.segmentTargetSec;
     return last.complete || keyframeDue ? { msn: last.msn + 1, index: 0 } : { msn: last.msn, index: last.parts.length };

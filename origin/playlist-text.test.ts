@@ -4,19 +4,23 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RenditionPackager, type PackagerOptions } from './packager.ts';
 import { renderMasterPlaylist, renderMediaPlaylist } from './playlist.ts';
-import { fmp4FixtureFragments } from '../test/support/fmp4-fixture.ts';
+import { fmp4FixtureFragments, shiftFragment } from '../test/support/fmp4-fixture.ts';
 
 const { init, fragments } = fmp4FixtureFragments();
-const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+/** The timeline's zero: the epoch, so that msns are small (msn = floor(zero / target) + floor(t / target)). */
+const T0 = 0;
 
-/** A packager fed `runs`: each starts at its wall clock and gets the init and its first `parts` fragments. */
+/**
+ * A packager fed `runs`: each is a publish session (1, 2, ...) starting `atMs` after the timeline's zero, given
+ * the init and its first `parts` fragments, moved there on the timeline.
+ */
 function packaged(runs: { atMs: number; parts: number }[], opts: Partial<PackagerOptions> = {}): RenditionPackager {
   const p = new RenditionPackager('360p', { segmentTargetSec: 2, partTargetSec: 0.5, windowSegments: 6, ...opts });
-  for (const run of runs) {
-    p.beginRun(run.atMs);
+  runs.forEach((run, i) => {
+    p.beginRun({ zeroMs: T0, session: i + 1 });
     p.push(init);
-    for (const f of fragments.slice(0, run.parts)) p.push(f);
-  }
+    for (const f of fragments.slice(0, run.parts)) p.push(shiftFragment(f, init, (run.atMs - T0) / 1000));
+  });
   return p;
 }
 
@@ -43,14 +47,14 @@ describe('playlists as text', () => {
         '#EXT-X-DISCONTINUITY-SEQUENCE:0',
         '#EXT-X-INDEPENDENT-SEGMENTS',
         '#EXT-X-MAP:URI="init-0.mp4"',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z',
         '#EXT-X-PART:DURATION=0.521,URI="part-0.0.m4s",INDEPENDENT=YES',
         '#EXT-X-PART:DURATION=0.500,URI="part-0.1.m4s"',
         '#EXT-X-PART:DURATION=0.500,URI="part-0.2.m4s"',
         '#EXT-X-PART:DURATION=0.500,URI="part-0.3.m4s"',
         '#EXTINF:2.021,',
         'seg-0.m4s',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:02.021Z',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:02.021Z',
         '#EXT-X-PART:DURATION=0.500,URI="part-1.0.m4s",INDEPENDENT=YES',
         '#EXT-X-PART:DURATION=0.500,URI="part-1.1.m4s"',
         '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-1.2.m4s"',
@@ -71,7 +75,7 @@ describe('playlists as text', () => {
         '#EXT-X-DISCONTINUITY-SEQUENCE:0',
         '#EXT-X-INDEPENDENT-SEGMENTS',
         '#EXT-X-MAP:URI="init-0.mp4"',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z',
         '#EXTINF:2.021,',
         'seg-0.m4s',
       ),
@@ -86,10 +90,10 @@ describe('playlists as text', () => {
     );
   });
 
-  it("a publisher reconnect: the last segment of the old run closes, then DISCONTINUITY and the new run's EXT-X-MAP", () => {
+  it("a publisher reconnect: the old session's last segment closes, GAPs to the new session's msn, DISCONTINUITY, its EXT-X-MAP", () => {
     const p = packaged([
       { atMs: T0, parts: 14 },
-      { atMs: T0 + 60_000, parts: 3 },
+      { atMs: T0 + 12_000, parts: 3 },
     ]);
     assert.equal(
       renderMediaPlaylist(p, { lowLatency: true }),
@@ -99,99 +103,131 @@ describe('playlists as text', () => {
         '#EXT-X-DISCONTINUITY-SEQUENCE:0',
         '#EXT-X-INDEPENDENT-SEGMENTS',
         '#EXT-X-MAP:URI="init-0.mp4"',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00.000Z',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z',
         '#EXTINF:2.021,',
         'seg-0.m4s',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:02.021Z',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:02.021Z',
         '#EXTINF:2.000,',
         'seg-1.m4s',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:04.021Z',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:04.021Z',
         '#EXT-X-PART:DURATION=0.500,URI="part-2.0.m4s",INDEPENDENT=YES',
         '#EXT-X-PART:DURATION=0.500,URI="part-2.1.m4s"',
         '#EXT-X-PART:DURATION=0.500,URI="part-2.2.m4s"',
         '#EXT-X-PART:DURATION=0.500,URI="part-2.3.m4s"',
         '#EXTINF:2.000,',
         'seg-2.m4s',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:06.021Z',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:06.021Z',
         '#EXT-X-PART:DURATION=0.500,URI="part-3.0.m4s",INDEPENDENT=YES',
         '#EXT-X-PART:DURATION=0.500,URI="part-3.1.m4s"',
         '#EXTINF:1.000,',
         'seg-3.m4s',
+        '#EXTINF:2.000,',
+        '#EXT-X-GAP',
+        'seg-4.m4s',
+        '#EXTINF:2.000,',
+        '#EXT-X-GAP',
+        'seg-5.m4s',
         '#EXT-X-DISCONTINUITY',
-        '#EXT-X-MAP:URI="init-1.mp4"',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:01:00.000Z',
-        '#EXT-X-PART:DURATION=0.521,URI="part-4.0.m4s",INDEPENDENT=YES',
-        '#EXT-X-PART:DURATION=0.500,URI="part-4.1.m4s"',
-        '#EXT-X-PART:DURATION=0.500,URI="part-4.2.m4s"',
-        '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-4.3.m4s"',
+        '#EXT-X-MAP:URI="init-6.mp4"',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:12.000Z',
+        '#EXT-X-PART:DURATION=0.521,URI="part-6.0.m4s",INDEPENDENT=YES',
+        '#EXT-X-PART:DURATION=0.500,URI="part-6.1.m4s"',
+        '#EXT-X-PART:DURATION=0.500,URI="part-6.2.m4s"',
+        '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-6.3.m4s"',
       ),
     );
   });
 
-  it('a delta update (_HLS_skip=YES): EXT-X-SKIP for segments older than CAN-SKIP-UNTIL, EXT-X-MAP repeated after it', () => {
+  it('a reconnect after longer than the window: the old session leaves the playlist at once', () => {
+    const p = packaged([
+      { atMs: T0, parts: 14 },
+      { atMs: T0 + 60_000, parts: 3 },
+    ]);
+    const text = renderMediaPlaylist(p, { lowLatency: true });
+    assert.ok(text.includes('#EXT-X-MEDIA-SEQUENCE:30\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n'), text);
+    assert.ok(!text.includes('#EXT-X-GAP') && !text.includes('seg-3.m4s'), text);
+    assert.ok(p.segment(3)?.complete, 'the old segments stay downloadable for a while');
+  });
+
+  it('a delta update (_HLS_skip=YES): EXT-X-SKIP counts GAPs too, EXT-X-MAP repeated after it', () => {
     const runs = [0, 1, 2].map((k) => ({ atMs: T0 + k * 10_000, parts: 14 }));
-    const p = packaged([...runs, { atMs: T0 + 30_000, parts: 2 }], { windowSegments: 10 });
+    const p = packaged([...runs, { atMs: T0 + 30_000, parts: 2 }], { windowSegments: 16 });
     const full = renderMediaPlaylist(p, { lowLatency: true });
     const delta = renderMediaPlaylist(p, { lowLatency: true, skip: true });
     const tail = [
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:12.021Z',
-      '#EXTINF:2.000,',
-      'seg-5.m4s',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:14.021Z',
+      '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:12.021Z',
       '#EXTINF:2.000,',
       'seg-6.m4s',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:16.021Z',
-      '#EXTINF:1.000,',
+      '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:14.021Z',
+      '#EXTINF:2.000,',
       'seg-7.m4s',
-      '#EXT-X-DISCONTINUITY',
-      '#EXT-X-MAP:URI="init-2.mp4"',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:20.000Z',
-      '#EXTINF:2.021,',
-      'seg-8.m4s',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:22.021Z',
-      '#EXTINF:2.000,',
-      'seg-9.m4s',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:24.021Z',
-      '#EXT-X-PART:DURATION=0.500,URI="part-10.0.m4s",INDEPENDENT=YES',
-      '#EXT-X-PART:DURATION=0.500,URI="part-10.1.m4s"',
-      '#EXT-X-PART:DURATION=0.500,URI="part-10.2.m4s"',
-      '#EXT-X-PART:DURATION=0.500,URI="part-10.3.m4s"',
-      '#EXTINF:2.000,',
-      'seg-10.m4s',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:26.021Z',
-      '#EXT-X-PART:DURATION=0.500,URI="part-11.0.m4s",INDEPENDENT=YES',
-      '#EXT-X-PART:DURATION=0.500,URI="part-11.1.m4s"',
+      '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:16.021Z',
       '#EXTINF:1.000,',
-      'seg-11.m4s',
+      'seg-8.m4s',
+      '#EXTINF:2.000,',
+      '#EXT-X-GAP',
+      'seg-9.m4s',
       '#EXT-X-DISCONTINUITY',
-      '#EXT-X-MAP:URI="init-3.mp4"',
-      '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:30.000Z',
-      '#EXT-X-PART:DURATION=0.521,URI="part-12.0.m4s",INDEPENDENT=YES',
+      '#EXT-X-MAP:URI="init-10.mp4"',
+      '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:20.000Z',
+      '#EXTINF:2.021,',
+      'seg-10.m4s',
+      '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:22.021Z',
+      '#EXTINF:2.000,',
+      'seg-11.m4s',
+      '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:24.021Z',
+      '#EXT-X-PART:DURATION=0.500,URI="part-12.0.m4s",INDEPENDENT=YES',
       '#EXT-X-PART:DURATION=0.500,URI="part-12.1.m4s"',
-      '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-12.2.m4s"',
+      '#EXT-X-PART:DURATION=0.500,URI="part-12.2.m4s"',
+      '#EXT-X-PART:DURATION=0.500,URI="part-12.3.m4s"',
+      '#EXTINF:2.000,',
+      'seg-12.m4s',
+      '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:26.021Z',
+      '#EXT-X-PART:DURATION=0.500,URI="part-13.0.m4s",INDEPENDENT=YES',
+      '#EXT-X-PART:DURATION=0.500,URI="part-13.1.m4s"',
+      '#EXTINF:1.000,',
+      'seg-13.m4s',
+      '#EXTINF:2.000,',
+      '#EXT-X-GAP',
+      'seg-14.m4s',
+      '#EXT-X-DISCONTINUITY',
+      '#EXT-X-MAP:URI="init-15.mp4"',
+      '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:30.000Z',
+      '#EXT-X-PART:DURATION=0.521,URI="part-15.0.m4s",INDEPENDENT=YES',
+      '#EXT-X-PART:DURATION=0.500,URI="part-15.1.m4s"',
+      '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-15.2.m4s"',
     ];
-    const head = [...LL_HEADER, '#EXT-X-MEDIA-SEQUENCE:2', '#EXT-X-DISCONTINUITY-SEQUENCE:0', '#EXT-X-INDEPENDENT-SEGMENTS'];
+    const head = [...LL_HEADER, '#EXT-X-MEDIA-SEQUENCE:0', '#EXT-X-DISCONTINUITY-SEQUENCE:0', '#EXT-X-INDEPENDENT-SEGMENTS'];
     assert.equal(
       full,
       lines(
         ...head,
         '#EXT-X-MAP:URI="init-0.mp4"',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:04.021Z',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z',
+        '#EXTINF:2.021,',
+        'seg-0.m4s',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:02.021Z',
+        '#EXTINF:2.000,',
+        'seg-1.m4s',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:04.021Z',
         '#EXTINF:2.000,',
         'seg-2.m4s',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:06.021Z',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:06.021Z',
         '#EXTINF:1.000,',
         'seg-3.m4s',
-        '#EXT-X-DISCONTINUITY',
-        '#EXT-X-MAP:URI="init-1.mp4"',
-        '#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:10.000Z',
-        '#EXTINF:2.021,',
+        '#EXTINF:2.000,',
+        '#EXT-X-GAP',
         'seg-4.m4s',
+        '#EXT-X-DISCONTINUITY',
+        '#EXT-X-MAP:URI="init-5.mp4"',
+        '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:10.000Z',
+        '#EXTINF:2.021,',
+        'seg-5.m4s',
         ...tail,
       ),
     );
-    // seg-2..4 start 12 s or more before the end (CAN-SKIP-UNTIL); seg-5 starts 11.5 s before it.
-    assert.equal(delta, lines(...head, '#EXT-X-SKIP:SKIPPED-SEGMENTS=3', '#EXT-X-MAP:URI="init-1.mp4"', ...tail));
+    // seg-0..5 (and the GAP seg-4) start 12 s or more of listed media before the end (CAN-SKIP-UNTIL).
+    assert.equal(delta, lines(...head, '#EXT-X-SKIP:SKIPPED-SEGMENTS=6', '#EXT-X-MAP:URI="init-5.mp4"', ...tail));
   });
 
   it("the multivariant playlist from the packagers' measured figures, highest bandwidth first", () => {

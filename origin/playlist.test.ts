@@ -7,12 +7,13 @@ import { RenditionPackager } from './packager.ts';
 import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
 import { partUri } from '../lib/hls-path.ts';
 import { planLadder } from './ladder.ts';
-import { loadFmp4Fixture } from '../test/support/fmp4-fixture.ts';
+import { loadFmp4Fixture, shiftFragment } from '../test/support/fmp4-fixture.ts';
 
 HLS.setOptions({ strictMode: true }); // spec violations throw instead of logging
 
 const OPTS = { segmentTargetSec: 2, partTargetSec: 0.5, windowSegments: 6 };
-const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+/** The timeline's zero: the epoch, so that msn = floor(t / 2 s). */
+const T0 = 0;
 
 const parseMedia = (text: string): MediaPlaylist => {
   const pl = HLS.parse(text);
@@ -34,10 +35,14 @@ describe('playlist', () => {
     }
   });
 
-  function runOnce(p: RenditionPackager, wallClockMs: number, end = true): void {
-    p.beginRun(wallClockMs);
+  const sessions = new WeakMap<RenditionPackager, number>();
+  /** The next publish session of `p`, `atMs` after the timeline's zero: the fixture moved there. */
+  function runOnce(p: RenditionPackager, atMs: number, end = true): void {
+    const session = (sessions.get(p) ?? 0) + 1;
+    sessions.set(p, session);
+    p.beginRun({ zeroMs: T0, session });
     p.push(init);
-    for (const f of fragments) p.push(f);
+    for (const f of fragments) p.push(shiftFragment(f, init, (atMs - T0) / 1000));
     if (end) p.endRun();
   }
 
@@ -66,7 +71,7 @@ describe('playlist', () => {
       assert.equal(s.parts.length, 0);
     });
     assert.doesNotMatch(text, /EXT-X-PART|PRELOAD-HINT|SERVER-CONTROL/);
-    assert.match(text, /^#EXT-X-PROGRAM-DATE-TIME:2025-01-01T12:00:00\.000Z$/m);
+    assert.match(text, /^#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00\.000Z$/m);
     assert.match(text, /^#EXT-X-MAP:URI="init-0\.mp4"$/m);
     assert.equal(text.match(/EXT-X-MAP/g)?.length, 1);
   });
@@ -115,9 +120,9 @@ describe('playlist', () => {
       check();
       hint = p.nextPart;
     });
-    p.beginRun(T0);
+    p.beginRun({ zeroMs: T0, session: 1 });
     p.push(init);
-    for (let k = 0; k < 3; k++) for (const f of fragments.slice(0, 12)) p.push(f); // whole GOPs; timestamps restart, msns keep going
+    for (let k = 0; k < 3; k++) for (const f of fragments.slice(0, 12)) p.push(shiftFragment(f, init, k * 6)); // whole GOPs, 6 s apart
     p.endRun();
     check();
     assert.equal(checked, 12 * 3 + 1);
@@ -148,7 +153,7 @@ describe('playlist', () => {
           const msn = s.mediaSequenceNumber;
           const seg = p.segment(msn);
           assert.ok(seg, `msn ${msn} listed but not retained:\n${text}`);
-          assert.equal(s.discontinuitySequence, seg.run, `msn ${msn}: every run started a discontinuity`);
+          assert.equal(s.discontinuitySequence, seg.discontinuitySequence, `msn ${msn}: every session started a discontinuity`);
           assert.equal(s.discontinuity ?? false, seg.discontinuity);
           assert.equal(s.map.uri, `init-${seg.run}.mp4`);
         }
@@ -156,7 +161,7 @@ describe('playlist', () => {
     };
     p.on('segment', check);
     p.on('part', check);
-    for (let run = 0; run < 3; run++) runOnce(p, T0 + run * 60_000);
+    for (let run = 0; run < 3; run++) runOnce(p, T0 + run * 8_000); // 7 s of media each: no gap
     const text = renderMediaPlaylist(p, { lowLatency: false });
     assert.match(text, /#EXT-X-DISCONTINUITY-SEQUENCE:2\n/);
     assert.ok(seenFirstSeq.includes(1) && seenFirstSeq.includes(2));
@@ -164,7 +169,7 @@ describe('playlist', () => {
     // a window spanning a restart
     const q = new RenditionPackager('360p', OPTS);
     runOnce(q, T0);
-    runOnce(q, T0 + 60_000, false);
+    runOnce(q, T0 + 8_000, false);
     const pl = parseMedia(renderMediaPlaylist(q, { lowLatency: false }));
     assert.deepEqual(
       pl.segments.map((s) => s.mediaSequenceNumber),
@@ -172,18 +177,18 @@ describe('playlist', () => {
     );
     assert.deepEqual(
       pl.segments.map((s) => s.map.uri),
-      ['init-0.mp4', 'init-0.mp4', 'init-0.mp4', 'init-1.mp4', 'init-1.mp4', 'init-1.mp4'],
+      ['init-0.mp4', 'init-0.mp4', 'init-0.mp4', 'init-4.mp4', 'init-4.mp4', 'init-4.mp4'],
     );
     assert.deepEqual(
       pl.segments.map((s) => s.discontinuity ?? false),
       [false, false, false, true, false, false],
     );
-    assert.equal(pl.segments[3]!.programDateTime?.getTime(), T0 + 60_000);
+    assert.equal(pl.segments[3]!.programDateTime?.getTime(), T0 + 8_000);
   });
 
   it('replaces segments beyond CAN-SKIP-UNTIL with EXT-X-SKIP in delta updates', () => {
     const p = new RenditionPackager('360p', { ...OPTS, windowSegments: 10 });
-    for (let run = 0; run < 3; run++) runOnce(p, T0 + run * 60_000, run < 2);
+    for (let run = 0; run < 3; run++) runOnce(p, T0 + run * 8_000, run < 2);
     const full = parseMedia(renderMediaPlaylist(p, { lowLatency: true }));
     const deltaText = renderMediaPlaylist(p, { lowLatency: true, skip: true });
     const delta = parseMedia(deltaText);

@@ -160,6 +160,9 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
     )
       skipped++;
   }
+  // Media sequence numbers come from the timeline: segments a replica lost (an ffmpeg restart) are listed as
+  // EXT-X-GAP of one target duration each, so that every listed msn keeps its number.
+  const skippedSegments = skipped === 0 ? 0 : segments[skipped] ? segments[skipped]!.msn - first!.msn : segments.length;
 
   const lines = ['#EXTM3U', `#EXT-X-VERSION:${ll || opts.skip ? 9 : 7}`, `#EXT-X-TARGETDURATION:${td}`];
   if (ll) {
@@ -169,11 +172,15 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
   lines.push(`#EXT-X-MEDIA-SEQUENCE:${first?.msn ?? p.nextPart.msn}`);
   lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${p.discontinuitySequence}`);
   lines.push('#EXT-X-INDEPENDENT-SEGMENTS');
-  if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`);
+  if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skippedSegments}`);
   for (const d of p.dateRanges ?? []) lines.push(renderDateRange(d));
 
   for (let i = skipped; i < segments.length; i++) {
     const s = segments[i]!;
+    const prev = segments[i - 1];
+    if (i > skipped && prev) {
+      for (let msn = prev.msn + 1; msn < s.msn; msn++) lines.push(`#EXTINF:${f3(p.segmentTargetSec)},`, '#EXT-X-GAP', segmentUri(msn));
+    }
     if (s.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
     if (i === skipped || segments[i - 1]!.run !== s.run) lines.push(`#EXT-X-MAP:URI="${initUri(s.run)}"`);
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.programDateTimeMs).toISOString()}`);

@@ -8,19 +8,20 @@ import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { FFMPEG_LOG_MAX_LINES, ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
 import { checkFfmpeg, ffmpegArgs, startTranscode } from './transcoder.ts';
-import { planLadder } from './ladder.ts';
+import { firstFrameOnGrid, planLadder } from './ladder.ts';
 
 const config = loadConfig({});
 const plan = (width: number, height: number, fps: number) => planLadder(config.ladder, { width, height, fps }, config.segmentTargetSec);
 
-test('ffmpeg arguments: one decode, keyframes on a shared grid, one fMP4 pipe per rendition', () => {
+test('ffmpeg arguments: one decode, input timestamps kept, keyframes on a shared grid, one fMP4 pipe per rendition', () => {
   const args = ffmpegArgs(config, plan(1280, 720, 30), true);
   const joined = args.join(' ');
   assert.equal(args.filter((a) => a === '-i').length, 1);
+  assert.ok(args.indexOf('-copyts') !== -1 && args.indexOf('-copyts') < args.indexOf('-i'), '-copyts on the input');
   assert.match(joined, /split=3/);
-  assert.equal(new Set(args.filter((a) => a.startsWith('expr:'))).size, 1, 'one keyframe expression for every rung');
-  assert.equal(args.filter((a) => a.startsWith('expr:')).length, 3);
+  assert.equal(args.filter((a) => a.startsWith('expr:')).length, 3, 'a keyframe expression per rung');
   assert.equal(args.filter((a) => a === '-sc_threshold').length, 3);
+  assert.equal(args.filter((a) => a.includes('frag_discont')).length, 3, 'tfdt carries the timeline');
   assert.deepEqual(
     args.filter((a) => a.startsWith('pipe:') && a !== 'pipe:0'),
     ['pipe:3', 'pipe:4', 'pipe:5'],
@@ -42,18 +43,22 @@ test('ffmpeg arguments: exact rational rates, sizes by the short side, -g per ru
   assert.match(portrait, /fps=25,scale=720:1280:.*fps=25,scale=480:854:.*fps=25,scale=360:640:/);
 });
 
-/** Evaluates our -force_key_frames expression the way ffmpeg does: t = pts × av_q2d(1/fps), in doubles. */
-function keyframes(expr: string, fps: { num: number; den: number }, frames: number): number[] {
-  const m = /^expr:gte\(t,ceil\(n_forced\*([\d.]+)\*(\d+)\/(\d+)-0\.000001\)\*(\d+)\/(\d+)-(\d+)\/(\d+)\)$/.exec(expr);
-  assert.ok(m, expr);
-  const [seg, a, b, c, d, e, f] = m.slice(1).map(Number) as [number, number, number, number, number, number, number];
+/**
+ * Evaluates our -force_key_frames expression the way ffmpeg 5.1 does: t = (pts - first pts) × av_q2d(1/fps), in
+ * doubles, counted from the rung's first encoded frame; returns the keyframes' timeline times in ms.
+ */
+function keyframes(expr: string, fps: { num: number; den: number }, firstFrame: number, frames: number): number[] {
+  const index = /floor\(floor\(\(t\+(\d+)\/(\d+)\+(\d+)\/(\d+)\)\*(\d+)\/(\d+)\)\*(\d+)\/\((\d+)\*([\d.]+)\)\+0\.000001\)/.exec(expr);
+  assert.ok(index && expr.startsWith('expr:if(isnan(prev_forced_t),1,gt('), expr);
+  const [a, b, c, d, e, f, g, h, seg] = index.slice(1).map(Number) as number[];
+  const idx = (v: number) => Math.floor(Math.floor((v + a! / b! + c! / d!) * (e! / f!)) * (g! / (h! * seg!)) + 0.000001);
   const out: number[] = [];
-  let forced = 0;
+  let prev = NaN;
   for (let n = 0; n < frames; n++) {
     const t = n * (fps.den / fps.num);
-    if (t >= Math.ceil((forced * seg * a) / b - 0.000001) * (c / d) - e / f) {
-      out.push(Math.round(t * 1000));
-      forced++;
+    if (Number.isNaN(prev) || idx(t) > idx(prev)) {
+      out.push(Math.round(((firstFrame + n) * fps.den * 1000) / fps.num));
+      prev = t;
     }
   }
   return out;
@@ -65,24 +70,36 @@ for (const [label, num, den] of [
   ['59.94', 60000, 1001],
   ['50', 50, 1],
 ] as const) {
-  test(`keyframe expression: every rung of a ${label} fps source has its keyframes at the same instants`, () => {
-    const p = plan(1920, 1080, num / den);
-    const expr = ffmpegArgs(config, p, false).find((a) => a.startsWith('expr:'))!;
-    const seconds = 600;
-    const perRung = p.rungs.map((r) => keyframes(expr, r.fps, Math.floor((seconds * r.fps.num) / r.fps.den)));
-    for (const k of perRung) assert.deepEqual(k, perRung[0], 'aligned across rungs');
-    const top = perRung[0]!;
-    assert.ok(top.length >= seconds / 2 - 1, `${top.length} keyframes`);
-    // Each keyframe sits within one grid step after its segment target: segments never drift from their numbers.
-    top.forEach((ms, k) =>
-      assert.ok(ms >= k * 2000 - 1 && ms - k * 2000 <= 1000 * (p.keyframeStep.num / p.keyframeStep.den) + 1, `keyframe ${k} at ${ms} ms`),
-    );
-    // x264's own interval never cuts in before the grid: the longest gap is the rung's -g.
-    p.rungs.forEach((r, i) => {
-      const gaps = perRung[i]!.slice(1).map((ms, j) => Math.round(((ms - perRung[i]![j]!) / 1000) * (r.fps.num / r.fps.den)));
-      assert.equal(Math.max(...gaps), r.gop, r.name);
+  for (const firstMs of [0, 3_600_517, 123_456_789]) {
+    test(`keyframe expression: a ${label} fps source from ${firstMs} ms on the timeline keys every rung at the same instants, on the grid`, () => {
+      const p = plan(1920, 1080, num / den);
+      const exprs = ffmpegArgs(config, p, false, firstMs).filter((a) => a.startsWith('expr:'));
+      const seconds = 300;
+      const perRung = p.rungs.map((r, i) => {
+        const first = firstFrameOnGrid(firstMs, r.fps).frames;
+        return keyframes(exprs[i]!, r.fps, first, Math.floor((seconds * r.fps.num) / r.fps.den)).slice(1); // the first frame is keyed anyway
+      });
+      for (const k of perRung) assert.deepEqual(k.slice(0, 140), perRung[0]!.slice(0, 140), 'aligned across rungs');
+      const top = perRung[0]!;
+      assert.ok(top.length >= seconds / 2 - 2, `${top.length} keyframes`);
+      // Each keyframe sits within one grid step after its segment target of the timeline: numbers never drift.
+      const stepMs = 1000 * (p.keyframeStep.num / p.keyframeStep.den);
+      top.forEach((ms) => {
+        const k = Math.floor((ms + 1) / 2000);
+        assert.ok(ms - k * 2000 >= -1 && ms - k * 2000 <= stepMs + 1, `keyframe at ${ms} ms`);
+      });
+      assert.deepEqual(
+        top.map((ms) => Math.floor((ms + 1) / 2000)),
+        top.map((_, j) => Math.floor((top[0]! + 1) / 2000) + j),
+        'one keyframe per segment target',
+      );
+      // x264's own interval never cuts in before the grid: the longest gap is the rung's -g.
+      p.rungs.forEach((r, i) => {
+        const gaps = perRung[i]!.slice(1).map((ms, j) => Math.round(((ms - perRung[i]![j]!) / 1000) * (r.fps.num / r.fps.den)));
+        assert.ok(Math.max(...gaps) <= r.gop, r.name);
+      });
     });
-  });
+  }
 }
 
 test('a missing ffmpeg gives a clear message', async () => {

@@ -6,13 +6,19 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
 import { startFfmpegProcess } from '../lib/ffmpeg-process.ts';
-import { fraction, keyframeExpr, type LadderPlan } from './ladder.ts';
+import { firstFrameOnGrid, fraction, keyframeExpr, type LadderPlan } from './ladder.ts';
 
-/** ffmpeg arguments: decode once, split and scale, encode each rung with keyframes on segment boundaries. */
+/**
+ * ffmpeg arguments: decode once, split and scale, encode each rung with keyframes on segment boundaries of the
+ * feed's timeline. ffmpeg keeps the feed's timestamps (-copyts, and frag_discont so that each fragment's tfdt is
+ * its timeline time): the packager numbers segments from them. `firstFrameMs` is the presentation time of the
+ * first video frame ffmpeg will decode (the keyframe the run starts on).
+ */
 export function ffmpegArgs(
   config: Pick<Config, 'x264Preset' | 'segmentTargetSec' | 'partTargetSec' | 'audioKbps'>,
   plan: LadderPlan,
   hasAudio: boolean,
+  firstFrameMs = 0,
 ): string[] {
   const renditions = plan.rungs;
   const n = renditions.length;
@@ -29,6 +35,7 @@ export function ffmpegArgs(
     '-nostdin',
     // Not `-fflags +nobuffer`: it drops the packets read while probing the input, so the audio reached the muxer
     // ~1 s late in one burst and the first segment got parts far under 85 % of PART-TARGET (RFC 8216bis §4.4.4.9).
+    '-copyts',
     '-f',
     'flv',
     '-i',
@@ -36,8 +43,8 @@ export function ffmpegArgs(
     '-filter_complex',
     split + scales,
   ];
-  const forceKeyFrames = keyframeExpr(plan, config.segmentTargetSec);
   renditions.forEach((r, i) => {
+    const forceKeyFrames = keyframeExpr(plan, config.segmentTargetSec, firstFrameOnGrid(firstFrameMs, r.fps));
     const gop = r.gop;
     args.push(
       '-map',
@@ -77,7 +84,8 @@ export function ffmpegArgs(
       '-avoid_negative_ts',
       'disabled',
       '-movflags',
-      '+frag_keyframe+empty_moov+default_base_moof',
+      // frag_discont: tfdt carries the input's timestamps instead of counting from the run's first sample.
+      '+frag_keyframe+empty_moov+default_base_moof+frag_discont',
       '-frag_duration',
       String(Math.round(config.partTargetSec * 1_000_000)),
       `pipe:${3 + i}`,
@@ -114,6 +122,7 @@ export function startTranscode(
   hasAudio: boolean,
   logger: Logger,
   logLines?: FfmpegLogCounter,
+  firstFrameMs = 0,
 ): Transcode {
   const renditions = plan.rungs;
   const stdio: ('pipe' | 'ignore')[] = ['pipe', 'ignore', 'pipe', ...renditions.map(() => 'pipe' as const), 'pipe'];
@@ -124,7 +133,7 @@ export function startTranscode(
     stop: kill,
   } = startFfmpegProcess({
     path: config.ffmpegPath,
-    args: ['-progress', `pipe:${progressFd}`, '-stats_period', '1', ...ffmpegArgs(config, plan, hasAudio)],
+    args: ['-progress', `pipe:${progressFd}`, '-stats_period', '1', ...ffmpegArgs(config, plan, hasAudio, firstFrameMs)],
     stdio,
     log: {
       logger,

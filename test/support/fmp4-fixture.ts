@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Mp4BoxSplitter } from '../../origin/mp4.ts';
+import { Mp4BoxSplitter, parseInit } from '../../origin/mp4.ts';
 
 /** Where the committed fixture is. */
 export const FMP4_FIXTURE_PATH = join(import.meta.dirname, '..', '..', 'origin', 'testdata', 'av-640x360.mp4');
@@ -91,4 +91,24 @@ export async function makeFmp4Fixture(out: string): Promise<Buffer> {
 if (process.argv[1] === import.meta.filename) {
   const bytes = await makeFmp4Fixture(FMP4_FIXTURE_PATH);
   console.log(`wrote ${FMP4_FIXTURE_PATH} (${bytes.length} bytes)`);
+}
+
+/** A copy of a moof+mdat fragment with each track's tfdt moved by `offsetSec` (on a later spot of the timeline). */
+export function shiftFragment(fragment: Buffer, init: Buffer, offsetSec: number): Buffer {
+  const timescales = new Map(parseInit(init).tracks.map((t) => [t.id, t.timescale]));
+  const out = Buffer.from(fragment);
+  const moofEnd = out.readUInt32BE(0);
+  for (let traf = 8; traf < moofEnd; traf += out.readUInt32BE(traf)) {
+    if (out.toString('latin1', traf + 4, traf + 8) !== 'traf') continue;
+    let trackId = 0;
+    for (let box = traf + 8; box < traf + out.readUInt32BE(traf); box += out.readUInt32BE(box)) {
+      const type = out.toString('latin1', box + 4, box + 8);
+      if (type === 'tfhd') trackId = out.readUInt32BE(box + 12);
+      if (type !== 'tfdt') continue;
+      const delta = BigInt(Math.round(offsetSec * timescales.get(trackId)!));
+      if (out[box + 8] === 1) out.writeBigUInt64BE(out.readBigUInt64BE(box + 12) + delta, box + 12);
+      else out.writeUInt32BE(Number(BigInt(out.readUInt32BE(box + 12)) + delta), box + 12);
+    }
+  }
+  return out;
 }
