@@ -79,13 +79,13 @@ export const placementSchema = z
     epoch: z.number().int().meta({ description: 'Fencing token: grows with every new placement of the event' }),
     session: z.number().int().meta({ description: 'Publish session of the broadcast (1, then +1 per reconnect)' }),
   })
-  .meta({ id: 'Placement' });
+  .meta({
+    id: 'Placement',
+    description: 'Cluster mode only: where a live event runs (`placement` is null when it runs nowhere, and absent in all-in-one mode)',
+  });
 
-/** The placement field: absent in all-in-one mode, null when the event is not placed (not live), else the placement. */
-const placementField = placementSchema
-  .nullable()
-  .optional()
-  .meta({ description: 'Cluster mode only: where the live event runs (null when it runs nowhere); absent in all-in-one mode' });
+/** The placement field: absent in all-in-one mode, null when the event runs nowhere, else the placement. */
+const placementField = placementSchema.nullable().optional();
 
 /** An event by id, with its placement in cluster mode. */
 export const eventDetailSchema = eventSchema.extend({ placement: placementField }).meta({ id: 'EventDetail' });
