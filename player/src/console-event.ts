@@ -172,13 +172,15 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
       const text = (i === 0 ? `${o.id} (primary)` : o.id) + (i < last ? ',' : '');
       return el('span', { className: 'placement-origin', text, attrs: o.url ? { title: o.url } : {} });
     });
-    placement.replaceChildren(
+    const parts: Node[] = [
       el('span', { text: `ingest ${p.ingest} ·` }),
       el('span', { text: p.origins.length === 1 ? 'origin' : 'origins' }),
       ...origins,
       el('span', { text: '·' }),
       el('span', { text: `epoch ${p.epoch}`, attrs: { 'data-role': 'placement-epoch' } }),
-    );
+    ];
+    // Spaces as text, so the line reads (and copies) as one sentence.
+    placement.replaceChildren(...parts.flatMap((n, i) => (i === 0 ? [n] : [document.createTextNode(' '), n])));
     placement.dataset.epoch = String(p.epoch);
   };
   const tickSince = (): void => {
