@@ -23,12 +23,17 @@ export interface AllInOneFrontDeps {
   logger: Logger;
   registry: Registry;
   trustedProxies: TrustedProxies;
-  edge: Pick<HlsEdge, 'handle'>;
-  whip: Pick<WhipIngest, 'router'>;
+  /** Absent on a control node: `/live/*` answers 404. */
+  edge?: Pick<HlsEdge, 'handle'>;
+  /** Absent on a control node: `/whip` answers 404. */
+  whip?: Pick<WhipIngest, 'router'>;
   control: Pick<ControlPlane, 'router'>;
 }
 
-/** The request handler of the all-in-one port: `/live/*` (edge), the API, WHIP, pages, `/healthz`, `/metrics`. */
+/**
+ * The request handler of the all-in-one port: `/live/*` (edge), the API, WHIP, pages, `/healthz`, `/metrics`. A
+ * control node (cli/control-node.ts) serves the same front without the edge and WHIP.
+ */
 export function createAllInOneFront(deps: AllInOneFrontDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { config, logger, registry, trustedProxies, edge } = deps;
   const app = express();
@@ -48,7 +53,7 @@ export function createAllInOneFront(deps: AllInOneFrontDeps): (req: IncomingMess
     res.set('content-type', registry.contentType).send(await registry.metrics());
   });
   app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter(deps.control.router, logger));
-  app.use('/whip', deps.whip.router);
+  if (deps.whip) app.use('/whip', deps.whip.router);
   app.use(pageHeadersMiddleware(config));
   const player = playerDir();
   if (!existsSync(join(player, 'watch.html'))) {
@@ -63,7 +68,7 @@ export function createAllInOneFront(deps: AllInOneFrontDeps): (req: IncomingMess
   app.use(jsonErrorHandler(logger));
 
   return (req, res) => {
-    if (req.url?.startsWith('/live/')) edge.handle(req, res);
+    if (edge && req.url?.startsWith('/live/')) edge.handle(req, res);
     else {
       // Not on /live/: the edge's cached responses carry their own prebuilt header lists.
       res.setHeader('x-content-type-options', 'nosniff');

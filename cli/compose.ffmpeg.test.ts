@@ -88,6 +88,8 @@ test('all-in-one: every role on one port, started in dependency order and stoppe
         'all-in-one/whip',
         'all-in-one/hls edge',
         'all-in-one/chat bus',
+        'all-in-one/ingest commands',
+        'all-in-one/origin commands',
         'all-in-one/control',
         'all-in-one/http',
         'all-in-one/chat gateway',

@@ -27,6 +27,8 @@ import { createOrigin, type Origin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
 import { withTimeline } from '../ingest/timeline.ts';
 import { createIngests } from '../ingest/ingests.ts';
+import { createIngestCommandReceiver } from '../ingest/command-receiver.ts';
+import { createOriginCommandReceiver } from '../origin/command-receiver.ts';
 import type { RtmpIngest } from '../ingest/rtmp-ingest.ts';
 import type { WhipIngest } from '../ingest/whip-ingest.ts';
 import type { IngestDeps } from '../ingest/feed.ts';
@@ -193,7 +195,7 @@ function addOriginAndIngests(
     bindHost: string;
     onStatus(eventId: string, status: 'live' | 'offline'): void;
   } & Pick<IngestDeps, 'onHealth'>,
-): { origin: Origin; rtmp: RtmpIngest; whip: WhipIngest } {
+): { origin: Origin; rtmp: RtmpIngest; whip: WhipIngest } & Pick<ReturnType<typeof createIngests>, 'publishers' | 'disconnect'> {
   const { config, logger, registry, events } = deps;
   const origin = stage.add(
     'origin',
@@ -208,7 +210,7 @@ function addOriginAndIngests(
       },
     }),
   );
-  const { rtmp, whip } = createIngests({
+  const { rtmp, whip, publishers, disconnect } = createIngests({
     config,
     logger: logger.child({ role: 'ingest' }),
     registry,
@@ -218,7 +220,7 @@ function addOriginAndIngests(
     ...(deps.onHealth ? { onHealth: deps.onHealth } : {}),
   });
   stage.add('whip', whip);
-  return { origin, rtmp, whip };
+  return { origin, rtmp, whip, publishers, disconnect };
 }
 
 /** The viewer WebSocket gateway on `server`; added after the HTTP port so that it stops (closing WebSockets, which hold the server open) before the port closes. */
@@ -306,6 +308,26 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
       onViewerCount: (id, n) => control.onViewerCount(id, n),
     });
     s.add('chat bus', chatBus(chat));
+    // Operator commands (end, key rotation, ad-break marks) reach this process's ingest and origin over the bus.
+    s.add(
+      'ingest commands',
+      createIngestCommandReceiver({
+        bus: chat.backend.bus,
+        logger: logger.child({ role: 'ingest' }),
+        nodeId: 'all',
+        publishers: ingest.publishers,
+        disconnect: ingest.disconnect,
+      }),
+    );
+    s.add(
+      'origin commands',
+      createOriginCommandReceiver({
+        bus: chat.backend.bus,
+        logger: logger.child({ role: 'origin' }),
+        nodeId: 'all',
+        stream: (id) => origin.stream(id),
+      }),
+    );
     const control = s.add(
       'control',
       createControlPlane({
@@ -316,7 +338,7 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
         events,
         bus: chat.backend.bus,
         origin: { stream: (id) => origin.stream(id) },
-        disconnect: (id) => ingest.rtmp.disconnect(id) || whip.disconnect(id),
+        nodeId: 'all',
         viewerCount: (id) => chat.gateway.viewerCount(id),
         loginLimiter: chat.backend.attempts,
         chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },

@@ -1,5 +1,10 @@
 // Ad breaks: started now or scheduled, recorded (start, duration, viewers at start), marked in every rendition
 // by the origin (EXT-X-DATERANGE with SCTE-35) and signalled to viewers; the active one is readable for late joiners.
+//
+// The store is the only state: a break's start and planned end are its row. Each transition (scheduled → active →
+// done, scheduled → cancelled) is a conditional update, so whichever control node makes it first makes it alone (one
+// mark, one signal), any node can end a break, and a restarted or other node finishes breaks by the periodic sweep
+// (`sweepMs`); the timers a node arms for its own breaks only make it punctual.
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../lib/store/db.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -15,12 +20,14 @@ export interface AdBreakRecord extends AdBreakWire {
   endedAt: number | null;
   viewersAtStart: number | null;
   createdAt: number;
+  /** Set on what create()/end() return when that call started or ended the break: renditions that took the mark (0: no origin answered). */
+  markedRenditions?: number;
 }
 
 /** Where ad breaks are marked in the media (the origin). */
 export interface AdBreakMarker {
-  /** Writes the break into every rendition of the event's live stream; returns how many renditions took it. */
-  mark(eventId: string, mark: { seq: number; startMs: number; plannedDurationSec: number; endMs?: number }): number;
+  /** Writes the break into every rendition of the event's live stream (wherever it runs); resolves to how many renditions took it. */
+  mark(eventId: string, mark: { seq: number; startMs: number; plannedDurationSec: number; endMs?: number }): number | Promise<number>;
 }
 
 /** Thrown when a new break overlaps a scheduled or running one. */
@@ -58,9 +65,9 @@ export interface AdBreaks {
   active(eventId: string): Promise<AdBreakRecord | undefined>;
   /** Every break of an event, newest first. */
   list(eventId: string): Promise<AdBreakRecord[]>;
-  /** Re-arms timers of breaks a previous run left scheduled or running. */
+  /** Re-arms timers of breaks a previous run (or another node) left scheduled or running, and starts the sweep. */
   start(): Promise<void>;
-  /** Clears timers (breaks stay recorded; start() re-arms them). */
+  /** Clears timers and the sweep (breaks stay recorded; start() re-arms them). */
   stop(): Promise<void>;
 }
 
@@ -79,11 +86,16 @@ export function createAdBreaks(deps: {
   viewerCount(eventId: string): number | undefined;
   defaultCreativeUrl?: string;
   now?: () => number;
+  /** How often the store is checked for breaks due to start or end (made by any node); default 1000 ms. */
+  sweepMs?: number;
 }): AdBreaks {
   const { db, signals, marker } = deps;
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ component: 'ad-breaks' });
   const timers = new Map<string, NodeJS.Timeout>();
+  const sweepMs = deps.sweepMs ?? 1_000;
+  let sweeper: NodeJS.Timeout | undefined;
+  let sweeping = false;
 
   const arm = (id: string, atMs: number, fn: () => Promise<void>) => {
     clearTimeout(timers.get(id));
@@ -101,24 +113,37 @@ export function createAdBreaks(deps: {
     return db.selectFrom('ad_breaks').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  async function begin(id: string): Promise<void> {
+  /** Moves a break from `from` to the new values; true only for the one caller (on any node) whose update took. */
+  async function transition(id: string, from: AdBreaksTable['status'], set: Partial<AdBreaksTable>): Promise<boolean> {
+    const r = await db.updateTable('ad_breaks').set(set).where('id', '=', id).where('status', '=', from).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Marks the break in the media; a failing marker is logged, the break goes on (viewers still get the signal). */
+  async function markMedia(eventId: string, mark: Parameters<AdBreakMarker['mark']>[1]): Promise<number> {
+    try {
+      return await marker.mark(eventId, mark);
+    } catch (err) {
+      log.error({ eventId, seq: mark.seq, err: (err as Error).message }, 'ad break mark failed');
+      return 0;
+    }
+  }
+
+  async function begin(id: string): Promise<number | undefined> {
     const r = await row(id);
-    if (!r || r.status !== 'scheduled') return;
+    if (!r || r.status !== 'scheduled') return undefined;
     const startMs = now();
     const viewers = deps.viewerCount(r.event_id) ?? null;
-    await db
-      .updateTable('ad_breaks')
-      .set({ status: 'active', start_at: startMs, viewers_at_start: viewers })
-      .where('id', '=', id)
-      .execute();
+    if (!(await transition(id, 'scheduled', { status: 'active', start_at: startMs, viewers_at_start: viewers }))) return undefined;
     const rec = toRecord({ ...r, status: 'active', start_at: startMs, viewers_at_start: viewers });
-    const renditions = marker.mark(r.event_id, { seq: rec.seq, startMs, plannedDurationSec: rec.durationSec });
+    const renditions = await markMedia(r.event_id, { seq: rec.seq, startMs, plannedDurationSec: rec.durationSec });
     log.info({ eventId: r.event_id, adBreakId: id, durationSec: rec.durationSec, renditions, viewers }, 'ad break started');
     await signals.send(r.event_id, {
       signal: 'ad_break_start',
       adBreak: { id, startAt: startMs, durationSec: rec.durationSec, creativeUrl: rec.creativeUrl },
     });
     arm(id, startMs + rec.durationSec * 1000, async () => void (await finish(id)));
+    return renditions;
   }
 
   async function finish(id: string): Promise<AdBreakRecord | undefined> {
@@ -127,11 +152,33 @@ export function createAdBreaks(deps: {
     const r = await row(id);
     if (!r || r.status !== 'active') return undefined;
     const endMs = Math.min(now(), Number(r.start_at) + Number(r.duration_ms));
-    await db.updateTable('ad_breaks').set({ status: 'done', ended_at: endMs }).where('id', '=', id).execute();
-    marker.mark(r.event_id, { seq: Number(r.seq), startMs: Number(r.start_at), plannedDurationSec: Number(r.duration_ms) / 1000, endMs });
-    log.info({ eventId: r.event_id, adBreakId: id }, 'ad break ended');
+    if (!(await transition(id, 'active', { status: 'done', ended_at: endMs }))) return undefined;
+    const renditions = await markMedia(r.event_id, {
+      seq: Number(r.seq),
+      startMs: Number(r.start_at),
+      plannedDurationSec: Number(r.duration_ms) / 1000,
+      endMs,
+    });
+    log.info({ eventId: r.event_id, adBreakId: id, renditions }, 'ad break ended');
     await signals.send(r.event_id, { signal: 'ad_break_end', id });
-    return toRecord({ ...r, status: 'done', ended_at: endMs });
+    return { ...toRecord({ ...r, status: 'done', ended_at: endMs }), markedRenditions: renditions };
+  }
+
+  /** Starts and ends the breaks that are due, whichever node created them (the transitions make it once). */
+  async function sweep(): Promise<void> {
+    const t = now();
+    const open = await db
+      .selectFrom('ad_breaks')
+      .selectAll()
+      .where('status', 'in', ['scheduled', 'active'])
+      .where('start_at', '<=', t)
+      .execute();
+    for (const r of open) {
+      const end = Number(r.start_at) + Number(r.duration_ms);
+      if (r.status === 'active' && end <= t) await finish(r.id);
+      else if (r.status === 'scheduled' && end <= t) await transition(r.id, 'scheduled', { status: 'cancelled' });
+      else if (r.status === 'scheduled') await begin(r.id);
+    }
   }
 
   return {
@@ -167,13 +214,15 @@ export function createAdBreaks(deps: {
         created_by: by ?? null,
       };
       await db.insertInto('ad_breaks').values(r).execute();
+      let renditions: number | undefined;
       if (input.startAt === undefined || startAt <= t) {
-        await begin(r.id);
+        renditions = await begin(r.id);
       } else {
-        arm(r.id, startAt, () => begin(r.id));
+        arm(r.id, startAt, async () => void (await begin(r.id)));
         log.info({ eventId, adBreakId: r.id, startAt: new Date(startAt).toISOString() }, 'ad break scheduled');
       }
-      return toRecord((await row(r.id))!);
+      const rec = toRecord((await row(r.id))!);
+      return renditions === undefined ? rec : { ...rec, markedRenditions: renditions };
     },
 
     async end(eventId, id) {
@@ -183,8 +232,9 @@ export function createAdBreaks(deps: {
       if (r.status !== 'scheduled') return undefined;
       clearTimeout(timers.get(id));
       timers.delete(id);
-      await db.updateTable('ad_breaks').set({ status: 'cancelled' }).where('id', '=', id).execute();
-      return toRecord({ ...r, status: 'cancelled' });
+      if (await transition(id, 'scheduled', { status: 'cancelled' })) return toRecord({ ...r, status: 'cancelled' });
+      // It started meanwhile (on this node or another): end it now.
+      return finish(id);
     },
 
     active: (eventId) => activeAdBreak(db, eventId),
@@ -204,14 +254,24 @@ export function createAdBreaks(deps: {
           if (end <= t) await finish(r.id);
           else arm(r.id, end, async () => void (await finish(r.id)));
         } else if (end <= t) {
-          await db.updateTable('ad_breaks').set({ status: 'cancelled' }).where('id', '=', r.id).execute();
+          await transition(r.id, 'scheduled', { status: 'cancelled' });
         } else {
-          arm(r.id, Number(r.start_at), () => begin(r.id));
+          arm(r.id, Number(r.start_at), async () => void (await begin(r.id)));
         }
       }
+      sweeper = setInterval(() => {
+        if (sweeping) return;
+        sweeping = true;
+        sweep()
+          .catch((err: Error) => log.error({ err: err.message }, 'ad break sweep failed'))
+          .finally(() => (sweeping = false));
+      }, sweepMs);
+      sweeper.unref();
     },
 
     async stop() {
+      clearInterval(sweeper);
+      sweeper = undefined;
       for (const t of timers.values()) clearTimeout(t);
       timers.clear();
     },

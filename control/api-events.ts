@@ -1,8 +1,20 @@
 // /api/v1 routes of events: public reads, operator list, admin CRUD, stream key reveal-once/rotate, end stream, status.
 import { z } from 'zod';
-import { ApiError } from './auth.ts';
+import type { Request } from 'express';
+import { ApiError, type Principal } from './auth.ts';
+import type { Placement } from '../lib/placement/types.ts';
 import type { RouteBuilder } from './api-routes.ts';
-import { consoleEventSchema, epochMs, eventIdParams, eventSchema, eventStatusSchema, slugInput, streamKeySchema } from './api-schemas.ts';
+import type { placementSchema } from './api-schemas.ts';
+import {
+  consoleEventSchema,
+  epochMs,
+  eventDetailSchema,
+  eventIdParams,
+  eventSchema,
+  eventStatusSchema,
+  slugInput,
+  streamKeySchema,
+} from './api-schemas.ts';
 import { SealedKeyError, SlugTakenError, type EventRecord, type EventService } from './events.ts';
 import type { AdBreaks } from './ad-breaks.ts';
 import type { HealthMonitor } from './health.ts';
@@ -12,15 +24,29 @@ export function eventView(e: EventRecord): z.infer<typeof eventSchema> {
   return { ...e, hlsUrl: `/live/${e.id}/master.m3u8`, watchUrl: `/watch/${e.slug}` };
 }
 
+/** A placement as the API shows it: origin URLs (internal addresses) only to admins. */
+export function placementView(p: Placement, admin: boolean): z.infer<typeof placementSchema> {
+  return {
+    ingest: p.ingest,
+    origins: p.origins.map((o) => (admin ? { id: o.id, url: o.url } : { id: o.id })),
+    epoch: p.epoch,
+    session: p.session,
+  };
+}
+
 /** What the event routes need besides the events repository. */
 export interface EventRoutesDeps {
   events: EventService;
   health: HealthMonitor;
   adBreaks: AdBreaks;
-  /** Closes the event's current publisher; false if none. */
-  disconnect(eventId: string): boolean;
+  /** Closes the event's current publisher wherever it is held (`end` or `key_rotated`); resolves false if none was reached. */
+  disconnect(eventId: string, kind: 'end' | 'key_rotated'): Promise<boolean>;
   /** True while a publisher feeds the event. */
-  publishing(eventId: string): boolean;
+  publishing(eventId: string): boolean | Promise<boolean>;
+  /** Cluster mode: where the event runs (undefined: nowhere). Absent in all-in-one mode: no `placement` field. */
+  placement?(eventId: string): Promise<Placement | undefined>;
+  /** The caller of a public route, if signed in (to show admins the origin URLs). */
+  principal(req: Request): Promise<Principal | undefined>;
   viewerCount(eventId: string): number | undefined;
   /** The event was ended by an operator (webhooks, viewer signals). */
   ended(event: EventRecord): Promise<void>;
@@ -47,6 +73,13 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
     return e;
   };
   const notFound = { 404: { description: 'No such event (`not_found`)' } };
+  /** The `placement` field: omitted without a placement source, null when not placed. */
+  const placementOf = async (id: string, principal: () => Promise<Principal | undefined>) => {
+    if (!deps.placement) return {};
+    const p = await deps.placement(id);
+    if (!p) return { placement: null };
+    return { placement: placementView(p, (await principal())?.operator.role === 'admin') };
+  };
 
   b.route({
     method: 'get',
@@ -89,12 +122,18 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
   b.route({
     method: 'get',
     path: '/events/:id',
-    summary: 'An event by id (public and unlisted)',
+    summary: 'An event by id (public and unlisted), with its placement in cluster mode',
+    description:
+      'In cluster mode `placement` names the ingest and origins of a live event; origin URLs are shown to signed-in admins only.',
     tags,
     access: 'public',
     params: eventIdParams,
-    responses: { 200: { description: 'The event', schema: z.object({ event: eventSchema }) }, ...notFound },
-    handler: async ({ params }) => ({ event: eventView(await mustExist(params.id)) }),
+    responses: { 200: { description: 'The event', schema: z.object({ event: eventDetailSchema }) }, ...notFound },
+    handler: async ({ req, params }) => {
+      const e = await mustExist(params.id);
+      const event: z.infer<typeof eventDetailSchema> = { ...eventView(e), ...(await placementOf(e.id, () => deps.principal(req))) };
+      return { event };
+    },
   });
 
   b.route({
@@ -110,11 +149,13 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       },
     },
     handler: async () => ({
-      events: (await events.list()).map((e): z.infer<typeof consoleEventSchema> => ({
-        ...eventView(e),
-        publishing: deps.publishing(e.id),
-        viewers: deps.viewerCount(e.id) ?? null,
-      })),
+      events: await Promise.all(
+        (await events.list()).map(async (e): Promise<z.infer<typeof consoleEventSchema>> => ({
+          ...eventView(e),
+          publishing: await deps.publishing(e.id),
+          viewers: deps.viewerCount(e.id) ?? null,
+        })),
+      ),
     }),
   });
 
@@ -192,7 +233,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
     responses: { 204: { description: 'Deleted' }, ...notFound, 409: { description: 'Event is live (`event_live`): end it first' } },
     handler: async ({ res, params }) => {
       const e = await mustExist(params.id);
-      if (e.status === 'live' || deps.publishing(e.id)) throw new ApiError(409, 'event_live', 'the event is live: end it first');
+      if (e.status === 'live' || (await deps.publishing(e.id))) throw new ApiError(409, 'event_live', 'the event is live: end it first');
       await events.remove(e.id);
       res.status(204).end();
       return undefined;
@@ -247,7 +288,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       const e = await mustExist(params.id);
       if (e.status === 'ended') throw new ApiError(409, 'event_ended', 'the event has ended');
       const streamKey = await events.rotateKey(e.id);
-      const disconnected = deps.disconnect(e.id);
+      const disconnected = await deps.disconnect(e.id, 'key_rotated');
       return { streamKey, ...deps.ingestUrls(e), disconnected };
     },
   });
@@ -267,7 +308,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
     handler: async ({ params }) => {
       await mustExist(params.id);
       if (!(await events.end(params.id))) throw new ApiError(409, 'event_ended', 'the event has ended already');
-      const disconnected = deps.disconnect(params.id);
+      const disconnected = await deps.disconnect(params.id, 'end');
       const e = (await events.byId(params.id))!;
       await deps.ended(e);
       return { event: eventView(e), disconnected };
@@ -277,7 +318,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
   b.route({
     method: 'get',
     path: '/events/:id/status',
-    summary: 'Live status at a glance: publishing, viewers, latest health and warnings, running ad break',
+    summary: 'Live status at a glance: publishing, viewers, latest health and warnings, running ad break, placement (cluster mode)',
     tags,
     access: 'operator',
     params: eventIdParams,
@@ -288,17 +329,18 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       },
       ...notFound,
     },
-    handler: async ({ params }) => {
+    handler: async ({ params, principal }) => {
       const e = await mustExist(params.id);
       // Typed by the schema, so the health monitor's and ad breaks' records cannot drift from what the API documents.
       const body: z.infer<typeof eventStatusSchema> = {
         id: e.id,
         status: e.status,
         liveSince: e.liveSince,
-        publishing: deps.publishing(e.id),
+        publishing: await deps.publishing(e.id),
         viewers: deps.viewerCount(e.id) ?? null,
         health: deps.health.latest(e.id) ?? null,
         adBreak: (await deps.adBreaks.active(e.id)) ?? null,
+        ...(await placementOf(e.id, async () => principal)),
       };
       return body;
     },

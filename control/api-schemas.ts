@@ -59,8 +59,36 @@ export const adBreakSchema = z
     endedAt: epochMs.nullable(),
     viewersAtStart: z.number().int().nullable(),
     createdAt: epochMs,
+    markedRenditions: z.number().int().optional().meta({
+      description:
+        'Only on the answer of the call that started or ended the break: renditions that took the DATERANGE on the origins carrying the event (0: no origin answered)',
+    }),
   })
   .meta({ id: 'AdBreak' });
+
+/** Where a live event runs in cluster mode: its ingest node and origins (primary first), fenced by an epoch. */
+export const placementSchema = z
+  .object({
+    ingest: z.string().meta({ description: 'Node id of the ingest that owns the event' }),
+    origins: z.array(
+      z.object({
+        id: z.string().meta({ description: 'Node id of the origin' }),
+        url: z.string().optional().meta({ description: 'Internal base URL of the origin; shown to admins only' }),
+      }),
+    ),
+    epoch: z.number().int().meta({ description: 'Fencing token: grows with every new placement of the event' }),
+    session: z.number().int().meta({ description: 'Publish session of the broadcast (1, then +1 per reconnect)' }),
+  })
+  .meta({
+    id: 'Placement',
+    description: 'Cluster mode only: where a live event runs (`placement` is null when it runs nowhere, and absent in all-in-one mode)',
+  });
+
+/** The placement field: absent in all-in-one mode, null when the event runs nowhere, else the placement. */
+const placementField = placementSchema.nullable().optional();
+
+/** An event by id, with its placement in cluster mode. */
+export const eventDetailSchema = eventSchema.extend({ placement: placementField }).meta({ id: 'EventDetail' });
 
 /** An event with its live state, as the console lists it. */
 export const consoleEventSchema = eventSchema.extend({ publishing: z.boolean(), viewers: z.number().int().nullable() });
@@ -101,6 +129,7 @@ export const eventStatusSchema = z
     viewers: z.number().int().nullable(),
     health: healthSampleSchema.nullable(),
     adBreak: adBreakSchema.nullable(),
+    placement: placementField,
   })
   .meta({ id: 'EventStatus' });
 

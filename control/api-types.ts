@@ -6,12 +6,14 @@ import type {
   adBreakSchema,
   consoleEventSchema,
   disclaimerSchema,
+  eventDetailSchema,
   eventSchema,
   eventStatusSchema,
   healthSampleSchema,
   newsFlashSchema,
   operatorSchema,
   overlaysSchema,
+  placementSchema,
   severitySchema,
   streamKeySchema,
 } from './api-schemas.ts';
@@ -21,6 +23,10 @@ import type { commentSchema, moderatedCommentSchema, settingsSchema } from '../c
 export type ApiEvent = z.infer<typeof eventSchema>;
 /** Lifecycle of an event. */
 export type ApiEventStatus = ApiEvent['status'];
+/** An event by id (`GET /events/:id`), with its placement in cluster mode. */
+export type ApiEventDetail = z.infer<typeof eventDetailSchema>;
+/** Where a live event runs in cluster mode (ingest, origins, epoch, session); origin URLs for admins only. */
+export type ApiPlacement = z.infer<typeof placementSchema>;
 /** An event with its live state (`GET /console/events`). */
 export type ApiConsoleEvent = z.infer<typeof consoleEventSchema>;
 /** `GET /events/:id/status`. */

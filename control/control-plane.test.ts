@@ -26,6 +26,10 @@ import { ModerationService } from '../chat/moderation.ts';
 import { ViewerTokens } from '../chat/viewer-tokens.ts';
 import { createMemoryRateLimiter } from '../lib/rate-limit/token-bucket.ts';
 import { chatChannel, decodeChatMessage, type ChatBusMessage } from '../chat/channel.ts';
+import type { Service } from '../lib/lifecycle.ts';
+import { createIngestCommandReceiver } from '../ingest/command-receiver.ts';
+import { createOriginCommandReceiver } from '../origin/command-receiver.ts';
+import type { DateRangeTarget } from '../origin/ad-breaks.ts';
 
 let testStore: TestStore;
 let db: Db;
@@ -34,6 +38,7 @@ let base: string;
 let control: ControlPlane;
 let events: EventService;
 const disconnected: string[] = [];
+const receivers: Service[] = [];
 const live = new Set<string>();
 const packagers = new Map<string, { setDateRange(d: DateRange): void; ranges: DateRange[] }>();
 const signals: ViewerSignal[] = [];
@@ -88,20 +93,7 @@ before(async () => {
     db,
     events,
     bus,
-    origin: {
-      stream: (id) =>
-        live.has(id)
-          ? {
-              publishing: true,
-              packagers: packagers as unknown as Map<string, { setDateRange(d: DateRange): void }>,
-              transcodeStats: undefined,
-            }
-          : undefined,
-    },
-    disconnect: (id) => {
-      disconnected.push(id);
-      return live.has(id);
-    },
+    origin: { stream: (id) => (live.has(id) ? { publishing: true, transcodeStats: undefined } : undefined) },
     viewerCount: () => 42,
     chat: {
       tokens: viewerTokens,
@@ -110,6 +102,23 @@ before(async () => {
       limiter: createMemoryRateLimiter(),
     },
   });
+  // The ingest and origin of this "process": they get the operator's commands over the same in-process bus.
+  receivers.push(
+    createIngestCommandReceiver({
+      bus,
+      logger,
+      nodeId: 'ingest-a',
+      publishers: { holderProtocol: (id) => (live.has(id) ? 'rtmp' : undefined) },
+      disconnect: (id) => (disconnected.push(id), true),
+    }),
+    createOriginCommandReceiver({
+      bus,
+      logger,
+      nodeId: 'origin-a',
+      stream: (id) => (live.has(id) ? { packagers: packagers as unknown as Map<string, DateRangeTarget> } : undefined),
+    }),
+  );
+  for (const r of receivers) await r.start(new AbortController().signal);
   await control.start();
   const app = express();
   app.use('/api/v1', createApiRouter(control.router));
@@ -145,6 +154,7 @@ before(async () => {
 
 after(async () => {
   await control?.stop();
+  for (const r of receivers) await r.stop();
   await closeServer(server);
   await testStore?.cleanup();
 });
@@ -252,6 +262,8 @@ test('events: CRUD, visibility, reveal-once, rotate (disconnects), end', async (
   const pub = (await call('get', '/api/v1/events')).json.events as { id: string }[];
   assert.ok(!pub.some((x) => x.id === e.id), 'unlisted is not listed publicly');
   assert.equal((await call('get', `/api/v1/events/by-slug/hidden-show`)).status, 200, 'but reachable by URL');
+  const byId = (await call('get', `/api/v1/events/${e.id}`)).json.event as Record<string, unknown>;
+  assert.ok(!('placement' in byId), 'no placement field without a placement source (all-in-one)');
   const consoleList = (await call('get', '/api/v1/console/events', { token: moderatorToken })).json.events as { id: string }[];
   assert.ok(consoleList.some((x) => x.id === e.id));
   const patched = await call('patch', `/api/v1/events/${e.id}`, { token: adminToken, body: { visibility: 'public', title: 'Shown' } });
@@ -332,6 +344,7 @@ test('ad breaks: not live → 409; live → DATERANGE in every rendition, record
   const ad = started.json.adBreak as { id: string; status: string; viewersAtStart: number };
   assert.equal(ad.status, 'active');
   assert.equal(ad.viewersAtStart, 42);
+  assert.equal((started.json.adBreak as { markedRenditions?: number }).markedRenditions, 3, 'the origin acked its 3 renditions');
   const starts = [...packagers.values()].map((p) => p.ranges[0]?.startDateMs);
   assert.equal(new Set(starts).size, 1, 'same START-DATE in every rendition');
   assert.ok(starts[0]);
@@ -348,6 +361,7 @@ test('ad breaks: not live → 409; live → DATERANGE in every rendition, record
   const stopped = await call('delete', `/api/v1/events/${eventId}/ad-breaks/${ad.id}`, { token: adminToken });
   assert.equal(stopped.status, 200);
   assert.equal((stopped.json.adBreak as { status: string }).status, 'done');
+  assert.equal((stopped.json.adBreak as { markedRenditions?: number }).markedRenditions, 3);
   for (const p of packagers.values()) assert.ok(p.ranges[0]?.scte35In, 'cue-in added everywhere');
   const scheduled = await call('post', `/api/v1/events/${eventId}/ad-breaks`, {
     token: adminToken,

@@ -1,11 +1,13 @@
 // The control plane's composition: operator auth, the /api/v1 management routes and their OpenAPI document,
 // ingest health and viewer history, news flashes/disclaimers, ad breaks, webhooks, event status changes, and the chat
 // routes (viewer tokens, comments, operator moderation) when given the chat pieces.
+// Operator actions on live events (end, key rotation, ad-break marks) go over the bus to whichever ingest and origins
+// carry the event (control/commands.ts), in this process (all-in-one) or others (cluster): it holds no handle on them.
 import express from 'express';
 import cookieParser from 'cookie-parser';
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
-import type { Bus } from '../lib/bus/bus.ts';
+import { BusUnavailableError, type Bus } from '../lib/bus/bus.ts';
 import type { Db } from '../lib/store/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
@@ -16,7 +18,7 @@ import { OperatorService } from './operators.ts';
 import type { EventRecord, EventService } from './events.ts';
 import { apiErrorHandler, createRouteBuilder, type RouteInfo } from './api-routes.ts';
 import { registerAuthRoutes } from './api-auth.ts';
-import { eventView, registerEventRoutes } from './api-events.ts';
+import { registerEventRoutes } from './api-events.ts';
 import { registerHealthRoutes } from './api-health.ts';
 import { registerOverlayRoutes } from './api-overlays.ts';
 import { registerAdBreakRoutes } from './api-ad-breaks.ts';
@@ -31,11 +33,13 @@ import { OverlayService } from './overlays.ts';
 import { createAdBreaks, type AdBreaks } from './ad-breaks.ts';
 import { createWebhooks, type Webhooks } from './webhooks.ts';
 import { eventUrls, publicBase } from './public-urls.ts';
-import { markAdBreak, type DateRangeTarget } from '../origin/ad-breaks.ts';
+import { createControlCommands, type ControlCommands } from './commands.ts';
+import { createEventStatusWriter } from './event-status.ts';
+import type { Placement, PlacementSource } from '../lib/placement/types.ts';
 
-/** What the control plane needs to know about the origin's live streams. */
+/** What the control plane reads from an origin in its own process (all-in-one): publishing and transcode stats. */
 export interface ControlOriginView {
-  stream(eventId: string): { publishing: boolean; packagers: Map<string, DateRangeTarget>; transcodeStats?: TranscodeReport } | undefined;
+  stream(eventId: string): { publishing: boolean; transcodeStats?: TranscodeReport | undefined } | undefined;
 }
 
 /** What the control plane needs from its parent. */
@@ -45,11 +49,18 @@ export interface ControlPlaneDeps {
   registry: Registry;
   db: Db;
   events: EventService;
-  /** Viewer signals go out on it; without one they are only logged. */
+  /** Viewer signals and operator commands go out on it; without one, signals are only logged and commands reach nobody. */
   bus?: Bus;
-  origin: ControlOriginView;
-  /** Closes an event's current publisher (ingest); false if none. */
-  disconnect(eventId: string): boolean;
+  /** The origin of this process (all-in-one); absent on a control node. */
+  origin?: ControlOriginView;
+  /** Where live events run (cluster mode): shown as `placement` in the API, and tells commands how many owners to expect. */
+  placements?: PlacementSource;
+  /** This node's id, named in logs and command reply channels (default `control`). */
+  nodeId?: string;
+  /** How long a command waits for its owners' acks (default ACK_TIMEOUT_MS by bus kind). */
+  commandAckTimeoutMs?: number;
+  /** How often ad breaks made by any node are checked for their start or end (default 1000 ms). */
+  adBreakSweepMs?: number;
   /** Current viewers of an event (the WebSocket gateway's presence), if known. */
   viewerCount(eventId: string): number | undefined;
   /** Counts login attempts; pass the Redis one in cluster mode so every node shares the limit. Default in-process. */
@@ -71,6 +82,8 @@ export interface ControlPlane extends Service {
   readonly adBreaks: AdBreaks;
   readonly webhooks: Webhooks;
   readonly signals: ViewerSignals;
+  /** Operator commands to the owners of live events (over the bus). */
+  readonly commands: ControlCommands;
   /** The OpenAPI document of every route. */
   openapi(): OpenApiDocument;
   /** Records an event status change from the origin and notifies webhooks and viewers when it really changed. */
@@ -87,6 +100,19 @@ export interface ControlPlane extends Service {
   stop(): Promise<void>;
 }
 
+/** A bus that takes nothing (a control plane built without one): commands are reported as not sent. */
+const noBus: Bus = {
+  kind: 'memory',
+  publish: async () => {
+    throw new BusUnavailableError('no bus configured');
+  },
+  subscribe: async () => async () => {},
+  isUp: () => false,
+  onStateChange: () => () => {},
+  start: async () => {},
+  stop: async () => {},
+};
+
 /** Longest gap between two viewer-history samples of an unchanged count. */
 const VIEWER_SAMPLE_MS = 5_000;
 
@@ -97,7 +123,23 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
   const operators = new OperatorService(db);
   const auth = createAuth({ config, db, operators, logger, registry, ...(deps.loginLimiter ? { loginLimiter: deps.loginLimiter } : {}) });
   const signals = createViewerSignals({ bus: deps.bus, logger });
-  const health = createHealthMonitor({ config, logger, registry, transcodeStats: (id) => deps.origin.stream(id)?.transcodeStats });
+  const health = createHealthMonitor({ config, logger, registry, transcodeStats: (id) => deps.origin?.stream(id)?.transcodeStats });
+  const commands = createControlCommands({
+    bus: deps.bus ?? noBus,
+    logger,
+    nodeId: deps.nodeId ?? 'control',
+    ...(deps.placements ? { placements: deps.placements } : {}),
+    ...(deps.commandAckTimeoutMs !== undefined ? { ackTimeoutMs: deps.commandAckTimeoutMs } : {}),
+  });
+  /** The event's placement; undefined when not placed, or unreadable (logged). */
+  const placementOf = async (eventId: string): Promise<Placement | undefined> => {
+    try {
+      return await deps.placements?.get(eventId);
+    } catch (err) {
+      logger.warn({ eventId, err: (err as Error).message }, 'placement unreadable');
+      return undefined;
+    }
+  };
   const viewers = new ViewerHistory();
   const overlays = new OverlayService(db, signals);
   const adBreaks = createAdBreaks({
@@ -106,14 +148,13 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     signals,
     viewerCount: deps.viewerCount,
     defaultCreativeUrl: config.adCreativeUrl,
+    ...(deps.adBreakSweepMs !== undefined ? { sweepMs: deps.adBreakSweepMs } : {}),
     marker: {
-      mark: (eventId, mark) => {
-        const s = deps.origin.stream(eventId);
-        return s ? markAdBreak(s.packagers.values(), mark) : 0;
-      },
+      mark: async (eventId, mark) => (await commands.markAdBreak(eventId, mark)).acks.reduce((n, a) => n + (a.renditions ?? 0), 0),
     },
   });
   const webhooks = createWebhooks({ db, config, logger, registry });
+  const status = createEventStatusWriter({ db, events, signals, config, queued: () => webhooks.deliverNow() });
   // Viewer history samples: every count change, and otherwise one per VIEWER_SAMPLE_MS per event.
   const lastSample = new Map<string, { at: number; viewers: number }>();
   const sampleViewers = (eventId: string, n: number) => {
@@ -126,11 +167,6 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
   };
   const server = { publicUrl: publicBase(config, config.httpPort), rtmpPort: config.rtmpPort };
 
-  const notify = async (type: 'event.live' | 'event.offline' | 'event.ended', e: EventRecord) => {
-    await webhooks.emit(type, { event: { ...eventView(e), watchUrl: eventUrls(server, e).watchUrl } });
-    await signals.send(e.id, { signal: 'event_status', status: e.status });
-  };
-
   const router = express.Router();
   router.use(cookieParser(), express.json({ limit: '64kb' }));
   const b = createRouteBuilder({ router, auth });
@@ -139,10 +175,16 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     events,
     health,
     adBreaks,
-    disconnect: deps.disconnect,
-    publishing: (id) => deps.origin.stream(id)?.publishing ?? false,
+    disconnect: async (id, kind) => (await commands.disconnect(id, kind)).acks.some((a) => a.applied),
+    publishing: async (id) => {
+      const local = deps.origin?.stream(id)?.publishing;
+      if (local !== undefined) return local;
+      return deps.placements ? (await placementOf(id)) !== undefined : false;
+    },
+    ...(deps.placements ? { placement: placementOf } : {}),
+    principal: (req) => auth.principal(req),
     viewerCount: deps.viewerCount,
-    ended: (e) => notify('event.ended', e),
+    ended: (e: EventRecord) => status.notify('event.ended', e),
     ingestUrls: (e) => {
       const { rtmpUrl, whipUrl } = eventUrls(server, e);
       return { rtmpUrl, whipUrl };
@@ -185,13 +227,10 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     adBreaks,
     webhooks,
     signals,
+    commands,
     openapi,
 
-    async setStatus(eventId, status) {
-      if (!(await events.setStatus(eventId, status))) return;
-      const e = await events.byId(eventId);
-      if (e) await notify(status === 'live' ? 'event.live' : 'event.offline', e);
-    },
+    setStatus: (eventId, s) => status.set(eventId, s),
 
     onIngestHealth(eventId, report) {
       health.ingest(eventId, report);
@@ -208,6 +247,7 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     async start(signal) {
       // A fresh group per start: the parts can start again after a stop.
       const group = new ServiceGroup((name, err) => logger.error({ part: name, err: (err as Error).message }, 'stop failed'));
+      group.add('commands', commands);
       group.add('auth', auth);
       group.add('health', health);
       group.add('webhooks', webhooks);

@@ -48,8 +48,6 @@ async function node(loginLimiter?: AttemptLimiter): Promise<{ base: string; cont
     registry: createMetricsRegistry(),
     db,
     events: new EventService(db),
-    origin: { stream: () => undefined },
-    disconnect: () => false,
     viewerCount: () => undefined,
     ...(loginLimiter ? { loginLimiter } : {}),
   });

@@ -110,10 +110,42 @@ export interface Webhooks {
   deliveries(id: string, limit?: number): Promise<WebhookDelivery[] | undefined>;
   /** Queues a notification to every webhook subscribed to `type`. */
   emit(type: WebhookEventType, data: Record<string, unknown>): Promise<void>;
+  /** Looks for due deliveries now (another writer queued some with queueWebhookDeliveries). */
+  deliverNow(): void;
   /** Starts the delivery loop (also resumes deliveries a previous run left pending). */
   start(): Promise<void>;
   /** Stops the loop and waits for attempts in flight. */
   stop(): Promise<void>;
+}
+
+/**
+ * Queues a notification to every webhook subscribed to `type` in the store, returning how many deliveries were queued.
+ * Any node may call it (e.g. the ingest that wrote an event's status); the control nodes' delivery loops send them.
+ */
+export async function queueWebhookDeliveries(db: Db, type: WebhookEventType, data: Record<string, unknown>): Promise<number> {
+  const hooks = (await db.selectFrom('webhooks').selectAll().where('disabled_at', 'is', null).execute()).filter((h) =>
+    (JSON.parse(h.events) as string[]).includes(type),
+  );
+  if (hooks.length === 0) return 0;
+  const now = Date.now();
+  const rows = hooks.map((h): WebhookDeliveriesTable => {
+    const id = 'dlv_' + randomBytes(9).toString('base64url');
+    return {
+      id,
+      webhook_id: h.id,
+      event_type: type,
+      payload: JSON.stringify({ id, type, createdAt: new Date(now).toISOString(), data }),
+      status: 'pending',
+      attempts: 0,
+      last_status_code: null,
+      last_error: null,
+      created_at: now,
+      next_attempt_at: now,
+      delivered_at: null,
+    };
+  });
+  await db.insertInto('webhook_deliveries').values(rows).execute();
+  return rows.length;
 }
 
 /** Builds the webhook service. */
@@ -277,30 +309,10 @@ export function createWebhooks(deps: {
     },
 
     async emit(type, data) {
-      const hooks = (await db.selectFrom('webhooks').selectAll().where('disabled_at', 'is', null).execute()).filter((h) =>
-        (JSON.parse(h.events) as string[]).includes(type),
-      );
-      if (hooks.length === 0) return;
-      const now = Date.now();
-      const rows = hooks.map((h): WebhookDeliveriesTable => {
-        const id = 'dlv_' + randomBytes(9).toString('base64url');
-        return {
-          id,
-          webhook_id: h.id,
-          event_type: type,
-          payload: JSON.stringify({ id, type, createdAt: new Date(now).toISOString(), data }),
-          status: 'pending',
-          attempts: 0,
-          last_status_code: null,
-          last_error: null,
-          created_at: now,
-          next_attempt_at: now,
-          delivered_at: null,
-        };
-      });
-      await db.insertInto('webhook_deliveries').values(rows).execute();
-      kick();
+      if ((await queueWebhookDeliveries(db, type, data)) > 0) kick();
     },
+
+    deliverNow: () => kick(),
 
     async start() {
       running = true;

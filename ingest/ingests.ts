@@ -4,7 +4,7 @@
 import type { Config } from '../config/schema.ts';
 import type { IngestDeps } from './feed.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
-import { createPublisherRegistry } from './publishers.ts';
+import { createPublisherRegistry, type PublisherSlots } from './publishers.ts';
 import { createRtmpIngest, type RtmpIngest } from './rtmp-ingest.ts';
 import { createWhipIngest, type WhipIngest } from './whip-ingest.ts';
 
@@ -12,10 +12,16 @@ import { createWhipIngest, type WhipIngest } from './whip-ingest.ts';
 export function createIngests(deps: Omit<IngestDeps, 'publishers' | 'keyGuesses'> & { config: Config }): {
   rtmp: RtmpIngest;
   whip: WhipIngest;
+  /** The node's publisher registry (read-only use: who holds an event, e.g. ingest/command-receiver.ts). */
+  publishers: PublisherSlots;
+  /** Closes the event's publisher of `protocol` (`rtmp` or `whip`); false if none. */
+  disconnect(eventId: string, protocol: string): boolean;
 } {
   const keyGuesses = createKeyGuessLimiter();
   const publishers = createPublisherRegistry();
   const rtmp = createRtmpIngest({ ...deps, keyGuesses, publishers });
   const whip = createWhipIngest({ ...deps, keyGuesses, publishers });
-  return { rtmp, whip };
+  const disconnect = (eventId: string, protocol: string): boolean =>
+    protocol === 'rtmp' ? rtmp.disconnect(eventId) : protocol === 'whip' ? whip.disconnect(eventId) : false;
+  return { rtmp, whip, publishers, disconnect };
 }

@@ -1,5 +1,6 @@
 // Event page of the console: status header with end stream, muted preview player, health and viewer charts,
 // OBS setup, on-screen messages, ad break and chat moderation. The status is polled; charts stream over SSE.
+// In cluster mode the header also shows where the live event runs (ingest node, origins, epoch).
 import { el } from './dom.ts';
 import { ApiError } from './api.ts';
 import type { ConsoleEvent, EventStatusInfo } from './console-api.ts';
@@ -54,6 +55,8 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
   const badge = el('span', { className: 'badge-slot' }, [statusBadge(event.status)]);
   const since = el('span', { className: 'since' });
   const viewersNow = el('span', { className: 'viewers-now', attrs: { 'data-role': 'viewers' } });
+  const placement = el('div', { className: 'event-placement', attrs: { 'data-role': 'placement' } });
+  placement.hidden = true;
   const watch = el('a', {
     className: 'btn btn-quiet',
     text: 'Open viewer page ↗',
@@ -79,6 +82,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
     el('div', { className: 'event-head-main' }, [
       el('h1', { text: event.title }),
       el('div', { className: 'event-head-meta' }, [badge, since, viewersNow]),
+      placement,
     ]),
     el('div', { className: 'actions' }, [watch, ...(isAdmin ? [end] : [])]),
   ]);
@@ -144,6 +148,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
     obs.update(s.status);
     onscreen.update(s.status);
     endBtn.disabled = s.status === 'ended';
+    showPlacement(s.status === 'live' ? s.placement : undefined);
     if (s.status === 'live') {
       if (!player.active) {
         previewMsg.hidden = false;
@@ -157,6 +162,26 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
       previewMsg.textContent = PREVIEW_TEXT[s.status] ?? '';
     }
     tickSince();
+  };
+  /** Cluster mode: ingest, origins (primary first; admins see each origin's URL on hover) and epoch. */
+  const showPlacement = (p: EventStatusInfo['placement']): void => {
+    placement.hidden = !p;
+    if (!p) return placement.replaceChildren();
+    const last = p.origins.length - 1;
+    const origins = p.origins.map((o, i) => {
+      const text = (i === 0 ? `${o.id} (primary)` : o.id) + (i < last ? ',' : '');
+      return el('span', { className: 'placement-origin', text, attrs: o.url ? { title: o.url } : {} });
+    });
+    const parts: Node[] = [
+      el('span', { text: `ingest ${p.ingest} ·` }),
+      el('span', { text: p.origins.length === 1 ? 'origin' : 'origins' }),
+      ...origins,
+      el('span', { text: '·' }),
+      el('span', { text: `epoch ${p.epoch}`, attrs: { 'data-role': 'placement-epoch' } }),
+    ];
+    // Spaces as text, so the line reads (and copies) as one sentence.
+    placement.replaceChildren(...parts.flatMap((n, i) => (i === 0 ? [n] : [document.createTextNode(' '), n])));
+    placement.dataset.epoch = String(p.epoch);
   };
   const tickSince = (): void => {
     since.textContent = status === 'live' && liveSince !== null ? `on air ${duration((Date.now() - liveSince) / 1000)}` : '';

@@ -1,0 +1,101 @@
+// A control node on its own: API and pages on its HTTP port, no edge and no WHIP, placement in the API, ingest health
+// and operator commands over its bus, and a clean stop of everything it started.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { configSchema } from '../config/schema.ts';
+import { createLogger } from '../lib/logger.ts';
+import { createMetricsRegistry } from '../lib/metrics.ts';
+import { ServiceGroup } from '../lib/lifecycle.ts';
+import { createRealtimeBackend } from '../chat/backend.ts';
+import { createTestStore } from '../test/support/test-store.ts';
+import { waitFor } from '../test/support/wait-for.ts';
+import { createIngestCommandReceiver } from '../ingest/command-receiver.ts';
+import { createHealthPublisher } from '../ingest/health-publisher.ts';
+import type { Placement } from '../lib/placement/types.ts';
+import { addControlNode } from './control-node.ts';
+
+test('control node: API with placement, no /live or /whip, commands and health over its bus', async () => {
+  const store = await createTestStore('control-node');
+  const group = new ServiceGroup();
+  try {
+    const logger = createLogger('silent');
+    const db = await store.open();
+    const config = configSchema.parse({ dataDir: store.dir, httpPort: 0, host: '127.0.0.1', role: 'all' });
+    const backend = createRealtimeBackend({ mode: 'pubsub', logger });
+    group.add('bus', backend);
+    const placement: Placement = {
+      eventId: '',
+      epoch: 1,
+      ingest: 'ingest-1',
+      origins: [{ id: 'origin-1', url: 'http://10.1.1.1:8081' }],
+      timelineZeroMs: 0,
+      session: 1,
+      updatedAtMs: 0,
+    };
+    const node = addControlNode(group, {
+      config,
+      logger,
+      registry: createMetricsRegistry(),
+      db,
+      backend,
+      nodeId: 'control-1',
+      placements: { get: async (id) => (id === liveId ? { ...placement, eventId: id } : undefined) },
+    });
+    let liveId = '';
+    const closed: string[] = [];
+    group.add(
+      'ingest commands',
+      createIngestCommandReceiver({
+        bus: backend.bus,
+        logger,
+        nodeId: 'ingest-1',
+        publishers: { holderProtocol: (id) => (id === liveId ? 'rtmp' : undefined) },
+        disconnect: (id) => (closed.push(id), true),
+      }),
+    );
+    await group.start();
+    const base = `http://127.0.0.1:${node.httpPort()}`;
+
+    const op = await node.control.operators.create({ email: 'a@example.com', role: 'admin', password: 'admin-password-1' });
+    const auth = { authorization: `Bearer ${(await node.control.auth.createToken(op.id, 't')).token}` };
+    const res = await fetch(`${base}/api/v1/events`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'On a control node' }),
+    });
+    assert.equal(res.status, 201);
+    const { event } = (await res.json()) as { event: { id: string } };
+    liveId = event.id;
+    const end = await fetch(`${base}/api/v1/events/${event.id}/end`, { method: 'POST', headers: auth });
+    assert.equal(((await end.json()) as { disconnected: boolean }).disconnected, true, 'the end reached the ingest over the bus');
+    assert.deepEqual(closed, [event.id]);
+    const got = (await (await fetch(`${base}/api/v1/events/${event.id}`)).json()) as { event: { placement: unknown } };
+    assert.deepEqual(got.event.placement, { ingest: 'ingest-1', origins: [{ id: 'origin-1' }], epoch: 1, session: 1 });
+
+    for (const path of [`/live/${event.id}/master.m3u8`, `/whip/${event.id}`]) {
+      const res = await fetch(base + path);
+      assert.equal(res.status, 404, path);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_found');
+    }
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+
+    createHealthPublisher({ bus: backend.bus, logger, nodeId: 'ingest-1' }).onHealth(event.id, {
+      protocol: 'whip',
+      intervalSec: 2,
+      publishStartedAt: Date.now(),
+      bitrateKbps: 900,
+      fps: 25,
+      keyframeIntervalSec: 2,
+      width: 640,
+      height: 360,
+      videoCodec: 'h264',
+      audioCodec: 'aac',
+      lateFrames: 0,
+    });
+    const sample = await waitFor('health sample', () => node.control.health.latest(event.id), 3_000);
+    assert.equal(sample.protocol, 'whip');
+  } finally {
+    await group.stop();
+    await store.cleanup();
+  }
+});

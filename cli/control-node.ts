@@ -1,0 +1,96 @@
+// The control role's process (cluster mode): the control plane (API, console, webhooks, ad breaks, health, chat
+// history and moderation routes) behind its own HTTP port, with no ingest and no origin. Operator actions reach the
+// owners of live events over the bus (control/commands.ts), ingest health arrives on it (control/health-feed.ts), and
+// placements are read from the PlacementSource. Any number of control nodes may run; none is special.
+import { createServer } from 'node:http';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Registry } from '../lib/metrics.ts';
+import type { Db } from '../lib/store/db.ts';
+import type { Service } from '../lib/lifecycle.ts';
+import { service } from '../lib/lifecycle.ts';
+import { httpService } from '../lib/http.ts';
+import { TrustedProxies } from '../lib/client-address.ts';
+import { createKeySealer } from '../lib/key-seal.ts';
+import { loadServerSecret } from '../lib/server-secret.ts';
+import type { PlacementSource } from '../lib/placement/types.ts';
+import type { RealtimeBackend } from '../chat/backend.ts';
+import { CommentStore } from '../chat/comments.ts';
+import { ModerationService } from '../chat/moderation.ts';
+import { ViewerTokens, loadTokenSecret } from '../chat/viewer-tokens.ts';
+import { EventService } from '../control/events.ts';
+import { createControlPlane, type ControlPlane } from '../control/control-plane.ts';
+import { createHealthFeed } from '../control/health-feed.ts';
+import { createAllInOneFront } from './all-in-one.ts';
+import { tuneServer } from './roles.ts';
+
+/** Where the control node adds its services (cli/compose.ts's Stage satisfies it). */
+export interface ServiceStage {
+  add<S extends Service>(name: string, svc: S): S;
+}
+
+/** What a control node is built from. */
+export interface ControlNodeDeps {
+  config: Config;
+  logger: Logger;
+  registry: Registry;
+  /** The open shared store (PostgreSQL in cluster mode). */
+  db: Db;
+  /** The realtime backend, started before (Redis in cluster mode): bus, chat rate limiter, login attempt limiter. */
+  backend: Pick<RealtimeBackend, 'bus' | 'limiter' | 'attempts'>;
+  /** Where live events run (the Redis placements); without one the API has no `placement` field. */
+  placements?: PlacementSource;
+  /** This node's id (ONAIR_NODE_ID resolved). */
+  nodeId: string;
+}
+
+/** What the control node exposes once added. */
+export interface ControlNode {
+  readonly control: ControlPlane;
+  /** The bound HTTP port (valid once the `http` service started). */
+  httpPort(): number;
+}
+
+/**
+ * Adds a control node's services to `stage`, in start order: `viewer tokens` (loads the shared secret), `control`
+ * (the control plane), `health feed` (ingest health from the bus), `http` (API, console and pages on config.httpPort).
+ */
+export function addControlNode(stage: ServiceStage, deps: ControlNodeDeps): ControlNode {
+  const { config, db, backend, registry } = deps;
+  const logger = deps.logger.child({ role: 'control', node: deps.nodeId });
+  const trustedProxies = new TrustedProxies(config.trustedProxies);
+  // Stream keys kept for their one reveal are sealed with the server secret, the same on every node.
+  const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
+  const events = new EventService(db, { latencyMode: config.defaultLatencyMode, sealer });
+  const comments = new CommentStore(db);
+  const tokens = new ViewerTokens(() => loadTokenSecret(config.dataDir, config.viewerTokenSecret), config.viewerTokenTtlSec);
+  stage.add(
+    'viewer tokens',
+    service(
+      async () => tokens.load(),
+      async () => {},
+    ),
+  );
+  const control = stage.add(
+    'control',
+    createControlPlane({
+      config,
+      logger,
+      registry,
+      db,
+      events,
+      bus: backend.bus,
+      ...(deps.placements ? { placements: deps.placements } : {}),
+      nodeId: deps.nodeId,
+      // Viewer totals are counted by the edges' gateways; a control node has none of its own.
+      viewerCount: () => undefined,
+      loginLimiter: backend.attempts,
+      chat: { tokens, comments, moderation: new ModerationService(comments, backend.bus), limiter: backend.limiter },
+    }),
+  );
+  stage.add('health feed', createHealthFeed({ bus: backend.bus, logger, onReport: (id, r) => control.onIngestHealth(id, r) }));
+  const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, control }));
+  tuneServer(server);
+  const http = stage.add('http', httpService(server, { port: config.httpPort, host: config.host }));
+  return { control, httpPort: () => http.port };
+}
