@@ -88,7 +88,7 @@ try {
     onEvent: (m) => log(`cluster: ${m}`),
   });
   const c = cluster;
-  const controlName = c.processes.find((p) => p.role === 'control')!.name;
+  const controlName = c.processes.find((p) => p.role === 'control' || p.name.startsWith('control-'))!.name;
   const admin = await signInAdmin(c.http, c.envOf(controlName));
 
   // K events, published one after the other (2 s apart, as a real schedule would not start them all at once).

@@ -15,6 +15,8 @@
 // stdout: one JSON line per fault (fault, stalls, longest stall, fatal errors, discontinuities, acknowledged comments
 // lost, target, pass) and a last line with every result and the CPU stolen by the hypervisor during the run.
 // Exit code 1 when a fault misses its target (or the suite cannot run), 0 otherwise. Loopback only; at most 8 min.
+//   npm run test:faults [-- --only edge,redis-10s]   (--only: just these faults, by the names above)
+import { parseArgs } from 'node:util';
 import { launchChromium } from '../support/chromium.ts';
 import { machineMeter } from '../../scripts/bench/proc.ts';
 import { publishUrl, signInAdmin, type AdminApi, type ApiEventView } from './api.ts';
@@ -28,6 +30,17 @@ import { ensurePlayerBuilt, openViewer, type Viewer } from './viewer.ts';
 const BUDGET_MS = 8 * 60_000;
 /** How long after a fault its window lasts (longer for faults that wait for a reconnect or a restart). */
 const OBSERVE_MS = 15_000;
+
+const FAULTS = ['origin-primary', 'edge', 'ingest', 'control', 'redis-10s', 'postgres-10s', 'origin-only-r1'] as const;
+const { values } = parseArgs({ options: { only: { type: 'string' } }, strict: true });
+const only = values.only?.split(',').map((s) => s.trim()) ?? [...FAULTS];
+const unknownFaults = only.filter((f) => !(FAULTS as readonly string[]).includes(f));
+if (unknownFaults.length || only.length === 0) {
+  console.error(`test:faults: --only takes a comma list of ${FAULTS.join(', ')}`);
+  process.exit(2);
+}
+/** Whether this run includes `fault`. */
+const want = (fault: (typeof FAULTS)[number]) => only.includes(fault);
 
 const started = Date.now();
 const meter = machineMeter();
@@ -239,7 +252,7 @@ try {
     onEvent: (m) => log(`cluster: ${m}`),
   });
   const c = cluster;
-  const controlName = c.processes.find((p) => p.role === 'control')!.name;
+  const controlName = c.processes.find((p) => p.role === 'control' || p.name.startsWith('control-'))!.name;
   const admin = await signInAdmin(c.http, c.envOf(controlName));
   const made = await admin.createEvent('fault suite (R=2)');
   const eventId = made.event.id;
@@ -259,219 +272,230 @@ try {
 
   // 1. The primary origin, R=2.
   let killedOrigin = '';
-  await runFault(
-    'origin-primary',
-    viewer,
-    { maxStalls: 1, maxStallSec: 1, maxFatalErrors: 0 },
-    async () => {
-      const before = (await admin.getEvent(eventId)).placement;
-      const primary = before?.origins[0];
-      if (!primary) throw new Error('no placement');
-      const proc = processForNode(c, primary);
-      if (!proc) throw new Error(`no process for origin ${primary.id}`);
-      killedOrigin = proc.name;
-      await killNode(c, proc.name);
-      const after = await eventWhen(
-        admin,
-        eventId,
-        (e) => (e.placement?.origins.length ?? 0) >= 2 && !e.placement!.origins.some((o) => o.id === primary.id),
-        OBSERVE_MS - 1000,
-      );
-      return { checks: { 'a new replica is placed': after !== undefined }, notes: { killed: proc.name, before, after: after?.placement } };
-    },
-    () => restartAndCheck(killedOrigin, viewer),
-  );
+  if (want('origin-primary'))
+    await runFault(
+      'origin-primary',
+      viewer,
+      { maxStalls: 1, maxStallSec: 1, maxFatalErrors: 0 },
+      async () => {
+        const before = (await admin.getEvent(eventId)).placement;
+        const primary = before?.origins[0];
+        if (!primary) throw new Error('no placement');
+        const proc = processForNode(c, primary);
+        if (!proc) throw new Error(`no process for origin ${primary.id}`);
+        killedOrigin = proc.name;
+        await killNode(c, proc.name);
+        const after = await eventWhen(
+          admin,
+          eventId,
+          (e) => (e.placement?.origins.length ?? 0) >= 2 && !e.placement!.origins.some((o) => o.id === primary.id),
+          OBSERVE_MS - 1000,
+        );
+        return {
+          checks: { 'a new replica is placed': after !== undefined },
+          notes: { killed: proc.name, before, after: after?.placement },
+        };
+      },
+      () => restartAndCheck(killedOrigin, viewer),
+    );
 
   // 2. The edge serving the viewer.
   let killedEdge = '';
-  await runFault(
-    'edge',
-    viewer,
-    { maxStalls: 1, maxStallSec: 2 },
-    async () => {
-      const found = await edgeServingViewer(c);
-      killedEdge = found?.name ?? c.processes.find((p) => p.role === 'edge')!.name;
-      await killNode(c, killedEdge);
-      return { notes: { killed: killedEdge, requestDeltas: found?.deltas ?? 'edge metrics unreadable: killed the first edge' } };
-    },
-    () => restartAndCheck(killedEdge, viewer),
-  );
+  if (want('edge'))
+    await runFault(
+      'edge',
+      viewer,
+      { maxStalls: 1, maxStallSec: 2 },
+      async () => {
+        const found = await edgeServingViewer(c);
+        killedEdge = found?.name ?? c.processes.find((p) => p.role === 'edge')!.name;
+        await killNode(c, killedEdge);
+        return { notes: { killed: killedEdge, requestDeltas: found?.deltas ?? 'edge metrics unreadable: killed the first edge' } };
+      },
+      () => restartAndCheck(killedEdge, viewer),
+    );
 
   // 3. The ingest carrying the publisher.
   let killedIngest = '';
-  await runFault(
-    'ingest',
-    viewer,
-    { maxFatalErrors: 0 },
-    async () => {
-      const before = (await admin.getEvent(eventId)).placement;
-      if (!before) throw new Error('no placement');
-      const proc = processForNode(c, before.ingest);
-      if (!proc) throw new Error(`no process for ingest ${before.ingest}`);
-      killedIngest = proc.name;
-      const reconnects = publisher.reconnects;
-      await killNode(c, proc.name);
-      const after = await eventWhen(admin, eventId, (e) => !!e.placement && e.placement.ingest !== before.ingest, 15_000);
-      await sleep(5000);
-      return {
-        checks: {
-          'the publisher reconnected': publisher.reconnects > reconnects,
-          'event continues after the reconnect': after !== undefined && (await playingNow(viewer)),
-        },
-        notes: { killed: proc.name, before, after: after?.placement },
-      };
-    },
-    () => restartAndCheck(killedIngest, viewer),
-    20_000,
-  );
+  if (want('ingest'))
+    await runFault(
+      'ingest',
+      viewer,
+      { maxFatalErrors: 0 },
+      async () => {
+        const before = (await admin.getEvent(eventId)).placement;
+        if (!before) throw new Error('no placement');
+        const proc = processForNode(c, before.ingest);
+        if (!proc) throw new Error(`no process for ingest ${before.ingest}`);
+        killedIngest = proc.name;
+        const reconnects = publisher.reconnects;
+        await killNode(c, proc.name);
+        const after = await eventWhen(admin, eventId, (e) => !!e.placement && e.placement.ingest !== before.ingest, 15_000);
+        await sleep(5000);
+        return {
+          checks: {
+            'the publisher reconnected': publisher.reconnects > reconnects,
+            'event continues after the reconnect': after !== undefined && (await playingNow(viewer)),
+          },
+          notes: { killed: proc.name, before, after: after?.placement },
+        };
+      },
+      () => restartAndCheck(killedIngest, viewer),
+      20_000,
+    );
 
   // 4. The control node.
-  await runFault(
-    'control',
-    viewer,
-    { maxStalls: 0, maxFatalErrors: 0, maxCommentsLost: 0 },
-    async () => {
-      const from = Date.now();
-      await killNode(c, controlName);
-      await sleep(5000);
-      const down = await admin.request('GET', `/events/${eventId}`, undefined, 3000).then(
-        (r) => r.status,
-        () => 'no answer',
-      );
-      const ackedWhileDown = ackedBetween(
-        users.map((u) => u.stats),
-        from,
-      );
-      await c.restart(controlName);
-      const back = await eventWhen(admin, eventId, () => true, 20_000);
-      return {
-        checks: {
-          'chat acknowledged while no control node ran': ackedWhileDown > 0,
-          'the API answers again once a control node is back': !!back,
-        },
-        notes: { killed: controlName, apiWhileDown: down, ackedWhileDown },
-      };
-    },
-    async () => ({ 'chat users connected': await chatConnected(15_000) }),
-  );
+  if (want('control'))
+    await runFault(
+      'control',
+      viewer,
+      { maxStalls: 0, maxFatalErrors: 0, maxCommentsLost: 0 },
+      async () => {
+        const from = Date.now();
+        await killNode(c, controlName);
+        await sleep(5000);
+        const down = await admin.request('GET', `/events/${eventId}`, undefined, 3000).then(
+          (r) => r.status,
+          () => 'no answer',
+        );
+        const ackedWhileDown = ackedBetween(
+          users.map((u) => u.stats),
+          from,
+        );
+        await c.restart(controlName);
+        const back = await eventWhen(admin, eventId, () => true, 20_000);
+        return {
+          checks: {
+            'chat acknowledged while no control node ran': ackedWhileDown > 0,
+            'the API answers again once a control node is back': !!back,
+          },
+          notes: { killed: controlName, apiWhileDown: down, ackedWhileDown },
+        };
+      },
+      async () => ({ 'chat users connected': await chatConnected(15_000) }),
+    );
 
   // 5. Redis stopped 10 s.
-  await runFault(
-    'redis-10s',
-    viewer,
-    { maxStalls: 0, maxFatalErrors: 0, maxCommentsLost: 0 },
-    async () => {
-      await c.kill('redis', 'SIGTERM');
-      const stoppedAt = Date.now();
-      await sleep(10_000);
-      await c.restart('redis');
-      const backAt = Date.now();
-      // Chat resumes: some comment acknowledged after Redis is back.
-      const deadline = backAt + 12_000;
-      while (
-        ackedBetween(
-          users.map((u) => u.stats),
-          backAt,
-        ) === 0 &&
-        Date.now() < deadline
-      )
-        await sleep(250);
-      const chat = users.map((u) => u.stats);
-      return {
-        checks: { 'chat resumes': ackedBetween(chat, backAt) > 0 },
-        notes: {
-          ackedWhileDown: ackedBetween(chat, stoppedAt + 1000, backAt),
-          refused: chat.map((u) => u.refused),
-          chatStatus: chat.map((u) => u.chatStatus.filter(([t]) => t >= stoppedAt).map(([, s]) => s)),
-        },
-      };
-    },
-    async () => ({ 'chat users connected': await chatConnected(15_000) }),
-    25_000,
-  );
+  if (want('redis-10s'))
+    await runFault(
+      'redis-10s',
+      viewer,
+      { maxStalls: 0, maxFatalErrors: 0, maxCommentsLost: 0 },
+      async () => {
+        await c.kill('redis', 'SIGTERM');
+        const stoppedAt = Date.now();
+        await sleep(10_000);
+        await c.restart('redis');
+        const backAt = Date.now();
+        // Chat resumes: some comment acknowledged after Redis is back.
+        const deadline = backAt + 12_000;
+        while (
+          ackedBetween(
+            users.map((u) => u.stats),
+            backAt,
+          ) === 0 &&
+          Date.now() < deadline
+        )
+          await sleep(250);
+        const chat = users.map((u) => u.stats);
+        return {
+          checks: { 'chat resumes': ackedBetween(chat, backAt) > 0 },
+          notes: {
+            ackedWhileDown: ackedBetween(chat, stoppedAt + 1000, backAt),
+            refused: chat.map((u) => u.refused),
+            chatStatus: chat.map((u) => u.chatStatus.filter(([t]) => t >= stoppedAt).map(([, s]) => s)),
+          },
+        };
+      },
+      async () => ({ 'chat users connected': await chatConnected(15_000) }),
+      25_000,
+    );
 
   // 6. PostgreSQL stopped 10 s.
-  await runFault(
-    'postgres-10s',
-    viewer,
-    { maxStalls: 0, maxFatalErrors: 0, maxCommentsLost: 0 },
-    async () => {
-      await c.kill('postgres', 'SIGTERM');
-      const stoppedAt = Date.now();
-      await sleep(2000);
-      const during = await admin.request('PATCH', `/events/${eventId}`, { description: 'written while the store is down' }, 7000).then(
-        (r) => ({ status: r.status, error: r.json.error }),
-        (err: Error) => ({ status: 0, error: { code: 'no_answer', message: err.message } }),
-      );
-      await sleep(Math.max(0, stoppedAt + 10_000 - Date.now()));
-      await c.restart('postgres');
-      let after: { status: number } | undefined;
-      for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(500)) {
-        after = await admin
-          .request('PATCH', `/events/${eventId}`, { description: 'written after the store came back' }, 5000)
-          .catch(() => undefined);
-        if (after?.status === 200) break;
-      }
-      return {
-        checks: {
-          'writes fail with clear errors':
-            during.status >= 500 && typeof during.error?.code === 'string' && during.error.code !== 'not_json',
-          'writes work again': after?.status === 200,
-        },
-        notes: { writeWhileDown: during, writeAfter: after?.status },
-      };
-    },
-    async () => ({ 'chat users connected': await chatConnected(15_000) }),
-    25_000,
-  );
+  if (want('postgres-10s'))
+    await runFault(
+      'postgres-10s',
+      viewer,
+      { maxStalls: 0, maxFatalErrors: 0, maxCommentsLost: 0 },
+      async () => {
+        await c.kill('postgres', 'SIGTERM');
+        const stoppedAt = Date.now();
+        await sleep(2000);
+        const during = await admin.request('PATCH', `/events/${eventId}`, { description: 'written while the store is down' }, 7000).then(
+          (r) => ({ status: r.status, error: r.json.error }),
+          (err: Error) => ({ status: 0, error: { code: 'no_answer', message: err.message } }),
+        );
+        await sleep(Math.max(0, stoppedAt + 10_000 - Date.now()));
+        await c.restart('postgres');
+        let after: { status: number } | undefined;
+        for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(500)) {
+          after = await admin
+            .request('PATCH', `/events/${eventId}`, { description: 'written after the store came back' }, 5000)
+            .catch(() => undefined);
+          if (after?.status === 200) break;
+        }
+        return {
+          checks: {
+            'writes fail with clear errors':
+              during.status >= 500 && typeof during.error?.code === 'string' && during.error.code !== 'not_json',
+            'writes work again': after?.status === 200,
+          },
+          notes: { writeWhileDown: during, writeAfter: after?.status },
+        };
+      },
+      async () => ({ 'chat users connected': await chatConnected(15_000) }),
+      25_000,
+    );
 
   // 7. R=1: a second event, published straight to the ingest that places with ONAIR_REPLICAS=1.
-  log('R=1 phase: stopping the first publisher and viewer');
-  await publisher.stop();
-  await viewer.close();
-  const single = await admin.createEvent('fault suite (R=1)');
-  const ingestR = c.processes.find((p) => p.name === 'ingestr-1');
-  const rtmpPort = c.envOf('ingestr-1').ONAIR_RTMP_PORT;
-  if (!ingestR || !rtmpPort) throw new Error('no ingestr-1 in the cluster');
-  const publisher1 = startReconnectingPublisher({ url: publishUrl(`rtmp://127.0.0.1:${rtmpPort}`, single.streamKey) });
-  publishers.push(publisher1);
-  const placed1 = await eventWhen(admin, single.event.id, (e) => (e.placement?.origins.length ?? 0) >= 1, 45_000);
-  if (!placed1) throw new Error('the R=1 event was not placed within 45 s');
-  const viewer1 = await openViewer(chromium.browser, `${c.http}/watch/${single.event.slug}`);
-  viewers.push(viewer1);
-  await viewer1.waitPlaying(60_000);
-  await sleep(3000);
-  let killedOnly = '';
-  await runFault(
-    'origin-only-r1',
-    viewer1,
-    { maxStalls: 1, maxStallSec: 6, maxFatalErrors: 0 },
-    async () => {
-      const before = (await admin.getEvent(single.event.id)).placement;
-      const only = before?.origins[0];
-      if (!only) throw new Error('no placement');
-      const proc = processForNode(c, only);
-      if (!proc) throw new Error(`no process for origin ${only.id}`);
-      killedOnly = proc.name;
-      await killNode(c, proc.name);
-      const after = await eventWhen(
-        admin,
-        single.event.id,
-        (e) => (e.placement?.origins.length ?? 0) >= 1 && !e.placement!.origins.some((o) => o.id === only.id),
-        10_000,
-      );
-      await sleep(8000);
-      return {
-        checks: {
-          'placed on another origin': after !== undefined,
-          'event continues on another origin': after !== undefined && (await playingNow(viewer1)),
-        },
-        notes: { replicas: before?.origins.length, killed: proc.name, before, after: after?.placement },
-      };
-    },
-    () => restartAndCheck(killedOnly, viewer1),
-    20_000,
-  );
+  if (want('origin-only-r1')) {
+    log('R=1 phase: stopping the first publisher and viewer');
+    await publisher.stop();
+    await viewer.close();
+    const single = await admin.createEvent('fault suite (R=1)');
+    const ingestR = c.processes.find((p) => p.name === 'ingestr-1');
+    const rtmpPort = c.envOf('ingestr-1').ONAIR_RTMP_PORT;
+    if (!ingestR || !rtmpPort) throw new Error('no ingestr-1 in the cluster');
+    const publisher1 = startReconnectingPublisher({ url: publishUrl(`rtmp://127.0.0.1:${rtmpPort}`, single.streamKey) });
+    publishers.push(publisher1);
+    const placed1 = await eventWhen(admin, single.event.id, (e) => (e.placement?.origins.length ?? 0) >= 1, 45_000);
+    if (!placed1) throw new Error('the R=1 event was not placed within 45 s');
+    const viewer1 = await openViewer(chromium.browser, `${c.http}/watch/${single.event.slug}`);
+    viewers.push(viewer1);
+    await viewer1.waitPlaying(60_000);
+    await sleep(3000);
+    let killedOnly = '';
+    await runFault(
+      'origin-only-r1',
+      viewer1,
+      { maxStalls: 1, maxStallSec: 6, maxFatalErrors: 0 },
+      async () => {
+        const before = (await admin.getEvent(single.event.id)).placement;
+        const only = before?.origins[0];
+        if (!only) throw new Error('no placement');
+        const proc = processForNode(c, only);
+        if (!proc) throw new Error(`no process for origin ${only.id}`);
+        killedOnly = proc.name;
+        await killNode(c, proc.name);
+        const after = await eventWhen(
+          admin,
+          single.event.id,
+          (e) => (e.placement?.origins.length ?? 0) >= 1 && !e.placement!.origins.some((o) => o.id === only.id),
+          10_000,
+        );
+        await sleep(8000);
+        return {
+          checks: {
+            'placed on another origin': after !== undefined,
+            'event continues on another origin': after !== undefined && (await playingNow(viewer1)),
+          },
+          notes: { replicas: before?.origins.length, killed: proc.name, before, after: after?.placement },
+        };
+      },
+      () => restartAndCheck(killedOnly, viewer1),
+      20_000,
+    );
+  }
 } catch (err) {
   log(`cannot run: ${(err as Error).stack ?? String(err)}`);
   clearTimeout(hardStop);
@@ -480,4 +504,4 @@ try {
 }
 clearTimeout(hardStop);
 await cleanup();
-finish(results.every((r) => r.pass) && results.length === 7 ? 0 : 1);
+finish(results.every((r) => r.pass) && results.length === only.length ? 0 : 1);
