@@ -134,6 +134,15 @@ async function chatConnected(timeoutMs: number): Promise<boolean> {
   return true;
 }
 
+/** Refusals of all chat users by error code since `before` (a refusalCounts() reading). */
+function refusalCounts(before: Record<string, number> = {}): Record<string, number> {
+  const now: Record<string, number> = {};
+  for (const u of users) for (const [code, n] of Object.entries(u.stats.refused)) now[code] = (now[code] ?? 0) + n;
+  for (const [code, n] of Object.entries(before)) now[code] = (now[code] ?? 0) - n;
+  for (const code of Object.keys(now)) if (now[code] === 0) delete now[code];
+  return now;
+}
+
 /** Every comment id the API lists for the event, retried while the control node or the store come back. */
 async function storedComments(base: string, eventId: string): Promise<Set<string> | undefined> {
   for (let i = 0; i < 20; i++) {
@@ -168,6 +177,7 @@ async function runFault(
     checks['viewer playing before the fault'] = false;
     notes.before = (err as Error).message;
   }
+  const refusedBefore = refusalCounts();
   const from = viewer.mark(fault);
   try {
     const r = await act();
@@ -186,6 +196,7 @@ async function runFault(
     notes.viewer = (err as Error).message;
   }
   const until = Date.now();
+  notes.commentsRefused = refusalCounts(refusedBefore);
   try {
     Object.assign(checks, await recover());
   } catch (err) {
@@ -402,7 +413,6 @@ try {
           checks: { 'chat resumes': ackedBetween(chat, backAt) > 0 },
           notes: {
             ackedWhileDown: ackedBetween(chat, stoppedAt + 1000, backAt),
-            refused: chat.map((u) => u.refused),
             chatStatus: chat.map((u) => u.chatStatus.filter(([t]) => t >= stoppedAt).map(([, s]) => s)),
           },
         };
@@ -418,6 +428,7 @@ try {
       viewer,
       { maxStalls: 0, maxFatalErrors: 0, maxCommentsLost: 0 },
       async () => {
+        const refusedBefore = refusalCounts();
         await c.kill('postgres', 'SIGTERM');
         const stoppedAt = Date.now();
         await sleep(2000);
@@ -426,6 +437,7 @@ try {
           (err: Error) => ({ status: 0, error: { code: 'no_answer', message: err.message } }),
         );
         await sleep(Math.max(0, stoppedAt + 10_000 - Date.now()));
+        const refusedWhileDown = refusalCounts(refusedBefore);
         await c.restart('postgres');
         let after: { status: number } | undefined;
         for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(500)) {
@@ -436,11 +448,15 @@ try {
         }
         return {
           checks: {
-            'writes fail with clear errors':
-              during.status >= 500 && typeof during.error?.code === 'string' && during.error.code !== 'not_json',
+            // Clear: a JSON error saying the store is unavailable (503), not a generic 500 "internal error".
+            'API writes fail with clear errors': during.status === 503 && typeof during.error?.code === 'string',
+            // docs/protocol.md: a comment while the store is unreachable is refused with chat_unavailable.
+            'comments refused with chat_unavailable': Object.keys(refusedWhileDown).every(
+              (code) => code === 'chat_unavailable' || code === 'rate_limited',
+            ),
             'writes work again': after?.status === 200,
           },
-          notes: { writeWhileDown: during, writeAfter: after?.status },
+          notes: { writeWhileDown: during, writeAfter: after?.status, commentsRefusedWhileDown: refusedWhileDown },
         };
       },
       async () => ({ 'chat users connected': await chatConnected(15_000) }),
