@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import { launchChromium } from '../../test/support/chromium.ts';
 import { publishUrl, signInAdmin, type AdminApi, type ApiEventView } from '../../test/faults/api.ts';
-import { defaultLayout, descendants, killNode, processForNode, startFaultCluster, type FaultCluster } from '../../test/faults/cluster.ts';
+import { descendants, killNode, processForNode, startFaultCluster, type FaultCluster } from '../../test/faults/cluster.ts';
 import { startReconnectingPublisher, type ReconnectingPublisher } from '../../test/faults/publisher.ts';
 import { ensurePlayerBuilt, openViewer, type Viewer } from '../../test/faults/viewer.ts';
 import { cpuSeconds, machineMeter } from './proc.ts';
@@ -78,7 +78,6 @@ try {
   ensurePlayerBuilt();
   log(`starting the cluster (3 origins, capacity ${capacity}, R=${replicas})`);
   cluster = await startFaultCluster({
-    layout: defaultLayout(),
     logLevel: 'info',
     env: { ONAIR_ORIGIN_CAPACITY: String(capacity), ONAIR_REPLICAS: String(replicas) },
     onLog: (name, line) => {

@@ -41,9 +41,9 @@ export interface FaultCluster {
   stop(): Promise<void>;
 }
 
-/** Options passed to startCluster (the subset used here). */
+/** Options passed to startCluster (the subset used here); `layout` may extend the launcher's own default layout. */
 export interface FaultClusterOptions {
-  layout?: ClusterRoleGroup[];
+  layout?: ClusterRoleGroup[] | ((defaults: ClusterRoleGroup[]) => ClusterRoleGroup[]);
   logLevel?: string;
   env?: Record<string, string>;
   onLog?: (name: string, line: string) => void;
@@ -51,7 +51,10 @@ export interface FaultClusterOptions {
   startTimeoutMs?: number;
 }
 
-/** The cluster of issue 12 (2 ingests, 3 origins, 2 edges, 1 control), as scripts/cluster/cluster.ts lays it out. */
+/**
+ * The cluster of issue 12 (2 ingests, 3 origins, 2 edges, 1 control) as scripts/cluster/cluster.ts lays it out; used
+ * only if that module stops exporting clusterLayout().
+ */
 export function defaultLayout(): ClusterRoleGroup[] {
   return [
     { name: 'origin', role: 'origin', count: 3, backends: [], origin: true },
@@ -67,14 +70,16 @@ export function defaultLayout(): ClusterRoleGroup[] {
  */
 export async function startFaultCluster(options: FaultClusterOptions): Promise<FaultCluster> {
   const path = join(import.meta.dirname, '..', '..', 'scripts', 'cluster', 'cluster.ts');
-  let mod: { startCluster?: (o: FaultClusterOptions) => Promise<FaultCluster> };
+  let mod: { startCluster?: (o: object) => Promise<FaultCluster>; clusterLayout?: () => ClusterRoleGroup[] };
   try {
     mod = (await import(pathToFileURL(path).href)) as typeof mod;
   } catch (err) {
     throw new Error(`cannot load the cluster launcher ${path} (merge branch cluster): ${(err as Error).message}`, { cause: err });
   }
   if (typeof mod.startCluster !== 'function') throw new Error(`${path} exports no startCluster()`);
-  return mod.startCluster(options);
+  const defaults = typeof mod.clusterLayout === 'function' ? mod.clusterLayout() : defaultLayout();
+  const layout = typeof options.layout === 'function' ? options.layout(defaults) : (options.layout ?? defaults);
+  return mod.startCluster({ ...options, layout });
 }
 
 /** The process a placement names: its node id is the process name (ONAIR_NODE_ID), else matched by origin URL. */
