@@ -162,6 +162,7 @@ try {
         stalls: s.stalls,
         longestStallSec: s.longestStallSec,
         totalStallSec: s.totalStallSec,
+        stallList: s.stallList,
         fatalErrors: s.fatalErrors,
         discontinuities: s.discontinuities,
         stalledAtEnd: s.stalledAtEnd,

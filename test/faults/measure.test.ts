@@ -56,6 +56,7 @@ test('summarizeWindow counts stalls overlapping the window, clipped, and ignores
   const win = summarizeWindow(rec, 8_800, 12_000);
   assert.equal(win.stalls, 1);
   assert.equal(win.longestStallSec, 0.4, 'clipped to the window');
+  assert.deepEqual(win.stallList, [{ atSec: -0.8, sec: 0.4 }]);
   assert.deepEqual(win.fatalDetails, ['mediaError/bufferStalledError']);
   assert.deepEqual(win.states, ['playing']);
   assert.equal(summarizeWindow(rec, 10_000).stalls, 0);

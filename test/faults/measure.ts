@@ -43,6 +43,8 @@ export interface WindowSummary {
   longestStallSec: number;
   /** Their total within the window, s (one decimal). */
   totalStallSec: number;
+  /** Each stall: seconds from the window's start to its start (negative: began before), and its length within the window. */
+  stallList: { atSec: number; sec: number }[];
   /** True when a stall is still open at the end of the window. */
   stalledAtEnd: boolean;
   fatalErrors: number;
@@ -95,6 +97,7 @@ export function summarizeWindow(rec: ViewerRecord, fromMs: number, untilMs = rec
     stalls: stalls.length,
     longestStallSec: sec(Math.max(0, ...clipped)),
     totalStallSec: sec(clipped.reduce((a, b) => a + b, 0)),
+    stallList: stalls.map((i, n) => ({ atSec: sec(i.start - fromMs), sec: sec(clipped[n]!) })),
     stalledAtEnd: stalls.some((i) => i.open || i.end > until),
     fatalErrors: fatal.length,
     fatalDetails: fatal.map(([, d]) => d),

@@ -223,7 +223,14 @@ async function runFault(
     Number.isNaN(lost) && target.maxCommentsLost !== undefined ? Infinity : lost,
     t,
   );
-  if (s) Object.assign(notes, { stalledAtEnd: s.stalledAtEnd, rebuilds: s.rebuilds, states: s.states, fatalDetails: s.fatalDetails });
+  if (s)
+    Object.assign(notes, {
+      stallList: s.stallList,
+      stalledAtEnd: s.stalledAtEnd,
+      rebuilds: s.rebuilds,
+      states: s.states,
+      fatalDetails: s.fatalDetails,
+    });
   const result: FaultResult = {
     fault,
     stalls: summary.stalls,
