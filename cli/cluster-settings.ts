@@ -6,7 +6,14 @@ import { RoleConfigError } from './roles.ts';
 
 /** This node's id in the cluster: ONAIR_NODE_ID, else `<hostname>-<pid>` (characters outside the id alphabet dropped). */
 export function nodeIdOf(config: Pick<Config, 'nodeId'>): string {
-  return config.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '').slice(0, 48) || 'node'}-${process.pid}`;
+  return (
+    config.nodeId ??
+    `${
+      hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '')
+        .slice(0, 48) || 'node'
+    }-${process.pid}`
+  );
 }
 
 /** Live events this origin accepts: ONAIR_ORIGIN_CAPACITY, or one per CPU core when it is 0. */

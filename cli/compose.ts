@@ -29,6 +29,10 @@ import { withTimeline } from '../ingest/timeline.ts';
 import { createIngests } from '../ingest/ingests.ts';
 import { createIngestCommandReceiver } from '../ingest/command-receiver.ts';
 import { createOriginCommandReceiver } from '../origin/command-receiver.ts';
+import { createHealthPublisher } from '../ingest/health-publisher.ts';
+import { createEventStatusWriter } from '../control/event-status.ts';
+import { createRealtimeBackend } from '../chat/backend.ts';
+import { addControlNode } from './control-node.ts';
 import type { RtmpIngest } from '../ingest/rtmp-ingest.ts';
 import type { WhipIngest } from '../ingest/whip-ingest.ts';
 import type { IngestDeps } from '../ingest/feed.ts';
@@ -387,8 +391,6 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
   stage.later('cluster', (s) => {
     const db = store.db;
     const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
-    const setStatus = (eventId: string, status: 'live' | 'offline') =>
-      events.setStatus(eventId, status).catch((err: Error) => log.error({ eventId, status, err: err.message }, 'status update failed'));
     let receiver: FeedReceiver | undefined;
     if (roles.has('origin')) {
       const capacity = originCapacityOf(config);
@@ -430,7 +432,15 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
     }
     let whip: WhipIngest | undefined;
     let rtmpIngest: RtmpIngest | undefined;
+    if (roles.has('origin')) {
+      const o = origin!;
+      s.add('origin commands', createOriginCommandReceiver({ bus: pool.bus, logger: log, nodeId, stream: (id) => o.stream(id) }));
+    }
     if (roles.has('ingest')) {
+      // The owning ingest is the one writer of its event's status (with its webhooks and viewer signal).
+      const status = createEventStatusWriter({ db, events, signals: createViewerSignals({ bus: pool.bus, logger: log }), config });
+      const setStatus = (eventId: string, to: 'live' | 'offline') =>
+        status.set(eventId, to).catch((err: Error) => log.error({ eventId, status: to, err: err.message }, 'status update failed'));
       const forwarder = s.add(
         'feed forwarder',
         createFeedForwarder({
@@ -458,11 +468,19 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
             return feed;
           },
         },
+        // Health goes to whichever control node an operator watches.
+        onHealth: createHealthPublisher({ bus: pool.bus, logger: log, nodeId }).onHealth,
       });
       whip = s.add('whip', ingests.whip);
       rtmpIngest = ingests.rtmp;
+      s.add(
+        'ingest commands',
+        createIngestCommandReceiver({ bus: pool.bus, logger: log, nodeId, publishers: ingests.publishers, disconnect: ingests.disconnect }),
+      );
     }
-    const edge = roles.has('edge') ? s.add('hls edge', createHlsEdge({ config, logger: log, registry, placements: pool.cached })) : undefined;
+    const edge = roles.has('edge')
+      ? s.add('hls edge', createHlsEdge({ config, logger: log, registry, placements: pool.cached }))
+      : undefined;
     let chat: ChatRole | undefined;
     if (roles.has('edge') && edgeHasChat(config)) {
       chat = createChatRole({
@@ -476,26 +494,56 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
       });
       s.add('chat bus', chatBus(chat));
     }
-    const whipApp = whip
-      ? express()
-          .disable('x-powered-by')
-          .set('trust proxy', (addr: string) => trustedProxies.trusts(addr))
-          .use('/whip', whip.router)
-          .use(jsonErrorHandler(log))
-      : undefined;
-    const server = createServer(
-      createHttpFront({
-        role: name,
+    let server: Server;
+    if (roles.has('control')) {
+      // API, console and pages, on the same port as this process's other roles.
+      const backend = s.add('control bus', createRealtimeBackend({ redisUrl: config.redisUrl, mode: config.busChannelMode, logger: log }));
+      const node = addControlNode(s, {
+        config,
+        logger: log,
         registry,
-        metricsToken: config.metricsToken,
-        ...(edge ? { edge } : {}),
-        ...(whipApp ? { whip: whipApp } : {}),
-        health: () => ({ node: nodeId, ...(edge ? { origins: edge.upstreams() } : {}), ...(receiver ? { liveEvents: receiver.liveEvents() } : {}) }),
-      }),
-    );
-    tuneServer(server);
-    http = s.add('http', httpService(server, { port: config.httpPort, host: config.host }));
-    if (chat) s.add('chat gateway', chatGateway(() => chat, server, log.child({ role: 'chat' }), config));
+        db,
+        backend,
+        placements: pool.cached,
+        nodeId,
+        front: { ...(edge ? { edge } : {}), ...(whip ? { whip } : {}) },
+      });
+      server = node.server;
+      http = {
+        get port() {
+          return node.httpPort();
+        },
+      };
+    } else {
+      const whipApp = whip
+        ? express()
+            .disable('x-powered-by')
+            .set('trust proxy', (addr: string) => trustedProxies.trusts(addr))
+            .use('/whip', whip.router)
+            .use(jsonErrorHandler(log))
+        : undefined;
+      server = createServer(
+        createHttpFront({
+          role: name,
+          registry,
+          metricsToken: config.metricsToken,
+          ...(edge ? { edge } : {}),
+          ...(whipApp ? { whip: whipApp } : {}),
+          health: () => ({
+            node: nodeId,
+            ...(edge ? { origins: edge.upstreams() } : {}),
+            ...(receiver ? { liveEvents: receiver.liveEvents() } : {}),
+          }),
+        }),
+      );
+      tuneServer(server);
+      http = s.add('http', httpService(server, { port: config.httpPort, host: config.host }));
+    }
+    if (chat)
+      s.add(
+        'chat gateway',
+        chatGateway(() => chat, server, log.child({ role: 'chat' }), config),
+      );
     if (rtmpIngest) rtmp = s.add('rtmp', rtmpIngest);
   });
   return {

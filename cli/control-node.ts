@@ -2,7 +2,7 @@
 // history and moderation routes) behind its own HTTP port, with no ingest and no origin. Operator actions reach the
 // owners of live events over the bus (control/commands.ts), ingest health arrives on it (control/health-feed.ts), and
 // placements are read from the PlacementSource. Any number of control nodes may run; none is special.
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
@@ -21,7 +21,7 @@ import { ViewerTokens, loadTokenSecret } from '../chat/viewer-tokens.ts';
 import { EventService } from '../control/events.ts';
 import { createControlPlane, type ControlPlane } from '../control/control-plane.ts';
 import { createHealthFeed } from '../control/health-feed.ts';
-import { createAllInOneFront } from './all-in-one.ts';
+import { createAllInOneFront, type AllInOneFrontDeps } from './all-in-one.ts';
 import { tuneServer } from './roles.ts';
 
 /** Where the control node adds its services (cli/compose.ts's Stage satisfies it). */
@@ -42,11 +42,15 @@ export interface ControlNodeDeps {
   placements?: PlacementSource;
   /** This node's id (ONAIR_NODE_ID resolved). */
   nodeId: string;
+  /** Routes of other roles run by the same process, served on the same port (`/live/*`, `/whip`). */
+  front?: Pick<AllInOneFrontDeps, 'edge' | 'whip'>;
 }
 
 /** What the control node exposes once added. */
 export interface ControlNode {
   readonly control: ControlPlane;
+  /** Its HTTP server (other roles of the process attach to it, e.g. the viewer WebSocket). */
+  readonly server: Server;
   /** The bound HTTP port (valid once the `http` service started). */
   httpPort(): number;
 }
@@ -89,8 +93,8 @@ export function addControlNode(stage: ServiceStage, deps: ControlNodeDeps): Cont
     }),
   );
   stage.add('health feed', createHealthFeed({ bus: backend.bus, logger, onReport: (id, r) => control.onIngestHealth(id, r) }));
-  const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, control }));
+  const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, control, ...deps.front }));
   tuneServer(server);
   const http = stage.add('http', httpService(server, { port: config.httpPort, host: config.host }));
-  return { control, httpPort: () => http.port };
+  return { control, server, httpPort: () => http.port };
 }

@@ -11,7 +11,21 @@ import { spawn } from 'node:child_process';
 import { join, relative } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const folders = ['config', 'lib', 'ingest', 'origin', 'edge', 'control', 'chat', 'cli', 'player', 'scripts', 'deploy', 'test/e2e', 'test/faults'];
+const folders = [
+  'config',
+  'lib',
+  'ingest',
+  'origin',
+  'edge',
+  'control',
+  'chat',
+  'cli',
+  'player',
+  'scripts',
+  'deploy',
+  'test/e2e',
+  'test/faults',
+];
 /** Test files that start an external process or a browser. */
 const NEEDS_PROCESS = /\.(ffmpeg|chromium|redis|postgres)\.test\.ts$/;
 
