@@ -7,7 +7,7 @@ import { createFlvTimelineShift, type FeedTimeline } from '../ingest/timeline.ts
 import type { LatencyMode } from '../lib/store/schema.ts';
 import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from '../lib/flv.ts';
 import { RenditionPackager } from './packager.ts';
-import { startTranscode, type Transcode } from './transcoder.ts';
+import { FFMPEG_TS_OFFSET_SEC, startTranscode, type Transcode } from './transcoder.ts';
 import { fraction, leadOnGrid, planLadder, value, type LadderPlan, type Rung, type SourceVideo } from './ladder.ts';
 import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';
 import type { FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
@@ -247,6 +247,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       ...this.timeline,
       keyframeStepSec: value(this.plan.keyframeStep),
       dropLead: !leadOnGrid(this.plan, this.config.segmentTargetSec, firstFrameMs),
+      tfdtOffsetSec: FFMPEG_TS_OFFSET_SEC,
     };
     for (const p of this.packagers.values()) p.beginRun(run);
     t.outputs.forEach((out, i) => {

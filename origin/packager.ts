@@ -105,6 +105,8 @@ export interface RunTimeline {
    * (each rung's fps filter rounds the first frame onto its own frame grid), and every rendition must list the same msns.
    */
   dropLead?: boolean;
+  /** What the fragments' tfdt adds to timeline time (ffmpeg's -itsoffset; default 0). */
+  tfdtOffsetSec?: number;
 }
 
 /** Tolerance when comparing a fragment's time with the grid (tfdt is exact to well under this). */
@@ -233,7 +235,7 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     if (!timing || !track) throw new Mp4Error(`moof without a known track ${at}`);
     const independent = run.video ? (videoTraf?.firstSampleSync ?? false) : true;
     const durationSec = timing.duration / track.timescale;
-    const startSec = timing.baseMediaDecodeTime / track.timescale;
+    const startSec = timing.baseMediaDecodeTime / track.timescale - (run.timeline.tfdtOffsetSec ?? 0);
     if (videoTraf && videoTraf.duration > 0 && (run.parts > 0 || this.#frameRate === undefined)) {
       this.#frameRate = (videoTraf.sampleCount * track.timescale) / videoTraf.duration;
     }

@@ -140,14 +140,16 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
   const segments = ll ? all : all.filter((s) => s.complete);
   const first = segments[0];
 
-  // Where each segment starts, in seconds before the playlist's end.
-  const total = segments.reduce((n, s) => n + s.durationSec, 0);
+  // Where each segment starts, in seconds before the playlist's end (a GAP counts one target duration per msn).
+  const gapBefore = segments.map((s, i) => (i === 0 ? 0 : (s.msn - segments[i - 1]!.msn - 1) * p.segmentTargetSec));
+  const total = segments.reduce((n, s, i) => n + s.durationSec + gapBefore[i]!, 0);
   const startsAgo: number[] = [];
   let t = total;
-  for (const s of segments) {
+  segments.forEach((s, i) => {
+    t -= gapBefore[i]!;
     startsAgo.push(t);
     t -= s.durationSec;
-  }
+  });
   // Parts are listed for the open segment and for complete ones starting within 3 target durations of
   // the end, at most the last two (with the open or the hinted segment, three segments carry parts).
   const lastComplete = segments.findLastIndex((s) => s.complete);

@@ -1,5 +1,5 @@
 // Two origin replicas of one event agree: both are fed the same FLV on the event's media timeline (as the ingest
-// forwards it), the second from a later source keyframe (a re-placement from the ingest's GOP cache). Every msn both
+// forwards it, from t = 0), the second from a later source keyframe (a re-placement from the ingest's GOP cache). Every msn both
 // publish has the same start (tfdt), parts, PROGRAM-DATE-TIME and discontinuity sequence; the second drops its
 // unaligned lead; a reconnect (session 2, later on the timeline) gets larger msns and a DISCONTINUITY on both.
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +13,8 @@ import { createFlvTimelineShift } from '../ingest/timeline.ts';
 import { LiveStream } from './live-stream.ts';
 import { renderMediaPlaylist } from './playlist.ts';
 import type { Segment } from './packager.ts';
+import { parseInit, parseMoof } from './mp4.ts';
+import { FFMPEG_TS_OFFSET_SEC } from './transcoder.ts';
 
 const config = configSchema.parse({
   x264Preset: 'ultrafast',
@@ -26,7 +28,7 @@ const config = configSchema.parse({
 });
 const TARGET = config.segmentTargetSec;
 const ZERO = Date.UTC(2026, 0, 1, 12, 0, 0);
-const SESSION_1_AT_MS = 1_000; // the first publish's first tag: 1 s after zero, so its first keyframes are off the grid
+const SESSION_1_AT_MS = 0; // the first go-live: t starts at 0 (the AAC priming before it must not wrap a tfdt)
 const SESSION_2_AT_MS = 20_000; // the publisher's return, 20 s after zero
 const noMetrics = { ffmpegStarted() {}, ffmpegRestarted() {}, part() {}, segment() {} };
 
@@ -113,7 +115,7 @@ describe('two replicas fed the same timeline', () => {
     const flv = await sourceFlv();
     const session1 = shifted(flv, SESSION_1_AT_MS);
     const session2 = shifted(flv, SESSION_2_AT_MS);
-    // Both replicas run at once, as they do in a cluster: a from the start, b from the source keyframe at 4 s.
+    // Both replicas run at once, as they do in a cluster: a from the start, b from the source keyframe at 4.021 s.
     await Promise.all([publish(a, session1, 1), publish(b, fromKeyframe(session1, 2), 1)]);
     await Promise.all([publish(a, session2, 2), publish(b, session2, 2)]);
   });
@@ -153,11 +155,20 @@ describe('two replicas fed the same timeline', () => {
       }
       const firstA = sa[0]!;
       const firstB = sb[0]!;
-      assert.equal(firstA.startMediaSec, 2, 'a dropped [1 s, 2 s): its first keyframe was 1 s off the grid');
-      assert.equal(firstB.startMediaSec, 6, 'b dropped [5 s, 6 s): it started at the source keyframe at 5 s');
+      // The source's video starts 21 ms after its first tag (ffmpeg's FLV muxer delays it by the AAC priming).
+      assert.equal(firstA.startMediaSec, 2, 'a dropped [0.033 s, 2 s): its first frame was a frame off the grid');
+      assert.equal(firstB.startMediaSec, 6, 'b dropped [4.033 s, 6 s): it started at the source keyframe at 4.021 s');
       // Each replica names a run's init after the run's first msn: b's differs from a's (edges take a segment's
       // init from the replica whose playlist named it).
       assert.equal(firstB.run, firstB.msn);
+      // Every track's tfdt is the timeline time plus ffmpeg's offset (none wrapped below zero).
+      const init = parseInit(a.packagers.get(rendition)!.init(firstA.run)!);
+      for (const part of firstA.parts) {
+        for (const traf of parseMoof(part.bytes.subarray(0, part.bytes.readUInt32BE(0)), init).trafs) {
+          const sec = traf.baseMediaDecodeTime / init.tracks.find((t) => t.id === traf.trackId)!.timescale - FFMPEG_TS_OFFSET_SEC;
+          assert.ok(sec > 1 && sec < 4, `tfdt of track ${traf.trackId} at ${sec} s`);
+        }
+      }
     });
 
     it(`${rendition}: the reconnect is later on the timeline: larger msns, a DISCONTINUITY, discontinuity sequence 1 on both`, () => {

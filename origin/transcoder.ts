@@ -9,6 +9,13 @@ import { startFfmpegProcess } from '../lib/ffmpeg-process.ts';
 import { firstFrameOnGrid, fraction, keyframeExpr, type LadderPlan } from './ladder.ts';
 
 /**
+ * What ffmpeg adds to the feed's timestamps (-itsoffset): the AAC encoder's priming (1024 samples) sits before the
+ * first input sample, and at timeline t = 0 it would be negative, which a tfdt cannot carry. A whole number of frames at
+ * every rate a rung can have (n/1000 and n/1001 fps), so the frame grids stay where they are on the timeline.
+ */
+export const FFMPEG_TS_OFFSET_SEC = 1_001_000;
+
+/**
  * ffmpeg arguments: decode once, split and scale, encode each rung with keyframes on segment boundaries of the
  * feed's timeline. ffmpeg keeps the feed's timestamps (-copyts, and frag_discont so that each fragment's tfdt is
  * its timeline time): the packager numbers segments from them. `firstFrameMs` is the presentation time of the
@@ -36,6 +43,8 @@ export function ffmpegArgs(
     // Not `-fflags +nobuffer`: it drops the packets read while probing the input, so the audio reached the muxer
     // ~1 s late in one burst and the first segment got parts far under 85 % of PART-TARGET (RFC 8216bis §4.4.4.9).
     '-copyts',
+    '-itsoffset',
+    String(FFMPEG_TS_OFFSET_SEC),
     '-f',
     'flv',
     '-i',
