@@ -6,18 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { pidAlive, startCluster, type RoleGroup } from '../../scripts/cluster/cluster.ts';
+import { clusterLayout, pidAlive, startCluster, type RoleGroup } from '../../scripts/cluster/cluster.ts';
 import { waitFor } from '../support/wait-for.ts';
 
-/**
- * The roles this branch has: `origin` (ingest + origin) stands in for the ingests, `all` for the control node. Once
- * `ingest` and `control` exist, clusterLayout({ ingests: 1, origins: 1, edges: 2, controls: 1 }) replaces this.
- */
-const layout: RoleGroup[] = [
-  { name: 'origin', role: 'origin', count: 1, backends: ['ingest'], origin: true },
-  { name: 'edge', role: 'edge', count: 2, backends: ['edge'], env: (ctx) => ({ ONAIR_ORIGIN_URLS: ctx.originUrls.join(',') }) },
-  { name: 'control', role: 'all', count: 1, backends: ['control'] },
-];
+/** A small cluster of every role: one ingest, one origin, two edges (routing by placement), one control node. */
+const layout: RoleGroup[] = clusterLayout({ ingests: 1, origins: 1, edges: 2, controls: 1 });
 
 /** Status of a request through the balancer (body drained). */
 async function status(url: string, init?: RequestInit): Promise<number> {
@@ -54,7 +47,7 @@ test(
     try {
       assert.deepEqual(
         cluster.processes.map((p) => p.name),
-        ['origin-1', 'edge-1', 'edge-2', 'control-1', 'haproxy', 'redis', 'postgres'],
+        ['origin-1', 'ingest-1', 'edge-1', 'edge-2', 'control-1', 'haproxy', 'redis', 'postgres'],
       );
       for (const p of cluster.processes) assert.ok(p.pid !== undefined && pidAlive(p.pid), `${p.name} runs`);
       assert.match(cluster.http, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -65,7 +58,7 @@ test(
       // The rest → control: /healthz answers as the control node, and the API exists there (an edge has none).
       const health = await fetch(`${cluster.http}/healthz`);
       assert.equal(health.status, 200);
-      assert.equal(((await health.json()) as { role: string }).role, 'all');
+      assert.equal(((await health.json()) as { role: string }).role, 'control');
       assert.equal(await status(`${url('edge-1')}/api/v1/events`), 404, 'an edge has no API');
       assert.notEqual(await status(`${cluster.http}/api/v1/events`), 404, 'the API is routed to control');
       assert.equal(await status(`${cluster.http}/lb/healthz`), 200);
@@ -95,7 +88,7 @@ test(
       const whip = `${cluster.http}/whip/no-such-event`;
       const sdp = { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: 'v=0\r\n' };
       assert.notEqual(await status(whip, sdp), 503);
-      await cluster.kill('origin-1');
+      await cluster.kill('ingest-1');
       await waitFor('/whip/ without ingests', async () => (await status(whip, sdp)) === 503, 15_000);
       assert.equal(await status(`${cluster.http}/healthz`), 200);
 
@@ -114,7 +107,7 @@ test(
       for (const p of cluster.processes) pids.set(p.pid, p.name);
       await cluster.stop();
     }
-    assert.ok(pids.size >= 8, 'the restarted edge has its own pid');
+    assert.ok(pids.size >= 9, 'the restarted edge has its own pid');
     for (const [pid, name] of pids) assert.ok(pid === undefined || !pidAlive(pid), `${name} (pid ${pid}) is gone`);
     for (const dir of dataDirs) assert.ok(!existsSync(dir), `${dir} removed`);
     await cluster.stop(); // twice: no-op
