@@ -18,6 +18,7 @@ import {
   type ErrorCode,
 } from './protocol.ts';
 import type { Conn } from './connection.ts';
+import { isStoreUnavailable } from '../lib/store/unavailable.ts';
 import { HISTORY_MAX, type Rooms } from './rooms.ts';
 
 /** Comments shown to a client that joins without a lastSeq. */
@@ -337,7 +338,9 @@ export function createHandlers(parent: HandlersParent): Handlers {
         return;
       }
       logger.error({ eventId: c.eventId, err: (err as Error).message }, 'ws message handling failed');
-      sendError(c, 'internal', 'internal error', { ref });
+      if (isStoreUnavailable(err))
+        sendError(c, 'chat_unavailable', 'chat is temporarily unavailable (database unreachable); try again', { ref });
+      else sendError(c, 'internal', 'internal error', { ref });
     }
   };
 

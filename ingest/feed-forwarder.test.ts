@@ -184,7 +184,7 @@ describe('feed forwarder', () => {
     assert.equal(await metric(registry, 'onair_ingest_forward_bytes_total'), 2 * sent.length);
     assert.equal(await metric(registry, 'onair_ingest_forward_origin_failures_total'), 0);
     // Renewed while live; kept (not released) within the reconnect window.
-    assert.ok(placements.calls.some((x) => x.op === 'renew' && x.epoch === placement.epoch && x.ok));
+    await waitFor('renewed', () => placements.calls.some((x) => x.op === 'renew' && x.epoch === placement.epoch && x.ok));
     assert.ok(!placements.calls.some((x) => x.op === 'release'));
     assert.equal(placements.current('ev-intact')?.epoch, placement.epoch);
   });

@@ -524,7 +524,7 @@ export function createFeedForwarder(deps: FeedForwarderDeps): FeedForwarder {
       const epoch = this.placement.epoch;
       let ok: boolean;
       try {
-        ok = await placements.renew(this.eventId, epoch);
+        ok = await placements.renew(this.eventId, epoch, this.placement);
       } catch (err) {
         this.log.warn({ epoch, err: (err as Error).message }, 'placement renew failed; retrying');
         return;

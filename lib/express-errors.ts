@@ -2,6 +2,7 @@
 // carries a stack and absolute paths unless NODE_ENV=production). Body-parser failures get their documented codes.
 import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
+import { isStoreUnavailable } from './store/unavailable.ts';
 
 /** A client-facing error: HTTP status, stable code, message safe to show. */
 export interface PublicError {
@@ -34,6 +35,7 @@ export function publicError(err: unknown): PublicError {
   if (Number.isInteger(status) && status >= 400 && status < 500) {
     return { status, code: status === 404 ? 'not_found' : 'bad_request', message: (STATUS_CODES[status] ?? 'bad request').toLowerCase() };
   }
+  if (isStoreUnavailable(err)) return { status: 503, code: 'store_unavailable', message: 'the database is unavailable; try again shortly' };
   return { status: 500, code: 'internal', message: 'internal error' };
 }
 
@@ -42,7 +44,9 @@ export function jsonErrorHandler(log: { error(obj: object, msg: string): void })
   return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
     if (res.headersSent) return next(err);
     const pub = publicError(err);
-    if (pub.status >= 500)
+    if (pub.code === 'store_unavailable')
+      log.error({ err: (err as Error)?.message, method: req.method, path: req.path }, 'store unavailable');
+    else if (pub.status >= 500)
       log.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, method: req.method, path: req.path }, 'request failed');
     res
       .status(pub.status)

@@ -239,6 +239,22 @@ test('a record not renewed expires after its TTL; renewing keeps it', async () =
   assert.equal(await placements.renew('ev', p.epoch), false, 'too late to renew');
 });
 
+test('the owner restores a record Redis lost (restart, or expiry while out of reach) unless a newer epoch was issued', async () => {
+  await register(origin('a'), origin('b'));
+  const { placements } = await node();
+  const p = await placements.place('ev', { ingest: 'i', replicas: 1 });
+  await clients[0]!.flushall(); // Redis came back empty
+  assert.equal(await placements.renew('ev', p.epoch), false, 'without its record the owner cannot restore it');
+  assert.equal(await placements.renew('ev', p.epoch, p), true, 'with it, it can');
+  assert.deepEqual(await placements.get('ev'), p);
+  await register(origin('a'), origin('b'));
+  const next = await placements.place('ev', { ingest: 'j', replicas: 1 });
+  assert.ok(next.epoch > p.epoch, 'the epoch counter was raised to the restored epoch');
+  await clients[0]!.del('onair:placement:{ev}');
+  assert.equal(await placements.renew('ev', p.epoch, p), false, 'a newer epoch was issued: the old owner is fenced');
+  assert.equal(await placements.get('ev'), undefined);
+});
+
 test('changes reach the listeners of another process at once, and the maker’s own listeners exactly once', async () => {
   await register(origin('a'), origin('b'), origin('c'));
   const maker = await node();

@@ -94,10 +94,19 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return {1}
 `;
 
-// ARGV[1] = expected epoch, ARGV[2] = ttl. Returns 1 when renewed.
+// KEYS[1] = record, KEYS[2] = epoch counter; ARGV[1] = expected epoch, ARGV[2] = ttl, ARGV[3] = the owner's record
+// (or ''). Returns 1 when renewed, 2 when a lost record was restored (Redis restarted empty, or it expired while
+// its ingest could not reach Redis) because no newer epoch was issued meanwhile; the counter is raised to it.
 const RENEW_LUA = `
 local cur = redis.call('GET', KEYS[1])
-if not cur then return 0 end
+if not cur then
+  if ARGV[3] == '' then return 0 end
+  local issued = tonumber(redis.call('GET', KEYS[2])) or 0
+  if issued > tonumber(ARGV[1]) then return 0 end
+  if issued < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) end
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+  return 2
+end
 if (tonumber(cjson.decode(cur).epoch) or 0) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
@@ -115,7 +124,7 @@ return 1
 interface PlacementCommands {
   onairPlacementPlace(key: string, epoch: number, record: string, ttl: number): Promise<number[]>;
   onairPlacementReplace(key: string, epoch: number, record: string, ttl: number): Promise<number[]>;
-  onairPlacementRenew(key: string, epoch: number, ttl: number): Promise<number>;
+  onairPlacementRenew(key: string, epochKey: string, epoch: number, ttl: number, record: string): Promise<number>;
   onairPlacementRelease(key: string, epoch: number): Promise<number>;
 }
 
@@ -163,7 +172,7 @@ export function createPlacements(deps: PlacementsDeps): Placements & Service {
 
   redis.defineCommand('onairPlacementPlace', { numberOfKeys: 1, lua: PLACE_LUA });
   redis.defineCommand('onairPlacementReplace', { numberOfKeys: 1, lua: REPLACE_LUA });
-  redis.defineCommand('onairPlacementRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+  redis.defineCommand('onairPlacementRenew', { numberOfKeys: 2, lua: RENEW_LUA });
   redis.defineCommand('onairPlacementRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   const cmd = redis as unknown as PlacementCommands;
 
@@ -264,8 +273,11 @@ export function createPlacements(deps: PlacementsDeps): Placements & Service {
       return placement;
     },
 
-    async renew(eventId, epoch) {
-      return (await cmd.onairPlacementRenew(placementKey(eventId), epoch, ttlMs)) === 1;
+    async renew(eventId, epoch, owned) {
+      const record = owned && owned.eventId === eventId && owned.epoch === epoch ? JSON.stringify(owned) : '';
+      const done = await cmd.onairPlacementRenew(placementKey(eventId), epochKey(eventId), epoch, ttlMs, record);
+      if (done === 2) await announce(eventId, owned, epoch);
+      return done !== 0;
     },
 
     async release(eventId, epoch) {

@@ -73,8 +73,12 @@ export interface Placements extends PlacementSource {
    * Rejects with PlacementError `fenced` when `epoch` is no longer current, `pool_full`/`no_origins` when none is left.
    */
   replace(eventId: string, epoch: number, failed: readonly string[]): Promise<Placement>;
-  /** Keeps the placement at `epoch` alive (its record expires when its ingest stops renewing it); false when fenced. */
-  renew(eventId: string, epoch: number): Promise<boolean>;
+  /**
+   * Keeps the placement at `epoch` alive (its record expires when its ingest stops renewing it); false when fenced.
+   * With `owned` (the placement the caller holds at `epoch`), a record found missing while no newer epoch was issued
+   * (Redis restarted empty, or the record expired while Redis was out of reach) is written back: the owner keeps it.
+   */
+  renew(eventId: string, epoch: number, owned?: Placement): Promise<boolean>;
   /** Removes the placement at `epoch` (the broadcast ended); a no-op when fenced. */
   release(eventId: string, epoch: number): Promise<void>;
   /** Calls `listener` with every placement change (undefined: released or expired) made anywhere; returns an unsubscribe. */
