@@ -32,7 +32,10 @@ const BUDGET_MS = 8 * 60_000;
 const OBSERVE_MS = 15_000;
 
 const FAULTS = ['origin-primary', 'edge', 'ingest', 'control', 'redis-10s', 'postgres-10s', 'origin-only-r1'] as const;
-const { values } = parseArgs({ options: { only: { type: 'string' } }, strict: true });
+// Without --strict, only broken behaviour fails the run (a fatal player error, an acknowledged comment lost, a check
+// such as "a new replica is placed" or "recovered"); stall counts and lengths against their targets are reported in
+// each line's `pass`/`missed` but, measured on shared noisy cores, are figures, not assertions. --strict fails on them too.
+const { values } = parseArgs({ options: { only: { type: 'string' }, strict: { type: 'boolean' } }, strict: true });
 const only = values.only?.split(',').map((s) => s.trim()) ?? [...FAULTS];
 const unknownFaults = only.filter((f) => !(FAULTS as readonly string[]).includes(f));
 if (unknownFaults.length || only.length === 0) {
@@ -63,6 +66,8 @@ interface FaultResult {
   checks: Record<string, boolean>;
   pass: boolean;
   missed: string[];
+  /** The misses that are broken behaviour rather than timing (fatal errors, lost comments, failed checks). */
+  broken: string[];
   notes: Record<string, unknown>;
 }
 
@@ -243,6 +248,11 @@ async function runFault(
     checks: t.checks ?? {},
     pass: missed.length === 0,
     missed,
+    broken: missedTarget(
+      { stalls: 0, longestStallSec: 0, fatalErrors: summary.fatalErrors },
+      Number.isNaN(lost) && target.maxCommentsLost !== undefined ? Infinity : lost,
+      { ...t, maxStalls: undefined, maxStallSec: undefined },
+    ),
     notes,
   };
   results.push(result);
@@ -535,4 +545,5 @@ try {
 }
 clearTimeout(hardStop);
 await cleanup();
-finish(results.every((r) => r.pass) && results.length === only.length ? 0 : 1);
+const failed = results.some((r) => r.broken.length > 0 || (values.strict === true && !r.pass));
+finish(!failed && results.length === only.length ? 0 : 1);
