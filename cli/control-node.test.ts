@@ -20,7 +20,7 @@ test('control node: API with placement, no /live or /whip, commands and health o
   try {
     const logger = createLogger('silent');
     const db = await store.open();
-    const config = configSchema.parse({ dataDir: store.dir, httpPort: 0, host: '127.0.0.1', role: 'all' });
+    const config = configSchema.parse({ dataDir: store.dir, httpPort: 0, host: '127.0.0.1', role: ['control'], wsViewerCountMs: 200 });
     const backend = createRealtimeBackend({ mode: 'pubsub', logger });
     group.add('bus', backend);
     const placement: Placement = {
@@ -94,6 +94,20 @@ test('control node: API with placement, no /live or /whip, commands and health o
     });
     const sample = await waitFor('health sample', () => node.control.health.latest(event.id), 3_000);
     assert.equal(sample.protocol, 'whip');
+
+    // Viewer totals: the edges' gateways report into the shared presence; the control node reads them back.
+    const made = await fetch(`${base}/api/v1/events`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'Watched' }),
+    });
+    const watched = ((await made.json()) as { event: { id: string } }).event.id;
+    await node.control.setStatus(watched, 'live');
+    await backend.presence.report(watched, 'edge-1', 5, 60_000);
+    await backend.presence.report(watched, 'edge-2', 2, 60_000);
+    const viewers = async () =>
+      ((await (await fetch(`${base}/api/v1/events/${watched}/status`, { headers: auth })).json()) as { viewers: number | null }).viewers;
+    await waitFor('viewers across edges', async () => (await viewers()) === 7, 5_000);
   } finally {
     await group.stop();
     await store.cleanup();

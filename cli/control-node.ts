@@ -15,6 +15,7 @@ import { createKeySealer } from '../lib/key-seal.ts';
 import { loadServerSecret } from '../lib/server-secret.ts';
 import type { PlacementSource } from '../lib/placement/types.ts';
 import type { RealtimeBackend } from '../chat/backend.ts';
+import type { Presence } from '../lib/bus/presence.ts';
 import { CommentStore } from '../chat/comments.ts';
 import { ModerationService } from '../chat/moderation.ts';
 import { ViewerTokens, loadTokenSecret } from '../chat/viewer-tokens.ts';
@@ -37,7 +38,7 @@ export interface ControlNodeDeps {
   /** The open shared store (PostgreSQL in cluster mode). */
   db: Db;
   /** The realtime backend, started before (Redis in cluster mode): bus, chat rate limiter, login attempt limiter. */
-  backend: Pick<RealtimeBackend, 'bus' | 'limiter' | 'attempts'>;
+  backend: Pick<RealtimeBackend, 'bus' | 'limiter' | 'attempts' | 'presence'>;
   /** Where live events run (the Redis placements); without one the API has no `placement` field. */
   placements?: PlacementSource;
   /** This node's id (ONAIR_NODE_ID resolved). */
@@ -67,6 +68,7 @@ export function addControlNode(stage: ServiceStage, deps: ControlNodeDeps): Cont
   const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
   const events = new EventService(db, { latencyMode: config.defaultLatencyMode, sealer });
   const comments = new CommentStore(db);
+  const totals = new Map<string, number>();
   const tokens = new ViewerTokens(() => loadTokenSecret(config.dataDir, config.viewerTokenSecret), config.viewerTokenTtlSec);
   stage.add(
     'viewer tokens',
@@ -86,15 +88,67 @@ export function addControlNode(stage: ServiceStage, deps: ControlNodeDeps): Cont
       bus: backend.bus,
       ...(deps.placements ? { placements: deps.placements } : {}),
       nodeId: deps.nodeId,
-      // Viewer totals are counted by the edges' gateways; a control node has none of its own.
-      viewerCount: () => undefined,
+      // Viewer totals are counted by the edges' gateways into the shared presence; read back below.
+      viewerCount: (id) => totals.get(id),
       loginLimiter: backend.attempts,
       chat: { tokens, comments, moderation: new ModerationService(comments, backend.bus), limiter: backend.limiter },
     }),
+  );
+  stage.add(
+    'viewer totals',
+    viewerTotals({ events, presence: backend.presence, nodeId: deps.nodeId, periodMs: config.wsViewerCountMs, totals, logger, control }),
   );
   stage.add('health feed', createHealthFeed({ bus: backend.bus, logger, onReport: (id, r) => control.onIngestHealth(id, r) }));
   const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, control, ...deps.front }));
   tuneServer(server);
   const http = stage.add('http', httpService(server, { port: config.httpPort, host: config.host }));
   return { control, server, httpPort: () => http.port };
+}
+
+/**
+ * Reads the live events' viewer totals from the shared presence every `periodMs` (the edges' gateways report their
+ * connections there), for the API's viewer counts and the viewer history. A zero report under this node's own id adds
+ * nothing and returns the total across edges.
+ */
+function viewerTotals(deps: {
+  events: EventService;
+  presence: Presence;
+  nodeId: string;
+  periodMs: number;
+  totals: Map<string, number>;
+  logger: Logger;
+  control: Pick<ControlPlane, 'onViewerCount'>;
+}): Service {
+  let timer: NodeJS.Timeout | undefined;
+  let failing = false;
+  let polling = false;
+  const poll = async () => {
+    if (polling) return; // the previous poll is still waiting on a slow store or Redis
+    polling = true;
+    try {
+      const live = await deps.events.list(['live']);
+      const seen = new Set<string>();
+      for (const e of live) {
+        const n = await deps.presence.report(e.id, `control:${deps.nodeId}`, 0, deps.periodMs * 3);
+        deps.totals.set(e.id, n);
+        deps.control.onViewerCount(e.id, n);
+        seen.add(e.id);
+      }
+      for (const id of deps.totals.keys()) if (!seen.has(id)) deps.totals.delete(id);
+      if (failing) deps.logger.info('viewer totals readable again');
+      failing = false;
+    } catch (err) {
+      if (!failing) deps.logger.warn({ err: (err as Error).message }, 'viewer totals unavailable (presence or store unreachable)');
+      failing = true;
+    } finally {
+      polling = false;
+    }
+  };
+  return service(
+    async () => {
+      timer = setInterval(() => void poll(), deps.periodMs);
+      timer.unref();
+    },
+    async () => clearInterval(timer),
+  );
 }
