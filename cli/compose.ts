@@ -429,13 +429,10 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
           }),
         }),
       );
+      s.add('origin commands', createOriginCommandReceiver({ bus: pool.bus, logger: log, nodeId, stream: (id) => o.stream(id) }));
     }
     let whip: WhipIngest | undefined;
     let rtmpIngest: RtmpIngest | undefined;
-    if (roles.has('origin')) {
-      const o = origin!;
-      s.add('origin commands', createOriginCommandReceiver({ bus: pool.bus, logger: log, nodeId, stream: (id) => o.stream(id) }));
-    }
     if (roles.has('ingest')) {
       // The owning ingest is the one writer of its event's status (with its webhooks and viewer signal).
       const status = createEventStatusWriter({ db, events, signals: createViewerSignals({ bus: pool.bus, logger: log }), config });

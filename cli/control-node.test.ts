@@ -12,7 +12,8 @@ import { waitFor } from '../test/support/wait-for.ts';
 import { createIngestCommandReceiver } from '../ingest/command-receiver.ts';
 import { createHealthPublisher } from '../ingest/health-publisher.ts';
 import type { Placement } from '../lib/placement/types.ts';
-import { addControlNode } from './control-node.ts';
+import type { EventService } from '../control/events.ts';
+import { addControlNode, orphanSweep } from './control-node.ts';
 
 test('control node: API with placement, no /live or /whip, commands and health over its bus', async () => {
   const store = await createTestStore('control-node');
@@ -111,5 +112,35 @@ test('control node: API with placement, no /live or /whip, commands and health o
   } finally {
     await group.stop();
     await store.cleanup();
+  }
+});
+
+test('orphan sweep: a live event whose placement stays gone past the grace is set offline once; a placed one is left', async () => {
+  const placed = new Set(['carried', 'back']);
+  const live = new Set(['carried', 'orphan', 'back']);
+  const offline: string[] = [];
+  const sweep = orphanSweep({
+    events: { list: async () => [...live].map((id) => ({ id })) as Awaited<ReturnType<EventService['list']>> },
+    placements: { get: async (id) => (placed.has(id) ? ({ eventId: id } as Placement) : undefined) },
+    control: {
+      setStatus: async (id) => {
+        offline.push(id);
+        live.delete(id);
+      },
+    },
+    graceMs: 300,
+    periodMs: 30,
+    logger: createLogger('silent'),
+  });
+  await sweep.start(new AbortController().signal);
+  try {
+    placed.delete('back'); // its ingest died; a reconnect through another ingest places it again within the grace
+    await new Promise((r) => setTimeout(r, 150));
+    placed.add('back');
+    await waitFor('orphan set offline', () => offline.includes('orphan'), 3_000);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.deepEqual(offline, ['orphan'], 'once, and never the carried or the re-placed event');
+  } finally {
+    await sweep.stop();
   }
 });

@@ -98,6 +98,13 @@ export function addControlNode(stage: ServiceStage, deps: ControlNodeDeps): Cont
     'viewer totals',
     viewerTotals({ events, presence: backend.presence, nodeId: deps.nodeId, periodMs: config.wsViewerCountMs, totals, logger, control }),
   );
+  if (deps.placements) {
+    const placements = deps.placements;
+    stage.add(
+      'orphan sweep',
+      orphanSweep({ events, placements, control, graceMs: config.reconnectWindowSec * 1000 + 5_000, periodMs: 5_000, logger }),
+    );
+  }
   stage.add('health feed', createHealthFeed({ bus: backend.bus, logger, onReport: (id, r) => control.onIngestHealth(id, r) }));
   const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, control, ...deps.front }));
   tuneServer(server);
@@ -147,6 +154,59 @@ function viewerTotals(deps: {
   return service(
     async () => {
       timer = setInterval(() => void poll(), deps.periodMs);
+      timer.unref();
+    },
+    async () => clearInterval(timer),
+  );
+}
+
+/**
+ * Ends the `live` status of events no ingest carries any more: the owning ingest writes `offline` when its publisher
+ * does not come back, but an ingest that died cannot. An event whose placement has been gone for `graceMs` (the
+ * reconnect window and a margin: a publisher reconnecting through another ingest places it again) is set offline,
+ * with its webhooks, by whichever control node sees it first (the status change is conditional, so once).
+ */
+export function orphanSweep(deps: {
+  events: Pick<EventService, 'list'>;
+  placements: PlacementSource;
+  control: Pick<ControlPlane, 'setStatus'>;
+  graceMs: number;
+  periodMs: number;
+  logger: Logger;
+  now?: () => number;
+}): Service {
+  const now = deps.now ?? Date.now;
+  const missingSince = new Map<string, number>();
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping = false;
+  const sweep = async () => {
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      const live = await deps.events.list(['live']);
+      const ids = new Set(live.map((e) => e.id));
+      for (const id of missingSince.keys()) if (!ids.has(id)) missingSince.delete(id);
+      for (const e of live) {
+        if (await deps.placements.get(e.id)) {
+          missingSince.delete(e.id);
+          continue;
+        }
+        const since = missingSince.get(e.id) ?? now();
+        missingSince.set(e.id, since);
+        if (now() - since < deps.graceMs) continue;
+        missingSince.delete(e.id);
+        deps.logger.warn({ eventId: e.id, goneForMs: now() - since }, 'live event without an ingest: set offline');
+        await deps.control.setStatus(e.id, 'offline');
+      }
+    } catch (err) {
+      deps.logger.debug({ err: (err as Error).message }, 'orphan sweep skipped (store or Redis unreachable)');
+    } finally {
+      sweeping = false;
+    }
+  };
+  return service(
+    async () => {
+      timer = setInterval(() => void sweep(), deps.periodMs);
       timer.unref();
     },
     async () => clearInterval(timer),

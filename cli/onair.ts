@@ -19,9 +19,12 @@ import { eventUrls, publicBase } from '../control/public-urls.ts';
 /** Usage of each command, by `command subcommand`. */
 const commandUsage: Record<string, string> = {
   start: `  onair start [--role all]              run the server (all roles in one process)
-  onair start --role ingest,origin      ingest + origin (HLS for edges on ONAIR_ORIGIN_PORT)
+  onair start --role R[,R…]             cluster roles (REDIS_URL, DATABASE_URL, ONAIR_CLUSTER_SECRET):
+                                        ingest (RTMP, WHIP), origin (transcode), edge (HLS, chat),
+                                        control (API, console); several may share a process
+  onair start --role ingest,origin      without ONAIR_CLUSTER_SECRET: one standalone transcoding node
   onair start --role edge --origin URL [--origin URL…]
-                                        caching HLS edge in front of origins (one worker per core)`,
+                                        caching HLS edge in front of fixed origins (one worker per core)`,
   'event create': `  onair event create --title T [--description D] [--latency low|standard] [--json]
                                         create an event; prints its stream key once
                                         (--latency standard: plain HLS, no LL parts)`,
