@@ -35,8 +35,9 @@ export function replicasOf(config: Pick<Config, 'replicas'>): number {
 
 /**
  * Stops a cluster role that lacks what it needs, with a message naming the setting: every cluster role finds its
- * peers through Redis; ingests and origins authenticate feeds with the cluster secret; ingests (stream keys, event
- * status) and control nodes share the PostgreSQL store.
+ * peers through Redis; ingests and origins authenticate feeds with the cluster secret; control nodes share the
+ * viewer-token secret (tokens, sealed stream keys); ingests (stream keys, event status) and control nodes share the
+ * PostgreSQL store.
  */
 export function checkClusterRoles(roles: ReadonlySet<Role>, config: Config): void {
   const named = [...roles].join(',');
@@ -46,6 +47,11 @@ export function checkClusterRoles(roles: ReadonlySet<Role>, config: Config): voi
   if ((roles.has('ingest') || roles.has('origin')) && !config.clusterSecret) {
     throw new RoleConfigError(
       `--role ${named} needs ONAIR_CLUSTER_SECRET (at least 32 characters, the same on every node) to authenticate live feeds`,
+    );
+  }
+  if (roles.has('control') && !config.viewerTokenSecret) {
+    throw new RoleConfigError(
+      `--role ${named} needs ONAIR_VIEWER_TOKEN_SECRET (at least 32 characters, the same on every node): viewer tokens and sealed stream keys must read alike on every control node`,
     );
   }
   if ((roles.has('ingest') || roles.has('control')) && !config.databaseUrl) {
