@@ -45,7 +45,17 @@ import { createFeedForwarder } from '../ingest/feed-forwarder.ts';
 import { createFeedReceiver, type FeedReceiver } from '../origin/feed-receiver.ts';
 import { originHeartbeat } from '../lib/placement/origin-registry.ts';
 import { createFlvTimelineShift } from '../ingest/timeline.ts';
-import { RoleConfigError, allWorkersMetrics, createHttpFront, edgeHasChat, edgePrimary, edgeWorkerCount, tuneServer } from './roles.ts';
+import {
+  RoleConfigError,
+  allWorkersMetrics,
+  createHttpFront,
+  edgeHasChat,
+  edgePeersFromEnv,
+  edgePrimary,
+  edgeWorkerCount,
+  tuneServer,
+} from './roles.ts';
+import type { EdgePeers } from '../edge/peer-fetch.ts';
 
 /** The services of one process, built and not started. */
 export interface OnairNode extends Service {
@@ -614,7 +624,7 @@ function composeEdge(stage: Stage, config: Config, logger: Logger): RolePorts {
   const workers = edgeWorkerCount(config);
   if (cluster.isWorker) {
     const id = cluster.worker!.id;
-    const ports = composeEdgeProcess(stage, config, logger.child({ role: 'edge', worker: id }), id, withChat);
+    const ports = composeEdgeProcess(stage, config, logger.child({ role: 'edge', worker: id }), id, withChat, edgePeersFromEnv());
     return { ...ports, started: () => void process.send?.({ type: 'onair-edge-listening', port: ports.httpPort() }) };
   }
   if (workers === 1) {
@@ -632,7 +642,14 @@ function composeEdge(stage: Stage, config: Config, logger: Logger): RolePorts {
 }
 
 /** One complete edge in this process on `config.httpPort`: HLS, and the chat gateway in cluster mode. */
-function composeEdgeProcess(stage: Stage, config: Config, logger: Logger, worker: number | undefined, withChat: boolean): RolePorts {
+function composeEdgeProcess(
+  stage: Stage,
+  config: Config,
+  logger: Logger,
+  worker: number | undefined,
+  withChat: boolean,
+  peers?: EdgePeers,
+): RolePorts {
   const registry = createMetricsRegistry();
   if (worker !== undefined) {
     registry.setDefaultLabels({ worker: String(worker) });
@@ -642,7 +659,7 @@ function composeEdgeProcess(stage: Stage, config: Config, logger: Logger, worker
   }
   // A fixed list of origins, or each event's replicas from the pool's placements.
   const origins = config.originUrls.length ? { upstreams: config.originUrls } : { placements: addPool(stage, config, logger).cached };
-  const edge = stage.add('hls edge', createHlsEdge({ config, logger, registry, ...origins }));
+  const edge = stage.add('hls edge', createHlsEdge({ config, logger, registry, ...origins, ...(peers ? { peers } : {}) }));
   let chat: ChatRole | undefined;
   if (withChat) {
     // Redis bus, PostgreSQL store, overlays read from the store (operators change them on a main node).

@@ -1,7 +1,9 @@
 // Pieces of the single roles (cluster mode), composed by cli/compose.ts: the HTTP front of an edge or origin port,
 // the edge's cluster primary and the workers' shared metrics.
 import cluster, { type Worker } from 'node:cluster';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -10,6 +12,7 @@ import { sendError, sendJson } from '../lib/http.ts';
 import { METRICS_UNAUTHORIZED, metricsAllowed } from '../lib/metrics-auth.ts';
 import type { Service } from '../lib/lifecycle.ts';
 import type { HlsEdge } from '../edge/hls-edge.ts';
+import type { EdgePeers } from '../edge/peer-fetch.ts';
 
 /** Thrown when a role cannot start with the configuration given (the CLI prints it as a usage error). */
 export class RoleConfigError extends Error {
@@ -114,6 +117,19 @@ export function edgeWorkerCount(config: Config): number {
   return config.edgeWorkers > 0 ? config.edgeWorkers : availableParallelism();
 }
 
+/** Fork environment telling an edge worker its place among its machine's workers (see {@link edgePeersFromEnv}). */
+// Not ONAIR_*: those are settings, and loadConfig rejects unknown ones.
+const PEER_ENV = { index: '_ONAIR_EDGE_WORKER_INDEX', count: '_ONAIR_EDGE_WORKER_COUNT', dir: '_ONAIR_EDGE_PEER_DIR' } as const;
+
+/** In an edge worker: its index, the worker count and the peers' socket directory the primary passed; undefined if absent. */
+export function edgePeersFromEnv(env: NodeJS.ProcessEnv = process.env): EdgePeers | undefined {
+  const index = Number(env[PEER_ENV.index]);
+  const count = Number(env[PEER_ENV.count]);
+  const dir = env[PEER_ENV.dir];
+  if (!Number.isInteger(index) || !Number.isInteger(count) || !dir || index < 1 || index > count) return undefined;
+  return { index, count, dir };
+}
+
 /** The cluster primary as a Service: start() forks `count` edge workers (each re-runs this command and serves the shared port) and restarts any that dies; stop() stops them all. */
 export function edgePrimary(config: Config, log: Logger, count: number): Service & { readonly httpPort: number } {
   let running: { httpPort: number; stop(): Promise<void> } | undefined;
@@ -138,11 +154,19 @@ async function startEdgePrimary(config: Config, log: Logger, count: number): Pro
   const live = new Set<Worker>();
   const starts: number[] = [];
   const aggregator = new AggregatorRegistry();
+  // The workers' sockets for asking each other (one origin request per object per machine); mkdtemp makes it 0700.
+  const peerDir = mkdtempSync(join(tmpdir(), 'onair-edge-'));
 
-  const fork = (): Promise<number> =>
+  /** Forks worker `index` (1..count); a restarted worker keeps its index, so it keeps owning the same objects. */
+  const fork = (index: number): Promise<number> =>
     new Promise((resolve, reject) => {
       // listen(0) in every worker would share one random port only after the first has bound: pin it.
-      const w = cluster.fork({ ONAIR_HTTP_PORT: String(port) });
+      const w = cluster.fork({
+        ONAIR_HTTP_PORT: String(port),
+        [PEER_ENV.index]: String(index),
+        [PEER_ENV.count]: String(count),
+        [PEER_ENV.dir]: peerDir,
+      });
       live.add(w);
       starts.push(Date.now());
       let listening = false;
@@ -166,7 +190,7 @@ async function startEdgePrimary(config: Config, log: Logger, count: number): Pro
         const delayMs = Math.min(30_000, recent > count ? 1_000 * (recent - count) : 200);
         log.error({ pid: w.process.pid, code, signal, restartInMs: delayMs }, 'edge worker died; restarting');
         setTimeout(() => {
-          if (!stopping) fork().catch((err: Error) => log.error({ err: err.message }, 'edge worker restart failed'));
+          if (!stopping) fork(index).catch((err: Error) => log.error({ err: err.message }, 'edge worker restart failed'));
         }, delayMs).unref();
       });
     });
@@ -187,11 +211,12 @@ async function startEdgePrimary(config: Config, log: Logger, count: number): Pro
           }),
       ),
     );
+    rmSync(peerDir, { recursive: true, force: true });
   };
 
   try {
-    port = await fork();
-    await Promise.all(Array.from({ length: count - 1 }, fork));
+    port = await fork(1);
+    await Promise.all(Array.from({ length: count - 1 }, (_, i) => fork(i + 2)));
   } catch (err) {
     await stop();
     throw err;

@@ -43,6 +43,8 @@ export class EdgeMetrics {
   readonly cut = { buffer: 0, stall: 0 };
   /** Object fetches answered by another origin than the first one asked, by kind. */
   private readonly failovers: Record<string, number> = {};
+  /** Object fetches of a multi-worker edge: answered by the owner worker, by origins as owner, or by origins as fallback. */
+  private readonly peerRequests = { peer: 0, owner: 0, fallback: 0 };
   private readonly seenSockets = new WeakSet<Socket>();
   private readonly upstreamRequests: Counter<'upstream' | 'status'>;
   private readonly upstreamSeconds: Histogram;
@@ -156,6 +158,16 @@ export class EdgeMetrics {
       },
     });
     new Counter({
+      name: 'onair_edge_peer_requests_total',
+      help: 'Object fetches of a multi-worker edge, by result: "peer" (answered by the worker owning the object), "owner" (this worker owns it: fetched from origins), "fallback" (owner unreachable: fetched from origins).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [result, n] of Object.entries(m.peerRequests)) if (n > 0) this.inc({ result }, n);
+      },
+    });
+    new Counter({
       name: 'onair_edge_clients_cut_total',
       help: 'Clients disconnected by the slow-client guard: "buffer" (too much queued), "stall" (took no bytes for edgeClientStallMs).',
       labelNames: ['reason'] as const,
@@ -195,6 +207,11 @@ export class EdgeMetrics {
   /** Records an object fetch answered by another origin than the first one asked. */
   replicaFailover(kind: string): void {
     this.failovers[kind] = (this.failovers[kind] ?? 0) + 1;
+  }
+
+  /** Records one object fetch of a multi-worker edge by how it went. */
+  peerRequest(result: 'peer' | 'owner' | 'fallback'): void {
+    this.peerRequests[result]++;
   }
 
   /** Records how long one edge-to-origin request took, in seconds. */

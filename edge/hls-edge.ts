@@ -11,6 +11,7 @@ import { CoalescingCache, type CacheSubscriber } from './coalescing-cache.ts';
 import { sendError } from './edge-errors.ts';
 import { EdgeMetrics } from './edge-metrics.ts';
 import { createFailoverFetch, NEGATIVE_TTL_MS, PLAYLIST_TTL_MS, staticRouter, type FetchRouter } from './failover-fetch.ts';
+import { createPeerFetch, PeerServer, peerSocketPath, type EdgePeers, type PeerFetch } from './peer-fetch.ts';
 import { createReplicaRouter, type ReplicaRouter } from './replica-router.ts';
 import { ResponseWriter, StreamedResponse } from './response-writer.ts';
 import { StalePlaylists } from './stale-playlists.ts';
@@ -21,6 +22,8 @@ export type HlsEdgeDeps = {
   config: Config;
   logger: Logger;
   registry: Registry;
+  /** The other workers of this machine (more than one worker): objects another worker owns are asked of it. */
+  peers?: EdgePeers;
 } & (
   | {
       /** Origin base URLs (e.g. `http://origin:9000`), tried in order for every event (all-in-one, `--origin`). */
@@ -115,6 +118,22 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
   });
   const fetchUpstream = createFailoverFetch<HlsObject>({ router, metrics, stale, logger: log, timeoutMs: baseTimeoutMs, heldTimeoutMs });
   const count = metrics.count;
+  // Several workers on one machine: each object is fetched from origins by its owner worker only.
+  const peers = deps.peers !== undefined && deps.peers.count > 1 ? deps.peers : undefined;
+  let peerFetch: PeerFetch<HlsObject> | undefined;
+  let peerServer: PeerServer | undefined;
+  if (peers !== undefined) {
+    peerFetch = createPeerFetch<HlsObject>({
+      peers,
+      fetchUpstream,
+      stale,
+      timeoutMs: heldTimeoutMs + baseTimeoutMs,
+      count: (result) => metrics.peerRequest(result),
+      logger: log,
+    });
+    peerServer = new PeerServer(peerSocketPath(peers.dir, peers.index), (req, res) => handle(req, res));
+  }
+  const fetchObject = peerFetch?.fetch ?? fetchUpstream;
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     metrics.track(req.socket);
@@ -154,13 +173,13 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
       const s = stale.find(obj);
       if (s !== undefined) {
         out.serveStale(s, res, obj.kind, isHead);
-        cache.subscribe(obj.cacheKey, (sink, signal) => fetchUpstream(obj, sink, signal), IGNORE);
+        cache.subscribe(obj.cacheKey, (sink, signal) => fetchObject(obj, sink, signal), IGNORE);
         return;
       }
     }
 
     const writer = new StreamedResponse(out, obj, res, isHead, ifNoneMatch);
-    writer.subscription = cache.subscribe(obj.cacheKey, (sink, signal) => fetchUpstream(obj, sink, signal), writer);
+    writer.subscription = cache.subscribe(obj.cacheKey, (sink, signal) => fetchObject(obj, sink, signal), writer);
     if (res.destroyed || req.destroyed) writer.onClose();
     else res.once('close', writer.onClose);
   }
@@ -173,10 +192,13 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
       if (running) return;
       running = true;
       origins.start();
+      await peerServer?.start();
     },
     async stop() {
       // Unconditional: a request handled before start() opens pool connections that stop must still close.
       running = false;
+      await peerServer?.stop();
+      await peerFetch?.close();
       cache.clear();
       stale.clear();
       replicaRouter?.clear();
