@@ -2,88 +2,32 @@
 // through the part of its API used here, plus what a fault needs on top (a node's process by placement id, the
 // edge a viewer uses, a machine-like kill that takes the node's ffmpeg children with it).
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import {
+  clusterLayout,
+  startCluster,
+  type Cluster,
+  type ClusterOptions,
+  type ClusterProcessInfo,
+  type RoleGroup,
+} from '../../scripts/cluster/cluster.ts';
 
-/** One process of the cluster (scripts/cluster/cluster.ts ClusterProcessInfo). */
-export interface ClusterProcess {
-  /** The `--role` value, or `haproxy`, `redis`, `postgres`. */
-  role: string;
-  /** `<group>-<n>` for role processes, also their ONAIR_NODE_ID; `haproxy`, `redis`, `postgres`. */
-  name: string;
-  pid: number | undefined;
-  url: string;
-  rtmp?: string;
-  originUrl?: string;
+/** A running cluster, as scripts/cluster/cluster.ts starts it. */
+export type FaultCluster = Cluster;
+
+/** Options of startCluster; `layout` may also extend the launcher's default layout (clusterLayout()). */
+export interface FaultClusterOptions extends Omit<ClusterOptions, 'layout'> {
+  layout?: RoleGroup[] | ((defaults: RoleGroup[]) => RoleGroup[]);
 }
 
-/** A group of role processes (scripts/cluster/cluster.ts RoleGroup). */
-export interface ClusterRoleGroup {
-  name: string;
-  role: string;
-  count: number;
-  backends: ('ingest' | 'edge' | 'control')[];
-  origin?: boolean;
-  env?: (ctx: { originUrls: string[] }) => Record<string, string>;
-}
-
-/** A running cluster (scripts/cluster/cluster.ts Cluster). */
-export interface FaultCluster {
-  http: string;
-  rtmp: string;
-  redis: string;
-  database: string;
-  readonly processes: ClusterProcess[];
-  envOf(name: string): Record<string, string>;
-  logOf(name: string): string;
-  kill(name: string, signal?: NodeJS.Signals): Promise<void>;
-  restart(name: string): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** Options passed to startCluster (the subset used here); `layout` may extend the launcher's own default layout. */
-export interface FaultClusterOptions {
-  layout?: ClusterRoleGroup[] | ((defaults: ClusterRoleGroup[]) => ClusterRoleGroup[]);
-  logLevel?: string;
-  env?: Record<string, string>;
-  onLog?: (name: string, line: string) => void;
-  onEvent?: (message: string) => void;
-  startTimeoutMs?: number;
-}
-
-/**
- * The cluster of issue 12 (2 ingests, 3 origins, 2 edges, 1 control) as scripts/cluster/cluster.ts lays it out; used
- * only if that module stops exporting clusterLayout().
- */
-export function defaultLayout(): ClusterRoleGroup[] {
-  return [
-    { name: 'origin', role: 'origin', count: 3, backends: [], origin: true },
-    { name: 'ingest', role: 'ingest', count: 2, backends: ['ingest'] },
-    { name: 'edge', role: 'edge', count: 2, backends: ['edge'] },
-    { name: 'control', role: 'control', count: 1, backends: ['control'] },
-  ];
-}
-
-/**
- * Starts the cluster through scripts/cluster/cluster.ts (branch `cluster`; imported at run time, so that this
- * compiles before that branch is merged).
- */
+/** Starts the local cluster (scripts/cluster/cluster.ts), with the default layout or one derived from it. */
 export async function startFaultCluster(options: FaultClusterOptions): Promise<FaultCluster> {
-  const path = join(import.meta.dirname, '..', '..', 'scripts', 'cluster', 'cluster.ts');
-  let mod: { startCluster?: (o: object) => Promise<FaultCluster>; clusterLayout?: () => ClusterRoleGroup[] };
-  try {
-    mod = (await import(pathToFileURL(path).href)) as typeof mod;
-  } catch (err) {
-    throw new Error(`cannot load the cluster launcher ${path} (merge branch cluster): ${(err as Error).message}`, { cause: err });
-  }
-  if (typeof mod.startCluster !== 'function') throw new Error(`${path} exports no startCluster()`);
-  const defaults = typeof mod.clusterLayout === 'function' ? mod.clusterLayout() : defaultLayout();
+  const defaults = clusterLayout();
   const layout = typeof options.layout === 'function' ? options.layout(defaults) : (options.layout ?? defaults);
-  return mod.startCluster({ ...options, layout });
+  return startCluster({ ...options, layout });
 }
 
 /** The process a placement names: its node id is the process name (ONAIR_NODE_ID), else matched by origin URL. */
-export function processForNode(cluster: FaultCluster, node: { id: string; url?: string } | string): ClusterProcess | undefined {
+export function processForNode(cluster: FaultCluster, node: { id: string; url?: string } | string): ClusterProcessInfo | undefined {
   const id = typeof node === 'string' ? node : node.id;
   const url = typeof node === 'string' ? undefined : node.url?.replace(/\/+$/, '');
   return (
