@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { RenditionPackager, type PackagerOptions } from './packager.ts';
 import { renderMasterPlaylist, renderMediaPlaylist } from './playlist.ts';
 import { fmp4FixtureFragments, shiftFragment } from '../test/support/fmp4-fixture.ts';
+import HLS from 'hls-parser';
 
 const { init, fragments } = fmp4FixtureFragments();
 /** The timeline's zero: the epoch, so that msns are small (msn = floor(zero / target) + floor(t / target)). */
@@ -130,6 +131,20 @@ describe('playlists as text', () => {
         '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-6.3.m4s"',
       ),
     );
+  });
+
+  it('GAP entries count among the three segments that may carry parts (RFC 8216bis 4.4.4.9, as players count)', () => {
+    // The old session ends on a short segment, one GAP, then a new session's first part: seg-2 starts within three
+    // target durations of the end but is the fourth listed segment, so its parts are not listed.
+    const p = packaged([
+      { atMs: T0, parts: 14 },
+      { atMs: T0 + 10_000, parts: 1 },
+    ]);
+    const text = renderMediaPlaylist(p, { lowLatency: true });
+    assert.ok(text.includes('#EXTINF:2.000,\n#EXT-X-GAP\nseg-4.m4s\n'), text);
+    assert.ok(text.includes('URI="part-3.0.m4s"') && !text.includes('URI="part-2.'), text);
+    HLS.setOptions({ strictMode: true, silent: true });
+    assert.doesNotThrow(() => HLS.parse(text));
   });
 
   it('a reconnect after longer than the window: the old session leaves the playlist at once', () => {

@@ -150,9 +150,9 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
     startsAgo.push(t);
     t -= s.durationSec;
   });
-  // Parts are listed for the open segment and for complete ones starting within 3 target durations of
-  // the end, at most the last two (with the open or the hinted segment, three segments carry parts).
-  const lastComplete = segments.findLastIndex((s) => s.complete);
+  // Parts are listed for the open segment and for complete ones starting within 3 target durations of the end, at
+  // most the two msns before the hinted one: with it, three listed segments carry parts, GAP entries counted
+  // (a player counts every listed segment).
   let skipped = 0;
   if (ll && opts.skip) {
     while (
@@ -186,7 +186,7 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
     if (s.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
     if (i === skipped || segments[i - 1]!.run !== s.run) lines.push(`#EXT-X-MAP:URI="${initUri(s.run)}"`);
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.programDateTimeMs).toISOString()}`);
-    if (ll && (!s.complete || (startsAgo[i]! <= 3 * td + 1e-6 && i >= lastComplete - 1))) {
+    if (ll && (!s.complete || (startsAgo[i]! <= 3 * td + 1e-6 && p.nextPart.msn - s.msn <= 2))) {
       s.parts.forEach((part, index) => {
         lines.push(
           `#EXT-X-PART:DURATION=${f3(part.durationSec)},URI="${partUri(s.msn, index)}"${part.independent ? ',INDEPENDENT=YES' : ''}`,
