@@ -75,10 +75,23 @@ function ttlOf(headers: Record<string, string>, age: string | undefined): number
   return Math.max(0, Number(m[1]) - (Number(age) || 0)) * 1000;
 }
 
-/** Errors raised before the owner sent a head: it is not there (no socket, refused, reset, closed). */
+/** Errors raised before the owner sent a head that mean it is not there (no socket, refused, reset, closed). */
+const UNREACHABLE = new Set([
+  'ENOENT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+/**
+ * True when the owner is not there, so this worker asks origins itself. An owner that is there but slow (a held
+ * request, origins timing out behind it) is not: asking origins again would only double the wait.
+ */
 function unreachable(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return code !== undefined && code !== 'UND_ERR_ABORTED';
+  return UNREACHABLE.has((err as { code?: string }).code ?? '');
 }
 
 /** Builds the fetch that asks an object's owner worker, or origins for an object this worker owns. */
@@ -117,7 +130,10 @@ export function createPeerFetch<R extends FetchRequest>(opts: PeerFetchOptions<R
         signal,
       });
     } catch (err) {
-      if (signal.aborted || !unreachable(err)) throw err;
+      if (signal.aborted) throw err;
+      if ((err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT')
+        throw new UpstreamError(504, 'owner worker did not answer in time');
+      if (!unreachable(err)) throw err;
       count('fallback');
       log.warn({ owner, path: obj.upstreamPath, err: (err as Error).message }, 'owner worker unreachable; asking origins');
       return fetchUpstream(obj, sink, signal);
