@@ -13,7 +13,7 @@ import type { Logger } from '../lib/logger.ts';
 import { AggregatorRegistry, createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import { ServiceGroup, service, type Service, type StopErrorHandler } from '../lib/lifecycle.ts';
 import { httpService } from '../lib/http.ts';
-import { createStore, type Store } from '../lib/store/db.ts';
+import { createStore, type Db, type Store } from '../lib/store/db.ts';
 import { TrustedProxies } from '../lib/client-address.ts';
 import { jsonErrorHandler } from '../lib/express-errors.ts';
 import { createKeySealer } from '../lib/key-seal.ts';
@@ -497,7 +497,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
         db,
         trustedProxies,
         eventExists: async (id) => (await events.byId(id)) !== undefined,
-        overlays: (id) => readViewerOverlays({ db, events, overlays: new OverlayService(db, createViewerSignals({ logger: log })) }, id),
+        overlays: storedOverlays(db, events, log),
       });
       s.add('chat bus', chatBus(chat));
     }
@@ -522,20 +522,14 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
         },
       };
     } else {
-      const whipApp = whip
-        ? express()
-            .disable('x-powered-by')
-            .set('trust proxy', (addr: string) => trustedProxies.trusts(addr))
-            .use('/whip', whip.router)
-            .use(jsonErrorHandler(log))
-        : undefined;
+      const whipRoutes = whip ? whipApp(whip, trustedProxies, log) : undefined;
       server = createServer(
         createHttpFront({
           role: name,
           registry,
           metricsToken: config.metricsToken,
           ...(edge ? { edge } : {}),
-          ...(whipApp ? { whip: whipApp } : {}),
+          ...(whipRoutes ? { whip: whipRoutes } : {}),
           health: () => ({
             node: nodeId,
             ...(edge ? { origins: edge.upstreams() } : {}),
@@ -584,18 +578,14 @@ function composeOrigin(stage: Stage, config: Config, logger: Logger): RolePorts 
       },
     });
     origin = parts.origin;
-    const whipApp = express()
-      .disable('x-powered-by')
-      .set('trust proxy', (addr: string) => trustedProxies.trusts(addr))
-      .use('/whip', parts.whip.router)
-      .use(jsonErrorHandler(logger));
+
     const server = createServer(
       createHttpFront({
         role: 'ingest,origin',
         registry,
         metricsToken: config.metricsToken,
         health: () => ({ originUrl: parts.origin.url }),
-        whip: whipApp,
+        whip: whipApp(parts.whip, trustedProxies, logger),
       }),
     );
     tuneServer(server);
@@ -667,8 +657,6 @@ function composeEdgeProcess(
     stage.later('chat', (s) => {
       const db = store.db;
       const events = new EventService(db);
-      // Only read here: no signals to send.
-      const overlays = new OverlayService(db, createViewerSignals({ logger }));
       chat = createChatRole({
         config,
         logger: logger.child({ part: 'chat' }),
@@ -676,7 +664,7 @@ function composeEdgeProcess(
         db,
         trustedProxies: new TrustedProxies(config.trustedProxies),
         eventExists: async (id) => (await events.byId(id)) !== undefined,
-        overlays: (id) => readViewerOverlays({ db, events, overlays }, id),
+        overlays: storedOverlays(db, events, logger),
       });
       s.add('chat bus', chatBus(chat));
     });
@@ -704,4 +692,19 @@ function composeEdgeProcess(
 /** How an edge finds its origins, for its start-up log line: a fixed count, or the pool's placements. */
 function originsOf(config: Config): string {
   return config.originUrls.length ? `${config.originUrls.length} fixed` : 'placements (Redis)';
+}
+
+/** The WHIP routes of a single-role HTTP port: client addresses by the trusted-proxy rule, errors as JSON. */
+function whipApp(whip: WhipIngest, trustedProxies: TrustedProxies, logger: Logger): express.Express {
+  return express()
+    .disable('x-powered-by')
+    .set('trust proxy', (addr: string) => trustedProxies.trusts(addr))
+    .use('/whip', whip.router)
+    .use(jsonErrorHandler(logger));
+}
+
+/** Overlays for joining viewers on a node without a control plane: read from the shared store (operators set them elsewhere; no signals sent). */
+function storedOverlays(db: Db, events: EventService, logger: Logger): (eventId: string) => ReturnType<typeof readViewerOverlays> {
+  const overlays = new OverlayService(db, createViewerSignals({ logger }));
+  return (id) => readViewerOverlays({ db, events, overlays }, id);
 }
