@@ -43,9 +43,11 @@ export function startFfmpegProcess(opts: FfmpegProcessOptions): FfmpegProcess {
   let killTimer: NodeJS.Timeout | undefined;
   void closed.then(() => clearTimeout(killTimer));
   const stop = () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    // A spawn that failed (no pid) must never be signalled: until its 'error' tick, Node's kill() would reach pid 0,
+    // the caller's whole process group.
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    killTimer ??= setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs);
+    killTimer ??= setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), opts.killAfterMs);
     killTimer.unref();
   };
   return { child, closed, stop };
