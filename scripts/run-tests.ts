@@ -25,6 +25,7 @@ const folders = [
   'deploy',
   'test/e2e',
   'test/faults',
+  'test/hostile',
 ];
 /** Test files that start an external process or a browser. */
 const NEEDS_PROCESS = /\.(ffmpeg|chromium|redis|postgres)\.test\.ts$/;
