@@ -18,7 +18,14 @@ import { RoleConfigError } from './roles.ts';
 const logger = createLogger('silent');
 
 function configFor(dataDir: string, env: Record<string, string> = {}) {
-  return loadConfig({ ONAIR_HOST: '127.0.0.1', ONAIR_HTTP_PORT: '0', ONAIR_RTMP_PORT: '0', ONAIR_SRT_PORT: '0', ONAIR_DATA_DIR: dataDir, ...env });
+  return loadConfig({
+    ONAIR_HOST: '127.0.0.1',
+    ONAIR_HTTP_PORT: '0',
+    ONAIR_RTMP_PORT: '0',
+    ONAIR_SRT_PORT: '0',
+    ONAIR_DATA_DIR: dataDir,
+    ...env,
+  });
 }
 
 /** A port held by someone else on 127.0.0.1. */
