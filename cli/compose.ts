@@ -364,6 +364,7 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
         bus: chat.backend.bus,
         origin: { stream: (id) => origin.stream(id) },
         nodeId: 'all',
+        srtPort: () => srt?.port,
         viewerCount: (id) => chat.gateway.viewerCount(id),
         loginLimiter: chat.backend.attempts,
         chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },

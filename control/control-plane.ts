@@ -57,6 +57,8 @@ export interface ControlPlaneDeps {
   placements?: PlacementSource;
   /** This node's id, named in logs and command reply channels (default `control`). */
   nodeId?: string;
+  /** The SRT ingest's bound port in this process (all-in-one), for the SRT URLs; default: ONAIR_SRT_PORT. */
+  srtPort?: () => number | undefined;
   /** How long a command waits for its owners' acks (default ACK_TIMEOUT_MS by bus kind). */
   commandAckTimeoutMs?: number;
   /** How often ad breaks made by any node are checked for their start or end (default 1000 ms). */
@@ -187,7 +189,7 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     ended: (e: EventRecord) => status.notify('event.ended', e),
     ingestUrls: (e, streamKey) => {
       const { rtmpUrl, whipUrl } = eventUrls(server, e);
-      const srtUrl = srtPublishUrl(server, streamKey);
+      const srtUrl = srtPublishUrl({ ...server, srtPort: deps.srtPort?.() ?? server.srtPort }, streamKey);
       return { rtmpUrl, whipUrl, ...(srtUrl ? { srtUrl } : {}) };
     },
   });
