@@ -374,9 +374,17 @@ export function createSrtIngest(deps: SrtIngestDeps): SrtIngest {
     const events = Buffer.alloc(8 * MAX_EVENTS);
     return new Promise<void>((resolve) => {
       const wait = () => {
+        const calledAt = Date.now();
         srt!.epoll_uwait.async(eid!, events, MAX_EVENTS, POLL_MS, (err, n) => {
           if (stopped) return resolve();
-          if (err) log.error({ err }, 'srt poll failed');
+          if (err || n < 0) {
+            // A failing wait that returns at once must not spin (libsrt's error is the worker thread's: not readable here).
+            if (err) log.error({ err }, 'srt poll failed');
+            if (Date.now() - calledAt < POLL_MS / 2) {
+              setTimeout(wait, POLL_MS).unref();
+              return;
+            }
+          }
           for (let i = 0; i < (n > 0 ? n : 0); i++) {
             const fd = events.readInt32LE(i * 8);
             const ev = events.readInt32LE(i * 8 + 4);
