@@ -18,7 +18,14 @@ import { RoleConfigError } from './roles.ts';
 const logger = createLogger('silent');
 
 function configFor(dataDir: string, env: Record<string, string> = {}) {
-  return loadConfig({ ONAIR_HOST: '127.0.0.1', ONAIR_HTTP_PORT: '0', ONAIR_RTMP_PORT: '0', ONAIR_DATA_DIR: dataDir, ...env });
+  return loadConfig({
+    ONAIR_HOST: '127.0.0.1',
+    ONAIR_HTTP_PORT: '0',
+    ONAIR_RTMP_PORT: '0',
+    ONAIR_SRT_PORT: '0',
+    ONAIR_DATA_DIR: dataDir,
+    ...env,
+  });
 }
 
 /** A port held by someone else on 127.0.0.1. */
@@ -94,9 +101,11 @@ test('all-in-one: every role on one port, started in dependency order and stoppe
         'all-in-one/http',
         'all-in-one/chat gateway',
         'all-in-one/rtmp',
+        'all-in-one/srt',
       ]);
       assert.notEqual(node.httpPort, 0);
       assert.notEqual(node.rtmpPort, 0);
+      assert.ok(node.srtPort !== undefined && node.srtPort !== 0);
       const health = await fetch(`http://127.0.0.1:${node.httpPort}/healthz`, { headers: { connection: 'close' } });
       assert.deepEqual(await health.json(), { status: 'ok', role: 'all' });
     } finally {
@@ -120,6 +129,7 @@ test('origin role: store, origin, ingests and the HTTP port; the RTMP port taken
         'origin role/whip',
         'origin role/http',
         'origin role/rtmp',
+        'origin role/srt',
       ]);
       assert.ok(!existsSync(join(dir, 'onair.sqlite-wal')), 'the store was closed');
       // The HTTP port had been bound before the RTMP one failed: it is free again.

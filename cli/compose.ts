@@ -34,6 +34,7 @@ import { createEventStatusWriter } from '../control/event-status.ts';
 import { createRealtimeBackend } from '../chat/backend.ts';
 import { addControlNode } from './control-node.ts';
 import type { RtmpIngest } from '../ingest/rtmp-ingest.ts';
+import type { SrtIngest } from '../ingest/srt-ingest.ts';
 import type { WhipIngest } from '../ingest/whip-ingest.ts';
 import type { IngestDeps } from '../ingest/feed.ts';
 import { createHlsEdge } from '../edge/hls-edge.ts';
@@ -65,6 +66,8 @@ export interface OnairNode extends Service {
   readonly httpPort: number;
   /** The RTMP port of the roles that ingest (the bound one once started). */
   readonly rtmpPort: number | undefined;
+  /** The SRT (UDP) port of the roles that ingest once started; undefined when SRT is off or before. */
+  readonly srtPort: number | undefined;
   /** Where edges pull HLS from, for the roles that run an origin (set once started). */
   readonly originUrl: string | undefined;
   /** Every service's name in start order; those built from the open store (`stage/name`) are listed once started. */
@@ -151,6 +154,9 @@ export function composeNode(config: Config, logger: Logger): OnairNode {
     get rtmpPort() {
       return ports.rtmpPort?.();
     },
+    get srtPort() {
+      return ports.srtPort?.();
+    },
     get originUrl() {
       return ports.originUrl?.();
     },
@@ -183,6 +189,7 @@ function composeRoles(stage: Stage, config: Config, logger: Logger): RolePorts {
 interface RolePorts {
   httpPort(): number;
   rtmpPort?(): number;
+  srtPort?(): number | undefined;
   originUrl?(): string;
   started?(): Promise<void> | void;
 }
@@ -198,7 +205,7 @@ function ffmpegCheck(config: Config, logger: Logger): Service {
   );
 }
 
-/** The origin and the two ingests that feed it; the caller adds the RTMP ingest last (it opens a public port). */
+/** The origin and the ingests that feed it; the caller adds the RTMP and SRT ingests last (they open public ports). */
 function addOriginAndIngests(
   stage: Stage,
   deps: {
@@ -209,7 +216,10 @@ function addOriginAndIngests(
     bindHost: string;
     onStatus(eventId: string, status: 'live' | 'offline'): void;
   } & Pick<IngestDeps, 'onHealth'>,
-): { origin: Origin; rtmp: RtmpIngest; whip: WhipIngest } & Pick<ReturnType<typeof createIngests>, 'publishers' | 'disconnect'> {
+): { origin: Origin; rtmp: RtmpIngest; whip: WhipIngest; srt: SrtIngest } & Pick<
+  ReturnType<typeof createIngests>,
+  'publishers' | 'disconnect'
+> {
   const { config, logger, registry, events } = deps;
   const origin = stage.add(
     'origin',
@@ -224,7 +234,7 @@ function addOriginAndIngests(
       },
     }),
   );
-  const { rtmp, whip, publishers, disconnect } = createIngests({
+  const { rtmp, whip, srt, publishers, disconnect } = createIngests({
     config,
     logger: logger.child({ role: 'ingest' }),
     registry,
@@ -234,7 +244,7 @@ function addOriginAndIngests(
     ...(deps.onHealth ? { onHealth: deps.onHealth } : {}),
   });
   stage.add('whip', whip);
-  return { origin, rtmp, whip, publishers, disconnect };
+  return { origin, rtmp, whip, srt, publishers, disconnect };
 }
 
 /** The viewer WebSocket gateway on `server`; added after the HTTP port so that it stops (closing WebSockets, which hold the server open) before the port closes. */
@@ -270,6 +280,7 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
   const store = stage.add('store', createStore(config));
   let http = { port: config.httpPort };
   let rtmp = { port: config.rtmpPort };
+  let srt: SrtIngest | undefined;
   stage.later('all-in-one', (s) => {
     const db = store.db;
     // Keys kept for their one reveal are sealed with a key derived from the server secret (same on every node).
@@ -353,6 +364,7 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
         bus: chat.backend.bus,
         origin: { stream: (id) => origin.stream(id) },
         nodeId: 'all',
+        srtPort: () => srt?.port,
         viewerCount: (id) => chat.gateway.viewerCount(id),
         loginLimiter: chat.backend.attempts,
         chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
@@ -366,11 +378,13 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
       chatGateway(() => chat, server, logger.child({ role: 'chat' }), config),
     );
     rtmp = s.add('rtmp', ingest.rtmp);
+    srt = s.add('srt', ingest.srt);
   });
   return {
     httpPort: () => http.port,
     rtmpPort: () => rtmp.port,
-    started: () => logger.info({ httpPort: http.port, rtmpPort: rtmp.port }, 'onair is up'),
+    srtPort: () => srt?.port,
+    started: () => logger.info({ httpPort: http.port, rtmpPort: rtmp.port, srtPort: srt?.port }, 'onair is up'),
   };
 }
 
@@ -397,6 +411,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
   const store = stage.add('store', createStore(config));
   let http = { port: config.httpPort };
   let rtmp: { port: number } | undefined;
+  let srt: SrtIngest | undefined;
   let origin: Origin | undefined;
   stage.later('cluster', (s) => {
     const db = store.db;
@@ -443,6 +458,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
     }
     let whip: WhipIngest | undefined;
     let rtmpIngest: RtmpIngest | undefined;
+    let srtIngest: SrtIngest | undefined;
     if (roles.has('ingest')) {
       // The owning ingest is the one writer of its event's status (with its webhooks and viewer signal).
       const status = createEventStatusWriter({ db, events, signals: createViewerSignals({ bus: pool.bus, logger: log }), config });
@@ -480,6 +496,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
       });
       whip = s.add('whip', ingests.whip);
       rtmpIngest = ingests.rtmp;
+      srtIngest = ingests.srt;
       s.add(
         'ingest commands',
         createIngestCommandReceiver({ bus: pool.bus, logger: log, nodeId, publishers: ingests.publishers, disconnect: ingests.disconnect }),
@@ -546,12 +563,17 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
         chatGateway(() => chat, server, log.child({ role: 'chat' }), config),
       );
     if (rtmpIngest) rtmp = s.add('rtmp', rtmpIngest);
+    if (srtIngest) srt = s.add('srt', srtIngest);
   });
   return {
     httpPort: () => http.port,
-    ...(roles.has('ingest') ? { rtmpPort: () => rtmp?.port ?? config.rtmpPort } : {}),
+    ...(roles.has('ingest') ? { rtmpPort: () => rtmp?.port ?? config.rtmpPort, srtPort: () => srt?.port } : {}),
     ...(roles.has('origin') ? { originUrl: () => origin?.url ?? '' } : {}),
-    started: () => log.info({ roles: name, httpPort: http.port, rtmpPort: rtmp?.port, originUrl: origin?.url }, 'onair cluster node is up'),
+    started: () =>
+      log.info(
+        { roles: name, httpPort: http.port, rtmpPort: rtmp?.port, srtPort: srt?.port, originUrl: origin?.url },
+        'onair cluster node is up',
+      ),
   };
 }
 
@@ -564,6 +586,7 @@ function composeOrigin(stage: Stage, config: Config, logger: Logger): RolePorts 
   const store = stage.add('store', createStore(config));
   let http = { port: config.httpPort };
   let rtmp = { port: config.rtmpPort };
+  let srt: SrtIngest | undefined;
   let origin: Origin | undefined;
   stage.later('origin role', (s) => {
     const events = new EventService(store.db, { latencyMode: config.defaultLatencyMode });
@@ -591,12 +614,15 @@ function composeOrigin(stage: Stage, config: Config, logger: Logger): RolePorts 
     tuneServer(server);
     http = s.add('http', httpService(server, { port: config.httpPort, host: config.host }));
     rtmp = s.add('rtmp', parts.rtmp);
+    srt = s.add('srt', parts.srt);
   });
   return {
     httpPort: () => http.port,
     rtmpPort: () => rtmp.port,
+    srtPort: () => srt?.port,
     originUrl: () => origin?.url ?? '',
-    started: () => logger.info({ httpPort: http.port, originUrl: origin?.url, rtmpPort: rtmp.port }, 'onair origin is up'),
+    started: () =>
+      logger.info({ httpPort: http.port, originUrl: origin?.url, rtmpPort: rtmp.port, srtPort: srt?.port }, 'onair origin is up'),
   };
 }
 

@@ -14,7 +14,7 @@ import type { OperatorRole } from '../lib/store/schema.ts';
 import { readPassword } from './read-password.ts';
 import { RoleConfigError } from './roles.ts';
 import { runningServer, storeLabel, writeServerCard } from './server-file.ts';
-import { eventUrls, publicBase } from '../control/public-urls.ts';
+import { configuredSrtPort, eventUrls, publicBase, srtPublishUrl } from '../control/public-urls.ts';
 
 /** Usage of each command, by `command subcommand`. */
 const commandUsage: Record<string, string> = {
@@ -67,6 +67,7 @@ class UsageError extends Error {
 interface Target {
   publicUrl: string;
   rtmpPort: number;
+  srtPort: number | undefined;
 }
 
 /**
@@ -75,7 +76,7 @@ interface Target {
  */
 function resolveTarget(config: Config, withUrls: boolean): Target {
   const store = storeLabel(config);
-  const own: Target = { publicUrl: publicBase(config, config.httpPort), rtmpPort: config.rtmpPort };
+  const own: Target = { publicUrl: publicBase(config, config.httpPort), rtmpPort: config.rtmpPort, srtPort: configuredSrtPort(config) };
   const server = runningServer(config.dataDir);
   const say = (line: string) => process.stderr.write(`onair: ${line}\n`);
   if (server === undefined) {
@@ -95,7 +96,11 @@ function resolveTarget(config: Config, withUrls: boolean): Target {
     return own;
   }
   say(`store: ${store}, used by the running server (pid ${server.pid})${withUrls ? `; public URL ${server.publicUrl}` : ''}`);
-  return { publicUrl: server.publicUrl, rtmpPort: server.rtmpPort };
+  return {
+    publicUrl: server.publicUrl,
+    rtmpPort: server.rtmpPort,
+    srtPort: typeof server.srtPort === 'number' ? server.srtPort : undefined,
+  };
 }
 
 async function withEvents<T>(config: Config, fn: (events: EventService) => Promise<T>): Promise<T> {
@@ -145,9 +150,13 @@ async function main(argv: string[]): Promise<void> {
     }
     await server.start();
     if (server.role === 'ingest,origin')
-      removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: config.rtmpPort }, cardError);
+      removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: config.rtmpPort, srtPort: server.srtPort }, cardError);
     else if (server.role === 'all')
-      removeCard = writeServerCard(config, { httpPort: server.httpPort, rtmpPort: server.rtmpPort ?? config.rtmpPort }, cardError);
+      removeCard = writeServerCard(
+        config,
+        { httpPort: server.httpPort, rtmpPort: server.rtmpPort ?? config.rtmpPort, srtPort: server.srtPort },
+        cardError,
+      );
     let stopping = false;
     const shutdown = (signal: string) => {
       if (stopping) return;
@@ -180,13 +189,23 @@ async function main(argv: string[]): Promise<void> {
       ev.create({ title: values.title!, description: values.description, latencyMode }),
     );
     const urls = eventUrls(target, event);
+    const srtUrl = srtPublishUrl(target, streamKey);
     if (values.json) {
-      console.log(JSON.stringify({ id: event.id, slug: event.slug, streamKey, latencyMode: event.latencyMode, ...urls }));
+      console.log(
+        JSON.stringify({
+          id: event.id,
+          slug: event.slug,
+          streamKey,
+          latencyMode: event.latencyMode,
+          ...urls,
+          ...(srtUrl ? { srtUrl } : {}),
+        }),
+      );
     } else {
       console.log(`event "${event.title}" created (id ${event.id})
   OBS server:   ${urls.rtmpUrl}
   stream key:   ${streamKey}   (shown only now: store it safely)
-  WHIP:         ${urls.whipUrl}
+  WHIP:         ${urls.whipUrl}${srtUrl ? `\n  SRT:          ${srtUrl}   (carries the stream key)` : ''}
   watch:        ${urls.watchUrl}
   HLS:          ${urls.hlsUrl}   (${event.latencyMode === 'low' ? 'low-latency' : 'standard'} HLS)`);
     }

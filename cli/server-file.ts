@@ -12,6 +12,8 @@ export interface ServerCard {
   role: string;
   httpPort: number;
   rtmpPort: number;
+  /** The SRT ingest's bound UDP port; absent when SRT is off. */
+  srtPort?: number;
   /** Base URL viewers use (no trailing slash). */
   publicUrl: string;
   /** The store, as `storeLabel` names it (never with credentials). */
@@ -37,13 +39,18 @@ export function storeLabel(config: Pick<Config, 'dataDir' | 'databaseUrl'>): str
  * Writes the card of this process's server; returns a function that removes it (only if it is still ours). A card
  * that cannot be written (read-only data dir) costs the CLI its hints, not the server its start: `onError` hears of it.
  */
-export function writeServerCard(config: Config, ports: { httpPort: number; rtmpPort: number }, onError: (err: Error) => void): () => void {
+export function writeServerCard(
+  config: Config,
+  ports: { httpPort: number; rtmpPort: number; srtPort: number | undefined },
+  onError: (err: Error) => void,
+): () => void {
   const file = join(config.dataDir, SERVER_CARD);
   const card: ServerCard = {
     pid: process.pid,
     role: config.role.join(','),
     httpPort: ports.httpPort,
     rtmpPort: ports.rtmpPort,
+    ...(ports.srtPort !== undefined ? { srtPort: ports.srtPort } : {}),
     publicUrl: publicBase(config, ports.httpPort),
     store: storeLabel(config),
     startedAt: Date.now(),

@@ -113,10 +113,21 @@ export const configSchema = z
     role: roleList.default(['all']),
     /** Public HTTP port: player, console, API, HLS, WebSocket, WHIP, /metrics, /healthz. 0 picks a free port. */
     httpPort: port.default(8080),
-    /** Address the public HTTP and RTMP servers bind to. */
+    /** Address the public HTTP, RTMP and SRT servers bind to (an IP address for SRT). */
     host: z.string().min(1).default('0.0.0.0'),
     /** RTMP ingest port. */
     rtmpPort: port.default(1935),
+    /** SRT ingest (UDP port `srtPort`): `on`, or `off` for no SRT listener. */
+    srtIngest: z.enum(['on', 'off']).default('on'),
+    /** SRT ingest UDP port (`srt://host:<port>?streamid=publish:<stream key>`). 0 picks a free port. */
+    srtPort: port.default(8890),
+    /**
+     * SRT receive latency in ms: how long the listener waits for a lost packet's retransmission before playing on
+     * without it. The connection uses the larger of this and the publisher's own latency; about 4 × the round trip.
+     */
+    srtLatencyMs: z.number().int().min(20).max(10_000).default(200),
+    /** SRT passphrase (AES encryption, 10–79 characters, libsrt's limits); publishers must give the same. Unset: none. Never logged. */
+    srtPassphrase: z.string().min(10).max(79).optional(),
     /**
      * Extra addresses WHIP ingest offers as ICE host candidates besides the machine's own interfaces: the
      * public IP of a server behind 1:1 NAT, or 127.0.0.1 for a publisher on the same machine.

@@ -50,8 +50,8 @@ export interface EventRoutesDeps {
   viewerCount(eventId: string): number | undefined;
   /** The event was ended by an operator (webhooks, viewer signals). */
   ended(event: EventRecord): Promise<void>;
-  /** RTMP ingest URL and WHIP URL shown on the console. */
-  ingestUrls(event: EventRecord): { rtmpUrl: string; whipUrl: string };
+  /** RTMP ingest URL, WHIP URL and (when SRT is on) the SRT publish URL, which carries `streamKey`, shown on the console. */
+  ingestUrls(event: EventRecord, streamKey: string): { rtmpUrl: string; whipUrl: string; srtUrl?: string };
 }
 
 const statusList = z.enum(['idle', 'live', 'offline', 'ended']);
@@ -268,7 +268,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
         throw err;
       }
       if (!streamKey) throw new ApiError(409, 'key_already_revealed', 'the stream key was revealed already; rotate it to get a new one');
-      return { streamKey, ...deps.ingestUrls(e) };
+      return { streamKey, ...deps.ingestUrls(e, streamKey) };
     },
   });
 
@@ -289,7 +289,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       if (e.status === 'ended') throw new ApiError(409, 'event_ended', 'the event has ended');
       const streamKey = await events.rotateKey(e.id);
       const disconnected = await deps.disconnect(e.id, 'key_rotated');
-      return { streamKey, ...deps.ingestUrls(e), disconnected };
+      return { streamKey, ...deps.ingestUrls(e, streamKey), disconnected };
     },
   });
 

@@ -117,7 +117,14 @@ export const healthSampleSchema = z
   .meta({ id: 'HealthSample' });
 
 /** A stream key and the ingest URLs to use it with. */
-export const streamKeySchema = z.object({ streamKey: z.string(), rtmpUrl: z.string(), whipUrl: z.string() }).meta({ id: 'StreamKey' });
+export const streamKeySchema = z
+  .object({
+    streamKey: z.string(),
+    rtmpUrl: z.string(),
+    whipUrl: z.string(),
+    srtUrl: z.string().optional().meta({ description: 'SRT publish URL, stream key included (absent when the server takes no SRT)' }),
+  })
+  .meta({ id: 'StreamKey' });
 
 /** Live status of one event at a glance. */
 export const eventStatusSchema = z

@@ -274,6 +274,8 @@ test('events: CRUD, visibility, reveal-once, rotate (disconnects), end', async (
   assert.equal(reveal.status, 200);
   const key = reveal.json.streamKey as string;
   assert.equal(await events.authorize(key), e.id);
+  // The SRT URL carries the key in its stream id (default port 8890).
+  assert.equal(reveal.json.srtUrl, `srt://localhost:8890?streamid=publish:${key}`);
   const again = await call('post', `/api/v1/events/${e.id}/stream-key/reveal`, { token: adminToken });
   assert.equal(again.status, 409);
   assert.equal(again.json.error?.code, 'key_already_revealed');
@@ -286,6 +288,7 @@ test('events: CRUD, visibility, reveal-once, rotate (disconnects), end', async (
   assert.equal(await events.authorize(key), undefined, 'old key revoked');
   const newKey = rotated.json.streamKey as string;
   assert.equal(await events.authorize(newKey), e.id);
+  assert.equal(rotated.json.srtUrl, `srt://localhost:8890?streamid=publish:${newKey}`);
 
   assert.equal((await call('delete', `/api/v1/events/${e.id}`, { token: adminToken })).status, 409, 'live event cannot be deleted');
   const ended = await call('post', `/api/v1/events/${e.id}/end`, { token: adminToken });

@@ -32,7 +32,7 @@ import { registerChatRoutes, type ChatRoutesDeps } from '../chat/routes.ts';
 import { OverlayService } from './overlays.ts';
 import { createAdBreaks, type AdBreaks } from './ad-breaks.ts';
 import { createWebhooks, type Webhooks } from './webhooks.ts';
-import { eventUrls, publicBase } from './public-urls.ts';
+import { configuredSrtPort, eventUrls, publicBase, srtPublishUrl } from './public-urls.ts';
 import { createControlCommands, type ControlCommands } from './commands.ts';
 import { createEventStatusWriter } from './event-status.ts';
 import type { Placement, PlacementSource } from '../lib/placement/types.ts';
@@ -57,6 +57,8 @@ export interface ControlPlaneDeps {
   placements?: PlacementSource;
   /** This node's id, named in logs and command reply channels (default `control`). */
   nodeId?: string;
+  /** The SRT ingest's bound port in this process (all-in-one), for the SRT URLs; default: ONAIR_SRT_PORT. */
+  srtPort?: () => number | undefined;
   /** How long a command waits for its owners' acks (default ACK_TIMEOUT_MS by bus kind). */
   commandAckTimeoutMs?: number;
   /** How often ad breaks made by any node are checked for their start or end (default 1000 ms). */
@@ -165,7 +167,7 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     if (n === 0) lastSample.delete(eventId);
     else lastSample.set(eventId, { at: now, viewers: n });
   };
-  const server = { publicUrl: publicBase(config, config.httpPort), rtmpPort: config.rtmpPort };
+  const server = { publicUrl: publicBase(config, config.httpPort), rtmpPort: config.rtmpPort, srtPort: configuredSrtPort(config) };
 
   const router = express.Router();
   router.use(cookieParser(), express.json({ limit: '64kb' }));
@@ -185,9 +187,10 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     principal: (req) => auth.principal(req),
     viewerCount: deps.viewerCount,
     ended: (e: EventRecord) => status.notify('event.ended', e),
-    ingestUrls: (e) => {
+    ingestUrls: (e, streamKey) => {
       const { rtmpUrl, whipUrl } = eventUrls(server, e);
-      return { rtmpUrl, whipUrl };
+      const srtUrl = srtPublishUrl({ ...server, srtPort: deps.srtPort?.() ?? server.srtPort }, streamKey);
+      return { rtmpUrl, whipUrl, ...(srtUrl ? { srtUrl } : {}) };
     },
   });
   registerHealthRoutes(b, { events, health, viewers });

@@ -1,7 +1,7 @@
 // Tests of the public URLs the CLI, the API and webhooks hand out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventUrls, publicBase } from './public-urls.ts';
+import { configuredSrtPort, eventUrls, publicBase, srtPublishUrl } from './public-urls.ts';
 
 test('the public base is ONAIR_PUBLIC_URL without trailing slashes, else localhost on the HTTP port', () => {
   assert.equal(publicBase({ publicUrl: 'https://tv.example.org//' }, 8080), 'https://tv.example.org');
@@ -16,4 +16,12 @@ test("an event's URLs: RTMP on the public host name, WHIP/watch/HLS under the pu
     watchUrl: 'https://tv.example.org:8443/onair/watch/my-show',
     hlsUrl: 'https://tv.example.org:8443/onair/live/ev-123456/master.m3u8',
   });
+});
+
+test('the SRT publish URL carries the key in its stream id; none when SRT is off or its port is picked at start', () => {
+  const server = { publicUrl: 'https://live.example.com', rtmpPort: 1935, srtPort: configuredSrtPort({ srtIngest: 'on', srtPort: 8890 }) };
+  assert.equal(srtPublishUrl(server, 'sk_abc'), 'srt://live.example.com:8890?streamid=publish:sk_abc');
+  assert.equal(configuredSrtPort({ srtIngest: 'off', srtPort: 8890 }), undefined);
+  assert.equal(configuredSrtPort({ srtIngest: 'on', srtPort: 0 }), undefined);
+  assert.equal(srtPublishUrl({ ...server, srtPort: undefined }, 'sk_abc'), undefined);
 });

@@ -7,10 +7,25 @@ export function publicBase(config: Pick<Config, 'publicUrl'>, httpPort: number):
   return (config.publicUrl ?? `http://localhost:${httpPort}`).replace(/\/+$/, '');
 }
 
-/** Where a server answers: its public base URL and its RTMP port. */
+/** Where a server answers: its public base URL, its RTMP port and its SRT port (undefined: no SRT ingest). */
 export interface PublicServer {
   publicUrl: string;
   rtmpPort: number;
+  srtPort?: number | undefined;
+}
+
+/** The SRT port publishers are told: undefined when SRT is off, or when the port is picked at start (0) and not known here. */
+export function configuredSrtPort(config: Pick<Config, 'srtIngest' | 'srtPort'>): number | undefined {
+  return config.srtIngest === 'on' && config.srtPort !== 0 ? config.srtPort : undefined;
+}
+
+/**
+ * Where to publish over SRT with `streamKey`: the key rides in the stream id, so this URL is as secret as the key and
+ * is shown only where the key is. Undefined when the server takes no SRT.
+ */
+export function srtPublishUrl(server: PublicServer, streamKey: string): string | undefined {
+  if (server.srtPort === undefined) return undefined;
+  return `srt://${new URL(server.publicUrl).hostname}:${server.srtPort}?streamid=publish:${streamKey}`;
 }
 
 /** URLs an operator needs for an event: where to publish (RTMP server, WHIP endpoint) and where to watch. */

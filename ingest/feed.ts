@@ -1,4 +1,4 @@
-// The live-feed contract between ingest (RTMP, WHIP) and the origin: one FLV byte stream per publish session.
+// The live-feed contract between ingest (RTMP, WHIP, SRT) and the origin: one FLV byte stream per publish session.
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { IngestStats } from './flv-stats.ts';
@@ -14,9 +14,12 @@ export interface FeedSink {
   open(eventId: string, source: FeedSource): LiveFeed;
 }
 
+/** The protocols publishers come by. */
+export type IngestProtocol = 'rtmp' | 'whip' | 'srt';
+
 /** Who is publishing, and (when the feed's timestamps were shifted onto it) the event's media timeline. */
 export interface FeedSource {
-  protocol: 'rtmp' | 'whip';
+  protocol: IngestProtocol;
   sessionId: string;
   remoteAddress: string;
   /** Timestamps are ms since `zeroMs` (wall clock); `session` is the broadcast's publish session (1, 2, ...). */

@@ -1,9 +1,10 @@
 // Ingest health from a publisher's FLV tags: input bitrate, frame rate, keyframe interval, codecs and late
 // frames, accumulated between two reports.
+import type { IngestProtocol } from './feed.ts';
 
 /** One periodic ingest health report of a publisher. */
 export interface IngestStats {
-  protocol: 'rtmp' | 'whip';
+  protocol: IngestProtocol;
   /** Seconds this report covers. */
   intervalSec: number;
   /** When this publish session started (ms since epoch): a new value means the publisher (re)connected. */

@@ -13,6 +13,7 @@ import type { Config } from '../config/schema.ts';
 import { sendError } from '../lib/http.ts';
 import { ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
 import { FeedRefusal, type IngestDeps, type LiveFeed } from './feed.ts';
+import { reportHealth } from './flv-output.ts';
 import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
 import { createPublisherRegistry } from './publishers.ts';
@@ -83,11 +84,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
         finish(s, 'no media');
         continue;
       }
-      try {
-        deps.onHealth?.(s.eventId, s.stats.take(s.resolution));
-      } catch (err) {
-        log.error({ err, eventId: s.eventId }, 'health report failed');
-      }
+      reportHealth(deps.onHealth, log, s.eventId, s);
     }
   };
 

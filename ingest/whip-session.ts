@@ -20,7 +20,8 @@ import type { MediaStreamTrack, RTCRtpTransceiver } from 'werift';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Counter } from '../lib/metrics.ts';
-import { FlvReader, TagType, isVideoKeyframe, readMetaData } from '../lib/flv.ts';
+import { isVideoKeyframe } from '../lib/flv.ts';
+import { readFlvOutput } from './flv-output.ts';
 import type { FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
 import { startFfmpegProcess, type FfmpegProcess } from '../lib/ffmpeg-process.ts';
 import type { LiveFeed } from './feed.ts';
@@ -253,32 +254,20 @@ export function startFfmpeg(env: SessionEnv, s: Session, f: Forwarding): void {
   s.ffmpeg = ff;
   s.exited = ff.closed.then(() => {});
   ff.child.stdin!.end(ffmpegSdp(f));
-  const reader = new FlvReader();
-  ff.child.stdout!.on('data', (chunk: Buffer) => {
-    if (s.ended || !s.feed) return;
-    try {
-      const hadHeader = reader.header !== undefined;
-      const tags = reader.push(chunk);
-      const out = !hadHeader && reader.header ? [reader.header] : [];
-      for (const tag of tags) {
-        s.stats.observe(tag.raw);
-        if (tag.type === TagType.script) {
-          const meta = readMetaData(tag);
-          if (typeof meta?.width === 'number' && typeof meta.height === 'number') s.resolution = { width: meta.width, height: meta.height };
-        } else if (!s.sawKeyframe && isVideoKeyframe(tag)) {
-          s.sawKeyframe = true;
-        }
-        out.push(tag.raw);
-      }
-      for (const b of out) {
-        s.bytes += b.length;
-        env.bytesTotal.inc({ protocol: 'whip' }, b.length);
-        s.feed.write(b);
-      }
-    } catch (err) {
+  readFlvOutput(ff.child.stdout!, s, {
+    active: () => !s.ended && s.feed !== undefined,
+    onTag: (tag) => {
+      if (!s.sawKeyframe && isVideoKeyframe(tag)) s.sawKeyframe = true;
+    },
+    write: (b) => {
+      s.bytes += b.length;
+      env.bytesTotal.inc({ protocol: 'whip' }, b.length);
+      s.feed!.write(b);
+    },
+    fail: (err) => {
       log.error({ err, eventId: s.eventId }, 'whip feed failed');
       env.finish(s, 'feed_error');
-    }
+    },
   });
   void ff.closed.then(({ code, signal }) => {
     if (!s.ended) env.finish(s, `ffmpeg exited (${signal ?? code})`);

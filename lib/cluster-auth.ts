@@ -142,7 +142,7 @@ export interface FeedRequestMeta {
   /** Node id of the origin the request is for (a header captured for one origin is refused by the others). */
   origin: string;
   /** The publisher's protocol at the ingest. */
-  protocol: 'rtmp' | 'whip';
+  protocol: 'rtmp' | 'whip' | 'srt';
   /** The publish session id at the ingest (for logs). */
   publish: string;
 }
@@ -206,8 +206,8 @@ export function readFeedRequest(
       reason: 'bad_headers',
       message: `${FeedHeader.ingest}, ${FeedHeader.origin} and ${FeedHeader.publish} must be node or session ids`,
     };
-  if (protocol !== 'rtmp' && protocol !== 'whip')
-    return { ok: false, reason: 'bad_headers', message: `${FeedHeader.protocol} must be rtmp or whip` };
+  if (protocol !== 'rtmp' && protocol !== 'whip' && protocol !== 'srt')
+    return { ok: false, reason: 'bad_headers', message: `${FeedHeader.protocol} must be rtmp, whip or srt` };
   const meta: FeedRequestMeta = {
     eventId,
     epoch: Number(epoch),

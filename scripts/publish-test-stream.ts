@@ -1,4 +1,5 @@
-// Publishes an ffmpeg test source with OBS-like settings (x264 CBR, 2 s keyframes, AAC 48 kHz) to an RTMP URL.
+// Publishes an ffmpeg test source with OBS-like settings (x264 CBR, 2 s keyframes, AAC 48 kHz) to an RTMP URL, or
+// as MPEG-TS to an SRT URL (srt://host:8890?streamid=publish:<key>).
 //   tsx scripts/publish-test-stream.ts rtmp://localhost/live/<key> [--duration 60] [--size 1280x720] [--fps 30] [--stamp]
 // --stamp burns the publisher's wall clock into every frame (scripts/bench/stamp.ts) for latency measurement.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -70,7 +71,7 @@ export function testStreamArgs(o: TestStreamOptions): string[] {
     '-ac',
     '2',
     '-f',
-    'flv',
+    o.url.startsWith('srt://') ? 'mpegts' : 'flv',
     o.url,
   ];
 }

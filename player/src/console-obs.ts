@@ -1,4 +1,5 @@
-// "Go live" card of the event page: OBS server URL, stream key (revealed once, copy button), WHIP URL, key rotation.
+// "Go live" card of the event page: OBS server URL, stream key (revealed once, copy button), WHIP URL, SRT URL (it
+// carries the key: shown with it), key rotation.
 import { el } from './dom.ts';
 import { ApiError } from './api.ts';
 import type { ConsoleEvent, StreamKey } from './console-api.ts';
@@ -66,6 +67,16 @@ export function obsCard(ctx: ConsoleContext, event: ConsoleEvent): { root: HTMLE
   keyRow.hidden = true;
   const keyNote = el('p', { className: 'note', attrs: { 'data-role': 'key-note' } });
   const reveal = button('Reveal stream key', 'primary', { 'data-action': 'reveal-key' });
+  // The SRT URL carries the key in its stream id: shown, like the key, only when revealed or rotated.
+  const srt = readonly('', 'srt-url');
+  srt.type = 'password';
+  const srtRow = copyRow('SRT URL', srt, ctx);
+  srtRow.hidden = true;
+  const srtNote = el('p', {
+    className: 'note',
+    attrs: { 'data-role': 'srt-note' },
+    text: 'Reveal or rotate the stream key to see the SRT URL: it carries the key (streamid=publish:<key>).',
+  });
 
   const showKey = (k: StreamKey, why: string): void => {
     key.value = k.streamKey;
@@ -76,6 +87,13 @@ export function obsCard(ctx: ConsoleContext, event: ConsoleEvent): { root: HTMLE
     localStorage.setItem(RTMP_URL_KEY, k.rtmpUrl);
     server.value = obsServerUrl(k.rtmpUrl, window.location.hostname);
     portNote.textContent = '';
+    srt.value = k.srtUrl ?? '';
+    srtRow.hidden = k.srtUrl === undefined;
+    srtNote.textContent =
+      k.srtUrl === undefined
+        ? 'This server takes no SRT.'
+        : 'OBS: Settings → Stream → Service “Custom…”, Server: this URL, Stream Key: empty. Output: keyframe interval 2 s. ' +
+          'Add &latency=<µs> for a longer SRT latency, &passphrase=… if the server asks for one.';
     keyNote.textContent = `${why} It is shown only on this page, only now: copy it into OBS (Settings → Stream → Custom). Lost it? Rotate the key.`;
   };
   reveal.addEventListener('click', () => {
@@ -124,6 +142,7 @@ export function obsCard(ctx: ConsoleContext, event: ConsoleEvent): { root: HTMLE
         copyRow('WHIP URL', whip, ctx),
         el('p', { className: 'note', text: 'Bearer token: the stream key.' }),
       ]),
+      el('details', { className: 'srt' }, [el('summary', { text: 'SRT (OBS, hardware encoders)' }), srtRow, srtNote]),
     ],
     'obs-card',
   );
@@ -137,6 +156,8 @@ export function obsCard(ctx: ConsoleContext, event: ConsoleEvent): { root: HTMLE
       if (ended) {
         keyRow.hidden = true;
         key.value = '';
+        srtRow.hidden = true;
+        srt.value = '';
         keyNote.textContent = 'This event has ended; its keys no longer work.';
       }
     },

@@ -41,6 +41,7 @@ export async function startOnair(env: Record<string, string>, args: string[] = [
     ...process.env,
     ONAIR_HTTP_PORT: String(httpPort),
     ONAIR_RTMP_PORT: String(rtmpPort),
+    ONAIR_SRT_PORT: '0',
     ONAIR_ORIGIN_PORT: String(originPort),
     ONAIR_HOST: '127.0.0.1',
     ONAIR_DATA_DIR: dataDir,

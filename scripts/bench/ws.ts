@@ -105,6 +105,7 @@ async function startOnair(redisUrl: string, dataDir: string, cluster?: { databas
     REDIS_URL: redisUrl,
     ONAIR_HTTP_PORT: String(port),
     ONAIR_RTMP_PORT: String(await freePort()),
+    ONAIR_SRT_PORT: '0',
     ONAIR_HOST: '127.0.0.1',
     ONAIR_DATA_DIR: dataDir,
     ONAIR_LOG_LEVEL: 'warn',

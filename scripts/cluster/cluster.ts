@@ -447,6 +447,8 @@ export function planCluster(input: PlanInput): { processes: PlannedProcess[]; ha
       ONAIR_HOST: '127.0.0.1',
       ONAIR_HTTP_PORT: String(p.httpPort),
       ONAIR_RTMP_PORT: String(p.rtmpPort),
+      // SRT (UDP, which HAProxy does not balance): each ingest on a port of its own, picked at start.
+      ONAIR_SRT_PORT: '0',
       ONAIR_ORIGIN_PORT: String(p.originPort),
       ...(originUrl ? { ONAIR_ORIGIN_ADVERTISE_URL: originUrl } : {}),
       // HAProxy connects from 127.0.0.1: believe its X-Forwarded-For and PROXY headers.

@@ -229,6 +229,9 @@ test('console runs a live show end to end; the viewer page follows', { timeout: 
     },
     10_000,
   );
+  // The SRT URL, which carries the key, is shown with it.
+  const newKey = await op.inputValue('input[name=stream-key]');
+  assert.equal(await op.inputValue('input[name=srt-url]'), `srt://127.0.0.1:${await server.srtPort()}?streamid=publish:${newKey}`);
 
   // End the stream → "ended" in the console and on the viewer page.
   await op.click('[data-action=end]');

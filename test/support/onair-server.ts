@@ -1,5 +1,6 @@
 // Test helper: runs the real onair CLI on free ports in a temp data dir (e2e tests, the hostile suite, benchmarks).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.ts';
@@ -17,6 +18,8 @@ export interface ServerUnderTest {
   dataDir: string;
   env: NodeJS.ProcessEnv;
   child: ChildProcess;
+  /** The SRT ingest's bound UDP port, from the server card (written once every service started). */
+  srtPort(): Promise<number>;
   /** Everything the server logged so far (JSON lines). */
   log(): string;
   /** Runs `onair <args>` against the same data dir and config. */
@@ -47,6 +50,8 @@ async function startServerOnce(env: Record<string, string>): Promise<ServerUnder
     ...process.env,
     ONAIR_HTTP_PORT: String(httpPort),
     ONAIR_RTMP_PORT: String(rtmpPort),
+    // SRT (UDP) on a port the server picks: tests run side by side; srtPort() reads it from the server card.
+    ONAIR_SRT_PORT: '0',
     ONAIR_HOST: '127.0.0.1',
     ONAIR_DATA_DIR: dataDir,
     ONAIR_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
@@ -89,6 +94,11 @@ async function startServerOnce(env: Record<string, string>): Promise<ServerUnder
     dataDir,
     env: fullEnv,
     child,
+    srtPort: () =>
+      waitFor('the SRT port in server.json', () => {
+        const card = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { srtPort?: number };
+        return typeof card.srtPort === 'number' ? card.srtPort : undefined;
+      }),
     log: () => out,
     cli: async (args) =>
       (await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, ...args], { env: fullEnv, cwd: root })).stdout,
