@@ -37,6 +37,8 @@ import type { RtmpIngest } from '../ingest/rtmp-ingest.ts';
 import type { WhipIngest } from '../ingest/whip-ingest.ts';
 import type { IngestDeps } from '../ingest/feed.ts';
 import { createHlsEdge } from '../edge/hls-edge.ts';
+import { RecordingService } from '../control/recordings.ts';
+import { createStorage } from '../lib/storage/index.ts';
 import { createChatRole, type ChatRole } from '../chat/role.ts';
 import { createAllInOneFront } from './all-in-one.ts';
 import { addPool } from './pool.ts';
@@ -208,6 +210,8 @@ function addOriginAndIngests(
     events: EventService;
     bindHost: string;
     onStatus(eventId: string, status: 'live' | 'offline'): void;
+    /** Recordings of this origin's broadcasts (and their replay). */
+    recordings: RecordingService;
   } & Pick<IngestDeps, 'onHealth'>,
 ): { origin: Origin; rtmp: RtmpIngest; whip: WhipIngest } & Pick<ReturnType<typeof createIngests>, 'publishers' | 'disconnect'> {
   const { config, logger, registry, events } = deps;
@@ -218,6 +222,7 @@ function addOriginAndIngests(
       logger,
       registry,
       bindHost: deps.bindHost,
+      recording: { storage: deps.recordings.storage, hooks: deps.recordings.hooks() },
       parent: {
         onStatus: deps.onStatus,
         latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
@@ -286,12 +291,14 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
         async () => {},
       ),
     );
+    const recordings = new RecordingService(db, createStorage(config), config, logger);
     // The closures below use the control plane built further down: they run only once every service started.
     const ingest = addOriginAndIngests(s, {
       config,
       logger,
       registry,
       events,
+      recordings,
       bindHost: '127.0.0.1',
       onStatus: (eventId, status) => {
         control.setStatus(eventId, status).catch((err: Error) => logger.error({ eventId, err: err.message }, 'status update failed'));
@@ -353,6 +360,7 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
         bus: chat.backend.bus,
         origin: { stream: (id) => origin.stream(id) },
         nodeId: 'all',
+        recordings,
         viewerCount: (id) => chat.gateway.viewerCount(id),
         loginLimiter: chat.backend.attempts,
         chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
@@ -572,6 +580,7 @@ function composeOrigin(stage: Stage, config: Config, logger: Logger): RolePorts 
       logger,
       registry,
       events,
+      recordings: new RecordingService(store.db, createStorage(config), config, logger),
       bindHost: config.host,
       onStatus: (eventId, status) => {
         events.setStatus(eventId, status).catch((err: Error) => logger.error({ eventId, err: err.message }, 'status update failed'));

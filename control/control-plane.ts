@@ -23,6 +23,9 @@ import { registerHealthRoutes } from './api-health.ts';
 import { registerOverlayRoutes } from './api-overlays.ts';
 import { registerAdBreakRoutes } from './api-ad-breaks.ts';
 import { registerWebhookRoutes } from './api-webhooks.ts';
+import { registerRecordingRoutes } from './api-recordings.ts';
+import { RecordingService } from './recordings.ts';
+import { createStorage } from '../lib/storage/index.ts';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.ts';
 import { createHealthMonitor, type HealthMonitor, type IngestReport, type TranscodeReport } from './health.ts';
 import { ViewerHistory } from './viewer-history.ts';
@@ -65,6 +68,8 @@ export interface ControlPlaneDeps {
   viewerCount(eventId: string): number | undefined;
   /** Counts login attempts; pass the Redis one in cluster mode so every node shares the limit. Default in-process. */
   loginLimiter?: AttemptLimiter;
+  /** Recordings (the origin's storage in all-in-one mode); default: over the storage ONAIR_STORAGE_URL names. */
+  recordings?: RecordingService;
   /** The chat pieces (chat/role.ts): with them, the chat and moderation routes are served too. */
   chat?: Pick<ChatRoutesDeps, 'tokens' | 'comments' | 'moderation' | 'limiter'>;
 }
@@ -81,6 +86,7 @@ export interface ControlPlane extends Service {
   readonly overlays: OverlayService;
   readonly adBreaks: AdBreaks;
   readonly webhooks: Webhooks;
+  readonly recordings: RecordingService;
   readonly signals: ViewerSignals;
   /** Operator commands to the owners of live events (over the bus). */
   readonly commands: ControlCommands;
@@ -194,6 +200,8 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
   registerOverlayRoutes(b, { events, overlays, adBreaks });
   registerAdBreakRoutes(b, { events, adBreaks });
   registerWebhookRoutes(b, { webhooks });
+  const recordings = deps.recordings ?? new RecordingService(db, createStorage(config), config, logger);
+  registerRecordingRoutes(b, { recordings });
   if (deps.chat) {
     const tokenLimit = { perSec: config.viewerTokensPerSec, burst: config.viewerTokenBurst };
     registerChatRoutes(b, { ...deps.chat, auth, tokenLimit, eventExists: async (id) => (await events.byId(id)) !== undefined });
@@ -226,6 +234,7 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     overlays,
     adBreaks,
     webhooks,
+    recordings,
     signals,
     commands,
     openapi,
