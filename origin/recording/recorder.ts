@@ -72,6 +72,8 @@ export class Recorder {
   #manifestWriting = false;
   #manifestDirty = false;
   #endedAtMs: number | undefined;
+  /** Settles once begin() answered. */
+  readonly #decision: Promise<void>;
 
   constructor(deps: {
     eventId: string;
@@ -98,7 +100,7 @@ export class Recorder {
     this.#variants = deps.variants;
     // Paused until begin() says whether to record: what the packagers produce meanwhile waits in the queue.
     this.#queue = new WriteQueue(deps.storage, deps.queue, (reason) => this.#fail(reason), true);
-    void deps.hooks.begin(this.info).then(
+    this.#decision = deps.hooks.begin(this.info).then(
       (record) => this.#decided(record),
       (err: Error) => {
         this.#log.error({ err: err.message }, 'recording not started: could not register it');
@@ -154,13 +156,9 @@ export class Recorder {
   /** The broadcast is over: writes what is queued and the final manifest (waiting at most `timeoutMs`), then reports it ready. */
   async end(timeoutMs = 15_000): Promise<void> {
     if (this.#state === 'ended') return;
-    const was = this.#state;
     this.#endedAtMs = Date.now();
-    if (was === 'pending' || was === 'off' || was === 'failed') {
-      this.#state = was === 'failed' ? 'failed' : 'off';
-      if (was === 'pending') this.#queue.fail('the broadcast ended before recording started');
-      return;
-    }
+    await this.#decision;
+    if (this.#state !== 'recording') return;
     clearTimeout(this.#manifestTimer);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
@@ -186,6 +184,8 @@ export class Recorder {
       return;
     }
     this.#state = 'recording';
+    // The queue overflowed while begin() was answering: the recording failed before it started.
+    if (this.#queue.failed !== undefined) return this.#fail(this.#queue.failed);
     this.#log.info({ storage: this.#storage.where, prefix: this.info.storagePrefix }, 'recording');
     this.#queue.enqueue(latestKey(this.info.eventId), Buffer.from(JSON.stringify({ zeroMs: this.info.zeroMs })));
     this.#queue.resume();

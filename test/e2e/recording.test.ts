@@ -171,11 +171,7 @@ test('a broadcast with a reconnect is recorded while live, then replays as VOD a
       assert.ok((await r2.arrayBuffer()).byteLength > 0, u);
     }
   }
-  assert.match(
-    (await text(new URL('360p/part-1.0.m4s', hlsUrl).href)).body,
-    /not_found/,
-    'a recording has no parts',
-  );
+  assert.match((await text(new URL('360p/part-1.0.m4s', hlsUrl).href)).body, /not_found/, 'a recording has no parts');
 
   const hook = await waitFor('recording.ready webhook', () => hooks.find((h) => h.type === 'recording.ready'), 15_000, 200);
   const payload = JSON.parse(hook.body) as { type: string; data: { recording: { id: string; status: string } } };
@@ -192,7 +188,9 @@ test('a broadcast with a reconnect is recorded while live, then replays as VOD a
     (await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_name,width,height', '-of', 'json', file])).stdout,
   ) as { format: { duration: string }; streams: { codec_name: string; width?: number; height?: number }[] };
   const duration = Number(probe.format.duration);
-  t.diagnostic(`published ${FIRST_SEC + SECOND_SEC} s; VOD EXTINF total ${total.toFixed(3)} s; MP4 ${duration.toFixed(3)} s; ${rec.bytes} bytes stored`);
+  t.diagnostic(
+    `published ${FIRST_SEC + SECOND_SEC} s; VOD EXTINF total ${total.toFixed(3)} s; MP4 ${duration.toFixed(3)} s; ${rec.bytes} bytes stored`,
+  );
   assert.ok(Math.abs(duration - total) < 1, `MP4 ${duration} s vs playlist ${total} s`);
   assert.deepEqual(probe.streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
   assert.equal(probe.streams.find((s) => s.codec_name === 'h264')?.height, 360);
