@@ -38,6 +38,8 @@ import type { WhipIngest } from '../ingest/whip-ingest.ts';
 import type { IngestDeps } from '../ingest/feed.ts';
 import { createHlsEdge } from '../edge/hls-edge.ts';
 import { RecordingService } from '../control/recordings.ts';
+import type { RecordingHooks } from '../origin/recording/recorder.ts';
+import { replayHandler } from '../origin/recording/replay.ts';
 import { createStorage } from '../lib/storage/index.ts';
 import { createChatRole, type ChatRole } from '../chat/role.ts';
 import { createAllInOneFront } from './all-in-one.ts';
@@ -242,6 +244,37 @@ function addOriginAndIngests(
   return { origin, rtmp, whip, publishers, disconnect };
 }
 
+/**
+ * Recording on a cluster origin: the shared storage (ONAIR_STORAGE_URL) only, and only the placement's first origin
+ * records an event (the replicas' encodes are not byte-identical, so one writer keeps inits and segments of one
+ * encode together). If that origin fails mid-broadcast, the recording stops there and its row stays `recording`
+ * (what was stored replays): the known limit of this choice.
+ */
+function clusterRecording(
+  db: Db,
+  config: Config,
+  logger: Logger,
+  nodeId: string,
+  placements: { get(eventId: string): Promise<{ origins: { id: string }[] } | undefined> },
+): { storage: ReturnType<typeof createStorage>; hooks: RecordingHooks } {
+  const recordings = new RecordingService(db, createStorage(config), config, logger);
+  const hooks = recordings.hooks();
+  return {
+    storage: recordings.storage,
+    hooks: {
+      ...hooks,
+      begin: async (r) => {
+        const p = await placements.get(r.eventId);
+        if (p?.origins[0]?.id !== nodeId) {
+          logger.info({ eventId: r.eventId }, 'not recording here: the placement’s first origin records');
+          return false;
+        }
+        return hooks.begin(r);
+      },
+    },
+  };
+}
+
 /** The viewer WebSocket gateway on `server`; added after the HTTP port so that it stops (closing WebSockets, which hold the server open) before the port closes. */
 function chatGateway(chat: () => ChatRole, server: Server, logger: Logger, config: Config): Service {
   const onUpgrade: Parameters<Server['on']>[1] = (req, socket, head) => chat().gateway.handleUpgrade(req, socket, head);
@@ -424,6 +457,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
             onStatus: () => {},
             latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
           },
+          ...(config.storageUrl !== undefined ? { recording: clusterRecording(db, config, log, nodeId, pool.placements) } : {}),
           routes: (req, res) => receiver?.handle(req, res) ?? false,
         }),
       );
@@ -494,7 +528,17 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
       );
     }
     const edge = roles.has('edge')
-      ? s.add('hls edge', createHlsEdge({ config, logger: log, registry, placements: pool.cached }))
+      ? s.add(
+          'hls edge',
+          createHlsEdge({
+            config,
+            logger: log,
+            registry,
+            placements: pool.cached,
+            // Events that are not live replay their recordings from the shared storage.
+            ...(config.storageUrl !== undefined ? { replay: replayHandler(createStorage(config), log, config) } : {}),
+          }),
+        )
       : undefined;
     let chat: ChatRole | undefined;
     if (roles.has('edge') && edgeHasChat(config)) {

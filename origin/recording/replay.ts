@@ -3,6 +3,9 @@
 // and the stored inits and segments streamed from storage. Manifests are cached for a few seconds.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/logger.ts';
+import type { Config } from '../../config/schema.ts';
+import { loadConfig } from '../../config/load.ts';
+import { createOriginHlsHandler } from '../hls-server.ts';
 import { sendError } from '../../lib/http.ts';
 import type { HlsObject } from '../../lib/hls-path.ts';
 import { readAll, type Storage } from '../../lib/storage/storage.ts';
@@ -36,6 +39,16 @@ export async function loadManifest(storage: Storage, eventId: string, zeroMs: nu
 export interface Replay {
   /** Answers `obj` from the event's newest recording; false (nothing sent) when it has none. */
   handle(obj: HlsObject, req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+}
+
+/** An HTTP handler of /live/ that answers only from recordings (a cluster edge's replay server). */
+export function replayHandler(
+  storage: Storage,
+  logger: Logger,
+  config: Config = loadConfig({}),
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const replay = createReplay({ storage, logger });
+  return createOriginHlsHandler({ config, streams: () => undefined, replay: replay.handle });
 }
 
 export function createReplay(deps: { storage: Storage; logger: Logger }): Replay {
