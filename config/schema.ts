@@ -177,6 +177,8 @@ export const configSchema = z
         'an s3://bucket[/prefix][?endpoint=...&region=...] or file:///dir URL',
       )
       .optional(),
+    /** Recordings that ended more than this many days ago are deleted (checked hourly by control nodes); 0 keeps them. */
+    recordingRetentionDays: z.number().min(0).max(36_500).default(0),
     /** Bytes of recording writes an origin queues before the recording is marked failed (the store is too slow). */
     recordingQueueBytes: z.number().int().min(1_048_576).max(4_294_967_296).default(268_435_456),
     /** Log level (pino). */

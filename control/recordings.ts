@@ -51,12 +51,40 @@ function zeroOf(r: RecordingsTable): number {
   return Number(r.storage_prefix.split('/')[1]);
 }
 
+const HOUR_MS = 3_600_000;
+
+/**
+ * The retention sweep (a Service): with `recordingRetentionDays` > 0, deletes expired recordings at start and then
+ * hourly. Several control nodes may sweep at once: deleting is idempotent.
+ */
+export function recordingRetention(recordings: RecordingService, days: number, logger: Logger, everyMs = HOUR_MS) {
+  let timer: NodeJS.Timeout | undefined;
+  const sweep = () =>
+    recordings
+      .sweep(Date.now() - days * 86_400_000)
+      .then((n) => {
+        if (n > 0) logger.info({ deleted: n, days }, 'expired recordings deleted');
+      })
+      .catch((err: Error) => logger.error({ err: err.message }, 'recording retention sweep failed'));
+  return {
+    async start() {
+      if (days <= 0) return;
+      void sweep();
+      timer = setInterval(() => void sweep(), everyMs);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+    },
+  };
+}
+
 /** The recordings of the store and of the storage. */
 export class RecordingService {
   constructor(
     private readonly db: Db,
     readonly storage: Storage,
-    private readonly config: Pick<Config, 'recording' | 'ffmpegPath'>,
+    private readonly config: Pick<Config, 'recording' | 'ffmpegPath' | 'recordingRetentionDays'>,
     private readonly logger: Logger,
   ) {}
 
@@ -83,6 +111,30 @@ export class RecordingService {
     await this.storage.deletePrefix(r.storage_prefix);
     await this.db.deleteFrom('recordings').where('id', '=', id).execute();
     return true;
+  }
+
+  /** Deletes recordings (not being recorded) that ended before `before` (ms); resolves to how many. */
+  async sweep(before: number): Promise<number> {
+    const old = await this.db
+      .selectFrom('recordings')
+      .select('id')
+      .where('status', '!=', 'recording')
+      .where('ended_at', '<', before)
+      .limit(1000)
+      .execute();
+    let n = 0;
+    for (const r of old) if (await this.remove(r.id)) n++;
+    return n;
+  }
+
+  /** Bytes and count of stored recordings by status (what the store knows; `recording` ones count 0 bytes until ready). */
+  async usage(): Promise<{ status: RecordingStatus; count: number; bytes: number }[]> {
+    const rows = await this.db
+      .selectFrom('recordings')
+      .select((eb) => ['status', eb.fn.countAll<number>().as('count'), eb.fn.sum<number>('bytes').as('bytes')])
+      .groupBy('status')
+      .execute();
+    return rows.map((r) => ({ status: r.status, count: Number(r.count), bytes: Number(r.bytes ?? 0) }));
   }
 
   /** The hooks an origin's recorder reports to. */
