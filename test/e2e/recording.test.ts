@@ -15,6 +15,7 @@ import { waitFor } from '../support/wait-for.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { listen, closeServer } from '../../lib/http.ts';
+import { startSeaweedS3, type SeaweedS3 } from '../support/seaweedfs.ts';
 
 const run = promisify(execFile);
 HLS.setOptions({ strictMode: true });
@@ -28,6 +29,8 @@ let event: { id: string; slug: string; hlsUrl: string; watchUrl: string };
 let streamKey: string;
 let publisher: ReturnType<typeof publishTestStream> | undefined;
 let tmp: string;
+/** recording-s3.seaweedfs.test.ts runs this file against a SeaweedFS S3 server instead of the local disk. */
+let s3: SeaweedS3 | undefined;
 /** Seconds published: two sessions of a 640x360 test source. */
 const FIRST_SEC = 8;
 const SECOND_SEC = 6;
@@ -76,7 +79,9 @@ before(async () => {
     });
   });
   receiverUrl = `http://127.0.0.1:${await listen(receiver, 0, '127.0.0.1')}`;
+  if (process.env.E2E_RECORDING_S3 === '1') s3 = await startSeaweedS3();
   server = await startServer({
+    ...(s3 ? { ...s3.env, ONAIR_STORAGE_URL: `s3://${s3.bucket}/recordings?endpoint=${encodeURIComponent(s3.endpoint)}` } : {}),
     ONAIR_RECONNECT_WINDOW_SEC: '3',
     ONAIR_WEBHOOK_ALLOW_CIDRS: '127.0.0.0/8',
     ONAIR_WEBHOOK_RETRY_BASE_MS: '300',
@@ -99,6 +104,7 @@ before(async () => {
 after(async () => {
   publisher?.child.kill('SIGKILL');
   await server?.stop();
+  await s3?.stop();
   await closeServer(receiver);
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -209,11 +215,23 @@ test('Chromium plays the replay on the watch page: a seek bar, the recording’s
     });
     assert.equal(info.controls, true, 'a seek bar');
     assert.ok(info.duration > FIRST_SEC + SECOND_SEC - 5 && info.duration < FIRST_SEC + SECOND_SEC + 1, `duration ${info.duration}`);
-    await page.evaluate(() => {
+    // Seek into the second publish session, past the discontinuity, and play on from there to the end.
+    const target = await page.evaluate(() => {
       const v = document.querySelector('video')!;
-      v.currentTime = v.duration - 2;
+      v.currentTime = v.duration - 3;
+      return v.currentTime;
     });
-    await page.waitForFunction(() => document.querySelector('video')!.ended, undefined, { timeout: 20_000 });
+    try {
+      await page.waitForFunction((t) => document.querySelector('video')!.currentTime >= t + 1.5, target, { timeout: 20_000 });
+    } catch (err) {
+      const state = await page.evaluate(() => {
+        const v = document.querySelector('video')!;
+        const b = v.buffered;
+        const ranges = Array.from({ length: b.length }, (_, i) => [b.start(i), b.end(i)]);
+        return { t: v.currentTime, d: v.duration, paused: v.paused, ranges, errors: window.__onair!.errors, state: window.__onair!.state };
+      });
+      throw new Error(`the replay did not play on after seeking to ${target}: ${JSON.stringify(state)}`, { cause: err });
+    }
     const errors = await page.evaluate(() => window.__onair!.errors.filter((e) => e.startsWith('fatal')));
     assert.deepEqual(errors, []);
   } finally {
