@@ -313,18 +313,22 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
     // Keys kept for their one reveal are sealed with a key derived from the server secret (same on every node).
     const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
     const events = new EventService(db, { latencyMode: config.defaultLatencyMode, sealer });
+    const recordings = new RecordingService(db, createStorage(config), config, logger);
     // No stream is live at start-up: whatever a previous run left live went offline with it. Not so with a shared
-    // PostgreSQL store, where other nodes' live events are listed too.
+    // PostgreSQL store, where other nodes' live events are listed too. Likewise, nothing is being recorded.
     s.add(
       'offline sweep',
       service(
         async () => {
-          if (!config.databaseUrl) for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');
+          if (!config.databaseUrl) {
+            for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');
+            const n = await recordings.markInterrupted();
+            if (n > 0) logger.warn({ recordings: n }, 'recordings cut short by the previous run marked failed');
+          }
         },
         async () => {},
       ),
     );
-    const recordings = new RecordingService(db, createStorage(config), config, logger);
     // The closures below use the control plane built further down: they run only once every service started.
     const ingest = addOriginAndIngests(s, {
       config,

@@ -113,6 +113,23 @@ export class RecordingService {
     return true;
   }
 
+  /**
+   * Marks every `recording` row failed (start-up of a single node: nothing is being recorded, so these were cut
+   * short by a crash); what was stored before the crash still replays. Resolves to how many.
+   */
+  async markInterrupted(): Promise<number> {
+    const r = await this.db
+      .updateTable('recordings')
+      .set({
+        status: 'failed',
+        failure: 'interrupted: the server stopped while recording (what was stored before replays)',
+        ended_at: Date.now(),
+      })
+      .where('status', '=', 'recording')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
   /** Deletes recordings (not being recorded) that ended before `before` (ms); resolves to how many. */
   async sweep(before: number): Promise<number> {
     const old = await this.db
