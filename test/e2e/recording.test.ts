@@ -239,11 +239,27 @@ test('Chromium plays the replay on the watch page: a seek bar, the recording’s
   }
 });
 
-test('deleting the recording removes its media: the hlsUrl no longer replays', async () => {
-  const recs = (await api('GET', `/recordings?eventId=${event.id}`)).json.recordings as { id: string }[];
-  assert.equal((await api('DELETE', `/recordings/${recs[0]!.id}`)).status, 204);
-  assert.equal((await api('GET', `/recordings/${recs[0]!.id}`)).status, 404);
-  assert.equal((await api('DELETE', `/recordings/${recs[0]!.id}`)).status, 404);
+test('the console lists the recording with its download link; deleting it there removes its media and ends the replay', async () => {
+  const recs = (await api('GET', `/recordings?eventId=${event.id}`)).json.recordings as { id: string; downloadUrl: string }[];
+  const id = recs[0]!.id;
+  const { browser, close } = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${server.base}/console`);
+    await page.fill('input[name=email]', 'rec@example.com');
+    await page.fill('input[name=password]', 'correct horse battery');
+    await page.click('button[type=submit]');
+    const row = `.recordings-card li[data-id="${id}"]`;
+    await page.waitForSelector(`${row}[data-status=ready]`, { timeout: 15_000 });
+    assert.equal(await page.getAttribute(`${row} a[download]`, 'href'), recs[0]!.downloadUrl);
+    await page.click(`${row} [data-action=delete-recording]`);
+    await page.click(`${row} [data-confirm=yes]`);
+    await page.waitForSelector(row, { state: 'detached', timeout: 10_000 });
+  } finally {
+    await close();
+  }
+  assert.equal((await api('GET', `/recordings/${id}`)).status, 404);
+  assert.equal((await api('DELETE', `/recordings/${id}`)).status, 404);
   const hlsUrl = new URL(event.hlsUrl, server.base).href;
   await waitFor('replay gone', async () => ((await text(hlsUrl)).status === 404 ? true : undefined), 10_000, 500);
 });
