@@ -102,7 +102,8 @@ export function createOrigin(deps: {
     },
   });
 
-  const recorders = new Map<string, Recorder>();
+  /** By stream: a new broadcast of an event may start while the previous one's recording is still closing. */
+  const recorders = new Map<LiveStream, Recorder>();
   const recordingFailures = new Counter({
     name: 'onair_origin_recording_failures_total',
     help: 'recordings that failed (storage failing or too slow); live went on',
@@ -156,14 +157,14 @@ export function createOrigin(deps: {
     });
     for (const p of s.packagers.values()) r.attach(p);
     s.on('packager', (p) => r.attach(p));
-    recorders.set(s.eventId, r);
+    recorders.set(s, r);
     return r;
   };
   const endRecorder = async (s: LiveStream) => {
-    const r = recorders.get(s.eventId);
+    const r = recorders.get(s);
     if (!r) return;
     await r.end();
-    if (recorders.get(s.eventId) === r) recorders.delete(s.eventId);
+    recorders.delete(s);
   };
 
   const metrics = {
