@@ -38,6 +38,10 @@ import type { SrtIngest } from '../ingest/srt-ingest.ts';
 import type { WhipIngest } from '../ingest/whip-ingest.ts';
 import type { IngestDeps } from '../ingest/feed.ts';
 import { createHlsEdge } from '../edge/hls-edge.ts';
+import { RecordingService } from '../control/recordings.ts';
+import type { RecordingHooks } from '../origin/recording/recorder.ts';
+import { replayHandler } from '../origin/recording/replay.ts';
+import { createStorage } from '../lib/storage/index.ts';
 import { createChatRole, type ChatRole } from '../chat/role.ts';
 import { createAllInOneFront } from './all-in-one.ts';
 import { addPool } from './pool.ts';
@@ -215,6 +219,8 @@ function addOriginAndIngests(
     events: EventService;
     bindHost: string;
     onStatus(eventId: string, status: 'live' | 'offline'): void;
+    /** Recordings of this origin's broadcasts (and their replay). */
+    recordings: RecordingService;
   } & Pick<IngestDeps, 'onHealth'>,
 ): { origin: Origin; rtmp: RtmpIngest; whip: WhipIngest; srt: SrtIngest } & Pick<
   ReturnType<typeof createIngests>,
@@ -228,6 +234,7 @@ function addOriginAndIngests(
       logger,
       registry,
       bindHost: deps.bindHost,
+      recording: { storage: deps.recordings.storage, hooks: deps.recordings.hooks() },
       parent: {
         onStatus: deps.onStatus,
         latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
@@ -245,6 +252,37 @@ function addOriginAndIngests(
   });
   stage.add('whip', whip);
   return { origin, rtmp, whip, srt, publishers, disconnect };
+}
+
+/**
+ * Recording on a cluster origin: the shared storage (ONAIR_STORAGE_URL) only, and only the placement's first origin
+ * records an event (the replicas' encodes are not byte-identical, so one writer keeps inits and segments of one
+ * encode together). If that origin fails mid-broadcast, the recording stops there and its row stays `recording`
+ * (what was stored replays): the known limit of this choice.
+ */
+function clusterRecording(
+  db: Db,
+  config: Config,
+  logger: Logger,
+  nodeId: string,
+  placements: { get(eventId: string): Promise<{ origins: { id: string }[] } | undefined> },
+): { storage: ReturnType<typeof createStorage>; hooks: RecordingHooks } {
+  const recordings = new RecordingService(db, createStorage(config), config, logger);
+  const hooks = recordings.hooks();
+  return {
+    storage: recordings.storage,
+    hooks: {
+      ...hooks,
+      begin: async (r) => {
+        const p = await placements.get(r.eventId);
+        if (p?.origins[0]?.id !== nodeId) {
+          logger.info({ eventId: r.eventId }, 'not recording here: the placement’s first origin records');
+          return false;
+        }
+        return hooks.begin(r);
+      },
+    },
+  };
 }
 
 /** The viewer WebSocket gateway on `server`; added after the HTTP port so that it stops (closing WebSockets, which hold the server open) before the port closes. */
@@ -286,13 +324,18 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
     // Keys kept for their one reveal are sealed with a key derived from the server secret (same on every node).
     const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
     const events = new EventService(db, { latencyMode: config.defaultLatencyMode, sealer });
+    const recordings = new RecordingService(db, createStorage(config), config, logger);
     // No stream is live at start-up: whatever a previous run left live went offline with it. Not so with a shared
-    // PostgreSQL store, where other nodes' live events are listed too.
+    // PostgreSQL store, where other nodes' live events are listed too. Likewise, nothing is being recorded.
     s.add(
       'offline sweep',
       service(
         async () => {
-          if (!config.databaseUrl) for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');
+          if (!config.databaseUrl) {
+            for (const e of await events.list(['live'])) await events.setStatus(e.id, 'offline');
+            const n = await recordings.markInterrupted();
+            if (n > 0) logger.warn({ recordings: n }, 'recordings cut short by the previous run marked failed');
+          }
         },
         async () => {},
       ),
@@ -303,6 +346,7 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
       logger,
       registry,
       events,
+      recordings,
       bindHost: '127.0.0.1',
       onStatus: (eventId, status) => {
         control.setStatus(eventId, status).catch((err: Error) => logger.error({ eventId, err: err.message }, 'status update failed'));
@@ -365,6 +409,7 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
         origin: { stream: (id) => origin.stream(id) },
         nodeId: 'all',
         srtPort: () => srt?.port,
+        recordings,
         viewerCount: (id) => chat.gateway.viewerCount(id),
         loginLimiter: chat.backend.attempts,
         chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
@@ -431,6 +476,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
             onStatus: () => {},
             latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
           },
+          ...(config.storageUrl !== undefined ? { recording: clusterRecording(db, config, log, nodeId, pool.placements) } : {}),
           routes: (req, res) => receiver?.handle(req, res) ?? false,
         }),
       );
@@ -503,7 +549,17 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
       );
     }
     const edge = roles.has('edge')
-      ? s.add('hls edge', createHlsEdge({ config, logger: log, registry, placements: pool.cached }))
+      ? s.add(
+          'hls edge',
+          createHlsEdge({
+            config,
+            logger: log,
+            registry,
+            placements: pool.cached,
+            // Events that are not live replay their recordings from the shared storage.
+            ...(config.storageUrl !== undefined ? { replay: replayHandler(createStorage(config), log, config) } : {}),
+          }),
+        )
       : undefined;
     let chat: ChatRole | undefined;
     if (roles.has('edge') && edgeHasChat(config)) {
@@ -595,6 +651,7 @@ function composeOrigin(stage: Stage, config: Config, logger: Logger): RolePorts 
       logger,
       registry,
       events,
+      recordings: new RecordingService(store.db, createStorage(config), config, logger),
       bindHost: config.host,
       onStatus: (eventId, status) => {
         events.setStatus(eventId, status).catch((err: Error) => logger.error({ eventId, err: err.message }, 'status update failed'));

@@ -174,6 +174,24 @@ export const configSchema = z
     publicUrl: z.string().url().optional(),
     /** Directory holding the SQLite database and other state. */
     dataDir: z.string().min(1).default('./data'),
+    /** `on`: record every event unless the event says otherwise (its `recording` field); `off`: only events that ask. */
+    recording: z.enum(['on', 'off']).default('on'),
+    /**
+     * Where recordings are stored. Unset: `<dataDir>/recordings` on local disk. `s3://bucket/prefix?endpoint=URL&region=R`
+     * (`forcePathStyle` is used; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) for S3-compatible storage,
+     * required in a cluster so that every node reads the same recordings.
+     */
+    storageUrl: z
+      .string()
+      .regex(
+        /^(s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^?]*)?(\?.*)?|file:\/\/.+)$/,
+        'an s3://bucket[/prefix][?endpoint=...&region=...] or file:///dir URL',
+      )
+      .optional(),
+    /** Recordings that ended more than this many days ago are deleted (checked hourly by control nodes); 0 keeps them. */
+    recordingRetentionDays: z.number().min(0).max(36_500).default(0),
+    /** Bytes of recording writes an origin queues before the recording is marked failed (the store is too slow). */
+    recordingQueueBytes: z.number().int().min(1_048_576).max(4_294_967_296).default(268_435_456),
     /** Log level (pino). */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** ffmpeg executable. */

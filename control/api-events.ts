@@ -61,6 +61,7 @@ const editable = {
   slug: slugInput,
   scheduledStart: epochMs.nullable(),
   visibility: z.enum(['public', 'unlisted']),
+  recording: z.boolean().nullable(),
 };
 
 /** Registers the event routes. */
@@ -171,6 +172,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       slug: editable.slug.optional(),
       scheduledStart: editable.scheduledStart.optional(),
       visibility: editable.visibility.optional(),
+      recording: editable.recording.optional(),
       latencyMode: z.enum(['low', 'standard']).optional(),
     }),
     status: 201,
@@ -193,7 +195,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
   b.route({
     method: 'patch',
     path: '/events/:id',
-    summary: 'Change an event’s title, description, slug, scheduled start or visibility',
+    summary: 'Change an event’s title, description, slug, scheduled start, visibility or recording switch',
     tags,
     access: 'admin',
     params: eventIdParams,
@@ -204,6 +206,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
         slug: editable.slug.optional(),
         scheduledStart: editable.scheduledStart.optional(),
         visibility: editable.visibility.optional(),
+        recording: editable.recording.optional(),
       })
       .refine((o) => Object.keys(o).length > 0, 'nothing to change'),
     responses: {

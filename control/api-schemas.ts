@@ -26,10 +26,28 @@ export const eventSchema = z
     scheduledStart: epochMs.nullable(),
     visibility: z.enum(['public', 'unlisted']),
     endedAt: epochMs.nullable(),
+    /** Record its broadcasts (true), do not (false), or follow the server's default ONAIR_RECORDING (null). */
+    recording: z.boolean().nullable(),
     hlsUrl: z.string(),
     watchUrl: z.string(),
   })
   .meta({ id: 'Event' });
+
+/** A recording of one broadcast. */
+export const recordingSchema = z
+  .object({
+    id: z.string(),
+    eventId: z.string(),
+    status: z.enum(['recording', 'ready', 'failed']),
+    startedAt: epochMs,
+    endedAt: epochMs.nullable(),
+    durationSec: z.number(),
+    bytes: z.number(),
+    failure: z.string().nullable().meta({ description: 'Why storage failed; live playback was not affected' }),
+    hlsUrl: z.string().meta({ description: 'The event’s HLS URL, which replays its newest recording once it is not live' }),
+    downloadUrl: z.string(),
+  })
+  .meta({ id: 'Recording' });
 
 /** An operator. */
 export const operatorSchema = z

@@ -14,6 +14,7 @@ import type {
   operatorSchema,
   overlaysSchema,
   placementSchema,
+  recordingSchema,
   severitySchema,
   streamKeySchema,
 } from './api-schemas.ts';
@@ -23,6 +24,8 @@ import type { commentSchema, moderatedCommentSchema, settingsSchema } from '../c
 export type ApiEvent = z.infer<typeof eventSchema>;
 /** Lifecycle of an event. */
 export type ApiEventStatus = ApiEvent['status'];
+/** A recording (`GET /recordings`, admins). */
+export type ApiRecording = z.infer<typeof recordingSchema>;
 /** An event by id (`GET /events/:id`), with its placement in cluster mode. */
 export type ApiEventDetail = z.infer<typeof eventDetailSchema>;
 /** Where a live event runs in cluster mode (ingest, origins, epoch, session); origin URLs for admins only. */

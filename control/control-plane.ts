@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.ts';
 import { BusUnavailableError, type Bus } from '../lib/bus/bus.ts';
 import type { Db } from '../lib/store/db.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { Registry } from '../lib/metrics.ts';
+import { Gauge, type Registry } from '../lib/metrics.ts';
 import type { AttemptLimiter } from '../lib/rate-limit/attempt-limiter.ts';
 import { ServiceGroup, type Service } from '../lib/lifecycle.ts';
 import { createAuth, type Auth } from './auth.ts';
@@ -23,6 +23,9 @@ import { registerHealthRoutes } from './api-health.ts';
 import { registerOverlayRoutes } from './api-overlays.ts';
 import { registerAdBreakRoutes } from './api-ad-breaks.ts';
 import { registerWebhookRoutes } from './api-webhooks.ts';
+import { registerRecordingRoutes } from './api-recordings.ts';
+import { RecordingService, recordingRetention } from './recordings.ts';
+import { createStorage } from '../lib/storage/index.ts';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.ts';
 import { createHealthMonitor, type HealthMonitor, type IngestReport, type TranscodeReport } from './health.ts';
 import { ViewerHistory } from './viewer-history.ts';
@@ -67,6 +70,8 @@ export interface ControlPlaneDeps {
   viewerCount(eventId: string): number | undefined;
   /** Counts login attempts; pass the Redis one in cluster mode so every node shares the limit. Default in-process. */
   loginLimiter?: AttemptLimiter;
+  /** Recordings (the origin's storage in all-in-one mode); default: over the storage ONAIR_STORAGE_URL names. */
+  recordings?: RecordingService;
   /** The chat pieces (chat/role.ts): with them, the chat and moderation routes are served too. */
   chat?: Pick<ChatRoutesDeps, 'tokens' | 'comments' | 'moderation' | 'limiter'>;
 }
@@ -83,6 +88,7 @@ export interface ControlPlane extends Service {
   readonly overlays: OverlayService;
   readonly adBreaks: AdBreaks;
   readonly webhooks: Webhooks;
+  readonly recordings: RecordingService;
   readonly signals: ViewerSignals;
   /** Operator commands to the owners of live events (over the bus). */
   readonly commands: ControlCommands;
@@ -197,6 +203,24 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
   registerOverlayRoutes(b, { events, overlays, adBreaks });
   registerAdBreakRoutes(b, { events, adBreaks });
   registerWebhookRoutes(b, { webhooks });
+  const recordings = deps.recordings ?? new RecordingService(db, createStorage(config), config, logger);
+  registerRecordingRoutes(b, { recordings });
+  const retention = recordingRetention(recordings, config.recordingRetentionDays, logger);
+  // One per registry (a test may build several control planes on one).
+  if (!registry.getSingleMetric('onair_recordings_stored_bytes'))
+    new Gauge({
+      name: 'onair_recordings_stored_bytes',
+      help: 'bytes of the recordings the store lists, by status (a recording counts once ready)',
+      labelNames: ['status'],
+      registers: [registry],
+      async collect() {
+        try {
+          for (const u of await recordings.usage()) this.set({ status: u.status }, u.bytes);
+        } catch {
+          // The store is away: the last values stay.
+        }
+      },
+    });
   if (deps.chat) {
     const tokenLimit = { perSec: config.viewerTokensPerSec, burst: config.viewerTokenBurst };
     registerChatRoutes(b, { ...deps.chat, auth, tokenLimit, eventExists: async (id) => (await events.byId(id)) !== undefined });
@@ -229,6 +253,7 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
     overlays,
     adBreaks,
     webhooks,
+    recordings,
     signals,
     commands,
     openapi,
@@ -255,6 +280,7 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
       group.add('health', health);
       group.add('webhooks', webhooks);
       group.add('ad breaks', adBreaks);
+      group.add('recording retention', retention);
       parts = group;
       await group.start(signal);
     },

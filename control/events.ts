@@ -22,6 +22,8 @@ export interface EventRecord {
   visibility: EventVisibility;
   /** When an operator ended it. */
   endedAt: number | null;
+  /** Record its broadcasts (true), do not (false), or follow the server's default ONAIR_RECORDING (null). */
+  recording: boolean | null;
 }
 
 /** Thrown when a requested slug belongs to another event. */
@@ -54,6 +56,7 @@ function toRecord(row: EventsTable): EventRecord {
     scheduledStart: row.scheduled_start === null || row.scheduled_start === undefined ? null : Number(row.scheduled_start),
     visibility: row.visibility === 'unlisted' ? 'unlisted' : 'public',
     endedAt: row.ended_at === null || row.ended_at === undefined ? null : Number(row.ended_at),
+    recording: row.recording === null || row.recording === undefined ? null : Number(row.recording) === 1,
   };
 }
 
@@ -105,6 +108,8 @@ export class EventService {
     slug?: string;
     scheduledStart?: number | null;
     visibility?: EventVisibility;
+    /** Record its broadcasts; omitted: the server's default. */
+    recording?: boolean | null;
     /** Keep the key until revealed once (the API's reveal-once flow). */
     keepForReveal?: boolean;
   }): Promise<{ event: EventRecord; streamKey: string }> {
@@ -136,6 +141,7 @@ export class EventService {
       scheduled_start: input.scheduledStart ?? null,
       visibility: input.visibility ?? 'public',
       ended_at: null,
+      recording: input.recording === undefined || input.recording === null ? null : input.recording ? 1 : 0,
     };
     const streamKey = newStreamKey();
     const keyHash = hashStreamKey(streamKey);
@@ -185,7 +191,14 @@ export class EventService {
   /** Changes an event's editable fields; undefined for an unknown event. */
   async update(
     id: string,
-    patch: { title?: string; description?: string; slug?: string; scheduledStart?: number | null; visibility?: EventVisibility },
+    patch: {
+      title?: string;
+      description?: string;
+      slug?: string;
+      scheduledStart?: number | null;
+      visibility?: EventVisibility;
+      recording?: boolean | null;
+    },
   ): Promise<EventRecord | undefined> {
     const set: Partial<EventsTable> = { updated_at: Date.now() };
     if (patch.title !== undefined) {
@@ -196,6 +209,7 @@ export class EventService {
     if (patch.description !== undefined) set.description = patch.description.trim();
     if (patch.scheduledStart !== undefined) set.scheduled_start = patch.scheduledStart;
     if (patch.visibility !== undefined) set.visibility = patch.visibility;
+    if (patch.recording !== undefined) set.recording = patch.recording === null ? null : patch.recording ? 1 : 0;
     if (patch.slug !== undefined) {
       if (!slugPattern.test(patch.slug)) throw new RangeError('slug must be lower-case letters, digits and dashes (1–64)');
       const other = await this.db.selectFrom('events').select('id').where('slug', '=', patch.slug).executeTakeFirst();

@@ -10,6 +10,12 @@ import { createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import type { Placement, PlacementSource } from '../lib/placement/types.ts';
 import { waitFor } from '../test/support/wait-for.ts';
 import { createHlsEdge } from './hls-edge.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalStorage, type Storage } from '../lib/storage/storage.ts';
+import type { RecordingManifest } from '../origin/recording/manifest.ts';
+import { replayHandler } from '../origin/recording/replay.ts';
 
 /** A canned LL-HLS media playlist whose newest part is `lastPart` of segment `lastMsn` (earlier segments complete). */
 function llPlaylist(lastMsn: number, lastPart: number, init = 'init-0.mp4'): string {
@@ -158,13 +164,14 @@ async function replicas(...names: string[]): Promise<Replica[]> {
   return out;
 }
 
-async function startEdge(placements: PlacementSource): Promise<{ port: number; registry: Registry }> {
+async function startEdge(placements: PlacementSource, recordings?: Storage): Promise<{ port: number; registry: Registry }> {
   const registry = createMetricsRegistry();
   const edge = createHlsEdge({
     config: loadConfig({}, { segmentTargetSec: 1, edgeUpstreamTimeoutMs: 2_000 }),
     logger: createLogger('silent'),
     registry,
     placements,
+    ...(recordings ? { replay: replayHandler(recordings, createLogger('silent')) } : {}),
   });
   await edge.start();
   const server = createServer((req, res) => edge.handle(req, res));
@@ -207,6 +214,63 @@ test('no placement: 404 not_live without asking any origin', async () => {
     assert.equal(JSON.parse(r.body).error.code, 'not_live', path);
     assert.equal(r.headers['cache-control'], 'max-age=1');
   }
+  assert.equal(a!.total(), 0, 'no origin was asked');
+  assert.equal((await get(port, '/live/event-live/360p/seg-1.m4s')).status, 200, 'a live event still is served');
+});
+
+test('no placement, a recording in the shared storage: the edge replays it as VOD (and a live event is still served live)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'onair-edge-rec-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const storage = new LocalStorage(dir);
+  const zero = 1_764_000_000_000;
+  const manifest: RecordingManifest = {
+    version: 1,
+    eventId: 'event-gone',
+    zeroMs: zero,
+    startedAtMs: zero,
+    endedAtMs: zero + 4000,
+    segmentTargetSec: 1,
+    renditions: [
+      {
+        name: '360p',
+        variant: {
+          uri: '360p/index.m3u8',
+          bandwidth: 800_000,
+          averageBandwidth: 700_000,
+          codecs: 'avc1.64001e',
+          width: 640,
+          height: 360,
+          frameRate: 30,
+        },
+        segments: [7, 8].map((msn) => ({
+          msn,
+          run: 7,
+          durationSec: 1,
+          programDateTimeMs: zero + msn * 1000,
+          discontinuitySequence: 0,
+          bytes: 9,
+        })),
+      },
+    ],
+  };
+  await storage.put(`event-gone/${zero}/manifest.json`, Buffer.from(JSON.stringify(manifest)));
+  await storage.put('event-gone/latest.json', Buffer.from(JSON.stringify({ zeroMs: zero })));
+  await storage.put(`event-gone/${zero}/360p/init-7.mp4`, Buffer.from('init-7...'));
+  await storage.put(`event-gone/${zero}/360p/seg-8.m4s`, Buffer.from('segment 8'));
+  const [a] = await replicas('a');
+  const placements = new MemoryPlacements();
+  placements.set('event-live', [a!]);
+  const { port } = await startEdge(placements, storage);
+  const master = await get(port, '/live/event-gone/master.m3u8');
+  assert.equal(master.status, 200);
+  assert.match(master.body, /RESOLUTION=640x360[^\n]*\n360p\/index.m3u8/);
+  const media = await get(port, '/live/event-gone/360p/index.m3u8');
+  assert.match(media.body, /#EXT-X-PLAYLIST-TYPE:VOD/);
+  assert.match(media.body, /seg-7.m4s\n#EXTINF:1.000,\nseg-8.m4s\n#EXT-X-ENDLIST\n$/);
+  assert.equal((await get(port, '/live/event-gone/360p/seg-8.m4s')).body, 'segment 8');
+  assert.equal((await get(port, '/live/event-gone/360p/seg-9.m4s')).status, 404, 'not in the recording');
+  assert.equal((await get(port, '/live/event-gone/360p/seg-7.m4s')).status, 404, 'listed but missing from storage');
+  assert.equal((await get(port, '/live/event-none/master.m3u8')).status, 404, 'no recording');
   assert.equal(a!.total(), 0, 'no origin was asked');
   assert.equal((await get(port, '/live/event-live/360p/seg-1.m4s')).status, 200, 'a live event still is served');
 });

@@ -1,7 +1,8 @@
 // The edge's HLS serving path: raw Node http in front of origins (a static list, or in cluster mode each event's
 // replicas from its placement), through the coalescing cache. This file wires the pieces (cache, origins, router,
 // failover fetch, stale playlists, response writer, metrics) and holds the request handler.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { closeServer, listen } from '../lib/http.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
@@ -34,6 +35,12 @@ export type HlsEdgeDeps = {
       /** Cluster mode: each event is fetched from the origins of its placement, sticking to one replica at a time. */
       placements: PlacementSource;
       upstreams?: undefined;
+      /**
+       * Answers HLS requests of events that are not live from their recordings (in the shared ONAIR_STORAGE_URL): an
+       * event without a placement is asked of it through a loopback server of this process, and its answers are
+       * cached like any origin's. Absent: 404 `not_live`.
+       */
+      replay?: (req: IncomingMessage, res: ServerResponse) => void;
     }
 );
 
@@ -98,9 +105,16 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
   let origins: UpstreamSet | UpstreamPool;
   let router: FetchRouter<HlsObject>;
   let replicaRouter: ReplicaRouter | undefined;
+  let replayServer: Server | undefined;
+  let replayUrl: string | undefined;
   if (deps.placements !== undefined) {
     const pool = createUpstreamPool({ ...upstreamOptions, idleMs: ORIGIN_IDLE_MS });
-    replicaRouter = createReplicaRouter({ placements: deps.placements, pool });
+    if (deps.replay !== undefined) replayServer = createServer(deps.replay);
+    replicaRouter = createReplicaRouter({
+      placements: deps.placements,
+      pool,
+      replay: () => (replayUrl === undefined ? undefined : { upstream: pool.get(replayUrl), label: 'recordings' }),
+    });
     router = replicaRouter;
     origins = pool;
   } else {
@@ -191,6 +205,9 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
     async start() {
       if (running) return;
       running = true;
+      if (replayServer !== undefined && replayUrl === undefined) {
+        replayUrl = `http://127.0.0.1:${await listen(replayServer, 0, '127.0.0.1')}`;
+      }
       origins.start();
       await peerServer?.start();
     },
@@ -203,6 +220,10 @@ export function createHlsEdge(deps: HlsEdgeDeps): HlsEdge {
       stale.clear();
       replicaRouter?.clear();
       await origins.stop();
+      if (replayServer !== undefined && replayUrl !== undefined) {
+        replayUrl = undefined;
+        await closeServer(replayServer, 500);
+      }
     },
   };
 }

@@ -15,6 +15,8 @@ export interface ReplicaRouterOptions {
   pool: Pick<UpstreamPool, 'get' | 'markDown' | 'markUp'>;
   /** Most renditions whose sticky replicas are remembered (least recently used go first). Default 10,000. */
   maxRenditions?: number;
+  /** Where an event without a placement (not live) is asked for: the recordings' replay server; none: 404 `not_live`. */
+  replay?: () => Candidate | undefined;
 }
 
 /** Which replica one rendition of one event sticks to. */
@@ -67,7 +69,10 @@ export function createReplicaRouter(opts: ReplicaRouterOptions): ReplicaRouter {
   return {
     async route(obj): Promise<Route | undefined> {
       const placement = await placements.get(obj.eventId);
-      if (placement === undefined || placement.origins.length === 0) return undefined;
+      if (placement === undefined || placement.origins.length === 0) {
+        const replay = opts.replay?.();
+        return replay === undefined ? undefined : { candidates: [replay], replicas: false };
+      }
       const all: Candidate[] = placement.origins.map((o, i) => ({ upstream: pool.get(o.url), label: `origin-${i}`, id: o.id }));
       const st = stickinessOf(`${obj.eventId}/${obj.rendition ?? ''}`);
       const media = obj.media;

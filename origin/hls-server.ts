@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import { sendError } from '../lib/http.ts';
-import { parseHlsRequest, type MediaName } from '../lib/hls-path.ts';
+import { parseHlsRequest, type HlsObject, type MediaName } from '../lib/hls-path.ts';
 import type { LiveStream } from './live-stream.ts';
 import type { RenditionPackager } from './packager.ts';
 import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
@@ -89,6 +89,8 @@ function atLeast(a: [number, number], b: [number, number]): boolean {
 export function createOriginHlsHandler(deps: {
   config: Config;
   streams: (eventId: string) => LiveStream | undefined;
+  /** Answers an event that is not live from its recording; false when it has none. */
+  replay?: (obj: HlsObject, req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }): (req: IncomingMessage, res: ServerResponse) => void {
   const { config } = deps;
   const waiters = new PackagerWaiters();
@@ -225,9 +227,13 @@ export function createOriginHlsHandler(deps: {
     const obj = parseHlsRequest(url.pathname, url.search);
     if ('error' in obj) return sendError(res, obj.error === 'bad_request' ? 400 : 404, obj.error, obj.message);
     const s = deps.streams(obj.eventId);
-    if (!s) return sendError(res, 404, 'not_found', 'event is not live');
     let work: Promise<void>;
-    if (obj.kind === 'master') work = master(s, req, res);
+    if (!s) {
+      if (!deps.replay) return sendError(res, 404, 'not_found', 'event is not live');
+      work = deps.replay(obj, req, res).then((answered) => {
+        if (!answered) sendError(res, 404, 'not_found', 'event is not live and has no recording');
+      });
+    } else if (obj.kind === 'master') work = master(s, req, res);
     else {
       const p = s.packagers.get(obj.rendition!);
       if (!p) return sendError(res, 404, 'not_found', 'no such rendition');

@@ -27,6 +27,8 @@ export interface LiveStreamMetrics {
 export interface LiveStreamEvents {
   /** The reconnect window ran out with no publisher: the stream is over. */
   offline: [];
+  /** A rendition's packager was created (once per rung, when the first publisher's ladder is chosen). */
+  packager: [packager: RenditionPackager];
 }
 
 const MAX_PENDING_INPUT = 32 * 1024 * 1024;
@@ -229,6 +231,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         // The segment's PDT is the ingest wall clock of its first frame (timeline zero + t); the part ends where the segment now ends.
         p.on('part', (_part, segment) => this.metrics.part(r.name, (Date.now() - segment.programDateTimeMs) / 1000 - segment.durationSec));
         p.on('segment', (s) => this.metrics.segment(r.name, s.durationSec, s.bytes().length));
+        this.emit('packager', p);
       }
     }
     // The first frame ffmpeg decodes is this keyframe: its presentation time (dts + AVC composition offset) anchors

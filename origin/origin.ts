@@ -9,6 +9,11 @@ import type { FeedSink } from '../ingest/feed.ts';
 import type { LatencyMode } from '../lib/store/schema.ts';
 import { LiveStream } from './live-stream.ts';
 import { createOriginHlsHandler } from './hls-server.ts';
+import type { Storage } from '../lib/storage/storage.ts';
+import { Recorder, type RecordingHooks } from './recording/recorder.ts';
+import { DEFAULT_WRITE_QUEUE, type WriteQueueOptions } from './recording/write-queue.ts';
+import { createReplay } from './recording/replay.ts';
+import { variantFor } from './playlist.ts';
 
 /** What the origin tells its parent about an event's lifecycle. */
 export interface OriginParent {
@@ -39,6 +44,11 @@ export function createOrigin(deps: {
   bindHost: string;
   /** Other routes of the origin's port, tried first (cluster: the feed receiver); true when one took the request. */
   routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /**
+   * Recording: every broadcast is written to `storage` (when `hooks.begin` says so), and an event that is not live
+   * is served from its newest recording as VOD. Absent: nothing is recorded or replayed.
+   */
+  recording?: { storage: Storage; hooks: RecordingHooks; queue?: Partial<WriteQueueOptions>; replay?: boolean };
 }): Origin {
   const { config, parent, registry } = deps;
   const logger = deps.logger.child({ role: 'origin' });
@@ -92,6 +102,71 @@ export function createOrigin(deps: {
     },
   });
 
+  /** By stream: a new broadcast of an event may start while the previous one's recording is still closing. */
+  const recorders = new Map<LiveStream, Recorder>();
+  const recordingFailures = new Counter({
+    name: 'onair_origin_recording_failures_total',
+    help: 'recordings that failed (storage failing or too slow); live went on',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'onair_origin_recording_queue_bytes',
+    help: 'recording bytes waiting for storage',
+    registers: [registry],
+    collect() {
+      let n = 0;
+      for (const r of recorders.values()) n += r.pendingBytes;
+      this.set(n);
+    },
+  });
+  new Gauge({
+    name: 'onair_origin_recordings_active',
+    help: 'broadcasts being recorded at this origin',
+    registers: [registry],
+    collect() {
+      let n = 0;
+      for (const r of recorders.values()) if (r.state === 'recording') n++;
+      this.set(n);
+    },
+  });
+  const recording = deps.recording && {
+    ...deps.recording,
+    hooks: {
+      ...deps.recording.hooks,
+      failed: (r, reason) => {
+        recordingFailures.inc();
+        deps.recording!.hooks.failed(r, reason);
+      },
+    } satisfies RecordingHooks,
+  };
+  const startRecorder = (s: LiveStream) => {
+    if (!recording) return;
+    const r = new Recorder({
+      eventId: s.eventId,
+      zeroMs: s.feedTimeline.zeroMs,
+      storage: recording.storage,
+      queue: { ...DEFAULT_WRITE_QUEUE, maxBytes: config.recordingQueueBytes, ...recording.queue },
+      hooks: recording.hooks,
+      logger: logger.child({ eventId: s.eventId }),
+      segmentTargetSec: config.segmentTargetSec,
+      variants: () =>
+        s.renditions.flatMap((rung) => {
+          const p = s.packagers.get(rung.name);
+          return p ? [variantFor(rung, p, config.audioKbps)] : [];
+        }),
+    });
+    for (const p of s.packagers.values()) r.attach(p);
+    s.on('packager', (p) => r.attach(p));
+    recorders.set(s, r);
+    return r;
+  };
+  const endRecorder = async (s: LiveStream) => {
+    const r = recorders.get(s);
+    if (!r) return;
+    await r.end();
+    recorders.delete(s);
+  };
+
   const metrics = {
     ffmpegLogLines: ffmpegLogCounter(registry),
     ffmpegStarted: () => ffmpegRuns.inc(),
@@ -123,7 +198,13 @@ export function createOrigin(deps: {
           if (streams.get(eventId) === created) streams.delete(eventId);
           logger.info({ eventId }, 'event offline');
           parent.onStatus(eventId, 'offline');
+          void endRecorder(created);
         });
+        logger.info({ eventId, protocol: source.protocol, session: source.sessionId, timeline: source.timeline }, 'feed attached');
+        parent.onStatus(eventId, 'live');
+        const feed = s.attach(source.timeline);
+        startRecorder(s);
+        return feed;
       }
       logger.info({ eventId, protocol: source.protocol, session: source.sessionId, timeline: source.timeline }, 'feed attached');
       parent.onStatus(eventId, 'live');
@@ -131,7 +212,8 @@ export function createOrigin(deps: {
     },
   };
 
-  const handler = createOriginHlsHandler({ config, streams: (id) => streams.get(id) });
+  const replay = recording && recording.replay !== false ? createReplay({ storage: recording.storage, logger }) : undefined;
+  const handler = createOriginHlsHandler({ config, streams: (id) => streams.get(id), ...(replay ? { replay: replay.handle } : {}) });
   const server: Server = createServer(deps.routes ? (req, res) => void (deps.routes!(req, res) || handler(req, res)) : handler);
   server.keepAliveTimeout = 65_000;
   let url = '';
@@ -150,6 +232,8 @@ export function createOrigin(deps: {
     async stop() {
       for (const s of streams.values()) s.stop();
       await Promise.all([...streams.values()].map((s) => s.closed()));
+      // What ffmpeg flushed is stored before the recordings are closed (each waits a bounded time).
+      await Promise.all([...streams.values()].map((s) => endRecorder(s)));
       streams.clear();
       await closeServer(server, 500);
     },

@@ -1,7 +1,8 @@
 // Runs the *.test.ts files with node:test through tsx, in two suites:
 //   unit  every *.test.ts under the role folders, except the ones below: no child processes, no browser, fast.
 //   e2e   test/e2e/**, and any test file named *.<needs>.test.ts, where <needs> says what it starts:
-//         ffmpeg (ffmpeg/ffprobe), chromium (a browser), redis (redis-server), postgres (a PostgreSQL server).
+//         ffmpeg (ffmpeg/ffprobe), chromium (a browser), redis (redis-server), postgres (a PostgreSQL server),
+//         seaweedfs (SeaweedFS `weed`, an S3 server; the test skips when it is not installed).
 // A test that spawns one of these gets that suffix (e.g. origin/hls-server.ffmpeg.test.ts); shared helpers live
 // in test/support/.
 //   tsx scripts/run-tests.ts [--unit|--e2e] [--list] [substring…]   both suites by default (unit first); substrings
@@ -28,7 +29,7 @@ const folders = [
   'test/hostile',
 ];
 /** Test files that start an external process or a browser. */
-const NEEDS_PROCESS = /\.(ffmpeg|chromium|redis|postgres)\.test\.ts$/;
+const NEEDS_PROCESS = /\.(ffmpeg|chromium|redis|postgres|seaweedfs)\.test\.ts$/;
 
 /** True for a test file of the e2e suite (path relative to the repo root, with forward slashes). */
 function isE2e(file: string): boolean {

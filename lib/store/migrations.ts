@@ -224,5 +224,28 @@ export function migrations(dialect: StoreDialect, opts: MigrationOptions = {}): 
         await db.schema.alterTable('stream_keys').renameColumn('reveal_sealed', 'reveal_key').execute();
       },
     },
+    '0007_recordings': {
+      async up(db: Kysely<unknown>) {
+        // Per-event switch: null follows the server's default (ONAIR_RECORDING), 1 records, 0 does not.
+        await db.schema.alterTable('events').addColumn('recording', INT).execute();
+        await db.schema
+          .createTable('recordings')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('event_id', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('storage_prefix', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .addColumn('ended_at', 'bigint')
+          .addColumn('duration_ms', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('failure', 'text')
+          .execute();
+        await db.schema.createIndex('recordings_event').on('recordings').columns(['event_id', 'started_at']).execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('recordings').execute();
+        await db.schema.alterTable('events').dropColumn('recording').execute();
+      },
+    },
   };
 }

@@ -24,6 +24,8 @@ export interface EventsTable {
   visibility: EventVisibility;
   /** Migration 0004: when the event was ended by an operator. */
   ended_at: number | null;
+  /** Migration 0007: record this event (1), do not (0), or follow ONAIR_RECORDING (null). */
+  recording: number | null;
 }
 
 export interface StreamKeysTable {
@@ -166,7 +168,26 @@ export interface ChatSettingsTable {
   updated_at: number;
 }
 
+/** Lifecycle of a recording: `recording` (being written), `ready` (the broadcast ended), `failed` (storage failed). */
+export type RecordingStatus = 'recording' | 'ready' | 'failed';
+
+/** Migration 0007: one row per recorded broadcast of an event. */
+export interface RecordingsTable {
+  id: string;
+  event_id: string;
+  status: RecordingStatus;
+  /** Key prefix of its objects in the recording storage. */
+  storage_prefix: string;
+  started_at: number;
+  ended_at: number | null;
+  duration_ms: number;
+  bytes: number;
+  /** Why the recording failed. */
+  failure: string | null;
+}
+
 export interface Database {
+  recordings: RecordingsTable;
   comments: CommentsTable;
   likes: LikesTable;
   bans: BansTable;

@@ -8,6 +8,7 @@ import type {
   ApiConsoleEvent,
   ApiDisclaimer,
   ApiEvent,
+  ApiRecording,
   ApiEventStatus,
   ApiEventStatusInfo,
   ApiHealthSample,
@@ -146,6 +147,16 @@ export class ConsoleApi {
   /** Every event with live status. */
   async events(signal?: AbortSignal): Promise<ConsoleEvent[]> {
     return (await this.request<{ events: ConsoleEvent[] }>('GET', '/console/events', undefined, signal)).events;
+  }
+
+  /** Recordings, newest first (admins). */
+  async recordings(signal?: AbortSignal): Promise<ApiRecording[]> {
+    return (await this.request<{ recordings: ApiRecording[] }>('GET', '/recordings', undefined, signal)).recordings;
+  }
+
+  /** Deletes a recording and its media (admins). */
+  async deleteRecording(id: string): Promise<void> {
+    await this.request<null>('DELETE', `/recordings/${encodeURIComponent(id)}`);
   }
 
   /** One event. */

@@ -1,6 +1,7 @@
 // Console home: every event with its live status (polled), and the form that creates one.
 import { el } from './dom.ts';
 import type { ConsoleEvent } from './console-api.ts';
+import { mountRecordings } from './console-recordings.ts';
 import { busy, card, errorText, field, select, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
 
 /** Status poll period of the list. */
@@ -52,9 +53,12 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
   });
   if (ctx.operator.role !== 'admin') form.replaceChildren(el('p', { className: 'empty', text: 'Only admins create events.' }));
 
-  root.replaceChildren(
-    el('div', { className: 'console-home' }, [card('Events', [status, list], 'events-card'), card('New event', [form], 'create-card')]),
-  );
+  const home = el('div', { className: 'console-home' }, [
+    card('Events', [status, list], 'events-card'),
+    card('New event', [form], 'create-card'),
+  ]);
+  root.replaceChildren(home);
+  const unmountRecordings = ctx.operator.role === 'admin' ? mountRecordings(home, ctx) : undefined;
 
   const row = (e: ConsoleEvent): HTMLElement => {
     const link = el('a', { className: 'event-row-title', text: e.title, attrs: { href: `/console/events/${encodeURIComponent(e.id)}` } });
@@ -93,5 +97,6 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     stopped = true;
     aborter.abort();
     clearTimeout(timer);
+    unmountRecordings?.();
   };
 }

@@ -12,6 +12,8 @@ export interface OnairHook {
   levels: LevelInfo[];
   currentLevel: number;
   errors: string[];
+  /** Playing the event's recording (VOD), not the live stream. */
+  replay: boolean;
 }
 
 declare global {
@@ -25,7 +27,7 @@ const MAX_ERRORS = 100;
 
 /** Creates the hook (its `hls` read live through `getHls`), installs it on `window` and returns it. */
 export function installHook(getHls: () => Hls | undefined): OnairHook {
-  const hook: OnairHook = { state: 'loading', levels: [], currentLevel: -1, errors: [] };
+  const hook: OnairHook = { state: 'loading', levels: [], currentLevel: -1, errors: [], replay: false };
   Object.defineProperty(hook, 'hls', { get: getHls, enumerable: true });
   window.__onair = hook;
   document.body.dataset.state = hook.state;

@@ -66,6 +66,12 @@ export function startWatchPage(): () => void {
       menu.update(player.hls?.autoLevelEnabled ?? true, level);
     },
     onEnded: () => {
+      if (replaying !== undefined) {
+        // The replay played to its end: keep it (the viewer may seek back), say so.
+        setState('ended', 'End of the replay.');
+        overlay.hidden = true;
+        return;
+      }
       player.stop();
       resetPlayback();
       setState('ended');
@@ -73,6 +79,13 @@ export function startWatchPage(): () => void {
     },
     onFailed: (reason: FailureReason) => {
       resetPlayback();
+      if (replaying !== undefined) {
+        // The recording went away (deleted) or cannot be played: back to the offline path, which looks again later.
+        replaying = undefined;
+        hook.replay = false;
+        video.controls = false;
+        replayChecked = false;
+      }
       if (reason === 'unsupported') {
         setState('error', 'This browser cannot play the stream.');
         return;
@@ -111,7 +124,7 @@ export function startWatchPage(): () => void {
     const active = hook.state === 'playing' || autoplayBlocked;
     unmute.hidden = !active || (!video.muted && !video.paused);
     unmute.textContent = video.paused ? '▶ Tap to play' : '🔇 Tap to unmute';
-    latency.hidden = hook.state !== 'playing';
+    latency.hidden = hook.state !== 'playing' || replaying !== undefined;
   }
 
   function schedule(ms: number): void {
@@ -141,15 +154,58 @@ export function startWatchPage(): () => void {
     document.title = `${event.title} — onair`;
   }
 
+  /** The replay's URL while one plays; `undefined` while live or before one was found. */
+  let replaying: string | undefined;
+  /** A replay was looked for since the event last was live (one HEAD per non-live spell, not one per poll). */
+  let replayChecked = false;
+
+  /** Once the event is not live: plays its recording as VOD (seek bar, its duration) when its hlsUrl answers. */
+  async function tryReplay(event: ApiEvent): Promise<boolean> {
+    if (replayChecked) return replaying !== undefined;
+    replayChecked = true;
+    const url = new URL(event.hlsUrl, window.location.href).href;
+    try {
+      const r = await fetch(url, { method: 'HEAD', signal: aborter.signal });
+      if (!r.ok) return false;
+    } catch {
+      replayChecked = false;
+      return false;
+    }
+    if (stopped) return false;
+    replaying = url;
+    hook.replay = true;
+    video.controls = true;
+    latency.hidden = true;
+    setState('loading');
+    player.start(url);
+    return true;
+  }
+
+  function stopReplay(): void {
+    if (replaying === undefined) return;
+    replaying = undefined;
+    hook.replay = false;
+    video.controls = false;
+    player.stop();
+    resetPlayback();
+  }
+
   function apply(event: ApiEvent): void {
     render(event);
     if (event.status === 'live') {
+      replayChecked = false;
+      stopReplay();
       if (!player.active) {
         setState('loading');
         player.start(new URL(event.hlsUrl, window.location.href).href);
       }
       // While loading, keep polling so that a stuck start is retried by the failure path.
       schedule(hook.state === 'playing' ? PLAYING_POLL_MS : OFFLINE_POLL_MS);
+      return;
+    }
+    if (replaying !== undefined) {
+      // Replaying: poll slowly, in case the event goes live again.
+      if (player.active) schedule(PLAYING_POLL_MS);
       return;
     }
     if (hook.state === 'playing') {
@@ -161,6 +217,7 @@ export function startWatchPage(): () => void {
     resetPlayback();
     setState(event.status === 'ended' ? 'ended' : 'offline');
     schedule(OFFLINE_POLL_MS);
+    if (event.status !== 'idle') void tryReplay(event);
   }
 
   async function check(): Promise<void> {

@@ -1,0 +1,133 @@
+// Serves an event that is not live from its newest recording, as VOD under the same /live/<event>/ URLs it had
+// while live: the multivariant playlist with the recorded ladder, VOD media playlists rebuilt from the manifest,
+// and the stored inits and segments streamed from storage. Manifests are cached for a few seconds.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../../lib/logger.ts';
+import type { Config } from '../../config/schema.ts';
+import { loadConfig } from '../../config/load.ts';
+import { createOriginHlsHandler } from '../hls-server.ts';
+import { sendError } from '../../lib/http.ts';
+import type { HlsObject } from '../../lib/hls-path.ts';
+import { readAll, type Storage } from '../../lib/storage/storage.ts';
+import { commonSegments, latestKey, manifestKey, manifestSchema, objectKey, type RecordingManifest } from './manifest.ts';
+import { renderVodMasterPlaylist, renderVodPlaylist } from './vod-playlist.ts';
+
+const M3U8 = 'application/vnd.apple.mpegurl';
+const MP4 = 'video/mp4';
+/** A replay's playlists change only if the event goes live again. */
+const PLAYLIST_CACHE = 'public, max-age=2';
+const IMMUTABLE = 'public, max-age=3600, immutable';
+const CACHE_MS = 2000;
+
+/** Reads an event's newest recording manifest from storage; undefined when it has none. Throws on a storage failure. */
+export async function loadLatestManifest(storage: Storage, eventId: string): Promise<RecordingManifest | undefined> {
+  const latest = await readAll(storage, latestKey(eventId));
+  if (!latest) return undefined;
+  const { zeroMs } = JSON.parse(latest.toString('utf8')) as { zeroMs: number };
+  if (!Number.isSafeInteger(zeroMs)) throw new Error(`bad ${latestKey(eventId)}`);
+  return loadManifest(storage, eventId, zeroMs);
+}
+
+/** Reads one recording's manifest; undefined when it is not there. */
+export async function loadManifest(storage: Storage, eventId: string, zeroMs: number): Promise<RecordingManifest | undefined> {
+  const text = await readAll(storage, manifestKey(eventId, zeroMs));
+  if (!text) return undefined;
+  return manifestSchema.parse(JSON.parse(text.toString('utf8')));
+}
+
+/** The replay side of the recording. */
+export interface Replay {
+  /** Answers `obj` from the event's newest recording; false (nothing sent) when it has none. */
+  handle(obj: HlsObject, req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+}
+
+/** An HTTP handler of /live/ that answers only from recordings (a cluster edge's replay server). */
+export function replayHandler(
+  storage: Storage,
+  logger: Logger,
+  config: Config = loadConfig({}),
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const replay = createReplay({ storage, logger });
+  return createOriginHlsHandler({ config, streams: () => undefined, replay: replay.handle });
+}
+
+export function createReplay(deps: { storage: Storage; logger: Logger }): Replay {
+  const { storage } = deps;
+  const cache = new Map<string, { at: number; manifest: Promise<RecordingManifest | undefined> }>();
+
+  const manifestOf = (eventId: string): Promise<RecordingManifest | undefined> => {
+    const now = Date.now();
+    const hit = cache.get(eventId);
+    if (hit && now - hit.at < CACHE_MS) return hit.manifest;
+    for (const [k, v] of cache) if (now - v.at >= CACHE_MS) cache.delete(k);
+    const manifest = loadLatestManifest(storage, eventId);
+    cache.set(eventId, { at: now, manifest });
+    manifest.catch(() => cache.delete(eventId));
+    return manifest;
+  };
+
+  const send = (res: ServerResponse, req: IncomingMessage, body: string, type: string) => {
+    res.writeHead(200, {
+      'content-type': type,
+      'content-length': Buffer.byteLength(body),
+      'cache-control': PLAYLIST_CACHE,
+      'access-control-allow-origin': '*',
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+
+  return {
+    async handle(obj, req, res) {
+      const m = await manifestOf(obj.eventId);
+      if (!m || m.renditions.length === 0) return false;
+      // Renditions with segments every rendition has: a player switching finds each msn in all of them.
+      const playable = m.renditions.filter((r) => commonSegments(m, r.name).length > 0);
+      if (playable.length === 0) return false;
+      if (obj.kind === 'master') {
+        send(res, req, renderVodMasterPlaylist(playable.map((r) => r.variant)), M3U8);
+        return true;
+      }
+      const r = playable.find((x) => x.name === obj.rendition);
+      if (!r) {
+        sendError(res, 404, 'not_found', 'no such rendition in the recording');
+        return true;
+      }
+      const segments = commonSegments(m, r.name);
+      if (obj.kind === 'playlist') {
+        send(res, req, renderVodPlaylist(m.segmentTargetSec, segments), M3U8);
+        return true;
+      }
+      const media = obj.media!;
+      let name: string | undefined;
+      if (media.kind === 'init' && segments.some((s) => s.run === media.run)) name = `init-${media.run}.mp4`;
+      else if (media.kind === 'segment' && segments.some((s) => s.msn === media.msn)) name = `seg-${media.msn}.m4s`;
+      if (name === undefined) {
+        sendError(res, 404, 'not_found', media.kind === 'part' ? 'a recording has no parts' : 'not in the recording');
+        return true;
+      }
+      const obj2 = await storage.get(objectKey(m.eventId, m.zeroMs, r.name, name));
+      if (!obj2) {
+        sendError(res, 404, 'not_found', 'recorded object is missing from storage');
+        return true;
+      }
+      res.writeHead(200, {
+        'content-type': MP4,
+        'content-length': obj2.size,
+        'cache-control': IMMUTABLE,
+        'access-control-allow-origin': '*',
+      });
+      if (req.method === 'HEAD') {
+        obj2.body.destroy();
+        res.end();
+        return true;
+      }
+      obj2.body.on('error', (err) => {
+        deps.logger.warn({ key: name, err: err.message }, 'recording read failed mid-response');
+        res.destroy();
+      });
+      res.on('close', () => obj2.body.destroy());
+      obj2.body.pipe(res);
+      return true;
+    },
+  };
+}
