@@ -4,10 +4,13 @@
 #                                       (tests, npm run cluster);
 #                                       python3-venv + schemathesis from PyPI in its own venv (npm run test:hostile)
 #   scripts/install-prereqs.sh --bench  also nginx + nginx-rtmp, wrk (benchmark peers)
+#   scripts/install-prereqs.sh --seaweedfs
+#                                       also builds SeaweedFS's `weed` (an S3 server for the recording tests) once with
+#                                       the Go toolchain into $(go env GOPATH)/bin; 10-25 minutes on 2 cores
 set -euo pipefail
 
 want=(ffmpeg chromium fonts-noto-color-emoji redis-server postgresql haproxy python3 python3-venv)
-if [[ "${1:-}" == "--bench" ]]; then want+=(nginx libnginx-mod-rtmp wrk); fi
+if [[ " $* " == *" --bench "* ]]; then want+=(nginx libnginx-mod-rtmp wrk); fi
 
 missing=()
 for pkg in "${want[@]}"; do
@@ -33,3 +36,16 @@ if [[ ! -x "$venv/bin/schemathesis" ]]; then
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 "$venv/bin/schemathesis" --version >/dev/null
+
+# SeaweedFS, pinned. `go install` refuses the module (its go.mod has replace directives), so build it from the
+# downloaded module source instead.
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+if [[ " $* " == *" --seaweedfs "* ]]; then
+  weed="$(go env GOPATH)/bin/weed"
+  if [[ ! -x "$weed" ]]; then
+    echo "install-prereqs: building SeaweedFS $SEAWEEDFS_VERSION into $weed"
+    dir="$(go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    (cd "$dir" && go build -o "$weed" ./weed)
+  fi
+  "$weed" version >/dev/null
+fi

@@ -1,8 +1,6 @@
 // Test helper: SeaweedFS (Apache-2.0) as a real S3 server on loopback, with one bucket. `findWeed()` looks for the
 // binary in $ONAIR_TEST_WEED, $(go env GOPATH)/bin/weed, then `weed` on the PATH; tests skip when there is none.
-// Install (`go install …/weed@<version>` refuses the module: its go.mod has replace directives):
-//   cd "$(go mod download -json github.com/seaweedfs/seaweedfs@v0.0.0-20261109003541-7506e5f91cd6 | jq -r .Dir)"
-//   go build -o "$(go env GOPATH)/bin/weed" ./weed
+// Install: `scripts/install-prereqs.sh --seaweedfs` (pinned; built from the module source, as `go install` refuses it).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
