@@ -26,6 +26,12 @@ export const eventSchema = z
     scheduledStart: epochMs.nullable(),
     visibility: z.enum(['public', 'unlisted']),
     endedAt: epochMs.nullable(),
+    sourceRefusal: z
+      .object({ reason: z.string(), at: epochMs })
+      .nullable()
+      .describe(
+        'Why the latest publisher was disconnected: a source the origin cannot use (codec, no media); null once a publisher went live after it',
+      ),
     hlsUrl: z.string(),
     watchUrl: z.string(),
   })
@@ -130,6 +136,7 @@ export const eventStatusSchema = z
     health: healthSampleSchema.nullable(),
     adBreak: adBreakSchema.nullable(),
     placement: placementField,
+    sourceRefusal: eventSchema.shape.sourceRefusal,
   })
   .meta({ id: 'EventStatus' });
 

@@ -105,6 +105,7 @@ function eventJson(): ApiEvent {
     scheduledStart: null,
     visibility: 'public',
     endedAt: ctx.fake.status === 'ended' ? at + 120_000 : null,
+    sourceRefusal: null,
     hlsUrl: `/live/${EVENT_ID}/master.m3u8`,
     watchUrl: `/watch/${SLUG}`,
   };

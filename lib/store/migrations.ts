@@ -224,5 +224,16 @@ export function migrations(dialect: StoreDialect, opts: MigrationOptions = {}): 
         await db.schema.alterTable('stream_keys').renameColumn('reveal_sealed', 'reveal_key').execute();
       },
     },
+    '0006_source_refusal': {
+      async up(db: Kysely<unknown>) {
+        // Why the last publisher was refused (a source the origin cannot use), for the console and `event list`.
+        await db.schema.alterTable('events').addColumn('source_refusal', 'text').execute();
+        await db.schema.alterTable('events').addColumn('source_refused_at', 'bigint').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.alterTable('events').dropColumn('source_refused_at').execute();
+        await db.schema.alterTable('events').dropColumn('source_refusal').execute();
+      },
+    },
   };
 }

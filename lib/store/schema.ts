@@ -24,6 +24,10 @@ export interface EventsTable {
   visibility: EventVisibility;
   /** Migration 0004: when the event was ended by an operator. */
   ended_at: number | null;
+  /** Migration 0006: why the latest refused publisher's source was unusable (codec, no media). */
+  source_refusal: string | null;
+  /** Migration 0006: when that publisher was refused. */
+  source_refused_at: number | null;
 }
 
 export interface StreamKeysTable {
