@@ -176,6 +176,20 @@ describe('LiveStream', () => {
     );
   });
 
+  it('a returning publisher without video on a stream with video renditions is waited for, and the log says why', () => {
+    const first = h.stream.attach();
+    first.write(Buffer.concat([FLV.header, FLV.meta(360), FLV.avcConfig, FLV.aacConfig, FLV.keyframe(0)]));
+    assert.equal(h.metrics.started, 1);
+    first.end();
+    const second = h.stream.attach();
+    second.write(Buffer.concat([FLV.header, FLV.aacConfig, FLV.audio(10_000), FLV.audio(10_000 + AUDIO_ONLY_AFTER_MS)]));
+    assert.equal(h.metrics.started, 1, 'no run without a keyframe');
+    const warned = h.logs.filter((l) => l.msg.startsWith('the publisher sends no video'));
+    assert.equal(warned.length, 1);
+    second.write(FLV.audio(10_000 + 2 * AUDIO_ONLY_AFTER_MS));
+    assert.equal(h.logs.filter((l) => l.msg.startsWith('the publisher sends no video')).length, 1, 'said once');
+  });
+
   it('without a timeline from the ingest, keeps its own: zero at the first publisher, a session per publisher', () => {
     h.stream.attach().end();
     mock.timers.tick(3_000);

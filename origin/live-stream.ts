@@ -65,6 +65,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private announced: { audio: boolean; video: boolean } | undefined;
   /** Timestamp of the session's first audio frame, for telling an audio-only source from a late picture. */
   private firstAudioMs: number | undefined;
+  /** This session was told (in the log) that it sends no video to a stream with video renditions. */
+  private warnedNoVideo = false;
   private source: SourceVideo = {};
   private transcode: Transcode | undefined;
   /** A run whose input was closed and that is still flushing; the next run waits for it. */
@@ -122,6 +124,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.hasAudio = false;
     this.hasVideo = false;
     this.firstAudioMs = undefined;
+    this.warnedNoVideo = false;
     this.sequenceHeaders.clear();
     this.preKeyframeBytes = 0;
     this.endTranscode();
@@ -220,7 +223,17 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
    * metadata, or no video for AUDIO_ONLY_AFTER_MS of audio) an audio frame.
    */
   private canStartOn(tag: FlvTag): boolean {
-    if (this.plan && !this.plan.rungs[0]?.audioOnly) return isVideoKeyframe(tag);
+    if (this.plan && !this.plan.rungs[0]?.audioOnly) {
+      if (tag.type === TagType.audio && !this.hasVideo && !this.warnedNoVideo) {
+        this.firstAudioMs ??= tag.timestamp;
+        if (tag.timestamp - this.firstAudioMs >= AUDIO_ONLY_AFTER_MS) {
+          // The stream's renditions were chosen for a picture when it started: say why nothing plays.
+          this.warnedNoVideo = true;
+          this.logger.warn('the publisher sends no video, but this stream started with video renditions: nothing plays until video comes');
+        }
+      }
+      return isVideoKeyframe(tag);
+    }
     if (this.plan) return tag.type === TagType.audio;
     if (isVideoKeyframe(tag)) return true;
     if (tag.type !== TagType.audio || this.hasVideo) return false;
