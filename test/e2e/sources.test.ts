@@ -95,6 +95,24 @@ async function probeSegment(event: Created, variantUri: string, name: string) {
   return { streams: j.streams, durationSec, extinf: seg.duration };
 }
 
+/** Plays the event's watch page in Chromium for 3 s without an error; what it shows: the audio view, the picture's width. */
+async function playInChromium(event: Created): Promise<{ audioView: boolean; videoWidth: number }> {
+  const { browser, close } = await launchChromium();
+  try {
+    const { page, pageErrors } = await watchPlaying(browser, event.watchUrl, 3);
+    const view = await page.evaluate(() => ({
+      audioView: !document.getElementById('audio-only')!.hidden,
+      videoWidth: document.querySelector('video')!.videoWidth,
+      errors: window.__onair!.errors,
+    }));
+    assert.deepEqual(view.errors, []);
+    assert.deepEqual(pageErrors, []);
+    return { audioView: view.audioView, videoWidth: view.videoWidth };
+  } finally {
+    await close();
+  }
+}
+
 test('an audio-only publish gets an AAC-only rendition, as the master playlist says, and Chromium plays it with the audio view', async (t) => {
   const event = await createEvent('radio');
   const t0 = Date.now();
@@ -113,21 +131,9 @@ test('an audio-only publish gets an AAC-only rendition, as the master playlist s
   );
   assert.ok(Math.abs(probe.durationSec - probe.extinf) < 0.03, `segment lasts ${probe.durationSec} s, EXTINF ${probe.extinf}`);
 
-  const { browser, close } = await launchChromium();
-  try {
-    const { page, pageErrors } = await watchPlaying(browser, event.watchUrl, 3);
-    const view = await page.evaluate(() => ({
-      audioView: !document.getElementById('audio-only')!.hidden,
-      videoWidth: document.querySelector('video')!.videoWidth,
-      errors: window.__onair!.errors,
-    }));
-    assert.equal(view.videoWidth, 0, 'no picture');
-    assert.ok(view.audioView, 'the audio view is shown instead of a black box');
-    assert.deepEqual(view.errors, []);
-    assert.deepEqual(pageErrors, []);
-  } finally {
-    await close();
-  }
+  const view = await playInChromium(event);
+  assert.equal(view.videoWidth, 0, 'no picture');
+  assert.ok(view.audioView, 'the audio view is shown instead of a black box');
 });
 
 test('a video-only publish goes live quickly with a video-only rendition that Chromium plays', async (t) => {
@@ -157,16 +163,5 @@ test('a video-only publish goes live quickly with a video-only rendition that Ch
     [['video', 'h264', 640, 360]],
   );
 
-  const { browser, close } = await launchChromium();
-  try {
-    const { page, pageErrors } = await watchPlaying(browser, event.watchUrl, 3);
-    const view = await page.evaluate(() => ({
-      audioView: !document.getElementById('audio-only')!.hidden,
-      videoWidth: document.querySelector('video')!.videoWidth,
-    }));
-    assert.deepEqual(view, { audioView: false, videoWidth: 640 });
-    assert.deepEqual(pageErrors, []);
-  } finally {
-    await close();
-  }
+  assert.deepEqual(await playInChromium(event), { audioView: false, videoWidth: 640 });
 });
