@@ -249,6 +249,7 @@ function addOriginAndIngests(
     // Feeds reach the origin on the event's media timeline, numbered exactly as the cluster's forwarder numbers them.
     feeds: withTimeline(origin.feeds, { reconnectWindowSec: config.reconnectWindowSec }),
     ...(deps.onHealth ? { onHealth: deps.onHealth } : {}),
+    onSourceRefused: sourceRefusalRecorder(events, logger),
   });
   stage.add('whip', whip);
   return { origin, rtmp, whip, srt, publishers, disconnect };
@@ -282,6 +283,13 @@ function clusterRecording(
         return hooks.begin(r);
       },
     },
+  };
+}
+
+/** Records in the store why a publisher's source was refused (the console and `event list` show it). */
+function sourceRefusalRecorder(events: EventService, logger: Logger): NonNullable<IngestDeps['onSourceRefused']> {
+  return (eventId, reason) => {
+    events.refuseSource(eventId, reason).catch((err: Error) => logger.error({ eventId, err: err.message }, 'source refusal not recorded'));
   };
 }
 
@@ -539,6 +547,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
         },
         // Health goes to whichever control node an operator watches.
         onHealth: createHealthPublisher({ bus: pool.bus, logger: log, nodeId }).onHealth,
+        onSourceRefused: sourceRefusalRecorder(events, log),
       });
       whip = s.add('whip', ingests.whip);
       rtmpIngest = ingests.rtmp;

@@ -218,7 +218,11 @@ async function main(argv: string[]): Promise<void> {
     const list = await withEvents(config, (ev) => ev.list());
     if (values.json) console.log(JSON.stringify(list.map((e) => ({ ...e, ...eventUrls(target, e) }))));
     else if (list.length === 0) console.log('no events yet: onair event create --title "…"');
-    else for (const e of list) console.log(`${e.id}  ${e.status.padEnd(7)}  ${e.slug}  ${e.title}`);
+    else
+      for (const e of list) {
+        const refused = e.sourceRefusal ? `  (publisher refused: ${e.sourceRefusal.reason})` : '';
+        console.log(`${e.id}  ${e.status.padEnd(7)}  ${e.slug}  ${e.title}${refused}`);
+      }
     return;
   }
   if (cmd === 'operator' && sub === 'create') {

@@ -344,6 +344,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
         health: deps.health.latest(e.id) ?? null,
         adBreak: (await deps.adBreaks.active(e.id)) ?? null,
         ...(await placementOf(e.id, async () => principal)),
+        sourceRefusal: e.sourceRefusal,
       };
       return body;
     },

@@ -28,6 +28,12 @@ export const eventSchema = z
     endedAt: epochMs.nullable(),
     /** Record its broadcasts (true), do not (false), or follow the server's default ONAIR_RECORDING (null). */
     recording: z.boolean().nullable(),
+    sourceRefusal: z
+      .object({ reason: z.string(), at: epochMs })
+      .nullable()
+      .describe(
+        'Why the latest publisher was disconnected: a source the origin cannot use (codec, no media); null once a publisher went live after it',
+      ),
     hlsUrl: z.string(),
     watchUrl: z.string(),
   })
@@ -155,6 +161,7 @@ export const eventStatusSchema = z
     health: healthSampleSchema.nullable(),
     adBreak: adBreakSchema.nullable(),
     placement: placementField,
+    sourceRefusal: eventSchema.shape.sourceRefusal,
   })
   .meta({ id: 'EventStatus' });
 

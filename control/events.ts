@@ -24,6 +24,8 @@ export interface EventRecord {
   endedAt: number | null;
   /** Record its broadcasts (true), do not (false), or follow the server's default ONAIR_RECORDING (null). */
   recording: boolean | null;
+  /** Why the origin could not use the latest publisher's source; null once a publisher went live after it. */
+  sourceRefusal: { reason: string; at: number } | null;
 }
 
 /** Thrown when a requested slug belongs to another event. */
@@ -57,7 +59,15 @@ function toRecord(row: EventsTable): EventRecord {
     visibility: row.visibility === 'unlisted' ? 'unlisted' : 'public',
     endedAt: row.ended_at === null || row.ended_at === undefined ? null : Number(row.ended_at),
     recording: row.recording === null || row.recording === undefined ? null : Number(row.recording) === 1,
+    sourceRefusal: sourceRefusal(row),
   };
+}
+
+/** The refusal, unless the event went live after it (the refused session itself went live just before it). */
+function sourceRefusal(row: EventsTable): EventRecord['sourceRefusal'] {
+  if (!row.source_refusal || row.source_refused_at === null || row.source_refused_at === undefined) return null;
+  const at = Number(row.source_refused_at);
+  return row.live_since !== null && Number(row.live_since) > at ? null : { reason: row.source_refusal, at };
 }
 
 /** SHA-256 hex of a stream key: what the store keeps. */
@@ -142,6 +152,8 @@ export class EventService {
       visibility: input.visibility ?? 'public',
       ended_at: null,
       recording: input.recording === undefined || input.recording === null ? null : input.recording ? 1 : 0,
+      source_refusal: null,
+      source_refused_at: null,
     };
     const streamKey = newStreamKey();
     const keyHash = hashStreamKey(streamKey);
@@ -186,6 +198,15 @@ export class EventService {
       .where('status', '!=', 'ended')
       .execute();
     return before.status !== status;
+  }
+
+  /** Records why a publisher's source was refused (shown until a publisher goes live again). */
+  async refuseSource(id: string, reason: string): Promise<void> {
+    await this.db
+      .updateTable('events')
+      .set({ source_refusal: reason.slice(0, 500), source_refused_at: Date.now() })
+      .where('id', '=', id)
+      .execute();
   }
 
   /** Changes an event's editable fields; undefined for an unknown event. */

@@ -62,6 +62,8 @@ export interface IngestDeps {
   feeds: IngestFeedSink;
   /** Called every config.healthIntervalSec for each live publisher with its ingest health. */
   onHealth?(eventId: string, stats: IngestStats): void;
+  /** A publisher was disconnected because the origin cannot use its media (`reason` is for the broadcaster). */
+  onSourceRefused?(eventId: string, reason: string): void;
   /** The node's one-publisher-per-event registry, shared by its ingests; default: this ingest's own. */
   publishers?: PublisherSlots;
   /** Wrong-key counter per address (share one between the ingests of a node); default: 10 per minute, this ingest's own. */

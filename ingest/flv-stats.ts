@@ -27,6 +27,21 @@ export interface IngestStats {
 
 const videoCodecs: Record<number, string> = { 2: 'h263', 4: 'vp6', 7: 'h264', 12: 'hevc', 13: 'av1' };
 const audioCodecs: Record<number, string> = { 2: 'mp3', 7: 'g711a', 8: 'g711u', 10: 'aac', 11: 'speex', 13: 'opus' };
+/** The audio codec of an FLV audio tag, from its first body byte (`aac`, `mp3`, … or `flv-audio-N`). */
+export function audioCodecName(b0: number): string {
+  return audioCodecs[b0 >> 4] ?? `flv-audio-${b0 >> 4}`;
+}
+
+/** The video codec of a whole FLV video tag: legacy codec id, or enhanced RTMP's FourCC (`h264`, `hevc`, `av1`, …). */
+export function videoCodecName(tag: Buffer): string {
+  const b0 = tag[11]!;
+  if ((b0 & 0x80) !== 0) {
+    const fourcc = tag.toString('latin1', 12, 16);
+    return fourcc === 'hvc1' ? 'hevc' : fourcc === 'av01' ? 'av1' : fourcc === 'vp09' ? 'vp9' : fourcc;
+  }
+  return videoCodecs[b0 & 0x0f] ?? `flv-video-${b0 & 0x0f}`;
+}
+
 /** A frame this much later than the best arrival-vs-timestamp offset seen is late. */
 const LATE_MS = 1000;
 
@@ -59,18 +74,16 @@ export class FlvStats {
     const ts = (tag.readUIntBE(4, 3) | (tag[7]! << 24)) >>> 0;
     const b0 = tag[11]!;
     if (type === 8) {
-      this.#audioCodec = audioCodecs[b0 >> 4] ?? `flv-audio-${b0 >> 4}`;
+      this.#audioCodec = audioCodecName(b0);
     } else if (type === 9) {
       const enhanced = (b0 & 0x80) !== 0;
       const frameType = (b0 >> 4) & 0x07;
+      this.#videoCodec = videoCodecName(tag);
       if (enhanced) {
-        const fourcc = tag.toString('latin1', 12, 16);
-        this.#videoCodec = fourcc === 'hvc1' ? 'hevc' : fourcc === 'av01' ? 'av1' : fourcc === 'vp09' ? 'vp9' : fourcc;
         const packetType = b0 & 0x0f;
         if (packetType !== 1 && packetType !== 3) return; // coded frames only
       } else {
         const codecId = b0 & 0x0f;
-        this.#videoCodec = videoCodecs[codecId] ?? `flv-video-${codecId}`;
         if ((codecId === 7 || codecId === 12) && tag[12] !== 1) return; // sequence header / end of sequence
       }
       if (frameType === 5) return; // video info/command frame

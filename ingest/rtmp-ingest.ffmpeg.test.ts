@@ -381,8 +381,11 @@ function setup(
   sink: ReturnType<typeof recordingSink>;
   registry: Registry;
   lines: string[];
+  /** onSourceRefused calls: [eventId, reason]. */
+  refusals: [string, string][];
 } {
   const sink = recordingSink();
+  const refusals: [string, string][] = [];
   const registry = createMetricsRegistry();
   const { stream, lines } = logCapture();
   const ingest = createRtmpIngest({
@@ -395,8 +398,9 @@ function setup(
     },
     feeds: feeds ?? sink,
     keyGuesses,
+    onSourceRefused: (eventId, reason) => refusals.push([eventId, reason]),
   });
-  return { ingest, sink, registry, lines };
+  return { ingest, sink, registry, lines, refusals };
 }
 
 function assertNoKeys(lines: string[]): void {
@@ -748,6 +752,34 @@ test('an unauthenticated connection cannot make the server reserve big buffers; 
     assertNoKeys(lines);
   } finally {
     for (const c of clients) c.close();
+    await ingest.stop();
+  }
+});
+
+test('a source the origin cannot use (HEVC over enhanced RTMP) is refused with the reason, to the publisher and the parent', async () => {
+  const { ingest, sink, registry, refusals, lines } = setup();
+  await ingest.start();
+  const pub = new RawRtmp(ingest.port);
+  try {
+    await pub.publish('sk-charlie-0123456789abcd');
+    await pub.waitFor('Publish.Start', (m) => m.command?.[0] === 'onStatus');
+    // ExVideoTagHeader: IsExHeader | keyframe | PacketTypeSequenceStart, FourCC hvc1, then a bit of HEVC config.
+    pub.send(6, 9, 1, Buffer.concat([Buffer.from([0x90]), Buffer.from('hvc1'), Buffer.alloc(30, 1)]));
+    const rejected = await pub.waitFor('Publish.Rejected', (m) => m.command?.[0] === 'onStatus' && pub.statusCodes().length > 1);
+    assert.ok(rejected);
+    assert.deepEqual(pub.statusCodes(), ['NetStream.Publish.Start', 'NetStream.Publish.Rejected']);
+    const info = pub.messages.filter((m) => m.command?.[0] === 'onStatus').at(-1)!.command![3] as { description: string };
+    assert.match(info.description, /^source refused: video codec hevc is not supported: send H\.264/);
+    assert.ok(await pub.closedWithin(3_000), 'publisher disconnected');
+    await waitFor('feed end', () => sink.feeds[0]?.ends === 1);
+    assert.equal(refusals.length, 1);
+    assert.equal(refusals[0]![0], 'event-c');
+    assert.match(refusals[0]![1], /^video codec hevc is not supported/);
+    assert.equal(ingest.isLive('event-c'), false);
+    assert.equal(await metricValue(registry, 'onair_ingest_rejected_total', { protocol: 'rtmp', reason: 'unusable_source' }), 1);
+    assert.ok(lines.some((l) => l.includes('rtmp source refused') && l.includes('video codec hevc')));
+  } finally {
+    pub.close();
     await ingest.stop();
   }
 });

@@ -30,6 +30,7 @@ import { createKeyGuessLimiter } from './key-guesses.ts';
 import { FeedRefusal, type IngestDeps, type LiveFeed } from './feed.ts';
 import { createPublisherRegistry, type PublisherClaim } from './publishers.ts';
 import { FlvStats } from './flv-stats.ts';
+import { SourceCheck } from './source-check.ts';
 
 /** The only RTMP application accepted: rtmp://host:port/live/<streamKey>. */
 const APP = 'live';
@@ -84,7 +85,8 @@ export type RtmpRejectReason =
   | 'protocol'
   | 'malformed'
   | 'too_large'
-  | 'feed_error';
+  | 'feed_error'
+  | 'unusable_source';
 
 /** A connection broke a rule of ours while NMS parsed its bytes; thrown inside the parser, caught by its wrapper. */
 class RtmpViolation extends Error {
@@ -146,6 +148,8 @@ interface Publish {
   bytes: number;
   ended: boolean;
   readonly stats: FlvStats;
+  /** Whether the origin can use the media (codecs, any media at all). */
+  readonly check: SourceCheck;
 }
 
 /** Maps NMS log levels to pino's; NMS `info` is per-session chatter, so it goes to debug. */
@@ -173,6 +177,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
   let server: Server | undefined;
   let boundPort = config.rtmpPort;
   let healthTimer: NodeJS.Timeout | undefined;
+  let sourceTimer: NodeJS.Timeout | undefined;
 
   function reportHealth(): void {
     for (const [eventId, p] of live) {
@@ -268,6 +273,26 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
     );
   }
 
+  /** Ends a publish whose media the origin cannot use, telling the publisher (onStatus), the log and the parent why. */
+  function refuseSource(publish: Publish, reason: string): void {
+    if (publish.ended) return;
+    const { conn, eventId } = publish;
+    rejected.inc({ protocol: 'rtmp', reason: 'unusable_source' });
+    log.warn({ eventId, sessionId: conn.session.id, remoteAddress: conn.remoteAddress, why: reason }, 'rtmp source refused');
+    try {
+      conn.session.rtmp.sendStatusMessage(conn.session.rtmp.streamId, 'error', 'NetStream.Publish.Rejected', `source refused: ${reason}`);
+    } catch {
+      // the socket may already be gone
+    }
+    finish(publish, 'source refused');
+    closeSocket(conn.socket);
+    try {
+      deps.onSourceRefused?.(eventId, reason);
+    } catch (err) {
+      log.error({ err, eventId }, 'source refusal report failed');
+    }
+  }
+
   async function accept(conn: Connection, eventId: string, claim: PublisherClaim): Promise<void> {
     const { session } = conn;
     const streamPath = `/${APP}/${eventId}`;
@@ -320,6 +345,7 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       bytes: 0,
       ended: false,
       stats: new FlvStats('rtmp'),
+      check: new SourceCheck(),
       subscriber: {
         id: `onair-feed-${session.id}`,
         ip: '', // empty ip: an internal subscriber (no NMS play events, no auth)
@@ -332,6 +358,12 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
           const chunk = flvScriptTagFixed(buffer);
           publish.bytes += chunk.length;
           publish.stats.observe(chunk);
+          const unusable = publish.check.observe(chunk);
+          if (unusable) {
+            // Not from inside NMS's fan-out loop (finishing takes this subscriber off the broadcast).
+            setImmediate(() => refuseSource(publish, unusable));
+            return;
+          }
           bytesTotal.inc({ protocol: 'rtmp' }, chunk.length);
           try {
             feed.write(chunk);
@@ -581,6 +613,13 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
         healthTimer = setInterval(reportHealth, config.healthIntervalSec * 1000);
         healthTimer.unref();
       }
+      sourceTimer = setInterval(() => {
+        for (const p of [...live.values()]) {
+          const reason = p.check.overdue();
+          if (reason) refuseSource(p, reason);
+        }
+      }, 1000);
+      sourceTimer.unref();
       log.info({ host: config.host, port: boundPort }, 'rtmp ingest listening');
     },
 
@@ -590,6 +629,8 @@ export function createRtmpIngest(deps: RtmpIngestDeps): RtmpIngest {
       server = undefined;
       clearInterval(healthTimer);
       healthTimer = undefined;
+      clearInterval(sourceTimer);
+      sourceTimer = undefined;
       for (const publish of [...live.values()]) finish(publish, 'ingest stopping');
       const closed: Promise<unknown>[] = [new Promise<void>((resolve) => srv.close(() => resolve()))];
       for (const conn of connections) {

@@ -27,6 +27,21 @@ export interface Rung {
   videoKbps: number;
   /** Longest keyframe interval in frames (x264's -g): keyframes come from the shared grid, never from x264's own count. */
   gop: number;
+  /** The audio-only rendition of a source without video: no picture (size, rate and video bitrate are 0). */
+  audioOnly?: boolean;
+}
+
+/** Name of the one rendition of an audio-only source. */
+export const AUDIO_RENDITION = 'audio';
+
+/** The ladder of a source without video: one AAC rendition, its segments cut on the segment target (every AAC frame is a sync sample). */
+export function audioOnlyPlan(): LadderPlan {
+  const none = { num: 0, den: 1 };
+  return {
+    rungs: [{ name: AUDIO_RENDITION, width: 0, height: 0, scale: '', fps: none, videoKbps: 0, gop: 0, audioOnly: true }],
+    keyframeStep: { num: 1, den: 1 },
+    halfFrame: { num: 0, den: 1 },
+  };
 }
 
 /** The ladder with the keyframe grid its rungs share. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { configSchema } from '../config/schema.ts';
 import { createLogger } from '../lib/logger.ts';
-import { LiveStream, type LiveStreamMetrics } from './live-stream.ts';
+import { AUDIO_ONLY_AFTER_MS, LiveStream, type LiveStreamMetrics } from './live-stream.ts';
 
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0);
 const config = configSchema.parse({
@@ -126,6 +126,68 @@ describe('LiveStream', () => {
       ['360p', '180p'],
     );
     assert.deepEqual([...h.stream.packagers.keys()], ['360p', '180p']);
+  });
+
+  it('a source with no video for a while is audio-only: one audio rendition, started on an audio frame', () => {
+    const feed = h.stream.attach();
+    feed.write(Buffer.concat([FLV.header, FLV.aacConfig, FLV.audio(0), FLV.audio(AUDIO_ONLY_AFTER_MS - 21)]));
+    assert.equal(h.metrics.started, 0, 'not before AUDIO_ONLY_AFTER_MS of audio');
+    feed.write(FLV.audio(AUDIO_ONLY_AFTER_MS));
+    assert.equal(h.metrics.started, 1);
+    assert.deepEqual(
+      h.stream.renditions.map((r) => [r.name, r.audioOnly]),
+      [['audio', true]],
+    );
+    assert.ok(h.logs.some((l) => l.msg === 'audio-only source: one audio rendition'));
+  });
+
+  it('metadata without a videocodecid makes the stream audio-only at its first audio frame', () => {
+    const feed = h.stream.attach();
+    const meta = tag(
+      18,
+      0,
+      Buffer.concat([
+        Buffer.from([0x02]),
+        amfString('onMetaData'),
+        Buffer.from([0x08, 0, 0, 0, 1]),
+        amfString('audiocodecid'),
+        Buffer.from([0x00, 0x40, 0x24, 0, 0, 0, 0, 0, 0]), // 10 (AAC)
+        amfString(''),
+        Buffer.from([0x09]),
+      ]),
+    );
+    feed.write(Buffer.concat([FLV.header, meta, FLV.aacConfig, FLV.audio(0)]));
+    assert.equal(h.metrics.started, 1);
+    assert.deepEqual(
+      h.stream.renditions.map((r) => r.name),
+      ['audio'],
+    );
+  });
+
+  it('a video source whose audio comes first is not taken for audio-only', () => {
+    const feed = h.stream.attach();
+    feed.write(Buffer.concat([FLV.header, FLV.meta(360), FLV.avcConfig, FLV.aacConfig, FLV.audio(0), FLV.interframe(10)]));
+    feed.write(FLV.audio(AUDIO_ONLY_AFTER_MS + 500));
+    assert.equal(h.metrics.started, 0, 'video was seen: wait for its keyframe');
+    feed.write(FLV.keyframe(AUDIO_ONLY_AFTER_MS + 600));
+    assert.deepEqual(
+      h.stream.renditions.map((r) => r.name),
+      ['360p', '180p'],
+    );
+  });
+
+  it('a returning publisher without video on a stream with video renditions is waited for, and the log says why', () => {
+    const first = h.stream.attach();
+    first.write(Buffer.concat([FLV.header, FLV.meta(360), FLV.avcConfig, FLV.aacConfig, FLV.keyframe(0)]));
+    assert.equal(h.metrics.started, 1);
+    first.end();
+    const second = h.stream.attach();
+    second.write(Buffer.concat([FLV.header, FLV.aacConfig, FLV.audio(10_000), FLV.audio(10_000 + AUDIO_ONLY_AFTER_MS)]));
+    assert.equal(h.metrics.started, 1, 'no run without a keyframe');
+    const warned = h.logs.filter((l) => l.msg.startsWith('the publisher sends no video'));
+    assert.equal(warned.length, 1);
+    second.write(FLV.audio(10_000 + 2 * AUDIO_ONLY_AFTER_MS));
+    assert.equal(h.logs.filter((l) => l.msg.startsWith('the publisher sends no video')).length, 1, 'said once');
   });
 
   it('without a timeline from the ingest, keeps its own: zero at the first publisher, a session per publisher', () => {

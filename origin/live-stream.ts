@@ -8,7 +8,7 @@ import type { LatencyMode } from '../lib/store/schema.ts';
 import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from '../lib/flv.ts';
 import { RenditionPackager } from './packager.ts';
 import { FFMPEG_TS_OFFSET_SEC, startTranscode, type Transcode } from './transcoder.ts';
-import { fraction, leadOnGrid, planLadder, value, type LadderPlan, type Rung, type SourceVideo } from './ladder.ts';
+import { audioOnlyPlan, fraction, leadOnGrid, planLadder, value, type LadderPlan, type Rung, type SourceVideo } from './ladder.ts';
 import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';
 import type { FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
 
@@ -33,6 +33,14 @@ export interface LiveStreamEvents {
 
 const MAX_PENDING_INPUT = 32 * 1024 * 1024;
 const MAX_PRE_KEYFRAME_BYTES = 8 * 1024 * 1024;
+/**
+ * Audio with no video for this long (source timestamps) makes a stream audio-only when the metadata did not say so
+ * already. Short: a video source's first keyframe follows its first audio by well under a second (x264 start-up).
+ */
+export const AUDIO_ONLY_AFTER_MS = 1500;
+/** FLV header flags (byte 4): the stream has audio / video tags (ffmpeg's flv demuxer probes until each announced track appeared). */
+const FLV_HAS_AUDIO = 0x04;
+const FLV_HAS_VIDEO = 0x01;
 
 /** The live state of one event at the origin: its publisher feed, ffmpeg run and rendition packagers. */
 export class LiveStream extends EventEmitter<LiveStreamEvents> {
@@ -54,6 +62,13 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private metaTag: FlvTag | undefined;
   private sequenceHeaders = new Map<number, FlvTag>();
   private hasAudio = false;
+  private hasVideo = false;
+  /** What the publisher's onMetaData announced (audiocodecid / videocodecid); undefined without metadata. */
+  private announced: { audio: boolean; video: boolean } | undefined;
+  /** Timestamp of the session's first audio frame, for telling an audio-only source from a late picture. */
+  private firstAudioMs: number | undefined;
+  /** This session was told (in the log) that it sends no video to a stream with video renditions. */
+  private warnedNoVideo = false;
   private source: SourceVideo = {};
   private transcode: Transcode | undefined;
   /** A run whose input was closed and that is still flushing; the next run waits for it. */
@@ -107,6 +122,11 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.activeFeed = id;
     this.reader = new FlvReader();
     this.metaTag = undefined;
+    this.announced = undefined;
+    this.hasAudio = false;
+    this.hasVideo = false;
+    this.firstAudioMs = undefined;
+    this.warnedNoVideo = false;
     this.sequenceHeaders.clear();
     this.preKeyframeBytes = 0;
     this.endTranscode();
@@ -165,16 +185,20 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
         // OBS and ffmpeg state `framerate`; some encoders `videoframerate`.
         this.source = { width: num(meta.width), height: num(meta.height), fps: num(meta.framerate) ?? num(meta.videoframerate) };
+        this.announced = { audio: meta.audiocodecid !== undefined, video: meta.videocodecid !== undefined };
       }
       return;
     }
     if (tag.type === TagType.audio) this.hasAudio = true;
+    if (tag.type === TagType.video) this.hasVideo = true;
     if (isSequenceHeader(tag)) {
       this.sequenceHeaders.set(tag.type, tag);
       return;
     }
+    const audioOnly = this.plan?.rungs[0]?.audioOnly === true;
+    if (audioOnly && tag.type === TagType.video) return; // the stream's one rendition has no picture
     if (this.waitingForKeyframe) {
-      if (!isVideoKeyframe(tag)) {
+      if (!this.canStartOn(tag)) {
         this.preKeyframeBytes += tag.raw.length;
         if (this.preKeyframeBytes > MAX_PRE_KEYFRAME_BYTES) {
           this.logger.warn('no video keyframe in the first 8 MiB from the publisher; dropping the session');
@@ -196,6 +220,29 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     input.write(tag.raw);
   }
 
+  /**
+   * True when a run may start on `tag`: a video keyframe, or for a source without video (announced so by its
+   * metadata, or no video for AUDIO_ONLY_AFTER_MS of audio) an audio frame.
+   */
+  private canStartOn(tag: FlvTag): boolean {
+    if (this.plan && !this.plan.rungs[0]?.audioOnly) {
+      if (tag.type === TagType.audio && !this.hasVideo && !this.warnedNoVideo) {
+        this.firstAudioMs ??= tag.timestamp;
+        if (tag.timestamp - this.firstAudioMs >= AUDIO_ONLY_AFTER_MS) {
+          // The stream's renditions were chosen for a picture when it started: say why nothing plays.
+          this.warnedNoVideo = true;
+          this.logger.warn('the publisher sends no video, but this stream started with video renditions: nothing plays until video comes');
+        }
+      }
+      return isVideoKeyframe(tag);
+    }
+    if (this.plan) return tag.type === TagType.audio;
+    if (isVideoKeyframe(tag)) return true;
+    if (tag.type !== TagType.audio || this.hasVideo) return false;
+    this.firstAudioMs ??= tag.timestamp;
+    return (this.announced?.audio === true && !this.announced.video) || tag.timestamp - this.firstAudioMs >= AUDIO_ONLY_AFTER_MS;
+  }
+
   /** Starts ffmpeg on `keyframe`: writes the FLV header, metadata and sequence headers first. */
   private beginRun(keyframe: FlvTag): void {
     if (this.stopped || !this.header) return;
@@ -215,9 +262,11 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       if (describe().join() !== before)
         this.logger.info({ source: this.source, ladder: describe() }, 'ladder re-planned for the returning publisher');
     } else {
-      this.plan = planLadder(this.config.ladder, this.source, this.config.segmentTargetSec);
+      const audioOnly = keyframe.type === TagType.audio;
+      this.plan = audioOnly ? audioOnlyPlan() : planLadder(this.config.ladder, this.source, this.config.segmentTargetSec);
       this.renditions = this.plan.rungs;
-      this.logger.info({ source: this.source, ladder: describe() }, 'ladder chosen');
+      if (audioOnly) this.logger.info({ ladder: [this.renditions[0]!.name] }, 'audio-only source: one audio rendition');
+      else this.logger.info({ source: this.source, ladder: describe() }, 'ladder chosen');
       for (const r of this.renditions) {
         this.packagers.set(
           r.name,
@@ -236,9 +285,12 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     }
     // The first frame ffmpeg decodes is this keyframe: its presentation time (dts + AVC composition offset) anchors
     // ffmpeg's keyframe expression on the timeline.
-    const cts = keyframe.body.length >= 5 ? keyframe.body.readIntBE(2, 3) : 0;
+    const audioOnly = this.plan.rungs[0]?.audioOnly === true;
+    const cts = !audioOnly && keyframe.body.length >= 5 ? keyframe.body.readIntBE(2, 3) : 0;
     const firstFrameMs = keyframe.timestamp + cts;
-    const t = startTranscode(this.config, this.plan, this.hasAudio, this.logger, this.metrics.ffmpegLogLines, firstFrameMs);
+    // Audio the publisher sends or announced; ingest's FLV header claims both tracks whatever the source has.
+    const withAudio = audioOnly || this.hasAudio || this.announced?.audio === true;
+    const t = startTranscode(this.config, this.plan, withAudio, this.logger, this.metrics.ffmpegLogLines, firstFrameMs);
     this.transcodeStats = undefined;
     readProgress(t.progress, (stats) => {
       if (this.transcode === t) this.transcodeStats = stats;
@@ -249,7 +301,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     const run = {
       ...this.timeline,
       keyframeStepSec: value(this.plan.keyframeStep),
-      dropLead: !leadOnGrid(this.plan, this.config.segmentTargetSec, firstFrameMs),
+      // Audio segments start on any part (every AAC frame is a sync sample): no lead to drop.
+      dropLead: !audioOnly && !leadOnGrid(this.plan, this.config.segmentTargetSec, firstFrameMs),
       tfdtOffsetSec: FFMPEG_TS_OFFSET_SEC,
     };
     for (const p of this.packagers.values()) p.beginRun(run);
@@ -264,9 +317,13 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         }
       });
     });
-    t.input.write(this.header);
+    // The header names the tracks ffmpeg gets: one it announces but never sees keeps ffmpeg probing for seconds
+    // (a video-only source took 11-27 s to go live behind ingest's audio+video header).
+    const header = Buffer.from(this.header);
+    header[4] = (audioOnly ? 0 : FLV_HAS_VIDEO) | (withAudio ? FLV_HAS_AUDIO : 0);
+    t.input.write(header);
     if (this.metaTag) t.input.write(this.metaTag.raw);
-    for (const tag of this.sequenceHeaders.values()) t.input.write(tag.raw);
+    for (const tag of this.sequenceHeaders.values()) if (!(audioOnly && tag.type === TagType.video)) t.input.write(tag.raw);
     void t.closed.then(({ code, signal }) => this.onTranscodeClosed(t, code, signal));
   }
 

@@ -6,7 +6,7 @@ import { Mp4BoxSplitter } from './mp4.ts';
 import { RenditionPackager } from './packager.ts';
 import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
 import { partUri } from '../lib/hls-path.ts';
-import { planLadder } from './ladder.ts';
+import { audioOnlyPlan, planLadder } from './ladder.ts';
 import { loadFmp4Fixture, shiftFragment } from '../test/support/fmp4-fixture.ts';
 
 HLS.setOptions({ strictMode: true }); // spec violations throw instead of logging
@@ -209,6 +209,16 @@ describe('playlist', () => {
     assert.match(deltaText, new RegExp(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skippable}\\n`));
     assert.doesNotMatch(renderMediaPlaylist(p, { lowLatency: true }), /EXT-X-SKIP/);
     assert.doesNotMatch(renderMediaPlaylist(p, { lowLatency: false, skip: true }), /EXT-X-SKIP/);
+  });
+
+  it('lists an audio-only variant without RESOLUTION or FRAME-RATE', () => {
+    const rung = audioOnlyPlan().rungs[0]!;
+    const v = variantFor(rung, {}, 128);
+    assert.deepEqual(v, { uri: 'audio/index.m3u8', bandwidth: 140_800, averageBandwidth: 128_000, codecs: 'mp4a.40.2' });
+    assert.equal(
+      renderMasterPlaylist([v]),
+      '#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH=140800,AVERAGE-BANDWIDTH=128000,CODECS="mp4a.40.2"\naudio/index.m3u8\n',
+    );
   });
 
   it('renders the multivariant playlist highest bandwidth first', () => {

@@ -85,9 +85,10 @@ export interface Variant {
   bandwidth: number;
   averageBandwidth: number;
   codecs: string;
-  width: number;
-  height: number;
-  frameRate: number;
+  /** Absent for an audio-only variant (no RESOLUTION/FRAME-RATE: RFC 8216bis §4.4.6.2 lists them for video only). */
+  width?: number;
+  height?: number;
+  frameRate?: number;
 }
 
 /** What a rendition's packager has measured so far (undefined until its first init and segments). */
@@ -104,6 +105,15 @@ export interface VariantMeasure {
  * rung's planned rate, which the fps filter enforces exactly (59.940, 29.970), not a per-fragment estimate.
  */
 export function variantFor(rung: Rung, measured: VariantMeasure, audioKbps: number): Variant {
+  if (rung.audioOnly) {
+    const estimate = audioKbps * 1000 * 1.1;
+    return {
+      uri: `${rung.name}/index.m3u8`,
+      bandwidth: Math.round(measured.bandwidth ?? estimate),
+      averageBandwidth: Math.round(measured.averageBandwidth ?? estimate / 1.1),
+      codecs: measured.codecs ?? 'mp4a.40.2',
+    };
+  }
   const estimate = (rung.videoKbps + audioKbps) * 1000 * 1.1;
   return {
     uri: `${rung.name}/index.m3u8`,
@@ -208,9 +218,13 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
 export function renderMasterPlaylist(variants: readonly Variant[]): string {
   const lines = ['#EXTM3U', '#EXT-X-INDEPENDENT-SEGMENTS'];
   for (const v of [...variants].sort((a, b) => b.bandwidth - a.bandwidth)) {
+    const picture =
+      v.width !== undefined && v.height !== undefined
+        ? `,RESOLUTION=${v.width}x${v.height}` + (v.frameRate ? `,FRAME-RATE=${f3(v.frameRate)}` : '')
+        : '';
     lines.push(
       `#EXT-X-STREAM-INF:BANDWIDTH=${Math.round(v.bandwidth)},AVERAGE-BANDWIDTH=${Math.round(v.averageBandwidth)},` +
-        `CODECS="${v.codecs}",RESOLUTION=${v.width}x${v.height},FRAME-RATE=${f3(v.frameRate)}`,
+        `CODECS="${v.codecs}"${picture}`,
       v.uri,
     );
   }

@@ -8,7 +8,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createMetricsRegistry } from '../lib/metrics.ts';
 import { FFMPEG_LOG_MAX_LINES, ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
 import { checkFfmpeg, ffmpegArgs, startTranscode } from './transcoder.ts';
-import { firstFrameOnGrid, planLadder } from './ladder.ts';
+import { audioOnlyPlan, firstFrameOnGrid, planLadder } from './ladder.ts';
 
 const config = loadConfig({});
 const plan = (width: number, height: number, fps: number) => planLadder(config.ladder, { width, height, fps }, config.segmentTargetSec);
@@ -28,6 +28,18 @@ test('ffmpeg arguments: one decode, input timestamps kept, keyframes on a shared
   );
   assert.match(joined, /-frag_duration 500000/);
   assert.doesNotMatch(ffmpegArgs(config, plan(640, 360, 30), false).join(' '), /split|-c:a/);
+});
+
+test('ffmpeg arguments for an audio-only source: one AAC output, fragments of one part target, no video', () => {
+  const args = ffmpegArgs(config, audioOnlyPlan(), true);
+  const joined = args.join(' ');
+  assert.match(joined, /-map 0:a:0 -c:a aac /);
+  assert.doesNotMatch(joined, /-c:v|filter_complex|frag_keyframe/);
+  assert.deepEqual(
+    args.filter((a) => a.startsWith('pipe:') && a !== 'pipe:0'),
+    ['pipe:3'],
+  );
+  assert.match(joined, /-frag_duration 500000/);
 });
 
 test('ffmpeg arguments: exact rational rates, sizes by the short side, -g per rung', () => {

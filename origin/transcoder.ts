@@ -27,15 +27,7 @@ export function ffmpegArgs(
   hasAudio: boolean,
   firstFrameMs = 0,
 ): string[] {
-  const renditions = plan.rungs;
-  const n = renditions.length;
-  const split = n > 1 ? `[0:v]split=${n}${renditions.map((_, i) => `[s${i}]`).join('')};` : '';
-  // The fps filter puts each rung on its own exact frame grid (30000/1001 stays exact); at the source rate it only
-  // evens out the publisher's millisecond timestamps, below it drops frames evenly. It never duplicates.
-  const scales = renditions
-    .map((r, i) => `[${n > 1 ? `s${i}` : '0:v'}]fps=${fraction(r.fps)},scale=${r.scale}:flags=bicubic,format=yuv420p[v${i}]`)
-    .join(';');
-  const args = [
+  const input = [
     '-hide_banner',
     '-loglevel',
     'warning',
@@ -49,16 +41,45 @@ export function ffmpegArgs(
     'flv',
     '-i',
     'pipe:0',
-    '-filter_complex',
-    split + scales,
   ];
+  const audio = ['-c:a', 'aac', '-b:a', `${config.audioKbps}k`, '-ar', '48000', '-ac', '2'];
+  // Leave AAC's 1024-sample priming at a negative time instead of shifting every track by it: shifted, the
+  // first video part of each run lasted 0.521 s, which raised PART-TARGET (and PART-HOLD-BACK) for good.
+  const negativeTs = ['-avoid_negative_ts', 'disabled'];
+  const fragDuration = ['-frag_duration', String(Math.round(config.partTargetSec * 1_000_000))];
+  if (plan.rungs.length === 1 && plan.rungs[0]!.audioOnly) {
+    // No picture: one AAC output in fragments of one part target (frag_keyframe only ever cuts at video keyframes).
+    return [
+      ...input,
+      '-map',
+      '0:a:0',
+      ...audio,
+      '-f',
+      'mp4',
+      ...negativeTs,
+      '-movflags',
+      '+empty_moov+default_base_moof+frag_discont',
+      ...fragDuration,
+      'pipe:3',
+    ];
+  }
+  const renditions = plan.rungs;
+  const n = renditions.length;
+  const split = n > 1 ? `[0:v]split=${n}${renditions.map((_, i) => `[s${i}]`).join('')};` : '';
+  // The fps filter puts each rung on its own exact frame grid (30000/1001 stays exact); at the source rate it only
+  // evens out the publisher's millisecond timestamps, below it drops frames evenly. It never duplicates.
+  const scales = renditions
+    .map((r, i) => `[${n > 1 ? `s${i}` : '0:v'}]fps=${fraction(r.fps)},scale=${r.scale}:flags=bicubic,format=yuv420p[v${i}]`)
+    .join(';');
+  const args = [...input, '-filter_complex', split + scales];
   renditions.forEach((r, i) => {
     const forceKeyFrames = keyframeExpr(plan, config.segmentTargetSec, firstFrameOnGrid(firstFrameMs, r.fps));
     const gop = r.gop;
     args.push(
       '-map',
       `[v${i}]`,
-      ...(hasAudio ? ['-map', '0:a:0'] : []),
+      // Optional (`?`): audio the metadata announced but that never came must not stop the picture.
+      ...(hasAudio ? ['-map', '0:a:0?'] : []),
       '-c:v',
       'libx264',
       '-preset',
@@ -85,18 +106,14 @@ export function ffmpegArgs(
       // the first frame when the video starts a frame after the audio.
       '-fps_mode',
       'passthrough',
-      ...(hasAudio ? ['-c:a', 'aac', '-b:a', `${config.audioKbps}k`, '-ar', '48000', '-ac', '2'] : []),
+      ...(hasAudio ? audio : []),
       '-f',
       'mp4',
-      // Leave AAC's 1024-sample priming at a negative time instead of shifting every track by it: shifted, the
-      // first video part of each run lasted 0.521 s, which raised PART-TARGET (and PART-HOLD-BACK) for good.
-      '-avoid_negative_ts',
-      'disabled',
+      ...negativeTs,
       '-movflags',
       // frag_discont: tfdt carries the input's timestamps instead of counting from the run's first sample.
       '+frag_keyframe+empty_moov+default_base_moof+frag_discont',
-      '-frag_duration',
-      String(Math.round(config.partTargetSec * 1_000_000)),
+      ...fragDuration,
       `pipe:${3 + i}`,
     );
   });

@@ -224,6 +224,17 @@ export function migrations(dialect: StoreDialect, opts: MigrationOptions = {}): 
         await db.schema.alterTable('stream_keys').renameColumn('reveal_sealed', 'reveal_key').execute();
       },
     },
+    '0006_source_refusal': {
+      async up(db: Kysely<unknown>) {
+        // Why the last publisher was refused (a source the origin cannot use), for the console and `event list`.
+        await db.schema.alterTable('events').addColumn('source_refusal', 'text').execute();
+        await db.schema.alterTable('events').addColumn('source_refused_at', 'bigint').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.alterTable('events').dropColumn('source_refused_at').execute();
+        await db.schema.alterTable('events').dropColumn('source_refusal').execute();
+      },
+    },
     '0007_recordings': {
       async up(db: Kysely<unknown>) {
         // Per-event switch: null follows the server's default (ONAIR_RECORDING), 1 records, 0 does not.

@@ -30,9 +30,10 @@ const variantSchema = z.object({
   bandwidth: z.number(),
   averageBandwidth: z.number(),
   codecs: z.string(),
-  width: z.number(),
-  height: z.number(),
-  frameRate: z.number(),
+  // Absent for an audio-only rendition, as in the live master playlist.
+  width: z.number().optional(),
+  height: z.number().optional(),
+  frameRate: z.number().optional(),
 });
 
 export const manifestSchema = z.object({

@@ -57,6 +57,13 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
   const viewersNow = el('span', { className: 'viewers-now', attrs: { 'data-role': 'viewers' } });
   const placement = el('div', { className: 'event-placement', attrs: { 'data-role': 'placement' } });
   placement.hidden = true;
+  // Why the last publisher was disconnected: a source the origin cannot use (its codec, no media).
+  const refusal = el('p', { className: 'source-refusal', attrs: { role: 'alert', 'data-role': 'source-refusal' } });
+  const showRefusal = (r: ConsoleEvent['sourceRefusal']): void => {
+    refusal.hidden = r === null;
+    refusal.textContent = r === null ? '' : `Publisher refused ${new Date(r.at).toLocaleTimeString()}: ${r.reason}`;
+  };
+  showRefusal(event.sourceRefusal);
   const watch = el('a', {
     className: 'btn btn-quiet',
     text: 'Open viewer page ↗',
@@ -83,6 +90,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
       el('h1', { text: event.title }),
       el('div', { className: 'event-head-meta' }, [badge, since, viewersNow]),
       placement,
+      refusal,
     ]),
     el('div', { className: 'actions' }, [watch, ...(isAdmin ? [end] : [])]),
   ]);
@@ -149,6 +157,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
     onscreen.update(s.status);
     endBtn.disabled = s.status === 'ended';
     showPlacement(s.status === 'live' ? s.placement : undefined);
+    showRefusal(s.sourceRefusal);
     if (s.status === 'live') {
       if (!player.active) {
         previewMsg.hidden = false;

@@ -66,6 +66,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     if (e.visibility === 'unlisted') meta.push('unlisted');
     if (e.status === 'live' && typeof e.viewers === 'number') meta.push(`${e.viewers} watching`);
     meta.push(`/watch/${e.slug}`);
+    if (e.sourceRefusal) meta.push(`publisher refused: ${e.sourceRefusal.reason}`);
     const watch = el('a', {
       className: 'btn btn-quiet',
       text: 'Viewer page ↗',

@@ -27,6 +27,9 @@ const MESSAGES: Record<WatchState, string> = {
   error: 'Something went wrong.',
 };
 
+/** Media events after which the audio view may have to show or hide. */
+const AUDIO_VIEW_EVENTS = ['loadedmetadata', 'resize', 'playing', 'emptied'];
+
 /** Reads the slug from /watch/<slug> (or ?slug= when served as /watch.html in development). */
 export function slugFromLocation(loc: Location): string {
   const match = /^\/watch\/([^/]+)\/?$/.exec(loc.pathname);
@@ -44,6 +47,7 @@ export function startWatchPage(): () => void {
   const latency = byId('latency');
   const fullscreen = byId<HTMLButtonElement>('fullscreen');
   const stage = byId('stage');
+  const audioView = byId('audio-only');
 
   const slug = slugFromLocation(window.location);
   let pollTimer: ReturnType<typeof setTimeout> | undefined;
@@ -257,6 +261,11 @@ export function startWatchPage(): () => void {
   unmute.addEventListener('click', onUnmute);
   fullscreen.addEventListener('click', onFullscreen);
   for (const name of ['volumechange', 'play', 'pause']) video.addEventListener(name, updateControls);
+  // A stream without a picture (its metadata is loaded and it has no video size) shows the audio view.
+  const updateAudioView = (): void => {
+    audioView.hidden = !(video.readyState >= HTMLMediaElement.HAVE_METADATA && video.videoWidth === 0);
+  };
+  for (const name of AUDIO_VIEW_EVENTS) video.addEventListener(name, updateAudioView);
 
   const latencyTimer = setInterval(() => {
     const seconds = player.latency();
@@ -276,6 +285,7 @@ export function startWatchPage(): () => void {
     unmute.removeEventListener('click', onUnmute);
     fullscreen.removeEventListener('click', onFullscreen);
     for (const name of ['volumechange', 'play', 'pause']) video.removeEventListener(name, updateControls);
+    for (const name of AUDIO_VIEW_EVENTS) video.removeEventListener(name, updateAudioView);
     menu.destroy();
     player.stop();
     unmountChat?.();

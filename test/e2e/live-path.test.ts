@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import HLS from 'hls-parser';
 import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
-import { launchChromium } from '../support/chromium.ts';
+import { fetchBytes, fetchText } from '../support/fetch-ok.ts';
+import { launchChromium, watchPlaying } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { childrenNamed } from '../../scripts/bench/proc.ts';
 
@@ -21,16 +22,8 @@ let event: Created;
 let publisher: ReturnType<typeof publishTestStream> | undefined;
 let tmp: string;
 
-async function text(url: string): Promise<string> {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: ${r.status}`);
-  return r.text();
-}
-async function bytes(url: string): Promise<Buffer> {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: ${r.status}`);
-  return Buffer.from(await r.arrayBuffer());
-}
+const text = fetchText;
+const bytes = fetchBytes;
 HLS.setOptions({ strictMode: true });
 /** Spec violations hls-parser found in any playlist fetched here (part durations, tags); the last test asserts there were none. */
 const violations = new Set<string>();
@@ -185,13 +178,7 @@ test('a second publisher for a live event is refused and the first keeps going',
 test('Chromium plays through the edge, and keeps playing across a publisher reconnect', async () => {
   const { browser, close } = await launchChromium();
   try {
-    const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(event.watchUrl);
-    await page.waitForFunction(() => window.__onair?.state === 'playing', undefined, { timeout: 30_000 });
-    const t0 = await page.evaluate(() => document.querySelector('video')!.currentTime);
-    await page.waitForFunction((t) => document.querySelector('video')!.currentTime >= t + 5, t0, { timeout: 20_000 });
+    const { page, pageErrors } = await watchPlaying(browser, event.watchUrl, 5);
     const width = await page.evaluate(() => document.querySelector('video')!.videoWidth);
     assert.ok([1280, 854, 852, 640].includes(width), `videoWidth ${width}`);
 

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import HLS from 'hls-parser';
 import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { fetchBytes, fetchText } from '../support/fetch-ok.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 
 const run = promisify(execFile);
@@ -20,16 +21,8 @@ let server: ServerUnderTest;
 let tmp: string;
 const publishers: ReturnType<typeof publishTestStream>[] = [];
 
-async function text(url: string): Promise<string> {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: ${r.status}`);
-  return r.text();
-}
-async function bytes(url: string): Promise<Buffer> {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: ${r.status}`);
-  return Buffer.from(await r.arrayBuffer());
-}
+const text = fetchText;
+const bytes = fetchBytes;
 
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'onair-e2e-quality-'));
