@@ -377,7 +377,19 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
         chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
       }),
     );
-    const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, edge, whip, whep, control }));
+    const server = createServer(
+      createAllInOneFront({
+        config,
+        logger,
+        registry,
+        trustedProxies,
+        edge,
+        whip,
+        // ONAIR_WHEP_MAX_VIEWERS=0: no /whep (404), and the watch page offers no real time.
+        ...(config.whepMaxViewers > 0 ? { whep } : {}),
+        control,
+      }),
+    );
     server.keepAliveTimeout = 65_000;
     http = s.add('http', httpService(server, { port: config.httpPort, host: config.host }));
     s.add(

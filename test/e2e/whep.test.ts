@@ -196,6 +196,27 @@ test('beyond ONAIR_WHEP_MAX_VIEWERS a viewer is refused with 503 whep_full and R
   await page.close();
 });
 
+/** A watch page of the event for a viewer holding a token, asking for real time. */
+async function watchRealtime(): Promise<Page> {
+  const page = await chromium!.browser.newPage();
+  await page.addInitScript(`localStorage.setItem('onair.viewer', ${JSON.stringify(JSON.stringify(viewer))})`);
+  await page.goto(`${event.watchUrl}?realtime=1`);
+  return page;
+}
+
+test('the watch page asked for real time falls back to LL-HLS when WHEP refuses (the node is full)', async () => {
+  const page = await watchRealtime();
+  await page.waitForFunction(() => window.__onair?.state === 'playing', undefined, { timeout: 60_000 });
+  const hook = (await page.evaluate(() => ({ mode: window.__onair!.mode, refused: window.__onair!.realtimeRefused }))) as {
+    mode: string;
+    refused?: string;
+  };
+  assert.deepEqual(hook, { mode: 'hls', refused: 'whep_full' });
+  assert.equal(await page.locator('#realtime').isVisible(), true, 'the toggle is offered to a viewer with a token');
+  assert.equal(await page.locator('#realtime').getAttribute('aria-pressed'), 'false');
+  await page.close();
+});
+
 test('PATCH is 405; DELETE ends the session and frees the slot', async () => {
   const patch = await fetch(sessionUrl, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag' }, body: '' });
   assert.equal(patch.status, 405);
@@ -207,5 +228,18 @@ test('PATCH is 405; DELETE ends the session and frees the slot', async () => {
   const page = await chromium!.browser.newPage();
   const again = await play(page, `${server.base}/whep/${event.id}`, viewer.token);
   assert.equal((await fetch(again, { method: 'DELETE' })).status, 200);
+  await page.close();
+});
+
+test('with a free slot the watch page plays real time, and its toggle goes back to LL-HLS', async () => {
+  const page = await watchRealtime();
+  await page.waitForFunction(() => window.__onair?.state === 'playing' && window.__onair.mode === 'whep', undefined, { timeout: 30_000 });
+  const t0 = await page.evaluate(() => (document.getElementById('video') as HTMLVideoElement).currentTime);
+  await page.waitForFunction((t) => (document.getElementById('video') as HTMLVideoElement).currentTime > t + 1, t0, { timeout: 15_000 });
+  assert.equal(await page.locator('#realtime').getAttribute('aria-pressed'), 'true');
+  assert.equal(await metric('onair_whep_viewers'), 1);
+  await page.locator('#realtime').click();
+  await page.waitForFunction(() => window.__onair?.state === 'playing' && window.__onair.mode === 'hls', undefined, { timeout: 60_000 });
+  await waitFor('the WHEP session ended', async () => (await metric('onair_whep_viewers')) === 0 || undefined, 10_000, 200);
   await page.close();
 });
