@@ -127,4 +127,11 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// werift's closed peer connections keep timers and sockets alive: exit once the figures are out and onair stopped.
+await main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
