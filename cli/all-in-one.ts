@@ -13,6 +13,7 @@ import { METRICS_UNAUTHORIZED, metricsAllowed } from '../lib/metrics-auth.ts';
 import { createApiRouter } from '../control/api.ts';
 import type { HlsEdge } from '../edge/hls-edge.ts';
 import type { WhipIngest } from '../ingest/whip-ingest.ts';
+import type { WhepPlayback } from '../ingest/whep-playback.ts';
 import type { ControlPlane } from '../control/control-plane.ts';
 import { playerDir } from './paths.ts';
 import { pageHeadersMiddleware } from '../lib/page-headers.ts';
@@ -27,6 +28,8 @@ export interface AllInOneFrontDeps {
   edge?: Pick<HlsEdge, 'handle'>;
   /** Absent on a control node: `/whip` answers 404. */
   whip?: Pick<WhipIngest, 'router'>;
+  /** WHEP playback (all-in-one only): absent, `/whep` answers 404. */
+  whep?: Pick<WhepPlayback, 'router'>;
   control: Pick<ControlPlane, 'router'>;
 }
 
@@ -54,6 +57,7 @@ export function createAllInOneFront(deps: AllInOneFrontDeps): (req: IncomingMess
   });
   app.use('/api/v1', express.json({ limit: '64kb' }), createApiRouter(deps.control.router, logger));
   if (deps.whip) app.use('/whip', deps.whip.router);
+  if (deps.whep) app.use('/whep', deps.whep.router);
   app.use(pageHeadersMiddleware(config));
   const player = playerDir();
   if (!existsSync(join(player, 'watch.html'))) {

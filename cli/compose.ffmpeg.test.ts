@@ -93,6 +93,7 @@ test('all-in-one: every role on one port, started in dependency order and stoppe
         'all-in-one/offline sweep',
         'all-in-one/origin',
         'all-in-one/whip',
+        'all-in-one/whep',
         'all-in-one/hls edge',
         'all-in-one/chat bus',
         'all-in-one/ingest commands',

@@ -27,6 +27,8 @@ import { createOrigin, type Origin } from '../origin/origin.ts';
 import { checkFfmpeg } from '../origin/transcoder.ts';
 import { withTimeline } from '../ingest/timeline.ts';
 import { createIngests } from '../ingest/ingests.ts';
+import { createFeedTaps, type FeedTaps } from '../ingest/feed-taps.ts';
+import { createWhepPlayback } from '../ingest/whep-playback.ts';
 import { createIngestCommandReceiver } from '../ingest/command-receiver.ts';
 import { createOriginCommandReceiver } from '../origin/command-receiver.ts';
 import { createHealthPublisher } from '../ingest/health-publisher.ts';
@@ -221,6 +223,8 @@ function addOriginAndIngests(
     onStatus(eventId: string, status: 'live' | 'offline'): void;
     /** Recordings of this origin's broadcasts (and their replay). */
     recordings: RecordingService;
+    /** Taps the feeds for WHEP playback. */
+    taps?: FeedTaps;
   } & Pick<IngestDeps, 'onHealth'>,
 ): { origin: Origin; rtmp: RtmpIngest; whip: WhipIngest; srt: SrtIngest } & Pick<
   ReturnType<typeof createIngests>,
@@ -250,6 +254,7 @@ function addOriginAndIngests(
     feeds: withTimeline(origin.feeds, { reconnectWindowSec: config.reconnectWindowSec }),
     ...(deps.onHealth ? { onHealth: deps.onHealth } : {}),
     onSourceRefused: sourceRefusalRecorder(events, logger),
+    ...(deps.taps ? { taps: deps.taps } : {}),
   });
   stage.add('whip', whip);
   return { origin, rtmp, whip, srt, publishers, disconnect };
@@ -348,8 +353,11 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
         async () => {},
       ),
     );
+    // Live feeds tapped for WHEP playback (real-time viewers are served by the node that holds the feed).
+    const taps = createFeedTaps(logger.child({ role: 'ingest' }));
     // The closures below use the control plane built further down: they run only once every service started.
     const ingest = addOriginAndIngests(s, {
+      taps,
       config,
       logger,
       registry,
@@ -362,6 +370,17 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
       onHealth: (id, stats) => control.onIngestHealth(id, stats),
     });
     const { origin, whip } = ingest;
+    // Viewer tokens are checked by the chat role built below (the closure runs per request).
+    const whep = s.add(
+      'whep',
+      createWhepPlayback({
+        config,
+        logger: logger.child({ role: 'ingest' }),
+        registry,
+        taps,
+        verifyViewer: (token) => chat.tokens.verify(token) !== undefined,
+      }),
+    );
     // Pulls from the origin's bound URL (known once it listens) unless told other origins.
     const hlsEdge = s.deferred('hls edge', () =>
       createHlsEdge({
@@ -423,7 +442,19 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
         chat: { tokens: chat.tokens, comments: chat.comments, moderation: chat.moderation, limiter: chat.backend.limiter },
       }),
     );
-    const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, edge, whip, control }));
+    const server = createServer(
+      createAllInOneFront({
+        config,
+        logger,
+        registry,
+        trustedProxies,
+        edge,
+        whip,
+        // ONAIR_WHEP_MAX_VIEWERS=0: no /whep (404), and the watch page offers no real time.
+        ...(config.whepMaxViewers > 0 ? { whep } : {}),
+        control,
+      }),
+    );
     server.keepAliveTimeout = 65_000;
     http = s.add('http', httpService(server, { port: config.httpPort, host: config.host }));
     s.add(

@@ -143,6 +143,11 @@ export const configSchema = z
       }, 'ports 1024–65535, min below max')
       .optional(),
     /**
+     * Most WHEP (real-time WebRTC) viewers this node serves at once, over every event; beyond it a viewer is
+     * refused (503 `whep_full`) and the watch page plays LL-HLS. 0 turns WHEP playback off.
+     */
+    whepMaxViewers: z.number().int().min(0).max(10_000).default(50),
+    /**
      * Peers trusted to report their client's address (X-Forwarded-For on HTTP, WebSocket and WHIP; the PROXY
      * protocol on RTMP): `loopback`, `linklocal`, `uniquelocal`, addresses and CIDRs. Every per-address limit,
      * log line and metric uses the client address this rule gives; from any other peer, headers are ignored.

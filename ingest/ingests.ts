@@ -3,6 +3,7 @@
 // compose the same set.
 import type { Config } from '../config/schema.ts';
 import type { IngestDeps } from './feed.ts';
+import type { FeedTaps } from './feed-taps.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
 import { createPublisherRegistry, type PublisherSlots } from './publishers.ts';
 import { createRtmpIngest, type RtmpIngest } from './rtmp-ingest.ts';
@@ -10,7 +11,13 @@ import { createSrtIngest, type SrtIngest } from './srt-ingest.ts';
 import { createWhipIngest, type WhipIngest } from './whip-ingest.ts';
 
 /** Creates the RTMP ingest (call its start()), the WHIP ingest (mount its router at `/whip`) and the SRT ingest (start()). */
-export function createIngests(deps: Omit<IngestDeps, 'publishers' | 'keyGuesses'> & { config: Config }): {
+export function createIngests(
+  deps: Omit<IngestDeps, 'publishers' | 'keyGuesses'> & {
+    config: Config;
+    /** Taps the feeds (for WHEP playback on this node, ingest/feed-taps.ts); default: feeds go on untapped. */
+    taps?: FeedTaps;
+  },
+): {
   rtmp: RtmpIngest;
   whip: WhipIngest;
   srt: SrtIngest;
@@ -19,6 +26,8 @@ export function createIngests(deps: Omit<IngestDeps, 'publishers' | 'keyGuesses'
   /** Closes the event's publisher of `protocol` (`rtmp`, `whip` or `srt`); false if none. */
   disconnect(eventId: string, protocol: string): boolean;
 } {
+  const { taps, ...rest } = deps;
+  deps = { ...rest, feeds: taps ? taps.wrap(deps.feeds) : deps.feeds };
   const keyGuesses = createKeyGuessLimiter();
   const publishers = createPublisherRegistry();
   const rtmp = createRtmpIngest({ ...deps, keyGuesses, publishers });

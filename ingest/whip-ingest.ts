@@ -8,9 +8,8 @@
 //
 // This file: the endpoint (routes, key checks, the event's claim, session bookkeeping). One session's peer
 // connection, forwarding and ffmpeg: whip-session.ts. The SDP rules: whip-sdp.ts.
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Request, Response, Router } from 'express';
 import type { Config } from '../config/schema.ts';
-import { sendError } from '../lib/http.ts';
 import { ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
 import { FeedRefusal, type IngestDeps, type LiveFeed } from './feed.ts';
 import { reportHealth } from './flv-output.ts';
@@ -18,6 +17,7 @@ import { ingestMetrics } from './metrics.ts';
 import { createKeyGuessLimiter } from './key-guesses.ts';
 import { createPublisherRegistry } from './publishers.ts';
 import { offerProblem, type Forwarding } from './whip-sdp.ts';
+import { bearer, endpointRouter, isSdpRequest } from './webrtc-http.ts';
 import {
   Refusal,
   closeSession,
@@ -33,8 +33,6 @@ import {
 
 export type { WhipRejectReason } from './whip-session.ts';
 
-/** Largest SDP offer accepted. */
-const MAX_OFFER_BYTES = 64 * 1024;
 /** A session whose ICE and DTLS have not connected this long after the answer is dropped. */
 const CONNECT_TIMEOUT_MS = 15_000;
 /** A session that stays `disconnected` (no consent from the publisher) this long is ended. */
@@ -57,11 +55,6 @@ export interface WhipIngest {
   start(): Promise<void>;
   /** Ends every session and waits for their ffmpeg to exit. */
   stop(): Promise<void>;
-}
-
-function bearer(header: string | undefined): string | undefined {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  return m?.[1];
 }
 
 /** Creates the WHIP ingest; mount `router` at `/whip`. */
@@ -108,8 +101,7 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
 
   async function publish(req: Request, res: Response): Promise<void> {
     const eventId = String(req.params.eventId);
-    // Not req.is(): it answers null for an empty body, which then looked like a wrong content type.
-    if ((req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/sdp') {
+    if (!isSdpRequest(req)) {
       throw new Refusal(415, 'unsupported_media_type', 'send the SDP offer with Content-Type: application/sdp', 'bad_content_type');
     }
     // The client's address under the trusted-proxy rule (express's `trust proxy`, set where the router is mounted).
@@ -234,70 +226,27 @@ export function createWhipIngest(deps: WhipIngestDeps): WhipIngest {
     res.status(201).set({ 'content-type': 'application/sdp', location, 'cache-control': 'no-store' }).send(negotiated.answer);
   }
 
-  function sessionFor(req: Request): Session | undefined {
-    const s = sessions.get(String(req.params.sessionId));
-    return s && s.eventId === req.params.eventId ? s : undefined;
+  function sessionFor(eventId: string, sessionId: string): Session | undefined {
+    const s = sessions.get(sessionId);
+    return s && s.eventId === eventId ? s : undefined;
   }
 
-  const router = express.Router();
-  router.use((_req, res, next) => {
-    // Browsers publish from other origins (a studio page); the key in Authorization is what protects the endpoint.
-    res.set({ 'access-control-allow-origin': '*', 'access-control-expose-headers': 'Location, Accept-Post' });
-    next();
-  });
-  router.options('/:eventId', (_req, res) => {
-    res
-      .status(204)
-      .set({
-        'access-control-allow-methods': 'POST, OPTIONS',
-        'access-control-allow-headers': 'Authorization, Content-Type',
-        'accept-post': 'application/sdp',
-        allow: 'POST, OPTIONS',
-      })
-      .end();
-  });
-  router.post('/:eventId', express.text({ type: 'application/sdp', limit: MAX_OFFER_BYTES }), (req, res, next) => {
-    publish(req, res).catch(next);
-  });
-  router.options('/:eventId/:sessionId', (_req, res) => {
-    res
-      .status(204)
-      .set({
-        'access-control-allow-methods': 'DELETE, OPTIONS',
-        'access-control-allow-headers': 'Authorization, Content-Type',
-        allow: 'DELETE, OPTIONS',
-      })
-      .end();
-  });
-  router.delete('/:eventId/:sessionId', (req, res) => {
-    const s = sessionFor(req);
-    if (!s) return sendError(res, 404, 'not_found', 'no such WHIP session (it may have ended already)');
-    finish(s, 'publisher ended the session');
-    res.status(200).set('cache-control', 'no-store').end();
-  });
-  router.patch('/:eventId/:sessionId', (req, res) => {
-    if (!sessionFor(req)) return sendError(res, 404, 'not_found', 'no such WHIP session');
-    sendError(res, 405, 'method_not_allowed', 'trickle ICE and ICE restarts are not supported: the answer lists every candidate', {
-      allow: 'DELETE, OPTIONS',
-    });
-  });
-  router.all(['/:eventId', '/:eventId/:sessionId'], (_req, res) => {
-    sendError(res, 405, 'method_not_allowed', 'WHIP: POST an offer to /whip/<eventId>, DELETE the session URL to stop');
-  });
-  router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof Refusal) {
-      rejected.inc({ protocol: 'whip', reason: err.reason });
-      log.warn(
-        { eventId: req.params.eventId, remoteAddress: req.ip ?? req.socket.remoteAddress, reason: err.reason },
-        'whip publish rejected',
-      );
-      return sendError(res, err.status, err.code, err.message, err.headers);
-    }
-    const status = (err as { status?: number }).status;
-    if (status === 413) return sendError(res, 413, 'too_large', `the SDP offer exceeds ${MAX_OFFER_BYTES} bytes`);
-    if (status !== undefined && status >= 400 && status < 500) return sendError(res, status, 'bad_request', (err as Error).message);
-    log.error({ err }, 'whip request failed');
-    sendError(res, 500, 'internal', 'the WHIP session could not be set up');
+  const router = endpointRouter({
+    name: 'WHIP',
+    path: '/whip',
+    post: publish,
+    has: (eventId, sessionId) => sessionFor(eventId, sessionId) !== undefined,
+    end: (eventId, sessionId) => {
+      const s = sessionFor(eventId, sessionId);
+      if (s) finish(s, 'publisher ended the session');
+      return s !== undefined;
+    },
+    refused: (err, req) => {
+      const reason = err instanceof Refusal ? err.reason : 'bad_sdp';
+      rejected.inc({ protocol: 'whip', reason });
+      log.warn({ eventId: req.params.eventId, remoteAddress: req.ip ?? req.socket.remoteAddress, reason }, 'whip publish rejected');
+    },
+    log,
   });
 
   return {

@@ -3,20 +3,8 @@
 // session's feed. The ingest (whip-ingest.ts) decides when a session starts and ends.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import {
-  RTCPeerConnection,
-  RtcpSrPacket,
-  useAbsSendTime,
-  useH264,
-  useNACK,
-  useOPUS,
-  usePLI,
-  useREMB,
-  useSdesMid,
-  useTWCC,
-  useTransportWideCC,
-} from 'werift';
-import type { MediaStreamTrack, RTCRtpTransceiver } from 'werift';
+import { RtcpSrPacket } from 'werift';
+import type { MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver } from 'werift';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Counter } from '../lib/metrics.ts';
@@ -28,9 +16,8 @@ import type { LiveFeed } from './feed.ts';
 import { FlvStats } from './flv-stats.ts';
 import type { PublisherClaim } from './publishers.ts';
 import { answerVideoParameters, chooseCodec, ffmpegArgs, ffmpegSdp, type Forwarding } from './whip-sdp.ts';
+import { HttpRefusal, answerWithCandidates, h264OpusPeer } from './webrtc-http.ts';
 
-/** How long ICE candidate gathering may take before the answer goes out with what was found. */
-const GATHER_TIMEOUT_MS = 3_000;
 /** Keyframe requests (PLI): every second until ffmpeg passes a keyframe on, then at this period, like OBS's 2 s GOP. */
 const PLI_PERIOD_MS = 2_000;
 /** How long a session's ffmpeg may take to exit after SIGTERM before SIGKILL. */
@@ -41,15 +28,15 @@ export type WhipRejectReason =
   'bad_content_type' | 'no_key' | 'unknown_key' | 'rate_limited' | 'auth_error' | 'bad_sdp' | 'already_live' | 'feed_error';
 
 /** A client error: the HTTP status, error code and message sent back, and the metric reason. */
-export class Refusal extends Error {
+export class Refusal extends HttpRefusal {
   constructor(
-    readonly status: number,
-    readonly code: string,
+    status: number,
+    code: string,
     message: string,
     readonly reason: WhipRejectReason,
-    readonly headers: Record<string, string> = {},
+    headers: Record<string, string> = {},
   ) {
-    super(message);
+    super(status, code, message, headers);
   }
 }
 
@@ -89,25 +76,13 @@ export interface SessionEnv {
 /** A new session for `eventId` held by `claim`: its peer connection and forwarding socket, nothing negotiated yet. */
 export function openSession(env: SessionEnv, init: { eventId: string; remoteAddress: string; claim: PublisherClaim }): Session {
   const { config } = env;
-  const icePortRange = config.whipIcePorts?.split('-').map(Number) as [number, number] | undefined;
   const udp = createSocket('udp4');
   udp.on('error', (err) => env.log.warn({ err: err.message, eventId: init.eventId }, 'whip forwarding socket error'));
   return {
     id: randomBytes(16).toString('base64url'),
     eventId: init.eventId,
     remoteAddress: init.remoteAddress,
-    pc: new RTCPeerConnection({
-      codecs: {
-        video: [useH264({ rtcpFeedback: [useNACK(), usePLI(), useREMB(), useTWCC()] })],
-        audio: [useOPUS()],
-      },
-      headerExtensions: {
-        video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()],
-        audio: [useSdesMid(), useAbsSendTime()],
-      },
-      iceAdditionalHostAddresses: config.whipIceAddresses,
-      icePortRange,
-    }),
+    pc: h264OpusPeer(config, true),
     udp,
     stats: new FlvStats('whip'),
     timers: new Set(),
@@ -183,19 +158,7 @@ export async function negotiate(
     }
   }
   if (videoPt === undefined) throw new Refusal(400, 'bad_sdp', 'the offer has no video track', 'bad_sdp');
-  const gathered = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, GATHER_TIMEOUT_MS);
-    s.pc.iceGatheringStateChange.subscribe((state) => {
-      if (state === 'complete') {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  await s.pc.setLocalDescription(await s.pc.createAnswer());
-  if (s.pc.iceGatheringState !== 'complete') await gathered;
-  const answer = s.pc.localDescription?.sdp;
-  if (!answer) throw new Error('werift produced no answer');
+  const answer = await answerWithCandidates(s.pc);
   return { answer, videoPt, audio };
 }
 

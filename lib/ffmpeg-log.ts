@@ -80,7 +80,7 @@ export interface FfmpegLogOptions {
   level?: (line: string) => 'warn' | 'debug';
   counter?: FfmpegLogCounter;
   /** The counter's `source` label. */
-  source: 'transcoder' | 'whip' | 'srt';
+  source: 'transcoder' | 'whip' | 'srt' | 'whep';
   /** Default: FFMPEG_LOG_MAX_LINES per FFMPEG_LOG_WINDOW_MS on the wall clock. */
   budget?: LineBudget;
 }

@@ -14,6 +14,10 @@ export interface OnairHook {
   errors: string[];
   /** Playing the event's recording (VOD), not the live stream. */
   replay: boolean;
+  /** What plays: LL-HLS (the default) or real time over WHEP. */
+  mode: 'hls' | 'whep';
+  /** Why real time was last refused or lost (the server's error code, `failed`, `no_media`, `lost`). */
+  realtimeRefused?: string;
 }
 
 declare global {
@@ -27,7 +31,7 @@ const MAX_ERRORS = 100;
 
 /** Creates the hook (its `hls` read live through `getHls`), installs it on `window` and returns it. */
 export function installHook(getHls: () => Hls | undefined): OnairHook {
-  const hook: OnairHook = { state: 'loading', levels: [], currentLevel: -1, errors: [], replay: false };
+  const hook: OnairHook = { state: 'loading', levels: [], currentLevel: -1, errors: [], replay: false, mode: 'hls' };
   Object.defineProperty(hook, 'hls', { get: getHls, enumerable: true });
   window.__onair = hook;
   document.body.dataset.state = hook.state;

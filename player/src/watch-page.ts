@@ -9,6 +9,8 @@ import { mountChat } from './chat-panel.ts';
 import { OverlayFeed } from './overlay-feed.ts';
 import { ViewerOverlays } from './viewer-overlays.ts';
 import { installHook, pushHookError, setHookState } from './test-hook.ts';
+import { loadViewer } from './chat-client.ts';
+import { WhepError, WhepPlayer, canPlayWhep, whepOffered } from './whep-player.ts';
 import type { WatchState } from './test-hook.ts';
 import './style.css';
 
@@ -18,6 +20,8 @@ const OFFLINE_POLL_MS = 2000;
 const PLAYING_POLL_MS = 15_000;
 /** Latency readout refresh period. */
 const LATENCY_MS = 500;
+/** How long the real-time button says real time was refused. */
+const REFUSED_NOTE_MS = 6_000;
 
 const MESSAGES: Record<WatchState, string> = {
   loading: 'Connecting…',
@@ -48,12 +52,20 @@ export function startWatchPage(): () => void {
   const fullscreen = byId<HTMLButtonElement>('fullscreen');
   const stage = byId('stage');
   const audioView = byId('audio-only');
+  const realtime = byId<HTMLButtonElement>('realtime');
 
   const slug = slugFromLocation(window.location);
   let pollTimer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   let autoplayBlocked = false;
   const aborter = new AbortController();
+  /** Real time asked for (the toggle, or ?realtime=1); cleared when it is refused, and LL-HLS plays instead. */
+  let realtimeWanted = new URLSearchParams(window.location.search).get('realtime') === '1';
+  let realtimeStarting = false;
+  /** Whether the server offers WHEP for the live event (asked once per event). */
+  let whepFor: { id: string; offered: boolean } | undefined;
+  let current: ApiEvent | undefined;
+  let noteTimer: ReturnType<typeof setTimeout> | undefined;
 
   const player = new LivePlayer(video, {
     onPlaying: () => {
@@ -106,6 +118,9 @@ export function startWatchPage(): () => void {
     },
   });
   const hook = installHook(() => player.hls);
+  const whep = new WhepPlayer(video, () => {
+    if (current) fallBack(current, 'lost');
+  });
   const menu = new QualityMenu(byId<HTMLSelectElement>('quality'), (level) => {
     player.setLevel(level);
     menu.update(level === -1, hook.currentLevel);
@@ -129,6 +144,50 @@ export function startWatchPage(): () => void {
     unmute.hidden = !active || (!video.muted && !video.paused);
     unmute.textContent = video.paused ? '▶ Tap to play' : '🔇 Tap to unmute';
     latency.hidden = hook.state !== 'playing' || replaying !== undefined;
+    // Real time for viewers with a token, where the server offers it for this event.
+    const live = replaying === undefined && (hook.state === 'playing' || hook.state === 'loading');
+    realtime.hidden = !(live && whepFor?.offered === true && whepFor.id === current?.id && loadViewer() !== undefined);
+    realtime.setAttribute('aria-pressed', String(hook.mode === 'whep' || realtimeStarting));
+  }
+
+  function startHls(event: ApiEvent): void {
+    hook.mode = 'hls';
+    player.start(new URL(event.hlsUrl, window.location.href).href);
+    updateControls();
+  }
+
+  /** Plays the live event over WHEP; on a refusal or failure, says so on the button and plays LL-HLS. */
+  async function startRealtime(event: ApiEvent): Promise<void> {
+    const viewer = loadViewer();
+    if (!viewer) return startHls(event);
+    player.stop();
+    resetPlayback();
+    hook.mode = 'whep';
+    realtimeStarting = true;
+    setState('loading');
+    try {
+      await whep.start(event.id, viewer.token);
+      realtimeStarting = false;
+      if (stopped) return;
+      setState('playing');
+      schedule(PLAYING_POLL_MS);
+    } catch (err) {
+      realtimeStarting = false;
+      if (stopped || hook.mode !== 'whep') return;
+      fallBack(event, err instanceof WhepError ? err.code : 'failed');
+    }
+  }
+
+  function fallBack(event: ApiEvent, code: string): void {
+    hook.realtimeRefused = code;
+    pushHookError(hook, `real time: ${code}`);
+    realtimeWanted = false;
+    whep.stop();
+    realtime.textContent = code === 'whep_full' ? 'Real-time full' : 'Real-time unavailable';
+    clearTimeout(noteTimer);
+    noteTimer = setTimeout(() => (realtime.textContent = 'Real-time'), REFUSED_NOTE_MS);
+    setState('loading');
+    startHls(event);
   }
 
   function schedule(ms: number): void {
@@ -195,13 +254,15 @@ export function startWatchPage(): () => void {
   }
 
   function apply(event: ApiEvent): void {
+    current = event;
     render(event);
     if (event.status === 'live') {
       replayChecked = false;
       stopReplay();
-      if (!player.active) {
+      if (!player.active && !whep.active && !realtimeStarting) {
         setState('loading');
-        player.start(new URL(event.hlsUrl, window.location.href).href);
+        if (realtimeWanted && whepFor?.offered && loadViewer()) void startRealtime(event);
+        else startHls(event);
       }
       // While loading, keep polling so that a stuck start is retried by the failure path.
       schedule(hook.state === 'playing' ? PLAYING_POLL_MS : OFFLINE_POLL_MS);
@@ -218,6 +279,7 @@ export function startWatchPage(): () => void {
       return;
     }
     player.stop();
+    whep.stop();
     resetPlayback();
     setState(event.status === 'ended' ? 'ended' : 'offline');
     schedule(OFFLINE_POLL_MS);
@@ -230,7 +292,11 @@ export function startWatchPage(): () => void {
       return;
     }
     try {
-      apply(await getEventBySlug(slug, aborter.signal));
+      const event = await getEventBySlug(slug, aborter.signal);
+      if (event.status === 'live' && whepFor?.id !== event.id) {
+        whepFor = { id: event.id, offered: canPlayWhep() && (await whepOffered(event.id, aborter.signal)) };
+      }
+      apply(event);
     } catch (err) {
       if (stopped) return;
       if (err instanceof ApiError && err.status === 404) {
@@ -258,6 +324,19 @@ export function startWatchPage(): () => void {
     else if (typeof stage.requestFullscreen === 'function') void stage.requestFullscreen().catch(() => undefined);
     else iosVideo.webkitEnterFullscreen?.();
   };
+  const onRealtime = (): void => {
+    if (current?.status !== 'live') return;
+    if (hook.mode === 'whep') {
+      realtimeWanted = false;
+      whep.stop();
+      setState('loading');
+      startHls(current);
+    } else {
+      realtimeWanted = true;
+      void startRealtime(current);
+    }
+  };
+  realtime.addEventListener('click', onRealtime);
   unmute.addEventListener('click', onUnmute);
   fullscreen.addEventListener('click', onFullscreen);
   for (const name of ['volumechange', 'play', 'pause']) video.addEventListener(name, updateControls);
@@ -282,12 +361,15 @@ export function startWatchPage(): () => void {
     aborter.abort();
     clearTimeout(pollTimer);
     clearInterval(latencyTimer);
+    clearTimeout(noteTimer);
+    realtime.removeEventListener('click', onRealtime);
     unmute.removeEventListener('click', onUnmute);
     fullscreen.removeEventListener('click', onFullscreen);
     for (const name of ['volumechange', 'play', 'pause']) video.removeEventListener(name, updateControls);
     for (const name of AUDIO_VIEW_EVENTS) video.removeEventListener(name, updateAudioView);
     menu.destroy();
     player.stop();
+    whep.stop();
     unmountChat?.();
     overlayFeed?.stop();
     overlayView?.destroy();
