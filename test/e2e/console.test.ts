@@ -5,14 +5,13 @@
 // rotation disconnects the publisher → end stream shows "ended". Screenshots go to test/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import HLS from 'hls-parser';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.ts';
-import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { closeServer, listen } from '../../lib/http.ts';
@@ -32,20 +31,6 @@ let publisher: ReturnType<typeof publishTestStream> | undefined;
 const contexts: BrowserContext[] = [];
 /** Content-Security-Policy violations Chromium reported on any page (the test ends asserting there were none). */
 const cspViolations: string[] = [];
-
-function cliWithStdin(args: string[], input: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cli', 'onair.ts'), ...args], {
-      env: server.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('close', (code) => resolve({ code, out }));
-    child.stdin.end(input);
-  });
-}
 
 async function newPage(viewport: { width: number; height: number }, mobile = false): Promise<Page> {
   const ctx = await chromium.browser.newContext({ viewport, ...(mobile ? { isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : {}) });
@@ -74,7 +59,7 @@ before(async () => {
     ONAIR_HEALTH_INTERVAL_SEC: '1',
     ONAIR_AD_CREATIVE_URL: `http://127.0.0.1:${adPort}/ad.svg`,
   });
-  const made = await cliWithStdin(['operator', 'create', '--email', EMAIL, '--role', 'admin'], `${PASSWORD}\n`);
+  const made = await runCli(server, ['operator', 'create', '--email', EMAIL, '--role', 'admin'], `${PASSWORD}\n`);
   assert.equal(made.code, 0, made.out);
   chromium = await launchChromium();
 });

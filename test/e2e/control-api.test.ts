@@ -5,11 +5,9 @@
 // comment for every viewer, key rotation disconnecting the publisher, end stream (signalled to viewers).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
 import HLS from 'hls-parser';
-import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { verifyWebhookSignature } from '../../control/webhooks.ts';
@@ -67,20 +65,6 @@ async function api(method: string, path: string, body?: unknown, auth: Record<st
   };
 }
 
-function cliWithStdin(args: string[], input: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cli', 'onair.ts'), ...args], {
-      env: server.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('close', (code) => resolve({ code, out }));
-    child.stdin.end(input);
-  });
-}
-
 before(async () => {
   receiver = createServer((req, res) => {
     let body = '';
@@ -116,10 +100,10 @@ after(async () => {
 });
 
 test('operator create (password on stdin), login with cookie + CSRF, bearer token', async () => {
-  const made = await cliWithStdin(['operator', 'create', '--email', 'ops@example.com', '--role', 'admin'], 'correct horse battery\n');
+  const made = await runCli(server, ['operator', 'create', '--email', 'ops@example.com', '--role', 'admin'], 'correct horse battery\n');
   assert.equal(made.code, 0, made.out);
   assert.ok(!server.log().includes('correct horse battery'));
-  const bad = await cliWithStdin(['operator', 'create', '--email', 'x@example.com', '--role', 'janitor'], 'whatever-long\n');
+  const bad = await runCli(server, ['operator', 'create', '--email', 'x@example.com', '--role', 'janitor'], 'whatever-long\n');
   assert.equal(bad.code, 2);
 
   const login = await api('POST', '/auth/login', { email: 'ops@example.com', password: 'correct horse battery' }, {});

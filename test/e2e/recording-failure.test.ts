@@ -2,13 +2,12 @@
 // undisturbed; the recording is marked failed with the reason, in the API and in /metrics.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import HLS from 'hls-parser';
-import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 
@@ -17,20 +16,6 @@ let publisher: ReturnType<typeof publishTestStream> | undefined;
 let tmp: string;
 let token: string;
 
-function cliWithStdin(args: string[], input: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cli', 'onair.ts'), ...args], {
-      env: server.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('close', (code) => resolve({ code, out }));
-    child.stdin.end(input);
-  });
-}
-
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'onair-e2e-recfail-'));
   writeFileSync(join(tmp, 'not-a-dir'), 'a regular file');
@@ -38,7 +23,7 @@ before(async () => {
     ONAIR_STORAGE_URL: pathToFileURL(join(tmp, 'not-a-dir', 'recordings')).href,
     ONAIR_LADDER: '[{"name":"360p","height":360,"videoKbps":600}]',
   });
-  const made = await cliWithStdin(['operator', 'create', '--email', 'rec@example.com', '--role', 'admin'], 'correct horse battery\n');
+  const made = await runCli(server, ['operator', 'create', '--email', 'rec@example.com', '--role', 'admin'], 'correct horse battery\n');
   assert.equal(made.code, 0, made.out);
   const login = await fetch(`${server.base}/api/v1/auth/login`, {
     method: 'POST',

@@ -3,14 +3,14 @@
 // downloads it as one MP4 (remuxed), Chromium plays the replay with a seek bar, and deleting it ends the replay.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import HLS from 'hls-parser';
-import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
@@ -45,20 +45,6 @@ async function api(method: string, path: string, body?: unknown, auth: Record<st
   return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
 }
 
-function cliWithStdin(args: string[], input: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cli', 'onair.ts'), ...args], {
-      env: server.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('close', (code) => resolve({ code, out }));
-    child.stdin.end(input);
-  });
-}
-
 function publish(durationSec: number) {
   return publishTestStream({ url: `rtmp://127.0.0.1:${server.rtmpPort}/live/${streamKey}`, durationSec, width: 640, height: 360 });
 }
@@ -87,7 +73,7 @@ before(async () => {
     ONAIR_WEBHOOK_RETRY_BASE_MS: '300',
     ONAIR_LADDER: '[{"name":"360p","height":360,"videoKbps":600},{"name":"240p","height":240,"videoKbps":300}]',
   });
-  const made = await cliWithStdin(['operator', 'create', '--email', 'rec@example.com', '--role', 'admin'], 'correct horse battery\n');
+  const made = await runCli(server, ['operator', 'create', '--email', 'rec@example.com', '--role', 'admin'], 'correct horse battery\n');
   assert.equal(made.code, 0, made.out);
   const login = await fetch(`${server.base}/api/v1/auth/login`, {
     method: 'POST',

@@ -3,9 +3,7 @@
 // still advance, a viewer still gets HLS and /healthz, and the server process must be the same one.
 // The last line printed is one JSON object: inputs, checks, failures, serverRestarts, streamParts.
 //   tsx test/hostile/run.ts [group…]      groups: http rtmp ws auth fuzz whip (default: all)
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { get, StreamWatcher, type Created, type Credentials, type Ctx, type Failure } from './kit.ts';
 import { httpGroup } from './http.ts';
@@ -36,17 +34,6 @@ interface World {
   startTime: number;
 }
 
-function cliWithStdin(server: ServerUnderTest, args: string[], input: string): Promise<number | null> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'cli', 'onair.ts'), ...args], {
-      env: server.env,
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    child.on('close', resolve);
-    child.stdin.end(input);
-  });
-}
-
 async function startTime(server: ServerUnderTest): Promise<number> {
   const r = await get(`${server.base}/metrics`);
   return Number(/^process_start_time_seconds (\S+)/m.exec(r.body)?.[1] ?? NaN);
@@ -65,14 +52,16 @@ async function setUp(): Promise<World> {
     const whipTarget = await make('Hostile: WHIP target');
     const adminEmail = 'hostile-admin@example.com';
     const adminPassword = 'hostile admin password 1';
-    if ((await cliWithStdin(server, ['operator', 'create', '--email', adminEmail, '--role', 'admin'], `${adminPassword}\n`)) !== 0)
+    if ((await runCli(server, ['operator', 'create', '--email', adminEmail, '--role', 'admin'], `${adminPassword}\n`)).code !== 0)
       throw new Error('operator create failed');
     if (
-      (await cliWithStdin(
-        server,
-        ['operator', 'create', '--email', 'hostile-mod@example.com', '--role', 'moderator'],
-        'hostile mod password 1\n',
-      )) !== 0
+      (
+        await runCli(
+          server,
+          ['operator', 'create', '--email', 'hostile-mod@example.com', '--role', 'moderator'],
+          'hostile mod password 1\n',
+        )
+      ).code !== 0
     )
       throw new Error('operator create failed');
     const login = async (email: string, password: string) => {

@@ -10,6 +10,18 @@ import { waitFor } from './wait-for.ts';
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'cli', 'onair.ts');
 
+/** Runs `onair <args>` against `server` with `input` on stdin (e.g. a password prompt); its exit code and output. */
+export function runCli(server: ServerUnderTest, args: string[], input: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { env: server.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => resolve({ code, out }));
+    child.stdin.end(input);
+  });
+}
+
 /** A running onair server started through its CLI. */
 export interface ServerUnderTest {
   httpPort: number;
