@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.ts';
 import type { Db } from '../lib/store/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, type Registry } from '../lib/metrics.ts';
+import { ApiError } from '../lib/http.ts';
 import type { Operator, OperatorService } from './operators.ts';
 import { createMemoryAttemptLimiter, type AttemptLimiter } from '../lib/rate-limit/attempt-limiter.ts';
 
@@ -37,18 +38,7 @@ export interface ApiTokenInfo {
   lastUsedAt: number | null;
 }
 
-/** An error with an HTTP status and a stable code, turned into `{"error":{"code","message"}}` by the API. */
-export class ApiError extends Error {
-  override name = 'ApiError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
+export { ApiError };
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -16,7 +16,7 @@ import {
 } from 'werift';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
-import { sendError } from '../lib/http.ts';
+import { ApiError, sendError } from '../lib/http.ts';
 
 /** Largest SDP offer accepted. */
 export const MAX_OFFER_BYTES = 64 * 1024;
@@ -31,18 +31,6 @@ export function bearer(header: string | undefined): string | undefined {
 /** True when the request says its body is an SDP offer (not req.is(): it answers null for an empty body). */
 export function isSdpRequest(req: Request): boolean {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === 'application/sdp';
-}
-
-/** A client error: the HTTP status, the JSON error code and message, and extra headers. */
-export class HttpRefusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
 }
 
 /**
@@ -98,7 +86,7 @@ export interface EndpointRoutes {
   /** Ends the session; false if there is none. */
   end(eventId: string, sessionId: string): boolean;
   /** Called for each refusal before it is answered (metrics, log). */
-  refused(err: HttpRefusal, req: Request): void;
+  refused(err: ApiError, req: Request): void;
   log: Logger;
 }
 
@@ -149,7 +137,7 @@ export function endpointRouter(e: EndpointRoutes): Router {
     sendError(res, 405, 'method_not_allowed', `${e.name}: POST an offer to ${e.path}/<eventId>, DELETE the session URL to stop`);
   });
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof HttpRefusal) {
+    if (err instanceof ApiError) {
       e.refused(err, req);
       return sendError(res, err.status, err.code, err.message, err.headers);
     }

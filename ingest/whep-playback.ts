@@ -19,7 +19,8 @@ import type { FeedTaps } from './feed-taps.ts';
 import { WhepRelay, type RelayViewer } from './whep-relay.ts';
 import { chooseCodec } from './whip-sdp.ts';
 import { whepOfferProblem } from './whep-sdp.ts';
-import { HttpRefusal, answerWithCandidates, bearer, h264OpusPeer, endpointRouter, isSdpRequest } from './webrtc-http.ts';
+import { ApiError } from '../lib/http.ts';
+import { answerWithCandidates, bearer, h264OpusPeer, endpointRouter, isSdpRequest } from './webrtc-http.ts';
 
 /** A session whose ICE and DTLS have not connected this long after the answer is dropped. */
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -103,7 +104,7 @@ export function createWhepPlayback(deps: WhepPlaybackDeps): WhepPlayback {
   /** The event's relay, started on its first viewer. */
   async function relayFor(eventId: string): Promise<WhepRelay> {
     const tap = deps.taps.live(eventId);
-    if (!tap) throw new HttpRefusal(404, 'not_live', 'the event is not live on this node');
+    if (!tap) throw new ApiError(404, 'not_live', 'the event is not live on this node');
     let entry = relays.get(eventId);
     if (entry && entry.relay.tap !== tap) entry = undefined; // an earlier publish's relay, ending
     if (!entry) {
@@ -134,27 +135,27 @@ export function createWhepPlayback(deps: WhepPlaybackDeps): WhepPlayback {
   async function play(req: Request, res: Response): Promise<void> {
     const eventId = String(req.params.eventId);
     if (!isSdpRequest(req)) {
-      throw new HttpRefusal(415, 'unsupported_media_type', 'send the SDP offer with Content-Type: application/sdp');
+      throw new ApiError(415, 'unsupported_media_type', 'send the SDP offer with Content-Type: application/sdp');
     }
     const token = bearer(req.headers.authorization);
     if (!token) {
-      throw new HttpRefusal(401, 'unauthorized', 'send a viewer token as Authorization: Bearer <token> (POST /api/v1/viewers)', {
+      throw new ApiError(401, 'unauthorized', 'send a viewer token as Authorization: Bearer <token> (POST /api/v1/viewers)', {
         'www-authenticate': 'Bearer',
       });
     }
     if (!deps.verifyViewer(token)) {
-      throw new HttpRefusal(401, 'unauthorized', 'the viewer token is invalid or expired', {
+      throw new ApiError(401, 'unauthorized', 'the viewer token is invalid or expired', {
         'www-authenticate': 'Bearer error="invalid_token"',
       });
     }
     const offer = typeof req.body === 'string' ? req.body : '';
     const problem = whepOfferProblem(offer);
-    if (problem) throw new HttpRefusal(400, 'bad_sdp', problem);
-    if (stopped) throw new HttpRefusal(503, 'unavailable', 'the server is stopping');
+    if (problem) throw new ApiError(400, 'bad_sdp', problem);
+    if (stopped) throw new ApiError(503, 'unavailable', 'the server is stopping');
     const tap = deps.taps.live(eventId);
-    if (!tap) throw new HttpRefusal(404, 'not_live', 'the event is not live (or not on this node): play it over HLS');
+    if (!tap) throw new ApiError(404, 'not_live', 'the event is not live (or not on this node): play it over HLS');
     if (sessions.size + reserved >= config.whepMaxViewers) {
-      throw new HttpRefusal(503, 'whep_full', `this node serves at most ${config.whepMaxViewers} real-time viewers; play over HLS`, {
+      throw new ApiError(503, 'whep_full', `this node serves at most ${config.whepMaxViewers} real-time viewers; play over HLS`, {
         'retry-after': String(FULL_RETRY_AFTER_SEC),
       });
     }
@@ -190,17 +191,17 @@ export function createWhepPlayback(deps: WhepPlaybackDeps): WhepPlayback {
       try {
         await pc.setRemoteDescription({ type: 'offer', sdp: offer });
       } catch (err) {
-        throw new HttpRefusal(400, 'bad_sdp', `the SDP offer cannot be used: ${(err as Error).message}`);
+        throw new ApiError(400, 'bad_sdp', `the SDP offer cannot be used: ${(err as Error).message}`);
       }
       for (const t of pc.getTransceivers()) {
         const codec = chooseCodec(t.kind, t.codecs);
-        if (typeof codec === 'string') throw new HttpRefusal(400, 'bad_sdp', codec);
+        if (typeof codec === 'string') throw new ApiError(400, 'bad_sdp', codec);
         if (codec) t.codecs = [codec];
       }
       await answerWithCandidates(pc);
       // Started while ICE connects; the viewer is fed from the moment DTLS is up.
       s.relay = await relayFor(eventId);
-      if (stopped) throw new HttpRefusal(503, 'unavailable', 'the server is stopping');
+      if (stopped) throw new ApiError(503, 'unavailable', 'the server is stopping');
     } catch (err) {
       s.ended = true;
       void pc.close().catch(() => {});

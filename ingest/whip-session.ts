@@ -16,7 +16,8 @@ import type { LiveFeed } from './feed.ts';
 import { FlvStats } from './flv-stats.ts';
 import type { PublisherClaim } from './publishers.ts';
 import { answerVideoParameters, chooseCodec, ffmpegArgs, ffmpegSdp, type Forwarding } from './whip-sdp.ts';
-import { HttpRefusal, answerWithCandidates, h264OpusPeer } from './webrtc-http.ts';
+import { ApiError } from '../lib/http.ts';
+import { answerWithCandidates, h264OpusPeer } from './webrtc-http.ts';
 
 /** Keyframe requests (PLI): every second until ffmpeg passes a keyframe on, then at this period, like OBS's 2 s GOP. */
 const PLI_PERIOD_MS = 2_000;
@@ -28,7 +29,7 @@ export type WhipRejectReason =
   'bad_content_type' | 'no_key' | 'unknown_key' | 'rate_limited' | 'auth_error' | 'bad_sdp' | 'already_live' | 'feed_error';
 
 /** A client error: the HTTP status, error code and message sent back, and the metric reason. */
-export class Refusal extends HttpRefusal {
+export class Refusal extends ApiError {
   constructor(
     status: number,
     code: string,

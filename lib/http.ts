@@ -3,6 +3,22 @@ import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Service } from './lifecycle.ts';
 
+/**
+ * An error with an HTTP status and a stable code, answered as `{"error":{"code","message"}}` (plus `headers`) by the
+ * API and the WHIP/WHEP endpoints.
+ */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
 /** Sends `body` as JSON with `status`. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
