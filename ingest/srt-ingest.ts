@@ -37,6 +37,12 @@ const BACKLOG = 64;
 const AUTH_TIMEOUT_MS = 5_000;
 /** A live publisher that sends nothing this long is ended (libsrt's own peer-idle timeout is 5 s). */
 const MEDIA_TIMEOUT_MS = 10_000;
+/**
+ * A live publisher whose remux has produced no media this long is ended: what it sends is not MPEG-TS with H.264
+ * (ffmpeg's demuxer would resync through noise forever). Long enough for a 10 s keyframe interval: copying H.264
+ * needs its parameter sets, which come with a keyframe.
+ */
+const FIRST_MEDIA_TIMEOUT_MS = 20_000;
 /** TS bytes the remux may fall behind by before the publish is ended (ffmpeg stuck). */
 const MAX_REMUX_BACKLOG_BYTES = 32 * 1024 * 1024;
 /** How long a session's ffmpeg may take to exit after SIGTERM before SIGKILL. */
@@ -313,6 +319,10 @@ export function createSrtIngest(deps: SrtIngestDeps): SrtIngest {
     void ff.closed.then(({ code, signal }) => {
       if (s.state !== 'ended') finish(s, `ffmpeg exited (${signal ?? code}): the stream is not MPEG-TS with H.264 video`);
     });
+    setTimeout(() => {
+      if (s.state === 'live' && s.bytes === 0)
+        finish(s, `no usable media in ${FIRST_MEDIA_TIMEOUT_MS / 1000} s: the stream is not MPEG-TS with H.264 video`);
+    }, FIRST_MEDIA_TIMEOUT_MS).unref();
   }
 
   const payload = Buffer.alloc(MAX_PAYLOAD);

@@ -9,6 +9,7 @@ import { startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
+import { h264Offer } from '../support/sdp-offer.ts';
 
 type Created = { id: string; slug: string; streamKey: string; watchUrl: string; hlsUrl: string };
 type Viewer = { token: string; viewer: { id: string; name: string; role: string }; expiresAt: number };
@@ -79,26 +80,7 @@ async function post(url: string, init: { token?: string; body?: string; type?: s
   return fetch(url, { method: 'POST', headers, body: init.body ?? '' });
 }
 
-/** A browser-like recvonly offer (the checks before ICE look at its text only). */
-const OFFER = [
-  'v=0',
-  'o=- 1 2 IN IP4 127.0.0.1',
-  's=-',
-  't=0 0',
-  'a=group:BUNDLE 0',
-  'm=video 9 UDP/TLS/RTP/SAVPF 102',
-  'c=IN IP4 0.0.0.0',
-  'a=mid:0',
-  'a=recvonly',
-  'a=ice-ufrag:abcd',
-  'a=ice-pwd:abcdefghijklmnopqrstuvwx',
-  'a=fingerprint:sha-256 ' + Array(32).fill('AB').join(':'),
-  'a=setup:actpass',
-  'a=rtcp-mux',
-  'a=rtpmap:102 H264/90000',
-  'a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
-  '',
-].join('\r\n');
+const OFFER = h264Offer('recvonly');
 
 before(async () => {
   server = await startServer({

@@ -1,8 +1,8 @@
 // The hostile-input suite (`npm run test:hostile`): a real all-in-one server on loopback with a real stream playing,
-// attacked group by group (HTTP, RTMP, WebSocket, auth matrix, API fuzzing, WHIP). After each group the stream must
+// attacked group by group (HTTP, RTMP, WebSocket, auth matrix, API fuzzing, SRT, WHEP, WHIP). After each group the stream must
 // still advance, a viewer still gets HLS and /healthz, and the server process must be the same one.
 // The last line printed is one JSON object: inputs, checks, failures, serverRestarts, streamParts.
-//   tsx test/hostile/run.ts [group…]      groups: http rtmp ws auth fuzz whip (default: all)
+//   tsx test/hostile/run.ts [group…]      groups: http rtmp ws auth fuzz srt whep whip (default: all)
 import { runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { get, StreamWatcher, type Created, type Credentials, type Ctx, type Failure } from './kit.ts';
@@ -11,6 +11,8 @@ import { rtmpGroup } from './rtmp.ts';
 import { wsGroup, WS_CAP } from './ws.ts';
 import { authMatrix, fuzz, loginBurst, webhookTargets } from './api.ts';
 import { whipGroup } from './whip.ts';
+import { whepGroup, WHEP_CAP } from './whep.ts';
+import { srtGroup } from './srt.ts';
 
 const LOGIN_MAX_FAILURES = 5;
 const FUZZ_BUDGET_SEC = Number(process.env.HOSTILE_FUZZ_SEC ?? 75);
@@ -44,6 +46,7 @@ async function setUp(): Promise<World> {
     ONAIR_WS_MAX_CONNECTIONS_PER_IP: String(WS_CAP),
     ONAIR_LOGIN_MAX_FAILURES: String(LOGIN_MAX_FAILURES),
     ONAIR_WEBHOOK_MAX_ATTEMPTS: '1',
+    ONAIR_WHEP_MAX_VIEWERS: String(WHEP_CAP),
   });
   try {
     const make = async (title: string) => JSON.parse(await server.cli(['event', 'create', '--title', title, '--json'])) as Created;
@@ -204,6 +207,8 @@ const groups: [string, number, (ctx: Ctx, w: World) => Promise<void>][] = [
     },
   ],
   ['fuzz', FUZZ_BUDGET_SEC + 90, (ctx) => fuzz(ctx, FUZZ_BUDGET_SEC)],
+  ['srt', 150, (ctx) => srtGroup(ctx)],
+  ['whep', 60, (ctx, w) => whepGroup(ctx, w.whipTarget)],
   // Last: wrong keys lock an address out (its own loopback address here, but keep it away from the others).
   ['whip', 60, (ctx, w) => whipGroup(ctx, w.whipTarget)],
 ];

@@ -2,6 +2,7 @@
 // lock-out (429 after 10 wrong keys). Sent from their own loopback addresses: the lock-out never hits 127.0.0.1.
 import { request } from 'node:http';
 import { leak, rawExchange, statuses, type Created, type Ctx } from './kit.ts';
+import { h264Offer } from '../support/sdp-offer.ts';
 
 /** One HTTP request from `localAddress`; status 0 on a network error. */
 export function httpFrom(
@@ -25,20 +26,8 @@ export function httpFrom(
   });
 }
 
-const H264_OFFER = [
-  'v=0',
-  'o=- 1 2 IN IP4 127.0.0.1',
-  's=-',
-  't=0 0',
-  'a=group:BUNDLE 0',
-  'm=video 9 UDP/TLS/RTP/SAVPF 102',
-  'c=IN IP4 0.0.0.0',
-  'a=mid:0',
-  'a=sendonly',
-  'a=rtpmap:102 H264/90000',
-  'a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
-  '',
-].join('\r\n');
+/** Without ICE credentials or a fingerprint: the checks before ICE read its text only. */
+const H264_OFFER = h264Offer('sendonly', false);
 
 /** Runs the WHIP group against `target` (an idle event whose key we have). */
 export async function whipGroup(ctx: Ctx, target: Created): Promise<void> {
