@@ -62,3 +62,30 @@ export function trueLatency(nowMs: number, playingDateMs: number | undefined, pl
   }
   return playlistLatency;
 }
+
+/** What {@link attachCatchUp} reads of an hls.js instance. */
+export interface LatencySource {
+  readonly latency: number;
+  readonly targetLatency: number | null;
+}
+
+/**
+ * Runs {@link catchUp} on `video` every {@link CATCH_UP_INTERVAL_MS} against `hls`'s latency and target; returns
+ * the function that stops it (the rate is left as it is). Nothing happens while paused, seeking or starved.
+ */
+export function attachCatchUp(video: HTMLVideoElement, hls: LatencySource): () => void {
+  const timer = setInterval(() => {
+    if (video.paused || video.seeking || video.readyState < 3) return;
+    const target = hls.targetLatency;
+    if (target === null || !Number.isFinite(hls.latency)) return;
+    const t = video.currentTime;
+    let bufferedEnd = t;
+    for (let i = 0; i < video.buffered.length; i++) {
+      if (video.buffered.start(i) <= t + 0.05 && video.buffered.end(i) > t) bufferedEnd = video.buffered.end(i);
+    }
+    const a = catchUp({ latency: hls.latency, target, currentTime: t, bufferedEnd });
+    if (a.seekTo !== undefined) video.currentTime = a.seekTo;
+    if (video.playbackRate !== a.rate) video.playbackRate = a.rate;
+  }, CATCH_UP_INTERVAL_MS);
+  return () => clearInterval(timer);
+}

@@ -1,7 +1,7 @@
 // One live playback session on a <video>: hls.js (or native HLS), with error recovery and a stall watchdog.
 import Hls from 'hls.js';
 import type { ErrorData, HlsConfig, LevelSwitchedData, ManifestParsedData } from 'hls.js';
-import { catchUp, trueLatency, CATCH_UP_INTERVAL_MS } from './latency-control.ts';
+import { attachCatchUp, trueLatency } from './latency-control.ts';
 
 /** A rendition as shown to the viewer and to tests. */
 export interface LevelInfo {
@@ -91,7 +91,7 @@ export class LivePlayer {
   private rebuilds = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
-  private catchUpTimer: ReturnType<typeof setInterval> | undefined;
+  private stopCatchUp: (() => void) | undefined;
   private lastTime = -1;
   private lastProgressAt = 0;
   private nudged = false;
@@ -123,7 +123,6 @@ export class LivePlayer {
     this.lastTime = -1;
     this.lastProgressAt = performance.now();
     this.watchdog = setInterval(() => this.checkProgress(), 1000);
-    this.catchUpTimer = setInterval(() => this.catchUp(), CATCH_UP_INTERVAL_MS);
     if (Hls.isSupported()) this.createHls();
     else if (this.video.canPlayType('application/vnd.apple.mpegurl') !== '') this.startNative();
     else this.fail('unsupported');
@@ -134,7 +133,6 @@ export class LivePlayer {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.watchdog);
-    clearInterval(this.catchUpTimer);
     for (const [name, fn] of this.mediaListeners) this.video.removeEventListener(name, fn);
     this.destroyHls();
     if (this.video.getAttribute('src') !== null) {
@@ -166,6 +164,7 @@ export class LivePlayer {
   private createHls(): void {
     const hls = new Hls(HLS_CONFIG);
     this.hls = hls;
+    this.stopCatchUp = attachCatchUp(this.video, hls);
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data: ManifestParsedData) => {
       this.listener.onLevels(data.levels.map((l) => ({ height: l.height, width: l.width, bitrate: l.bitrate })));
       this.play();
@@ -177,6 +176,8 @@ export class LivePlayer {
   }
 
   private destroyHls(): void {
+    this.stopCatchUp?.();
+    this.stopCatchUp = undefined;
     this.hls?.destroy();
     this.hls = undefined;
   }
@@ -271,23 +272,6 @@ export class LivePlayer {
   }
 
   /** Too far behind live for the gentle catch-up: seek to hls.js's live sync position. */
-  /** Brings playback to hls.js's target latency after a join or a stall (latency-control.ts). */
-  private catchUp(): void {
-    const hls = this.hls;
-    const video = this.video;
-    if (hls === undefined || video.paused || video.seeking || video.readyState < 3) return;
-    const target = hls.targetLatency;
-    if (target === null || !Number.isFinite(hls.latency)) return;
-    const t = video.currentTime;
-    let bufferedEnd = t;
-    for (let i = 0; i < video.buffered.length; i++) {
-      if (video.buffered.start(i) <= t + 0.05 && video.buffered.end(i) > t) bufferedEnd = video.buffered.end(i);
-    }
-    const a = catchUp({ latency: hls.latency, target, currentTime: t, bufferedEnd });
-    if (a.seekTo !== undefined) video.currentTime = a.seekTo;
-    if (video.playbackRate !== a.rate) video.playbackRate = a.rate;
-  }
-
   private jumpIfFarBehind(): void {
     const hls = this.hls;
     if (hls === undefined || this.video.paused) return;
