@@ -215,9 +215,11 @@ try {
   ]);
 
   // Where each setup publishes and plays, and with which hls.js config (and whether onair's catch-up runs).
+  // Each run publishes a fresh stream (a new event, a new MediaMTX path): a stream published again would list the
+  // previous run's segments, and a player could join those.
   type Plan = {
-    publish: () => Promise<Publisher>;
-    hlsUrl: string;
+    publish: (run: number) => Promise<Publisher>;
+    hlsUrl: (run: number) => string;
     hlsConfig: Partial<HlsConfig>;
     catchUp?: boolean;
     configName: string;
@@ -226,14 +228,21 @@ try {
   const plan: Partial<Record<Setup, Plan>> = {};
   if (chosen.some((s) => s.startsWith('onair_'))) {
     server = await startServer({ ONAIR_LOG_LEVEL: 'warn', ONAIR_WHIP_ICE_ADDRESSES: '127.0.0.1' });
-    const rtmp = (key: string) => () => rtmpPublisher(`rtmp://127.0.0.1:${server!.rtmpPort}/live/${key}`);
+    const rtmp = (evs: Created[]) => (run: number) => rtmpPublisher(`rtmp://127.0.0.1:${server!.rtmpPort}/live/${evs[run]!.streamKey}`);
+    const events = async (title: string, extra: string[] = []) => {
+      const evs: Created[] = [];
+      for (let r = 0; r < runs; r++)
+        evs.push(JSON.parse(await server!.cli(['event', 'create', '--title', `${title} ${r + 1}`, ...extra, '--json'])) as Created);
+      return evs;
+    };
     for (const setup of ['onair_ll', 'onair_ll_stock'] as const) {
       if (!chosen.includes(setup)) continue;
-      const ev = JSON.parse(await server.cli(['event', 'create', '--title', `latency bench ${setup}`, '--json'])) as Created;
+      const evs = await events(`latency bench ${setup}`);
+      const ev = evs[0]!;
       const own = setup === 'onair_ll';
       plan[setup] = {
-        publish: rtmp(ev.streamKey),
-        hlsUrl: ev.hlsUrl,
+        publish: rtmp(evs),
+        hlsUrl: (run) => evs[run]!.hlsUrl,
         hlsConfig: own ? onairConfig : STOCK_CONFIG,
         catchUp: own,
         configName: own ? `${onairConfigName} + catch-up (latency-control.ts)` : 'stock hls.js: lowLatencyMode true',
@@ -241,12 +250,11 @@ try {
       };
     }
     if (chosen.includes('onair_plain')) {
-      const ev = JSON.parse(
-        await server.cli(['event', 'create', '--title', 'latency bench plain', '--latency', 'standard', '--json']),
-      ) as Created;
+      const evs = await events('latency bench plain', ['--latency', 'standard']);
+      const ev = evs[0]!;
       plan.onair_plain = {
-        publish: rtmp(ev.streamKey),
-        hlsUrl: ev.hlsUrl,
+        publish: rtmp(evs),
+        hlsUrl: (run) => evs[run]!.hlsUrl,
         hlsConfig: onairConfig,
         catchUp: true,
         configName: onairConfigName,
@@ -255,10 +263,13 @@ try {
     }
   }
   if (chosen.includes('onair_whip')) {
-    const ev = JSON.parse(await server!.cli(['event', 'create', '--title', 'latency bench WHIP', '--json'])) as Created;
+    const evs: Created[] = [];
+    for (let r = 0; r < runs; r++)
+      evs.push(JSON.parse(await server!.cli(['event', 'create', '--title', `latency bench WHIP ${r + 1}`, '--json'])) as Created);
+    const ev = evs[0]!;
     plan.onair_whip = {
-      publish: () => whipPublisher(ev.whipUrl, ev.streamKey),
-      hlsUrl: ev.hlsUrl,
+      publish: (run) => whipPublisher(evs[run]!.whipUrl, evs[run]!.streamKey),
+      hlsUrl: (run) => evs[run]!.hlsUrl,
       hlsConfig: onairConfig,
       catchUp: true,
       configName: onairConfigName,
@@ -272,8 +283,8 @@ try {
       if (!chosen.includes(setup)) continue;
       const own = setup === 'mediamtx_own';
       plan[setup] = {
-        publish: () => rtmpPublisher(`${mediamtx!.rtmpBase}/${setup}`),
-        hlsUrl: mediamtx.hlsUrl(setup),
+        publish: (run) => rtmpPublisher(`${mediamtx!.rtmpBase}/${setup}_${run}`),
+        hlsUrl: (run) => mediamtx!.hlsUrl(`${setup}_${run}`),
         hlsConfig: own ? onairConfig : STOCK_CONFIG,
         catchUp: own,
         configName: own ? `${onairConfigName} + catch-up (latency-control.ts)` : 'stock hls.js: lowLatencyMode true',
@@ -285,8 +296,8 @@ try {
     nginx = createNginxRtmp({ rtmpPort: await freePort(), httpPort: await freePort() });
     await nginx.start();
     plan.nginx_rtmp = {
-      publish: () => rtmpPublisher(`${nginx!.rtmpBase}/bench`),
-      hlsUrl: nginx.hlsUrl('bench'),
+      publish: (run) => rtmpPublisher(`${nginx!.rtmpBase}/bench${run}`),
+      hlsUrl: (run) => nginx!.hlsUrl(`bench${run}`),
       hlsConfig: {},
       configName: 'hls.js defaults',
     };
@@ -296,9 +307,9 @@ try {
     for (const setup of chosen) {
       const p = plan[setup]!;
       log(`${setup} run ${run + 1}/${runs}: publishing`);
-      publisher = await p.publish();
+      publisher = await p.publish(run);
       const machine = machineMeter();
-      await waitLive(p.hlsUrl);
+      await waitLive(p.hlsUrl(run));
       log(`${setup}: live, measuring ${durationSec} s`);
       const metricsUrl = setup.startsWith('onair_') ? `${server!.base}/metrics` : undefined;
       const lagBefore = metricsUrl ? await histogram(metricsUrl, 'onair_origin_part_lag_seconds') : undefined;
@@ -307,7 +318,7 @@ try {
       const t0 = performance.now();
       const state = await measureLatency(chromium.browser, {
         pageUrl: pageServer.pageUrl,
-        hlsUrl: p.hlsUrl,
+        hlsUrl: p.hlsUrl(run),
         hlsConfig: p.hlsConfig,
         catchUp: p.catchUp ?? false,
         durationMs: durationSec * 1000,
