@@ -125,8 +125,17 @@ test('the part target must split the segment target into whole parts', () => {
   assert.throws(() => loadConfig({ ONAIR_PART_TARGET_SEC: '0.3' }), /0\.3 s must split .*\(2 s\).*write e\.g\. 1 or 0\.5/);
   assert.throws(() => loadConfig({ ONAIR_PART_TARGET_SEC: '2' }), /2 or more whole parts/);
   assert.equal(loadConfig({ ONAIR_SEGMENT_TARGET_SEC: '1', ONAIR_PART_TARGET_SEC: '0.25' }).partTargetSec, 0.25);
-  assert.equal(loadConfig({ ONAIR_SEGMENT_TARGET_SEC: '3', ONAIR_PART_TARGET_SEC: '0.6' }).segmentTargetSec, 3);
-  assert.equal(loadConfig({ ONAIR_SEGMENT_TARGET_SEC: '1' }).partTargetSec, 0.5);
+  assert.equal(loadConfig({ ONAIR_SEGMENT_TARGET_SEC: '3', ONAIR_PART_TARGET_SEC: '0.6', ONAIR_GOP_SEC: '3' }).segmentTargetSec, 3);
+  // The GOP must be whole parts and split the segment into whole GOPs.
+  assert.throws(
+    () => loadConfig({ ONAIR_SEGMENT_TARGET_SEC: '3', ONAIR_PART_TARGET_SEC: '0.6' }),
+    /1 s must be a whole number of ONAIR_PART_TARGET_SEC \(0\.6 s\).*write e\.g\. 3$/,
+  );
+  assert.throws(() => loadConfig({ ONAIR_GOP_SEC: '0.8' }), /0\.8 s must be a whole number/);
+  assert.equal(loadConfig({ ONAIR_GOP_SEC: '2' }).gopSec, 2);
+  const d = loadConfig({});
+  assert.deepEqual([d.segmentTargetSec, d.partTargetSec, d.gopSec], [2, 0.2, 1], 'defaults: 2 s segments, 0.2 s parts, 1 s GOP');
+  assert.equal(loadConfig({ ONAIR_SEGMENT_TARGET_SEC: '1' }).partTargetSec, 0.2);
 });
 
 test('two servers on one port are refused', () => {

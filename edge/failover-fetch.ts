@@ -19,7 +19,12 @@ const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 const IMMUTABLE = 'public, max-age=3600, immutable';
 const policies: Readonly<Record<HlsKind, Policy>> = {
   master: { contentType: PLAYLIST_TYPE, cacheControl: 'max-age=2', ttlMs: 2_000 },
-  playlist: { contentType: PLAYLIST_TYPE, cacheControl: 'max-age=1', ttlMs: 1_000 },
+  // A live playlist without `_HLS_msn` is a player's first load (or a legacy poll): it must show the live edge, or
+  // the player starts as far behind as the copy is old (a 1 s TTL here let a stock hls.js join up to 1 s late).
+  // 100 ms is under half of a default part (0.2 s), and still bounds the upstream cost: at most ~10 requests/s per
+  // playlist per edge worker whatever the number of viewers (concurrent misses are one fetch, see coalescing-cache).
+  // `max-age=0`: a browser or a peer edge worker (peer-fetch ttlOf) must not keep it either.
+  playlist: { contentType: PLAYLIST_TYPE, cacheControl: 'max-age=0', ttlMs: 100 },
   init: { contentType: 'video/mp4', cacheControl: IMMUTABLE, ttlMs: 3_600_000 },
   segment: { contentType: 'video/mp4', cacheControl: IMMUTABLE, ttlMs: 3_600_000 },
   part: { contentType: 'video/mp4', cacheControl: IMMUTABLE, ttlMs: 3_600_000 },

@@ -170,7 +170,7 @@ after(async () => {
 test('each kind gets its content type, cache policy, CORS, length and ETag', async () => {
   const cases: [string, string, string, Buffer | string][] = [
     [`${L}/master.m3u8`, 'application/vnd.apple.mpegurl', 'max-age=2', MASTER],
-    [`${L}/720p/index.m3u8`, 'application/vnd.apple.mpegurl', 'max-age=1', '#EXTM3U\n# query=\n'],
+    [`${L}/720p/index.m3u8`, 'application/vnd.apple.mpegurl', 'max-age=0', '#EXTM3U\n# query=\n'],
     [`${L}/720p/init-0.mp4`, 'video/mp4', 'public, max-age=3600, immutable', INIT],
     [`${L}/720p/seg-1.m4s`, 'video/mp4', 'public, max-age=3600, immutable', SEG],
     [`${L}/720p/part-1.0.m4s`, 'video/mp4', 'public, max-age=3600, immutable', PART],
@@ -335,6 +335,32 @@ test('500 concurrent requests through the edge cause one upstream request', asyn
   assert.match(text, /onair_edge_upstream_seconds_count 1/);
   assert.match(text, /onair_edge_upstream_requests_total\{upstream="origin-0",status="200"\} 1/);
   assert.ok(!text.includes(origin.url), 'no origin URL in the metrics');
+});
+
+test('a non-blocking playlist load gets the live edge (kept 100 ms), and 200 concurrent loads are one upstream request', async () => {
+  const e = await startEdge([origin.url]);
+  const path = `${L}/720p/index.m3u8`;
+  const before = origin.count(path);
+  const g = gate();
+  origin.gates.set(path, g);
+  const all = Array.from({ length: 200 }, () => req(e.port, path));
+  await waitFor(
+    'all 200 requests to reach the edge',
+    async () =>
+      (await metricValue(e.registry, 'onair_edge_cache_events_total', { result: 'miss' })) +
+        (await metricValue(e.registry, 'onair_edge_cache_events_total', { result: 'coalesced' })) ===
+      200,
+    30_000,
+    10,
+  );
+  g.open();
+  origin.gates.delete(path);
+  for (const r of await Promise.all(all)) assert.equal(r.status, 200);
+  assert.equal(origin.count(path) - before, 1, 'concurrent misses are one fetch');
+  // Past the TTL (well under the old 1 s), the next load asks the origin again.
+  await delay(150);
+  assert.equal((await req(e.port, path)).status, 200);
+  assert.equal(origin.count(path) - before, 2, 'a load 150 ms later is fetched again: no player starts from a stale copy');
 });
 
 test('a streamed part reaches viewers as it arrives; a client leaving does not cancel it for others', async () => {

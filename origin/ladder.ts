@@ -98,9 +98,10 @@ export function rateUnder(source: Rational, cap: number): Rational {
  * Rungs for a source: cut by the short side (a portrait 720×1280 source gets 720×1280, 480×854, 360×640), none
  * above the source's short side (at least the smallest rung). A rung's `fps` setting is a cap; without one the
  * top rung runs at the source rate (up to 60) and the others at up to 30: a 59.94 source gives 59.94 on top and
- * 29.97 below. `keepAll` keeps every rung (a returning publisher's stream keeps the rungs it was given).
+ * 29.97 below. `keepAll` keeps every rung (a returning publisher's stream keeps the rungs it was given). `gopSec`
+ * is the keyframe interval (ONAIR_GOP_SEC, a divisor of the segment target): each rung's -g spans it.
  */
-export function planLadder(ladder: readonly Rendition[], source: SourceVideo, segmentTargetSec: number, keepAll = false): LadderPlan {
+export function planLadder(ladder: readonly Rendition[], source: SourceVideo, gopSec: number, keepAll = false): LadderPlan {
   const sorted = [...ladder].sort((a, b) => b.height - a.height);
   const { width: sw, height: sh } = source;
   const known = sw !== undefined && sh !== undefined && sw > 0 && sh > 0;
@@ -120,17 +121,17 @@ export function planLadder(ladder: readonly Rendition[], source: SourceVideo, se
   let step = rates.reduce((acc, r) => ({ num: lcm(acc.num, r.den), den: gcd(acc.den, r.num) }), { num: 1, den: 0 });
   step = reduce(step.num, step.den);
   // Unrelated caps (say 24 and 30000/1001) have no usable common step: use the longest frame and accept a frame of skew.
-  if (value(step) > segmentTargetSec / 2) {
+  if (value(step) > gopSec / 2) {
     const slowest = rates.reduce((a, b) => (value(a) <= value(b) ? a : b));
     step = { num: slowest.den, den: slowest.num };
   }
   const fastest = rates.reduce((a, b) => (value(a) >= value(b) ? a : b));
   const halfFrame = reduce(fastest.den, fastest.num * 2);
-  const stepsPerSegment = Math.ceil(segmentTargetSec / value(step) - 1e-9);
+  const stepsPerGop = Math.ceil(gopSec / value(step) - 1e-9);
 
   const rungs = chosen.map((r, i): Rung => {
     const fps = rates[i]!;
-    const gop = Math.round((stepsPerSegment * step.num * fps.num) / (step.den * fps.den));
+    const gop = Math.round((stepsPerGop * step.num * fps.num) / (step.den * fps.den));
     if (!known) {
       return {
         name: r.name,
@@ -172,7 +173,8 @@ export function leadOnGrid(plan: Pick<LadderPlan, 'rungs' | 'keyframeStep'>, seg
 
 /**
  * ffmpeg's -force_key_frames expression for one rung: a keyframe on the first frame, then on the first frame at or
- * after each segment target of the timeline (t = k × target), moved up to the next grid step so that every rung
+ * after each interval of the timeline (t = k × interval: the GOP, which splits the segment target, so every segment
+ * boundary is among them), moved up to the next grid step so that every rung
  * (59.94 and 29.97 alike) picks the same instant; the half-frame slack absorbs float noise. ffmpeg's `t` counts from
  * the rung's first encoded frame (`first`, see firstFrameOnGrid), so the expression adds that frame's timeline time.
  */

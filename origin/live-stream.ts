@@ -255,7 +255,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.plan = planLadder(
         this.config.ladder.filter((r) => names.has(r.name)),
         this.source,
-        this.config.segmentTargetSec,
+        this.config.gopSec,
         true,
       );
       this.renditions = this.plan.rungs;
@@ -263,7 +263,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         this.logger.info({ source: this.source, ladder: describe() }, 'ladder re-planned for the returning publisher');
     } else {
       const audioOnly = keyframe.type === TagType.audio;
-      this.plan = audioOnly ? audioOnlyPlan() : planLadder(this.config.ladder, this.source, this.config.segmentTargetSec);
+      this.plan = audioOnly ? audioOnlyPlan() : planLadder(this.config.ladder, this.source, this.config.gopSec);
       this.renditions = this.plan.rungs;
       if (audioOnly) this.logger.info({ ladder: [this.renditions[0]!.name] }, 'audio-only source: one audio rendition');
       else this.logger.info({ source: this.source, ladder: describe() }, 'ladder chosen');

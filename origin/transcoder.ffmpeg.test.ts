@@ -11,7 +11,8 @@ import { checkFfmpeg, ffmpegArgs, startTranscode } from './transcoder.ts';
 import { audioOnlyPlan, firstFrameOnGrid, planLadder } from './ladder.ts';
 
 const config = loadConfig({});
-const plan = (width: number, height: number, fps: number) => planLadder(config.ladder, { width, height, fps }, config.segmentTargetSec);
+const plan = (width: number, height: number, fps: number) => planLadder(config.ladder, { width, height, fps }, config.gopSec);
+const GOP_MS = config.gopSec * 1000;
 
 test('ffmpeg arguments: one decode, input timestamps kept, keyframes on a shared grid, one fMP4 pipe per rendition', () => {
   const args = ffmpegArgs(config, plan(1280, 720, 30), true);
@@ -26,7 +27,7 @@ test('ffmpeg arguments: one decode, input timestamps kept, keyframes on a shared
     args.filter((a) => a.startsWith('pipe:') && a !== 'pipe:0'),
     ['pipe:3', 'pipe:4', 'pipe:5'],
   );
-  assert.match(joined, /-frag_duration 500000/);
+  assert.match(joined, /-frag_duration 200000 /, 'fragments of one part target (0.2 s)');
   assert.doesNotMatch(ffmpegArgs(config, plan(640, 360, 30), false).join(' '), /split|-c:a/);
 });
 
@@ -39,7 +40,7 @@ test('ffmpeg arguments for an audio-only source: one AAC output, fragments of on
     args.filter((a) => a.startsWith('pipe:') && a !== 'pipe:0'),
     ['pipe:3'],
   );
-  assert.match(joined, /-frag_duration 500000/);
+  assert.match(joined, /-frag_duration 200000 /, 'fragments of one part target (0.2 s)');
 });
 
 test('ffmpeg arguments: exact rational rates, sizes by the short side, -g per rung', () => {
@@ -49,7 +50,7 @@ test('ffmpeg arguments: exact rational rates, sizes by the short side, -g per ru
   assert.match(graph, /\[s1\]fps=30000\/1001,scale=854:480:/);
   assert.match(graph, /\[s2\]fps=30000\/1001,scale=640:360:/);
   const gops = args.flatMap((a, i) => (a === '-g' ? [args[i + 1]] : []));
-  assert.deepEqual(gops, ['120', '60', '60']);
+  assert.deepEqual(gops, ['60', '30', '30'], 'one keyframe per 1 s GOP at every rate');
   const portraitArgs = ffmpegArgs(config, plan(720, 1280, 25), false);
   const portrait = portraitArgs[portraitArgs.indexOf('-filter_complex') + 1]!;
   assert.match(portrait, /fps=25,scale=720:1280:.*fps=25,scale=480:854:.*fps=25,scale=360:640:/);
@@ -93,17 +94,17 @@ for (const [label, num, den] of [
       });
       for (const k of perRung) assert.deepEqual(k.slice(0, 140), perRung[0]!.slice(0, 140), 'aligned across rungs');
       const top = perRung[0]!;
-      assert.ok(top.length >= seconds / 2 - 2, `${top.length} keyframes`);
-      // Each keyframe sits within one grid step after its segment target of the timeline: numbers never drift.
+      assert.ok(top.length >= seconds / config.gopSec - 2, `${top.length} keyframes`);
+      // Each keyframe sits within one grid step after its GOP instant of the timeline (segment boundaries among them): numbers never drift.
       const stepMs = 1000 * (p.keyframeStep.num / p.keyframeStep.den);
       top.forEach((ms) => {
-        const k = Math.floor((ms + 1) / 2000);
-        assert.ok(ms - k * 2000 >= -1 && ms - k * 2000 <= stepMs + 1, `keyframe at ${ms} ms`);
+        const k = Math.floor((ms + 1) / GOP_MS);
+        assert.ok(ms - k * GOP_MS >= -1 && ms - k * GOP_MS <= stepMs + 1, `keyframe at ${ms} ms`);
       });
       assert.deepEqual(
-        top.map((ms) => Math.floor((ms + 1) / 2000)),
-        top.map((_, j) => Math.floor((top[0]! + 1) / 2000) + j),
-        'one keyframe per segment target',
+        top.map((ms) => Math.floor((ms + 1) / GOP_MS)),
+        top.map((_, j) => Math.floor((top[0]! + 1) / GOP_MS) + j),
+        'one keyframe per GOP',
       );
       // x264's own interval never cuts in before the grid: the longest gap is the rung's -g.
       p.rungs.forEach((r, i) => {

@@ -22,7 +22,7 @@ export const FFMPEG_TS_OFFSET_SEC = 1_001_000;
  * first video frame ffmpeg will decode (the keyframe the run starts on).
  */
 export function ffmpegArgs(
-  config: Pick<Config, 'x264Preset' | 'segmentTargetSec' | 'partTargetSec' | 'audioKbps'>,
+  config: Pick<Config, 'x264Preset' | 'segmentTargetSec' | 'partTargetSec' | 'gopSec' | 'audioKbps'>,
   plan: LadderPlan,
   hasAudio: boolean,
   firstFrameMs = 0,
@@ -73,7 +73,8 @@ export function ffmpegArgs(
     .join(';');
   const args = [...input, '-filter_complex', split + scales];
   renditions.forEach((r, i) => {
-    const forceKeyFrames = keyframeExpr(plan, config.segmentTargetSec, firstFrameOnGrid(firstFrameMs, r.fps));
+    // A keyframe every GOP (ONAIR_GOP_SEC), which splits the segment target: segment boundaries are among them.
+    const forceKeyFrames = keyframeExpr(plan, config.gopSec, firstFrameOnGrid(firstFrameMs, r.fps));
     const gop = r.gop;
     args.push(
       '-map',

@@ -1,6 +1,7 @@
 // One live playback session on a <video>: hls.js (or native HLS), with error recovery and a stall watchdog.
 import Hls from 'hls.js';
 import type { ErrorData, HlsConfig, LevelSwitchedData, ManifestParsedData } from 'hls.js';
+import { attachCatchUp, trueLatency } from './latency-control.ts';
 
 /** A rendition as shown to the viewer and to tests. */
 export interface LevelInfo {
@@ -32,15 +33,19 @@ export interface LivePlayerListener {
 
 /**
  * hls.js settings for live low-latency playback. The target latency comes from the playlist: PART-HOLD-BACK
- * (3 parts, 1.5 s) for LL-HLS events, hls.js's default of 3 target durations for plain-HLS events. Do not set
+ * (3 parts, 0.6 s) for LL-HLS events, hls.js's default of 3 target durations for plain-HLS events. Do not set
  * liveSyncDuration(Count) here: any user value overrides PART-HOLD-BACK (hls.js latency-controller); and
  * liveMaxLatencyDurationCount cannot be set without it, so the watchdog below jumps back when far behind.
  */
 export const HLS_CONFIG: Partial<HlsConfig> = {
   // Parts, preload hints, blocking playlist reload and delta updates when the playlist offers them.
   lowLatencyMode: true,
-  // Gentle catch-up towards the target latency (pitch-preserving playbackRate up to 1.25) instead of seeking.
-  maxLiveSyncPlaybackRate: 1.25,
+  // The catch-up is ours (latency-control.ts): hls.js speeds up only while over 1 s is buffered ahead, which with
+  // a 0.6 s target stops half a second short.
+  maxLiveSyncPlaybackRate: 1,
+  // After a stall hls.js raises its target by this much (default 1 s, up to a target duration): a part's worth
+  // keeps a stall-prone connection from stalling again without giving up the low target for good.
+  liveSyncOnStallIncrease: 0.2,
   backBufferLength: 10,
   maxBufferLength: 20,
   // Fail fast on a missing master: the page polls the event API instead.
@@ -86,6 +91,7 @@ export class LivePlayer {
   private rebuilds = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
+  private stopCatchUp: (() => void) | undefined;
   private lastTime = -1;
   private lastProgressAt = 0;
   private nudged = false;
@@ -140,12 +146,15 @@ export class LivePlayer {
     if (this.hls !== undefined) this.hls.currentLevel = level;
   }
 
-  /** Seconds behind the live edge, or null when unknown. */
+  /**
+   * Seconds from capture to the frame on screen (wall clock minus its program date time, see trueLatency), or
+   * behind the playlist's live edge when that is unknown; null when neither is.
+   */
   latency(): number | null {
     if (this.stopped) return null;
     if (this.hls !== undefined) {
       const latency = this.hls.latency;
-      return Number.isFinite(latency) && latency > 0 ? latency : null;
+      return trueLatency(Date.now(), this.hls.playingDate?.getTime(), Number.isFinite(latency) && latency > 0 ? latency : null);
     }
     const seekable = this.video.seekable;
     if (seekable.length === 0) return null;
@@ -155,6 +164,7 @@ export class LivePlayer {
   private createHls(): void {
     const hls = new Hls(HLS_CONFIG);
     this.hls = hls;
+    this.stopCatchUp = attachCatchUp(this.video, hls);
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data: ManifestParsedData) => {
       this.listener.onLevels(data.levels.map((l) => ({ height: l.height, width: l.width, bitrate: l.bitrate })));
       this.play();
@@ -166,6 +176,8 @@ export class LivePlayer {
   }
 
   private destroyHls(): void {
+    this.stopCatchUp?.();
+    this.stopCatchUp = undefined;
     this.hls?.destroy();
     this.hls = undefined;
   }

@@ -12,3 +12,11 @@ export function meanMs(before: { sum: number; count: number }, after: { sum: num
   const n = after.count - before.count;
   return n > 0 ? Math.round(((after.sum - before.sum) / n) * 10_000) / 10 : undefined;
 }
+
+/** Sum of every series of a Prometheus counter in the text exposition at `metricsUrl` (0 when absent). */
+export async function counterSum(metricsUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
+  return sum;
+}

@@ -125,7 +125,7 @@ async function livePhase() {
     // Let the last segment close before reading how much media came out.
     await waitFor('ffmpeg to finish', () => (childrenNamed(nodePid, 'ffmpeg').length === 0 ? true : undefined), 15_000, 200);
     const config = loadConfig({});
-    const renditions = planLadder(config.ladder, { width: 1280, height: 720, fps: 30 }, config.segmentTargetSec).rungs.length;
+    const renditions = planLadder(config.ladder, { width: 1280, height: 720, fps: 30 }, config.gopSec).rungs.length;
     const mediaSec = (await metricSum(server.base, 'onair_origin_segment_duration_seconds_sum')) / renditions;
     const ffmpegSec = [...ffmpegCpu.values()].reduce((a, b) => a + b, 0);
     const third = Math.max(1, Math.floor(rss.length / 3));
@@ -148,7 +148,7 @@ async function livePhase() {
 
 async function capacityPhase() {
   const config = loadConfig({});
-  const plan = planLadder(config.ladder, { width: 1280, height: 720, fps: 30 }, config.segmentTargetSec);
+  const plan = planLadder(config.ladder, { width: 1280, height: 720, fps: 30 }, config.gopSec);
   const ladder = plan.rungs;
   const args = ffmpegArgs(config, plan, true).map((a) => (a === 'pipe:0' ? source : a));
   const t0 = Date.now();

@@ -16,7 +16,7 @@ import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 const LADDER = JSON.stringify([{ name: '240p', height: 240, fps: 15, videoKbps: 300 }]);
 const UPSTREAM_TIMEOUT_MS = 1_500;
 const STALE_MS = 3_000;
-const PLAYLIST_TTL_MS = 1_000;
+const PLAYLIST_TTL_MS = 100; // edge/failover-fetch.ts PLAYLIST_TTL_MS
 /** No answer may take longer than the edge's longest timeout chain plus generous slack for a loaded machine. */
 const NEVER_HANG_MS = 2 * (UPSTREAM_TIMEOUT_MS + 3 * 2_000) + 5_000;
 

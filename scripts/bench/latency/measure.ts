@@ -14,6 +14,8 @@ export interface LatencyRunOptions {
   hlsUrl: string;
   /** hls.js config passed to `new Hls()` (JSON-serializable). */
   hlsConfig: Partial<HlsConfig>;
+  /** Also run the watch page's catch-up (player/src/latency-control.ts): onair's own player. */
+  catchUp?: boolean;
   /** How long to measure after the first displayed frame. */
   durationMs: number;
   /** Bound on the wait for the first frame. */
@@ -40,6 +42,8 @@ export interface LatencySummary {
   stalls: number;
   stalledMs: number;
   ttffMs: number | null;
+  /** hls.js's targetLatency at the end of the run, ms. */
+  targetLatencyMs: number | null;
   /** Decoded frames per rendition height. */
   heights: Record<string, number>;
   errors: string[];
@@ -89,6 +93,7 @@ export function summarize(state: LatencyPageState): LatencySummary {
     stalls: state.stalls,
     stalledMs: Math.round(state.stalledMs),
     ttffMs: state.ttffMs === undefined ? null : Math.round(state.ttffMs),
+    targetLatencyMs: state.targetLatencyMs ?? null,
     heights,
     errors: [...new Set(state.errors)].slice(0, 10),
   };
@@ -102,9 +107,10 @@ export async function measureLatency(browser: Browser, o: LatencyRunOptions): Pr
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(o.pageUrl);
     await page.waitForFunction(() => window.__latencyBench !== undefined, undefined, { timeout: 15_000 });
-    await page.evaluate(({ url, config }) => window.__latencyBench!.start(url, JSON.parse(config)), {
+    await page.evaluate(({ url, config, catchUp }) => window.__latencyBench!.start(url, JSON.parse(config), catchUp), {
       url: o.hlsUrl,
       config: JSON.stringify(o.hlsConfig),
+      catchUp: o.catchUp ?? false,
     });
     try {
       await page.waitForFunction(() => window.__latencyBench!.state.ttffMs !== undefined, undefined, {

@@ -15,6 +15,7 @@ const files: Record<string, [string, 'html' | 'ts' | 'js']> = {
   '/latency/whip.html': [join(benchDir, 'latency', 'whip.html'), 'html'],
   '/latency/whip-page.ts': [join(benchDir, 'latency', 'whip-page.ts'), 'ts'],
   '/stamp.ts': [join(benchDir, 'stamp.ts'), 'ts'],
+  '/player/src/latency-control.ts': [join(root, 'player', 'src', 'latency-control.ts'), 'ts'],
   '/vendor/hls.mjs': [join(root, 'node_modules', 'hls.js', 'dist', 'hls.mjs'), 'js'],
 };
 

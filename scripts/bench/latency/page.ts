@@ -4,6 +4,7 @@
 import Hls from 'hls.js';
 import type { HlsConfig } from 'hls.js';
 import { decodeStamp, stampAge, stripCellLuma, stripRows, STRIP_CELLS } from '../stamp.ts';
+import { attachCatchUp } from '../../../player/src/latency-control.ts';
 
 /** What the page has measured so far; read by measure.ts through page.evaluate. */
 export interface LatencyPageState {
@@ -26,11 +27,14 @@ export interface LatencyPageState {
   ttffFromPageMs: number | undefined;
   /** hls.js errors (fatal ones prefixed). */
   errors: string[];
+  /** hls.js's targetLatency (PART-HOLD-BACK plus its increase after stalls) at the last displayed frame, ms. */
+  targetLatencyMs: number | null;
 }
 
 /** The page's entry point, installed on window. */
 export interface LatencyBenchApi {
-  start(url: string, config: Partial<HlsConfig>): void;
+  /** `catchUp`: run the watch page's catch-up (onair's own player), not only hls.js. */
+  start(url: string, config: Partial<HlsConfig>, catchUp?: boolean): void;
   state: LatencyPageState;
 }
 
@@ -50,9 +54,10 @@ const state: LatencyPageState = {
   ttffMs: undefined,
   ttffFromPageMs: undefined,
   errors: [],
+  targetLatencyMs: null,
 };
 
-function start(url: string, config: Partial<HlsConfig>): void {
+function start(url: string, config: Partial<HlsConfig>, catchUp = false): void {
   const video = document.getElementById('video') as HTMLVideoElement;
   const canvas = document.createElement('canvas');
   canvas.width = STRIP_CELLS * CELL_PX;
@@ -61,6 +66,7 @@ function start(url: string, config: Partial<HlsConfig>): void {
   let attachedAt = 0;
   let waitingSince: number | undefined;
   const player = new Hls(config);
+  if (catchUp) attachCatchUp(video, player);
 
   const onFrame = () => {
     const now = Date.now();
@@ -69,6 +75,8 @@ function start(url: string, config: Partial<HlsConfig>): void {
       state.ttffFromPageMs = performance.now();
     }
     state.frames++;
+    const target = player.targetLatency;
+    state.targetLatencyMs = target === null ? null : Math.round(target * 1000);
     const h = video.videoHeight;
     const w = video.videoWidth;
     if (w > 0 && h > 0) {
