@@ -150,7 +150,8 @@ test('publish → 3-rendition ladder with aligned, decodable segments through th
     const probe = JSON.parse(stdout) as { frames: { key_frame: number; pict_type: string; best_effort_timestamp_time: string }[] };
     assert.ok(probe.frames.length >= 45, `decoded ${probe.frames.length} frames`);
     assert.equal(probe.frames[0]!.key_frame, 1, 'segment starts with a keyframe');
-    assert.equal(probe.frames.filter((f) => f.key_frame === 1).length, 1, 'one keyframe per segment');
+    // A keyframe every ONAIR_GOP_SEC (default 1 s), none in between (no scene-cut keyframes).
+    assert.equal(probe.frames.filter((f) => f.key_frame === 1).length, Math.round(seg.duration / 1), 'one keyframe per 1 s GOP');
     const times = probe.frames.map((f) => Number(f.best_effort_timestamp_time));
     const probed = times[times.length - 1]! - times[0]! + 1 / 30;
     assert.ok(Math.abs(probed - 2) <= 0.5, `probed duration ${probed}`);
