@@ -181,7 +181,12 @@ export class ConsoleApi {
   }
 
   /** Creates an event. */
-  async createEvent(input: { title: string; description?: string; visibility?: 'public' | 'unlisted' }): Promise<ConsoleEvent> {
+  async createEvent(input: {
+    title: string;
+    description?: string;
+    visibility?: 'public' | 'unlisted';
+    recording?: boolean;
+  }): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('POST', '/events', input)).event;
   }
 
