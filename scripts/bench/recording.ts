@@ -2,7 +2,7 @@
 // all-in-one server, two events fed the same test stream in alternating phases: one recorded, one not
 // (`recording: false`), so both see the same machine at about the same time. Per phase: the server process's CPU
 // (node: the recorder and its write queue live there; ffmpeg's ladder is the same either way and is not counted),
-// the bytes it wrote (/proc/<pid>/io wchar) and the bytes that landed in the recording storage, and the part lag
+// the bytes it wrote to disk (/proc/<pid>/io write_bytes) and the bytes that landed in the recording storage, and the part lag
 // histogram (onair_origin_part_lag_seconds) read before and after: its mean, and its p95 interpolated within the
 // histogram's buckets (0.05/0.1/0.2/0.3/0.5 s…, so the p95 is only as fine as its bucket). Then the recorded event is
 // offline and replays: concurrent GETs (undici, --connections) of its recorded segments through the server's edge
@@ -36,9 +36,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const r1 = (n: number) => Math.round(n * 10) / 10;
 const r3 = (n: number) => Math.round(n * 1000) / 1000;
 
-/** Bytes the process has written through write(2) and friends (page cache included), from /proc/<pid>/io. */
-function wchar(pid: number): number {
-  return Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
+/**
+ * Bytes the process caused to be written to storage devices (/proc/<pid>/io write_bytes: the block layer, so not its
+ * pipe to ffmpeg or its sockets, which `wchar` would count; the store's fsync makes the recording's writes show at once).
+ */
+function writeBytes(pid: number): number {
+  return Number(/^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
 }
 
 /** Total size of the files under `dir` (0 when it does not exist). */
@@ -103,12 +106,12 @@ function quantileMs(h: Lag, p: number): number | null {
 interface PhaseTotals {
   mediaSec: number;
   cpuSec: number;
-  wcharBytes: number;
+  diskBytes: number;
   storageBytes: number;
   lag: Lag;
 }
 
-const newTotals = (): PhaseTotals => ({ mediaSec: 0, cpuSec: 0, wcharBytes: 0, storageBytes: 0, lag: { buckets: [], sum: 0, count: 0 } });
+const newTotals = (): PhaseTotals => ({ mediaSec: 0, cpuSec: 0, diskBytes: 0, storageBytes: 0, lag: { buckets: [], sum: 0, count: 0 } });
 
 async function main(): Promise<void> {
   const machine = machineMeter();
@@ -161,7 +164,7 @@ async function main(): Promise<void> {
         await waitFor('live', async () => ((await fetch(master)).status === 200 ? true : undefined), 30_000, 200);
         await sleep(WARMUP_SEC * 1000);
         const cpu0 = cpuSeconds(pid)!;
-        const w0 = wchar(pid);
+        const w0 = writeBytes(pid);
         const s0 = treeBytes(storageDir);
         const l0 = await lagHistogram(server.base);
         const t0 = performance.now();
@@ -169,7 +172,7 @@ async function main(): Promise<void> {
         const t = totals[ev.recording ? 'on' : 'off'];
         t.mediaSec += (performance.now() - t0) / 1000;
         t.cpuSec += cpuSeconds(pid)! - cpu0;
-        t.wcharBytes += wchar(pid) - w0;
+        t.diskBytes += writeBytes(pid) - w0;
         t.storageBytes += treeBytes(storageDir) - s0;
         addLag(t.lag, l0, await lagHistogram(server.base));
         const code = await publisher.done;
@@ -190,7 +193,7 @@ async function main(): Promise<void> {
     const live = (t: PhaseTotals) => ({
       mediaSec: r1(t.mediaSec),
       nodeCpuPct: r1((100 * t.cpuSec) / t.mediaSec),
-      writtenBytesPerSec: Math.round(t.wcharBytes / t.mediaSec),
+      diskWriteBytesPerSec: Math.round(t.diskBytes / t.mediaSec),
       storageBytesPerSec: Math.round(t.storageBytes / t.mediaSec),
       partLagMeanMs: t.lag.count > 0 ? r1((t.lag.sum / t.lag.count) * 1000) : null,
       partLagP95Ms: quantileMs(t.lag, 0.95),
@@ -241,7 +244,8 @@ async function main(): Promise<void> {
       Array.from({ length: connections }, async (_, i) => {
         for (let k = i; performance.now() < until; k++) {
           const t = performance.now();
-          bytes += await get(urls[k % urls.length]!);
+          const n = await get(urls[k % urls.length]!);
+          bytes += n;
           latencies.push(performance.now() - t);
         }
       }),
@@ -278,7 +282,7 @@ async function main(): Promise<void> {
         unrecorded: off,
         recordingAdds: {
           nodeCpuPct: r1(on.nodeCpuPct - off.nodeCpuPct),
-          writtenBytesPerSec: on.writtenBytesPerSec - off.writtenBytesPerSec,
+          diskWriteBytesPerSec: on.diskWriteBytesPerSec - off.diskWriteBytesPerSec,
           storageBytesPerSec: on.storageBytesPerSec - off.storageBytesPerSec,
           partLagMeanMs: on.partLagMeanMs !== null && off.partLagMeanMs !== null ? r1(on.partLagMeanMs - off.partLagMeanMs) : null,
           partLagP95Ms: on.partLagP95Ms !== null && off.partLagP95Ms !== null ? r1(on.partLagP95Ms - off.partLagP95Ms) : null,
@@ -289,7 +293,8 @@ async function main(): Promise<void> {
       // DVR playlist bytes per reload (with and without delta updates): measured by scripts/bench/recording-dvr.ts;
       // the integrator merges its figures here.
       dvr: null,
-      machine: { stealPct, idlePct, elapsedNote: 'steal/idle over the whole run, all cores' },
+      // Over the whole run, all cores: stolen by the hypervisor, and left idle (0: the machine was saturated).
+      machine: { stealPct, idlePct },
       seconds: r3(performance.now() / 1000),
     };
     console.log(JSON.stringify(result));
