@@ -8,6 +8,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { TrustedProxies } from '../lib/client-address.ts';
 import { sendError } from '../lib/http.ts';
+import { isHlsPath } from '../lib/hls-path.ts';
 import { jsonErrorHandler } from '../lib/express-errors.ts';
 import { METRICS_UNAUTHORIZED, metricsAllowed } from '../lib/metrics-auth.ts';
 import { createApiRouter } from '../control/api.ts';
@@ -65,6 +66,7 @@ export function createAllInOneFront(deps: AllInOneFrontDeps): (req: IncomingMess
   }
   app.use(express.static(player, { index: 'index.html', maxAge: '1h' }));
   app.get('/watch/:slug', (_req, res) => res.sendFile(join(player, 'watch.html')));
+  app.get('/clip/:clipId', (_req, res) => res.sendFile(join(player, 'clip.html')));
   // The operator console routes client-side: /console and /console/events/<id> are one page.
   app.get(['/console', '/console/*rest'], (_req, res) => res.sendFile(join(player, 'console.html')));
   app.use((_req, res) => sendError(res, 404, 'not_found', 'not found'));
@@ -72,7 +74,7 @@ export function createAllInOneFront(deps: AllInOneFrontDeps): (req: IncomingMess
   app.use(jsonErrorHandler(logger));
 
   return (req, res) => {
-    if (edge && req.url?.startsWith('/live/')) edge.handle(req, res);
+    if (edge && req.url !== undefined && isHlsPath(req.url)) edge.handle(req, res);
     else {
       // Not on /live/: the edge's cached responses carry their own prebuilt header lists.
       res.setHeader('x-content-type-options', 'nosniff');

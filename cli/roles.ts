@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
 import { AggregatorRegistry, type Registry } from '../lib/metrics.ts';
 import { sendError, sendJson } from '../lib/http.ts';
+import { isHlsPath } from '../lib/hls-path.ts';
 import { METRICS_UNAUTHORIZED, metricsAllowed } from '../lib/metrics-auth.ts';
 import type { Service } from '../lib/lifecycle.ts';
 import type { HlsEdge } from '../edge/hls-edge.ts';
@@ -40,7 +41,7 @@ export function createHttpFront(deps: HttpFrontDeps): (req: IncomingMessage, res
   const { edge, registry } = deps;
   return (req, res) => {
     const url = req.url ?? '/';
-    if (edge !== undefined && url.startsWith('/live/')) {
+    if (edge !== undefined && isHlsPath(url)) {
       edge.handle(req, res);
       return;
     }

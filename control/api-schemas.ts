@@ -55,6 +55,25 @@ export const recordingSchema = z
   })
   .meta({ id: 'Recording' });
 
+/** A clip: a range of a recording served as its own VOD. */
+export const clipSchema = z
+  .object({
+    id: z.string(),
+    eventId: z.string(),
+    recordingId: z.string(),
+    title: z.string(),
+    startSec: z
+      .number()
+      .meta({ description: 'Where the clip starts in its recording: the segment boundary at or before the range asked for' }),
+    endSec: z.number().meta({ description: 'Where the clip ends in its recording: the segment boundary at or after the range asked for' }),
+    durationSec: z.number(),
+    segments: z.number().int(),
+    createdAt: epochMs,
+    hlsUrl: z.string().meta({ description: 'The clip’s VOD multivariant playlist (`/clips/<clipId>/master.m3u8`), served by the edges' }),
+    watchUrl: z.string().meta({ description: 'The clip’s watch page (`/clip/<clipId>`)' }),
+  })
+  .meta({ id: 'Clip' });
+
 /** An operator. */
 export const operatorSchema = z
   .object({ id: z.string(), email: z.string(), role: z.enum(['admin', 'moderator']), createdAt: epochMs, disabled: z.boolean() })

@@ -15,6 +15,7 @@ import type {
   overlaysSchema,
   placementSchema,
   recordingSchema,
+  clipSchema,
   severitySchema,
   streamKeySchema,
 } from './api-schemas.ts';
@@ -24,6 +25,9 @@ import type { commentSchema, moderatedCommentSchema, settingsSchema } from '../c
 export type ApiEvent = z.infer<typeof eventSchema>;
 /** Lifecycle of an event. */
 export type ApiEventStatus = ApiEvent['status'];
+/** A clip (`GET /clips/:clipId`). */
+export type ApiClip = z.infer<typeof clipSchema>;
+
 /** A recording (`GET /recordings`, admins). */
 export type ApiRecording = z.infer<typeof recordingSchema>;
 /** An event by id (`GET /events/:id`), with its placement in cluster mode. */

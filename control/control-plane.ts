@@ -24,6 +24,8 @@ import { registerOverlayRoutes } from './api-overlays.ts';
 import { registerAdBreakRoutes } from './api-ad-breaks.ts';
 import { registerWebhookRoutes } from './api-webhooks.ts';
 import { registerRecordingRoutes } from './api-recordings.ts';
+import { registerClipRoutes } from './api-clips.ts';
+import { ClipService } from './clips.ts';
 import { RecordingService, recordingRetention } from './recordings.ts';
 import { createStorage } from '../lib/storage/index.ts';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.ts';
@@ -205,6 +207,7 @@ export function createControlPlane(deps: ControlPlaneDeps): ControlPlane {
   registerWebhookRoutes(b, { webhooks });
   const recordings = deps.recordings ?? new RecordingService(db, createStorage(config), config, logger);
   registerRecordingRoutes(b, { recordings });
+  registerClipRoutes(b, { clips: new ClipService(db, recordings.storage, config) });
   const retention = recordingRetention(recordings, config.recordingRetentionDays, logger);
   // One per registry (a test may build several control planes on one).
   if (!registry.getSingleMetric('onair_recordings_stored_bytes'))

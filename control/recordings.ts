@@ -13,6 +13,7 @@ import { readAll, type Storage } from '../lib/storage/storage.ts';
 import type { RecordingHooks, RecordingInfo } from '../origin/recording/recorder.ts';
 import { commonSegments, latestKey, objectKey, type RecordingManifest } from '../origin/recording/manifest.ts';
 import { loadManifest } from '../origin/recording/replay.ts';
+import { clipKey } from '../origin/recording/clip.ts';
 import { queueWebhookDeliveries } from './webhooks.ts';
 
 /** A recording as the API shows it. */
@@ -100,7 +101,7 @@ export class RecordingService {
     return r && view(r);
   }
 
-  /** Deletes a recording's objects and row; false if there was none. */
+  /** Deletes a recording's objects, its clips and its row; false if there was none. */
   async remove(id: string): Promise<boolean> {
     const r = await this.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirst();
     if (!r) return false;
@@ -108,6 +109,12 @@ export class RecordingService {
     const latest = await readAll(this.storage, latestKey(r.event_id));
     if (latest && (JSON.parse(latest.toString('utf8')) as { zeroMs?: number }).zeroMs === zeroOf(r))
       await this.storage.delete(latestKey(r.event_id));
+    // Its clips name its objects (control/clips.ts): they go with it.
+    const clips = await this.db.selectFrom('clips').select('id').where('recording_id', '=', id).execute();
+    for (const c of clips) {
+      await this.storage.delete(clipKey(c.id));
+      await this.db.deleteFrom('clips').where('id', '=', c.id).execute();
+    }
     await this.storage.deletePrefix(r.storage_prefix);
     await this.db.deleteFrom('recordings').where('id', '=', id).execute();
     return true;

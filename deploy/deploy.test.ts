@@ -267,7 +267,13 @@ test('deploy/k8s: a Deployment per role with /healthz probes, settings only, Ser
     spec: { rules: { http: { paths: { path: string; backend: { service: { name: string } } }[] } }[] };
   };
   const routes = Object.fromEntries(ingress.spec.rules[0]!.http.paths.map((p) => [p.path, p.backend.service.name]));
-  assert.deepEqual(routes, { '/live/': 'onair-edge', '/ws': 'onair-edge', '/whip/': 'onair-ingest', '/': 'onair-control' });
+  assert.deepEqual(routes, {
+    '/live/': 'onair-edge',
+    '/clips/': 'onair-edge',
+    '/ws': 'onair-edge',
+    '/whip/': 'onair-ingest',
+    '/': 'onair-control',
+  });
 });
 
 test('deploy/k8s: every environment name is a setting, an allowed external or POD_IP (plain scan)', () => {

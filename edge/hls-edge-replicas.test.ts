@@ -218,7 +218,7 @@ test('no placement: 404 not_live without asking any origin', async () => {
   assert.equal((await get(port, '/live/event-live/360p/seg-1.m4s')).status, 200, 'a live event still is served');
 });
 
-test('no placement, a recording in the shared storage: the edge replays it as VOD (and a live event is still served live)', async () => {
+test('no placement, a recording in the shared storage: the edge replays it as VOD, and its clips (a live event is still served live)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'onair-edge-rec-'));
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const storage = new LocalStorage(dir);
@@ -271,6 +271,18 @@ test('no placement, a recording in the shared storage: the edge replays it as VO
   assert.equal((await get(port, '/live/event-gone/360p/seg-9.m4s')).status, 404, 'not in the recording');
   assert.equal((await get(port, '/live/event-gone/360p/seg-7.m4s')).status, 404, 'listed but missing from storage');
   assert.equal((await get(port, '/live/event-none/master.m3u8')).status, 404, 'no recording');
+  // A clip (origin/recording/clip.ts) is answered from the recordings too, even when its id is a live event's.
+  const clip = { ...manifest, renditions: manifest.renditions.map((r) => ({ ...r, segments: r.segments.filter((x) => x.msn === 8) })) };
+  await storage.put('clips/event-live.json', Buffer.from(JSON.stringify(clip)));
+  assert.match((await get(port, '/clips/event-live/master.m3u8')).body, /360p\/index.m3u8/);
+  const clipMedia = await get(port, '/clips/event-live/360p/index.m3u8');
+  assert.match(
+    clipMedia.body,
+    /#EXT-X-MAP:URI="init-7.mp4"\n#EXT-X-PROGRAM-DATE-TIME:[^\n]*\n#EXTINF:1.000,\nseg-8.m4s\n#EXT-X-ENDLIST\n$/,
+  );
+  assert.equal((await get(port, '/clips/event-live/360p/seg-8.m4s')).body, 'segment 8', "the recording's object");
+  assert.equal((await get(port, '/clips/event-live/360p/seg-7.m4s')).status, 404, 'not in the clip');
+  assert.equal((await get(port, '/clips/no-such-clip/master.m3u8')).status, 404, 'no such clip');
   assert.equal(a!.total(), 0, 'no origin was asked');
   assert.equal((await get(port, '/live/event-live/360p/seg-1.m4s')).status, 200, 'a live event still is served');
 });

@@ -51,7 +51,7 @@ export interface UpstreamHealth {
   up: number;
 }
 
-/** The HLS edge: `handle` serves every request whose path starts with `/live/`. */
+/** The HLS edge: `handle` serves every request whose path starts with `/live/` (or `/clips/`, answered from recordings). */
 export interface HlsEdge {
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** How many origins the edge knows and how many of them are reachable. */

@@ -68,7 +68,8 @@ export function createReplicaRouter(opts: ReplicaRouterOptions): ReplicaRouter {
 
   return {
     async route(obj): Promise<Route | undefined> {
-      const placement = await placements.get(obj.eventId);
+      // A clip is never live: always the recordings.
+      const placement = obj.clip ? undefined : await placements.get(obj.eventId);
       if (placement === undefined || placement.origins.length === 0) {
         const replay = opts.replay?.();
         return replay === undefined ? undefined : { candidates: [replay], replicas: false };

@@ -168,3 +168,15 @@ test('the media naming scheme: what segmentUri/partUri/initUri write, parseMedia
   assert.deepEqual(parseHlsPath(`/live/abcdef/720p/${initUri(1)}`, '')?.media, { kind: 'init', run: 1 });
   assert.equal(parseHlsPath('/live/abcdef/720p/index.m3u8', '')?.media, undefined);
 });
+
+test('clips use the same names under /clips/<clipId>/, marked as clips', () => {
+  const m = parseHlsPath('/clips/abcdefgh/master.m3u8', '');
+  assert.equal(m?.clip, true);
+  assert.equal(m?.eventId, 'abcdefgh');
+  assert.equal(m?.kind, 'master');
+  assert.deepEqual(parseHlsPath('/clips/abcdefgh/360p/seg-4.m4s', '')?.media, { kind: 'segment', msn: 4 });
+  assert.equal(parseHlsPath('/clips/abcdefgh/360p/index.m3u8', '')?.clip, true);
+  assert.equal(parseHlsPath('/live/abcdefgh/master.m3u8', '')?.clip, undefined);
+  assert.deepEqual(parseHlsRequest('/clips/abc/master.m3u8', ''), { error: 'bad_request', message: 'malformed clip id' });
+  assert.equal(parseHlsPath('/clips/abcdefgh/../x/master.m3u8', ''), undefined);
+});

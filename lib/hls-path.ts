@@ -6,8 +6,10 @@ export type HlsKind = 'master' | 'playlist' | 'init' | 'segment' | 'part';
 
 /** A validated HLS request: what it names, its cache key and the path to ask an origin for. */
 export interface HlsObject {
-  /** Event id from the URL. */
+  /** Event id from the URL (for a clip, under `/clips/`: the clip id). */
   eventId: string;
+  /** Set for `/clips/<clipId>/…`: a clip, always answered from recordings (origin/recording/clip.ts). */
+  clip?: true;
   /** Rendition name; absent for the master playlist. */
   rendition?: string;
   /** What kind of object the path names. */
@@ -39,6 +41,8 @@ export interface HlsPathError {
 }
 
 const PREFIX = '/live/';
+/** Clips use the same names under `/clips/<clipId>/` (clip ids have the event ids' shape). */
+const CLIP_PREFIX = '/clips/';
 const MAX_DIGITS = 15;
 
 function badRequest(message: string): HlsPathError {
@@ -181,18 +185,29 @@ export function parseMediaName(name: string): MediaName | undefined {
   return 'error' in r ? undefined : r;
 }
 
-/** Parses a request path (and its `?query`, possibly empty) under `/live/`, or says why it is refused. */
+/** True when `path` is under `/live/` or `/clips/`: what the HLS edge serves. */
+export function isHlsPath(path: string): boolean {
+  return path.startsWith(PREFIX) || path.startsWith(CLIP_PREFIX);
+}
+
+/** Parses a request path (and its `?query`, possibly empty) under `/live/` or `/clips/`, or says why it is refused. */
 export function parseHlsRequest(pathname: string, search: string): HlsObject | HlsPathError {
-  if (!pathname.startsWith(PREFIX)) return notFound('not an HLS path');
+  const clip = pathname.startsWith(CLIP_PREFIX);
+  if (!clip && !pathname.startsWith(PREFIX)) return notFound('not an HLS path');
   const hostile = hostilePath(pathname);
   if (hostile !== undefined) return badRequest(hostile);
 
-  const evStart = PREFIX.length;
+  const evStart = clip ? CLIP_PREFIX.length : PREFIX.length;
   const evEnd = pathname.indexOf('/', evStart);
   if (evEnd === -1) return notFound('no such HLS object');
-  if (!isEventId(pathname, evStart, evEnd)) return badRequest('malformed event id');
+  if (!isEventId(pathname, evStart, evEnd)) return badRequest(clip ? 'malformed clip id' : 'malformed event id');
   const eventId = pathname.slice(evStart, evEnd);
+  const parsed = parseRest(pathname, search, eventId, evEnd);
+  if (clip && !('error' in parsed)) parsed.clip = true;
+  return parsed;
+}
 
+function parseRest(pathname: string, search: string, eventId: string, evEnd: number): HlsObject | HlsPathError {
   const second = pathname.indexOf('/', evEnd + 1);
   if (second === -1) {
     if (pathname.length - (evEnd + 1) === 11 && pathname.endsWith('master.m3u8')) {
@@ -218,7 +233,7 @@ export function parseHlsRequest(pathname: string, search: string): HlsObject | H
   return { eventId, rendition, kind, cacheKey: pathname, upstreamPath: pathname, blocking: false, media };
 }
 
-/** Parses a request path under `/live/` into the HLS object it names; undefined when invalid or unknown. */
+/** Parses a request path under `/live/` or `/clips/` into the HLS object it names; undefined when invalid or unknown. */
 export function parseHlsPath(pathname: string, search: string): HlsObject | undefined {
   const r = parseHlsRequest(pathname, search);
   return 'error' in r ? undefined : r;

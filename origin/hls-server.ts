@@ -226,12 +226,13 @@ export function createOriginHlsHandler(deps: {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'method_not_allowed', 'GET or HEAD only');
     const obj = parseHlsRequest(url.pathname, url.search);
     if ('error' in obj) return sendError(res, obj.error === 'bad_request' ? 400 : 404, obj.error, obj.message);
-    const s = deps.streams(obj.eventId);
+    // A clip (`/clips/<clipId>/…`) is never live: it is answered from recordings only.
+    const s = obj.clip ? undefined : deps.streams(obj.eventId);
     let work: Promise<void>;
     if (!s) {
-      if (!deps.replay) return sendError(res, 404, 'not_found', 'event is not live');
+      if (!deps.replay) return sendError(res, 404, 'not_found', obj.clip ? 'no recordings here: no clips' : 'event is not live');
       work = deps.replay(obj, req, res).then((answered) => {
-        if (!answered) sendError(res, 404, 'not_found', 'event is not live and has no recording');
+        if (!answered) sendError(res, 404, 'not_found', obj.clip ? 'no such clip' : 'event is not live and has no recording');
       });
     } else if (obj.kind === 'master') work = master(s, req, res);
     else {

@@ -1,4 +1,4 @@
-// Vite build of the browser apps: player/ → dist/player/ (index.html, watch.html, console.html, /assets/*).
+// Vite build of the browser apps: player/ → dist/player/ (index.html, watch.html, console.html, clip.html, /assets/*).
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vite';
@@ -13,6 +13,7 @@ function watchRoute(): Plugin {
     configureServer(server) {
       server.middlewares.use((req, _res, next) => {
         if (req.url !== undefined && /^\/watch\/[^/?]+/.test(req.url)) req.url = '/watch.html';
+        else if (req.url !== undefined && /^\/clip\/[^/?]+/.test(req.url)) req.url = '/clip.html';
         else if (req.url !== undefined && /^\/console(\/[^?]*)?(\?|$)/.test(req.url)) req.url = '/console.html';
         next();
       });
@@ -26,7 +27,7 @@ export default defineConfig({
   publicDir: false,
   plugins: [watchRoute()],
   server: {
-    proxy: { '/api': devBackend, '/live': devBackend },
+    proxy: { '/api': devBackend, '/live': devBackend, '/clips': devBackend },
   },
   build: {
     outDir: fileURLToPath(new URL('../dist/player', import.meta.url)),
@@ -41,6 +42,7 @@ export default defineConfig({
         index: fileURLToPath(new URL('index.html', import.meta.url)),
         watch: fileURLToPath(new URL('watch.html', import.meta.url)),
         console: fileURLToPath(new URL('console.html', import.meta.url)),
+        clip: fileURLToPath(new URL('clip.html', import.meta.url)),
       },
     },
   },

@@ -258,5 +258,28 @@ export function migrations(dialect: StoreDialect, opts: MigrationOptions = {}): 
         await db.schema.alterTable('events').dropColumn('recording').execute();
       },
     },
+    '0010_clips': {
+      async up(db: Kysely<unknown>) {
+        // A clip is a range of one recording: its playlist (a manifest in storage) names that recording's objects,
+        // so it is deleted with the recording (control/clips.ts).
+        await db.schema
+          .createTable('clips')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('event_id', 'text', (c) => c.notNull())
+          .addColumn('recording_id', 'text', (c) => c.notNull())
+          .addColumn('title', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('start_ms', 'bigint', (c) => c.notNull())
+          .addColumn('end_ms', 'bigint', (c) => c.notNull())
+          .addColumn('duration_ms', 'bigint', (c) => c.notNull())
+          .addColumn('segments', INT, (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('clips_event').on('clips').columns(['event_id', 'created_at']).execute();
+        await db.schema.createIndex('clips_recording').on('clips').column('recording_id').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('clips').execute();
+      },
+    },
   };
 }

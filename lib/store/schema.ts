@@ -190,7 +190,23 @@ export interface RecordingsTable {
   failure: string | null;
 }
 
+/** Migration 0010: a clip, a range of one recording served as its own VOD (its manifest in recording storage). */
+export interface ClipsTable {
+  id: string;
+  event_id: string;
+  recording_id: string;
+  title: string;
+  /** The range asked for, in ms from the start of the recording. */
+  start_ms: number;
+  end_ms: number;
+  /** What the clip holds: whole segments covering the range. */
+  duration_ms: number;
+  segments: number;
+  created_at: number;
+}
+
 export interface Database {
+  clips: ClipsTable;
   recordings: RecordingsTable;
   comments: CommentsTable;
   likes: LikesTable;

@@ -1,6 +1,7 @@
 // Serves an event that is not live from its newest recording, as VOD under the same /live/<event>/ URLs it had
 // while live: the multivariant playlist with the recorded ladder, VOD media playlists rebuilt from the manifest,
-// and the stored inits and segments streamed from storage. Manifests are cached for a few seconds.
+// and the stored inits and segments streamed from storage. Manifests are cached for a few seconds. Clips are served
+// the same way under /clips/<clipId>/ from their own manifests, which name the recording's objects (clip.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/logger.ts';
 import type { Config } from '../../config/schema.ts';
@@ -10,6 +11,7 @@ import { sendError } from '../../lib/http.ts';
 import type { HlsObject } from '../../lib/hls-path.ts';
 import { readAll, type Storage } from '../../lib/storage/storage.ts';
 import { commonSegments, latestKey, manifestKey, manifestSchema, objectKey, type RecordingManifest } from './manifest.ts';
+import { clipKey } from './clip.ts';
 import { renderVodMasterPlaylist, renderVodPlaylist } from './vod-playlist.ts';
 
 const M3U8 = 'application/vnd.apple.mpegurl';
@@ -35,6 +37,13 @@ export async function loadManifest(storage: Storage, eventId: string, zeroMs: nu
   return manifestSchema.parse(JSON.parse(text.toString('utf8')));
 }
 
+/** Reads a clip's manifest (the recording's, cut to the clip's segments); undefined when there is no such clip. */
+export async function loadClipManifest(storage: Storage, clipId: string): Promise<RecordingManifest | undefined> {
+  const text = await readAll(storage, clipKey(clipId));
+  if (!text) return undefined;
+  return manifestSchema.parse(JSON.parse(text.toString('utf8')));
+}
+
 /** The replay side of the recording. */
 export interface Replay {
   /** Answers `obj` from the event's newest recording; false (nothing sent) when it has none. */
@@ -55,14 +64,15 @@ export function createReplay(deps: { storage: Storage; logger: Logger }): Replay
   const { storage } = deps;
   const cache = new Map<string, { at: number; manifest: Promise<RecordingManifest | undefined> }>();
 
-  const manifestOf = (eventId: string): Promise<RecordingManifest | undefined> => {
+  const manifestOf = (obj: HlsObject): Promise<RecordingManifest | undefined> => {
     const now = Date.now();
-    const hit = cache.get(eventId);
+    const key = obj.clip ? `clip:${obj.eventId}` : obj.eventId;
+    const hit = cache.get(key);
     if (hit && now - hit.at < CACHE_MS) return hit.manifest;
     for (const [k, v] of cache) if (now - v.at >= CACHE_MS) cache.delete(k);
-    const manifest = loadLatestManifest(storage, eventId);
-    cache.set(eventId, { at: now, manifest });
-    manifest.catch(() => cache.delete(eventId));
+    const manifest = obj.clip ? loadClipManifest(storage, obj.eventId) : loadLatestManifest(storage, obj.eventId);
+    cache.set(key, { at: now, manifest });
+    manifest.catch(() => cache.delete(key));
     return manifest;
   };
 
@@ -78,7 +88,7 @@ export function createReplay(deps: { storage: Storage; logger: Logger }): Replay
 
   return {
     async handle(obj, req, res) {
-      const m = await manifestOf(obj.eventId);
+      const m = await manifestOf(obj);
       if (!m || m.renditions.length === 0) return false;
       // Renditions with segments every rendition has: a player switching finds each msn in all of them.
       const playable = m.renditions.filter((r) => commonSegments(m, r.name).length > 0);

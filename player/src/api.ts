@@ -1,6 +1,6 @@
 // Typed client for the few control-plane endpoints the viewer pages read. The body types come from the server's
 // zod schemas (type-only import: erased from the bundle).
-import type { ApiEvent, ApiEventStatus } from '../../control/api-types.ts';
+import type { ApiClip, ApiEvent, ApiEventStatus } from '../../control/api-types.ts';
 
 /** An API call that failed; `status` is the HTTP status (0 for a network failure). */
 export class ApiError extends Error {
@@ -51,4 +51,11 @@ export async function getEventBySlug(slug: string, signal?: AbortSignal): Promis
   } | null;
   if (body?.event === undefined) throw new ApiError(500, 'bad_response', 'response has no event');
   return body.event;
+}
+
+/** Fetches one clip; throws ApiError (status 404) when there is none. */
+export async function getClip(id: string, signal?: AbortSignal): Promise<ApiClip> {
+  const body = (await getJson(`/api/v1/clips/${encodeURIComponent(id)}`, signal)) as { clip?: ApiClip } | null;
+  if (body?.clip === undefined) throw new ApiError(500, 'bad_response', 'response has no clip');
+  return body.clip;
 }

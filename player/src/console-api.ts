@@ -9,6 +9,7 @@ import type {
   ApiDisclaimer,
   ApiEvent,
   ApiRecording,
+  ApiClip,
   ApiEventStatus,
   ApiEventStatusInfo,
   ApiHealthSample,
@@ -154,6 +155,21 @@ export class ConsoleApi {
     return (await this.request<{ recordings: ApiRecording[] }>('GET', '/recordings', undefined, signal)).recordings;
   }
 
+  /** The event's clips, newest first (admins). */
+  async clips(eventId: string, signal?: AbortSignal): Promise<ApiClip[]> {
+    return (await this.request<{ clips: ApiClip[] }>('GET', `/events/${encodeURIComponent(eventId)}/clips`, undefined, signal)).clips;
+  }
+
+  /** Makes a clip of the event's recording: a range (s into the broadcast) or the last `lastSec` seconds (admins). */
+  async createClip(eventId: string, range: { startSec: number; endSec: number } | { lastSec: number }): Promise<ApiClip> {
+    return (await this.request<{ clip: ApiClip }>('POST', `/events/${encodeURIComponent(eventId)}/clips`, range)).clip;
+  }
+
+  /** Deletes a clip (admins); its recording stays. */
+  async deleteClip(id: string): Promise<void> {
+    await this.request<null>('DELETE', `/clips/${encodeURIComponent(id)}`);
+  }
+
   /** Deletes a recording and its media (admins). */
   async deleteRecording(id: string): Promise<void> {
     await this.request<null>('DELETE', `/recordings/${encodeURIComponent(id)}`);
@@ -165,7 +181,12 @@ export class ConsoleApi {
   }
 
   /** Creates an event. */
-  async createEvent(input: { title: string; description?: string; visibility?: 'public' | 'unlisted' }): Promise<ConsoleEvent> {
+  async createEvent(input: {
+    title: string;
+    description?: string;
+    visibility?: 'public' | 'unlisted';
+    recording?: boolean;
+  }): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('POST', '/events', input)).event;
   }
 

@@ -1,5 +1,5 @@
 // Event page of the console: status header with end stream, muted preview player, health and viewer charts,
-// OBS setup, on-screen messages, ad break and chat moderation. The status is polled; charts stream over SSE.
+// OBS setup, clips (admins), on-screen messages, ad break and chat moderation. The status is polled; charts stream over SSE.
 // In cluster mode the header also shows where the live event runs (ingest node, origins, epoch).
 import { el } from './dom.ts';
 import { ApiError } from './api.ts';
@@ -10,6 +10,7 @@ import { obsCard } from './console-obs.ts';
 import { healthCard } from './console-health.ts';
 import { moderationCard } from './console-moderation.ts';
 import { onScreenCards } from './console-onscreen.ts';
+import { clipsCard } from './console-clips.ts';
 import { button, card, duration, errorText, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
 
 /** Status poll period. */
@@ -128,6 +129,8 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
   const health = healthCard(ctx, event.id);
   const mod = moderationCard(ctx, event.id);
   const onscreen = onScreenCards(ctx, event.id);
+  // Clips need the recordings, which are admins' (the API refuses the others).
+  const clips = isAdmin ? clipsCard(ctx, event.id) : undefined;
   const description = el('p', { className: 'note', text: event.description });
 
   root.replaceChildren(
@@ -135,7 +138,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
       header,
       el('div', { className: 'event-grid' }, [
         el('div', { className: 'col col-main' }, [card('Preview', [preview, description], 'preview-card'), health.root, mod.root]),
-        el('div', { className: 'col col-side' }, [obs.root, onscreen.ads, onscreen.news]),
+        el('div', { className: 'col col-side' }, [obs.root, ...(clips ? [clips.root] : []), onscreen.ads, onscreen.news]),
       ]),
     ]),
   );
@@ -217,6 +220,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
       health.destroy();
       mod.destroy();
       onscreen.destroy();
+      clips?.destroy();
       delete document.body.dataset.eventStatus;
       document.title = 'onair console';
     },

@@ -32,11 +32,20 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     ],
     { name: 'visibility' },
   );
+  // The event's `recording` field: on (the default) keeps a recording for the replay, clips and the MP4 download.
+  const record = el('input', { attrs: { name: 'recording', type: 'checkbox', role: 'switch', checked: '' } });
+  record.checked = true;
+  const recordField = el('label', { className: 'field field-switch' }, [
+    record,
+    el('span', { className: 'field-label', text: 'Record' }),
+    el('span', { className: 'field-hint', text: 'Keep a recording: the replay at the same link, clips and an MP4 download.' }),
+  ]);
   const create = el('button', { className: 'btn btn-primary', text: 'Create event', attrs: { type: 'submit' } });
   const form = el('form', { className: 'create-form' }, [
     field('Title', title),
     field('Description', description),
     field('Visibility', visibility),
+    recordField,
     create,
   ]);
   form.addEventListener('submit', (e) => {
@@ -46,6 +55,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
         title: title.value.trim(),
         description: description.value,
         visibility: visibility.value as 'public' | 'unlisted',
+        recording: record.checked,
       });
       ctx.toast(`Event “${ev.title}” created.`);
       ctx.navigate(`/console/events/${encodeURIComponent(ev.id)}`);

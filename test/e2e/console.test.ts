@@ -85,14 +85,18 @@ test('console runs a live show end to end; the viewer page follows', { timeout: 
   await op.waitForSelector('.create-form input[name=title]', { timeout: 10_000 });
   assert.match((await op.textContent('#whoami')) ?? '', /console@example\.com/);
 
-  // Create an event → its page.
+  // Create an event → its page. The Record switch is on unless turned off.
+  assert.equal(await op.isChecked('.create-form input[name=recording]'), true, 'Record is on by default');
   await op.fill('.create-form input[name=title]', 'Console E2E Show');
   await op.fill('.create-form textarea[name=description]', 'A show run from the operator console.\nSecond line.');
   await op.click('.create-form button[type=submit]');
   await op.waitForSelector('.event-page[data-event-id]', { timeout: 10_000 });
   const eventId = (await op.getAttribute('.event-page', 'data-event-id'))!;
   assert.match(op.url(), new RegExp(`/console/events/${eventId}$`));
-  const { event } = (await (await fetch(`${server.base}/api/v1/events/${eventId}`)).json()) as { event: { slug: string } };
+  const { event } = (await (await fetch(`${server.base}/api/v1/events/${eventId}`)).json()) as {
+    event: { slug: string; recording: boolean | null };
+  };
+  assert.equal(event.recording, true, 'the Record switch sets the event’s recording field');
 
   // Reveal the key (once).
   await op.click('[data-action=reveal-key]');
@@ -229,5 +233,16 @@ test('console runs a live show end to end; the viewer page follows', { timeout: 
   await op.goto(`${server.base}/console`);
   await op.waitForSelector(`.event-row[data-id="${eventId}"][data-status=ended]`, { timeout: 10_000 });
   await shot(op, 'console-desktop-list', true);
+
+  // The Record switch turned off: the event is created unrecorded (its recording field false).
+  await op.fill('.create-form input[name=title]', 'Console unrecorded show');
+  await op.uncheck('.create-form input[name=recording]');
+  await op.click('.create-form button[type=submit]');
+  await op.waitForFunction((old) => document.querySelector('.event-page')?.getAttribute('data-event-id') !== old, eventId, {
+    timeout: 10_000,
+  });
+  const offId = (await op.getAttribute('.event-page', 'data-event-id'))!;
+  const off = (await (await fetch(`${server.base}/api/v1/events/${offId}`)).json()) as { event: { recording: boolean | null } };
+  assert.equal(off.event.recording, false, 'Record off → recording: false');
   assert.deepEqual(cspViolations, [], 'no page broke its CSP');
 });
