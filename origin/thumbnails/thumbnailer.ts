@@ -5,7 +5,6 @@
 // filter), only when a sheet is asked for or due for storage. One job at a time; a segment that arrives while one
 // runs is skipped (the next one is taken). Live serving never waits for any of it.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { Logger } from '../../lib/logger.ts';
 import {
   previewCues,
@@ -50,40 +49,53 @@ export interface ThumbnailerOptions {
 
 const JOB_TIMEOUT_MS = 10_000;
 
-/** CPU seconds (user + system) of this process's children that were waited for, from /proc/self/stat; 0 elsewhere. */
-export function childrenCpuSec(): number {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 16 (cutime) and 17 (cstime) of proc(5), counted from field 3 (state) at index 0; clock ticks of 1/100 s.
-    return (Number(f[13]) + Number(f[14])) / 100;
-  } catch {
-    return 0;
-  }
-}
+/** The POSIX shell's `times` output: its own user/system times, then its children's (`0m0.040000s 0m0.030000s`). */
+const TIMES = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/;
 
-/** Runs ffmpeg with `input` on stdin; resolves to what it wrote on fd 1 and on each of `extraOutputs` more fds. */
-export function runFfmpeg(ffmpegPath: string, args: string[], input: Buffer, extraOutputs = 0): Promise<Buffer[]> {
+/**
+ * Runs ffmpeg with `input` on stdin; resolves to what it wrote on fd 1 and on each of `extraOutputs` more fds, and the
+ * CPU seconds (user + system) it used. It runs under `sh`, whose `times` builtin reports its waited child's CPU time
+ * exactly (Node cannot read a child's rusage); killed with its process group after JOB_TIMEOUT_MS.
+ */
+export function runFfmpeg(
+  ffmpegPath: string,
+  args: string[],
+  input: Buffer,
+  extraOutputs = 0,
+): Promise<{ outputs: Buffer[]; cpuSec: number }> {
   return new Promise((resolve, reject) => {
     const stdio = ['pipe', 'pipe', 'pipe', ...Array<'pipe'>(extraOutputs).fill('pipe')] as const;
-    const child = spawn(ffmpegPath, ['-hide_banner', '-nostats', '-loglevel', 'error', ...args], { stdio: [...stdio] });
+    const script = '"$@"; s=$?; times >&2; exit $s';
+    const child = spawn('sh', ['-c', script, 'sh', ffmpegPath, '-hide_banner', '-nostats', '-loglevel', 'error', ...args], {
+      stdio: [...stdio],
+      detached: true,
+    });
     const outs: Buffer[][] = [];
     for (let i = 0; i <= extraOutputs; i++) {
       const chunks: Buffer[] = [];
       outs.push(chunks);
-      (child.stdio[1 + (i === 0 ? 0 : i + 1)] as NodeJS.ReadableStream).on('data', (c: Buffer) => chunks.push(c));
+      (child.stdio[i === 0 ? 1 : i + 2] as NodeJS.ReadableStream).on('data', (c: Buffer) => chunks.push(c));
     }
     let err = '';
-    child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), JOB_TIMEOUT_MS);
+    child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, JOB_TIMEOUT_MS);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`ffmpeg exited with ${code ?? signal}: ${err.trim().split('\n').pop() ?? ''}`));
-      resolve(outs.map((c) => Buffer.concat(c)));
+      const m = TIMES.exec(err);
+      const cpuSec = m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]) : 0;
+      const said = (m ? err.slice(0, err.lastIndexOf('\n', m.index - 2) + 1) : err).trim().split('\n');
+      if (code !== 0) return reject(new Error(`ffmpeg exited with ${code ?? signal}: ${said[said.length - 1] ?? ''}`));
+      resolve({ outputs: outs.map((c) => Buffer.concat(c)), cpuSec });
     });
     child.stdin!.on('error', () => {}); // ffmpeg may stop reading once it has its frame
     child.stdin!.end(input);
@@ -179,9 +191,8 @@ export class Thumbnailer {
   async #take(input: Buffer, msn: number, mediaSec: number): Promise<void> {
     const thumb = this.#thumb!;
     const tile = this.#tile!;
-    const before = childrenCpuSec();
     try {
-      const [big, small] = await runFfmpeg(
+      const { outputs, cpuSec } = await runFfmpeg(
         this.#opts.ffmpegPath,
         [
           '-skip_frame',
@@ -196,8 +207,9 @@ export class Thumbnailer {
         input,
         1,
       );
+      this.#opts.cpu?.(cpuSec);
+      const [big, small] = outputs;
       if (!big?.length || !small?.length) throw new Error('ffmpeg wrote no picture');
-      this.#opts.cpu?.(Math.max(0, childrenCpuSec() - before));
       this.#latest = { jpeg: big, atMs: Date.now() };
       this.#opts.hooks?.thumbnail?.(big, mediaSec);
       this.#tileMsns.push(msn);
@@ -226,8 +238,7 @@ export class Thumbnailer {
 
   async #build(tiles: Buffer[]): Promise<Buffer> {
     const { columns, rows } = sheetGrid(tiles.length);
-    const before = childrenCpuSec();
-    const [jpeg] = await runFfmpeg(
+    const { outputs, cpuSec } = await runFfmpeg(
       this.#opts.ffmpegPath,
       [
         '-f',
@@ -246,7 +257,8 @@ export class Thumbnailer {
       ],
       Buffer.concat(tiles),
     );
-    this.#opts.cpu?.(Math.max(0, childrenCpuSec() - before));
+    this.#opts.cpu?.(cpuSec);
+    const jpeg = outputs[0];
     if (!jpeg?.length) throw new Error('ffmpeg wrote no sprite sheet');
     return jpeg;
   }
