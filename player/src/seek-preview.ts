@@ -137,7 +137,7 @@ export function attachSeekPreview(o: SeekPreviewOptions): SeekPreview {
       picture.style.width = `${cue.w}px`;
       picture.style.height = `${cue.h}px`;
       picture.style.backgroundImage = `url("${cue.url.replace(/["\\]/g, '')}")`;
-      picture.style.backgroundPosition = `-${cue.x}px -${cue.y}px`;
+      picture.style.backgroundPosition = `${-cue.x}px ${-cue.y}px`;
     }
     box.hidden = false;
     // Centred on the pointer, kept within the parent.

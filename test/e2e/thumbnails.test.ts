@@ -12,6 +12,8 @@ import { promisify } from 'node:util';
 import { runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
+import { launchChromium } from '../support/chromium.ts';
+import { cueAt, parsePreviewVtt } from '../../player/src/seek-preview.ts';
 
 const run = promisify(execFile);
 
@@ -241,4 +243,50 @@ test('ended: the recording has a poster and seek previews covering its duration,
       cpuSecPerMediaMinuteAt10s: Number((((cpu / durationSec) * 60 * INTERVAL_SEC) / 10).toFixed(3)),
     }),
   );
+});
+
+test('Chromium: the replay shows the poster, links the track and previews the tile under the pointer on its seek bar', async () => {
+  const vttUrl = new URL(`/live/${event.id}/thumbnails.vtt`, server.base).href;
+  const cues = parsePreviewVtt((await get(vttUrl)).body.toString('utf8'), vttUrl);
+  const { browser, close } = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(`${server.base}/watch/${event.slug}`);
+    await page.waitForFunction(() => window.__onair?.replay === true && window.__onair.state === 'playing', undefined, { timeout: 30_000 });
+    assert.equal(await page.evaluate(() => document.querySelector('video')!.poster), new URL(event.thumbnailUrl, server.base).href);
+    assert.equal(await page.evaluate(() => document.querySelector<HTMLTrackElement>('video track[kind=metadata]')?.src), vttUrl);
+    await page.waitForFunction(() => Number(document.querySelector<HTMLInputElement>('#seek')!.max) > 0, undefined, { timeout: 10_000 });
+    const bar = (await page.locator('#seek').boundingBox())!;
+    const duration = await page.evaluate(() => Number(document.querySelector<HTMLInputElement>('#seek')!.max));
+    // Hover at 70 % of the bar: the tile of the cue at 70 % of the duration.
+    await page.mouse.move(bar.x + bar.width * 0.7, bar.y + bar.height / 2);
+    await page.waitForSelector('.seek-preview:not([hidden])', { timeout: 5_000 });
+    const shown = await page.evaluate(() => {
+      const img = document.querySelector<HTMLElement>('.seek-preview-image')!;
+      return {
+        image: img.style.backgroundImage,
+        position: img.style.backgroundPosition,
+        width: img.style.width,
+        time: document.querySelector('.seek-preview-time')!.textContent,
+      };
+    });
+    const cue = cueAt(cues, 0.7 * duration)!;
+    assert.ok(cue, 'a cue at 70 %');
+    assert.equal(shown.image, `url("${cue.url}")`);
+    assert.equal(shown.position, `${-cue.x}px ${-cue.y}px`);
+    assert.equal(shown.width, `${cue.w}px`);
+    await page.mouse.move(bar.x + bar.width / 2, bar.y - 200);
+    await page.waitForSelector('.seek-preview', { state: 'hidden', timeout: 5_000 });
+
+    // The home page lists the event with its thumbnail (the replay's poster), loaded.
+    await page.goto(server.base);
+    await page.waitForFunction(() => (document.querySelector<HTMLImageElement>('img.event-thumb')?.naturalWidth ?? 0) === 320, undefined, {
+      timeout: 10_000,
+    });
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
 });
