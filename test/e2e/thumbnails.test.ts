@@ -150,9 +150,11 @@ test('live: a 320 px JPEG thumbnail through the edge, renewed; og:image on the w
   );
   assertJpeg(next.body, 'renewed thumbnail');
 
-  const page = await get(`/watch/${event.slug}`);
-  assert.equal(page.status, 200);
-  const html = page.body.toString('utf8');
+  const pageRes = await fetch(new URL(`/watch/${event.slug}`, server.base));
+  assert.equal(pageRes.status, 200);
+  assert.match(pageRes.headers.get('content-type') ?? '', /^text\/html/);
+  assert.match(pageRes.headers.get('content-security-policy') ?? '', /default-src 'self'/, 'the page headers still apply');
+  const html = await pageRes.text();
   const og = /<meta property="og:image" content="([^"]+)" \/>/.exec(html);
   assert.ok(og, 'og:image');
   assert.equal(new URL(og[1]!).pathname, event.thumbnailUrl, 'absolute URL of the live thumbnail');
