@@ -1,6 +1,7 @@
 // All-in-one mode's public HTTP front: every role's routes behind one port (cli/compose.ts builds the services).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import express from 'express';
 import type { Config } from '../config/schema.ts';
@@ -18,6 +19,10 @@ import type { WhepPlayback } from '../ingest/whep-playback.ts';
 import type { ControlPlane } from '../control/control-plane.ts';
 import { playerDir } from './paths.ts';
 import { pageHeadersMiddleware } from '../lib/page-headers.ts';
+import { withWatchMeta } from '../lib/page-meta.ts';
+import type { EventService } from '../control/events.ts';
+import { eventUrls, publicBase } from '../control/public-urls.ts';
+import { THUMBNAIL_WIDTH } from '../origin/thumbnails/layout.ts';
 
 /** What the all-in-one front serves. */
 export interface AllInOneFrontDeps {
@@ -32,6 +37,8 @@ export interface AllInOneFrontDeps {
   /** WHEP playback (all-in-one only): absent, `/whep` answers 404. */
   whep?: Pick<WhepPlayback, 'router'>;
   control: Pick<ControlPlane, 'router'>;
+  /** The events, for the watch page's title and link-preview tags (og:image: the live thumbnail). */
+  events?: Pick<EventService, 'bySlug'>;
 }
 
 /**
@@ -65,7 +72,25 @@ export function createAllInOneFront(deps: AllInOneFrontDeps): (req: IncomingMess
     logger.warn({ player }, 'player not built (run npm run build); pages will 404');
   }
   app.use(express.static(player, { index: 'index.html', maxAge: '1h' }));
-  app.get('/watch/:slug', (_req, res) => res.sendFile(join(player, 'watch.html')));
+  let watchHtml: Promise<string> | undefined;
+  app.get('/watch/:slug', async (req, res) => {
+    const e = await deps.events?.bySlug(req.params.slug).catch((err: Error) => {
+      logger.warn({ err: err.message }, 'watch page: event lookup failed; serving the page without its preview tags');
+      return undefined;
+    });
+    if (!e) return res.sendFile(join(player, 'watch.html'));
+    watchHtml ??= readFile(join(player, 'watch.html'), 'utf8');
+    watchHtml.catch(() => (watchHtml = undefined));
+    const urls = eventUrls({ publicUrl: publicBase(config, config.httpPort), rtmpPort: config.rtmpPort }, e);
+    const html = withWatchMeta(await watchHtml, {
+      title: e.title,
+      description: e.description,
+      watchUrl: urls.watchUrl,
+      imageUrl: urls.thumbnailUrl,
+      imageWidth: THUMBNAIL_WIDTH,
+    });
+    res.status(200).set({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' }).send(html);
+  });
   app.get('/clip/:clipId', (_req, res) => res.sendFile(join(player, 'clip.html')));
   // The operator console routes client-side: /console and /console/events/<id> are one page.
   app.get(['/console', '/console/*rest'], (_req, res) => res.sendFile(join(player, 'console.html')));

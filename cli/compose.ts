@@ -453,6 +453,7 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
         // ONAIR_WHEP_MAX_VIEWERS=0: no /whep (404), and the watch page offers no real time.
         ...(config.whepMaxViewers > 0 ? { whep } : {}),
         control,
+        events,
       }),
     );
     server.keepAliveTimeout = 65_000;

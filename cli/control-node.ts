@@ -106,7 +106,7 @@ export function addControlNode(stage: ServiceStage, deps: ControlNodeDeps): Cont
     );
   }
   stage.add('health feed', createHealthFeed({ bus: backend.bus, logger, onReport: (id, r) => control.onIngestHealth(id, r) }));
-  const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, control, ...deps.front }));
+  const server = createServer(createAllInOneFront({ config, logger, registry, trustedProxies, control, events, ...deps.front }));
   tuneServer(server);
   const http = stage.add('http', httpService(server, { port: config.httpPort, host: config.host }));
   return { control, server, httpPort: () => http.port };

@@ -220,6 +220,8 @@ export const configSchema = z
     recordingRetentionDays: z.number().min(0).max(36_500).default(0),
     /** Bytes of recording writes an origin queues before the recording is marked failed (the store is too slow). */
     recordingQueueBytes: z.number().int().min(1_048_576).max(4_294_967_296).default(268_435_456),
+    /** Media seconds between two live thumbnails (and seek-preview tiles) of the lowest rung; 0 turns thumbnails off. */
+    thumbnailIntervalSec: z.number().min(0).max(600).default(10),
     /** Log level (pino). */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** ffmpeg executable. */

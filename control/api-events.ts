@@ -21,7 +21,7 @@ import type { HealthMonitor } from './health.ts';
 
 /** URLs of an event that are safe to show anyone (never the stream key). */
 export function eventView(e: EventRecord): z.infer<typeof eventSchema> {
-  return { ...e, hlsUrl: `/live/${e.id}/master.m3u8`, watchUrl: `/watch/${e.slug}` };
+  return { ...e, hlsUrl: `/live/${e.id}/master.m3u8`, watchUrl: `/watch/${e.slug}`, thumbnailUrl: `/live/${e.id}/thumbnail.jpg` };
 }
 
 /** A placement as the API shows it: origin URLs (internal addresses) only to admins. */

@@ -76,6 +76,40 @@ export function registerRecordingRoutes(b: RouteBuilder, deps: { recordings: Rec
 
   b.route({
     method: 'get',
+    path: '/recordings/:recordingId/poster.jpg',
+    summary: 'A recording’s poster',
+    description:
+      'A JPEG (320 px wide) of the lowest rung, taken about 30 s into the broadcast (the last live thumbnail of a shorter one). Stored with the recording.',
+    tags,
+    access: 'admin',
+    params: idParams,
+    responses: {
+      200: { description: 'image/jpeg', schema: z.string().meta({ format: 'binary' }), contentType: 'image/jpeg' },
+      404: { description: 'No such recording, or it has no poster (`not_found`): no video, or thumbnails are off' },
+    },
+    handler: async ({ req, res, params }) => {
+      const poster = await recordings.poster(params.recordingId);
+      if (!poster) throw new ApiError(404, 'not_found', 'no such recording, or it has no poster');
+      res.status(200).set({ 'content-type': 'image/jpeg', 'content-length': String(poster.size), 'cache-control': 'private, max-age=60' });
+      if (req.method === 'HEAD') {
+        poster.body.destroy();
+        res.end();
+        return undefined;
+      }
+      await new Promise<void>((resolve) => {
+        poster.body.on('error', () => res.destroy());
+        res.on('close', () => {
+          poster.body.destroy();
+          resolve();
+        });
+        poster.body.pipe(res);
+      });
+      return undefined;
+    },
+  });
+
+  b.route({
+    method: 'get',
     path: '/recordings/:recordingId/download',
     summary: 'Download a recording as one MP4 file',
     description:

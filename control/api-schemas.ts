@@ -36,6 +36,10 @@ export const eventSchema = z
       ),
     hlsUrl: z.string(),
     watchUrl: z.string(),
+    thumbnailUrl: z.string().meta({
+      description:
+        'A JPEG of the lowest rung, 320 px wide, renewed every ONAIR_THUMBNAIL_INTERVAL_SEC while live; the newest recording’s poster once not live; 404 when there is none',
+    }),
   })
   .meta({ id: 'Event' });
 
@@ -52,6 +56,11 @@ export const recordingSchema = z
     failure: z.string().nullable().meta({ description: 'Why storage failed; live playback was not affected' }),
     hlsUrl: z.string().meta({ description: 'The event’s HLS URL, which replays its newest recording once it is not live' }),
     downloadUrl: z.string(),
+    posterUrl: z.string().meta({ description: 'The recording’s poster, a JPEG taken from the lowest rung (admins; 404 until stored)' }),
+    previewUrl: z.string().meta({
+      description:
+        'Seek previews of the event’s replay (its newest recording; while live, of the broadcast so far): a WebVTT file whose cues name regions of sprite JPEGs (`sprite-0.jpg#xywh=x,y,w,h`)',
+    }),
   })
   .meta({ id: 'Recording' });
 

@@ -15,6 +15,7 @@ test("an event's URLs: RTMP on the public host name, WHIP/watch/HLS under the pu
     whipUrl: 'https://tv.example.org:8443/onair/whip/ev-123456',
     watchUrl: 'https://tv.example.org:8443/onair/watch/my-show',
     hlsUrl: 'https://tv.example.org:8443/onair/live/ev-123456/master.m3u8',
+    thumbnailUrl: 'https://tv.example.org:8443/onair/live/ev-123456/thumbnail.jpg',
   });
 });
 

@@ -34,6 +34,8 @@ export interface EventUrls {
   whipUrl: string;
   watchUrl: string;
   hlsUrl: string;
+  /** The live thumbnail (the replay's poster once not live): the watch page's og:image. */
+  thumbnailUrl: string;
 }
 
 /** The public URLs of event `e` on `server` (RTMP goes to the public URL's host name). */
@@ -44,5 +46,6 @@ export function eventUrls(server: PublicServer, e: { id: string; slug: string })
     whipUrl: `${base}/whip/${e.id}`,
     watchUrl: `${base}/watch/${e.slug}`,
     hlsUrl: `${base}/live/${e.id}/master.m3u8`,
+    thumbnailUrl: `${base}/live/${e.id}/thumbnail.jpg`,
   };
 }

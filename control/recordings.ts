@@ -11,7 +11,8 @@ import type { Logger } from '../lib/logger.ts';
 import type { RecordingsTable, RecordingStatus } from '../lib/store/schema.ts';
 import { readAll, type Storage } from '../lib/storage/storage.ts';
 import type { RecordingHooks, RecordingInfo } from '../origin/recording/recorder.ts';
-import { commonSegments, latestKey, objectKey, type RecordingManifest } from '../origin/recording/manifest.ts';
+import { commonSegments, latestKey, objectKey, posterKey, type RecordingManifest } from '../origin/recording/manifest.ts';
+import type { ObjectReader } from '../lib/storage/storage.ts';
 import { loadManifest } from '../origin/recording/replay.ts';
 import { clipKey } from '../origin/recording/clip.ts';
 import { queueWebhookDeliveries } from './webhooks.ts';
@@ -30,6 +31,9 @@ export interface RecordingView {
   /** The replay URL (the event's hlsUrl) and the MP4 download path (admins). */
   hlsUrl: string;
   downloadUrl: string;
+  /** The poster JPEG (admins), and the seek-preview WebVTT of the event's replay (public, beside its hlsUrl). */
+  posterUrl: string;
+  previewUrl: string;
 }
 
 function view(r: RecordingsTable): RecordingView {
@@ -44,6 +48,8 @@ function view(r: RecordingsTable): RecordingView {
     failure: r.failure,
     hlsUrl: `/live/${r.event_id}/master.m3u8`,
     downloadUrl: `/api/v1/recordings/${r.id}/download`,
+    posterUrl: `/api/v1/recordings/${r.id}/poster.jpg`,
+    previewUrl: `/live/${r.event_id}/thumbnails.vtt`,
   };
 }
 
@@ -217,6 +223,12 @@ export class RecordingService {
    * Remuxes a recording's top rendition into one MP4 file (ffmpeg `-c copy`, faststart) in a temporary directory;
    * the caller streams it and calls `cleanup`. Undefined when the recording or its manifest is gone.
    */
+  /** A recording's stored poster; undefined when there is no such recording or it has none (yet). */
+  async poster(id: string): Promise<ObjectReader | undefined> {
+    const r = await this.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? this.storage.get(posterKey(r.event_id, zeroOf(r))) : undefined;
+  }
+
   async mp4(id: string): Promise<{ path: string; cleanup: () => Promise<void> } | undefined> {
     const r = await this.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirst();
     if (!r) return undefined;

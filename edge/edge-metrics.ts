@@ -24,8 +24,8 @@ export interface MetricsUpstreams {
   readonly byPosition?: boolean;
 }
 
-const KIND_LABELS = ['master', 'playlist', 'init', 'segment', 'part', 'invalid'] as const;
-const OBJECT_KINDS = ['master', 'playlist', 'init', 'segment', 'part'] as const;
+const KIND_LABELS = ['master', 'playlist', 'init', 'segment', 'part', 'thumbnail', 'invalid'] as const;
+const OBJECT_KINDS = ['master', 'playlist', 'init', 'segment', 'part', 'thumbnail'] as const;
 /** Statuses counted per kind (index = status); anything outside is not counted. */
 const STATUS_SLOTS = 600;
 

@@ -28,6 +28,8 @@ const policies: Readonly<Record<HlsKind, Policy>> = {
   init: { contentType: 'video/mp4', cacheControl: IMMUTABLE, ttlMs: 3_600_000 },
   segment: { contentType: 'video/mp4', cacheControl: IMMUTABLE, ttlMs: 3_600_000 },
   part: { contentType: 'video/mp4', cacheControl: IMMUTABLE, ttlMs: 3_600_000 },
+  // Live thumbnails change every few seconds; the origin says which type (JPEG, or WebVTT for the preview track).
+  thumbnail: { contentType: 'image/jpeg', cacheControl: 'public, max-age=5', ttlMs: 5_000 },
 };
 /** A blocking reload (`_HLS_msn`) names one playlist version for good. */
 const blockingPolicy: Policy = { contentType: PLAYLIST_TYPE, cacheControl: 'max-age=60', ttlMs: 60_000 };
@@ -251,6 +253,8 @@ export function createFailoverFetch<R extends FetchRequest = FetchRequest>(opts:
           'cache-control': policy.cacheControl,
           'access-control-allow-origin': '*',
         };
+        const type = res.headers['content-type'];
+        if (obj.kind === 'thumbnail' && (type === 'text/vtt; charset=utf-8' || type === 'image/jpeg')) headers['content-type'] = type;
         const etag = res.headers.etag;
         if (typeof etag === 'string') headers.etag = etag;
         const lastModified = res.headers['last-modified'];

@@ -180,3 +180,26 @@ test('clips use the same names under /clips/<clipId>/, marked as clips', () => {
   assert.deepEqual(parseHlsRequest('/clips/abc/master.m3u8', ''), { error: 'bad_request', message: 'malformed clip id' });
   assert.equal(parseHlsPath('/clips/abcdefgh/../x/master.m3u8', ''), undefined);
 });
+
+test('thumbnail paths: the live thumbnail, the seek-preview VTT and its sprite sheets, keyed without the query', () => {
+  const t = parseHlsRequest('/live/abcdef/thumbnail.jpg', '?t=123');
+  assert.ok(!('error' in t));
+  assert.deepEqual(
+    { kind: t.kind, key: t.cacheKey, upstream: t.upstreamPath, preview: t.preview, rendition: t.rendition },
+    {
+      kind: 'thumbnail',
+      key: '/live/abcdef/thumbnail.jpg',
+      upstream: '/live/abcdef/thumbnail.jpg',
+      preview: { file: 'thumbnail' },
+      rendition: undefined,
+    },
+  );
+  assert.deepEqual(parseHlsPath('/live/abcdef/thumbnails.vtt', '')?.preview, { file: 'vtt' });
+  assert.deepEqual(parseHlsPath('/live/abcdef/sprite-12.jpg', '')?.preview, { file: 'sprite', sheet: 12 });
+  for (const bad of ['/live/abcdef/sprite-01.jpg', '/live/abcdef/sprite-.jpg', '/live/abcdef/sprite-x.jpg']) {
+    assert.deepEqual(parseHlsRequest(bad, ''), { error: 'bad_request', message: 'malformed sprite number' }, bad);
+  }
+  for (const unknown of ['/live/abcdef/thumbnail.png', '/live/abcdef/poster.jpg', '/live/abcdef/720p/thumbnail.jpg']) {
+    assert.equal(parseHlsPath(unknown, ''), undefined, unknown);
+  }
+});

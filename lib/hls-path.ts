@@ -2,7 +2,7 @@
 // parsing and validating request paths.
 
 /** The kinds of HLS object the edge serves; each has its own TTL and headers. */
-export type HlsKind = 'master' | 'playlist' | 'init' | 'segment' | 'part';
+export type HlsKind = 'master' | 'playlist' | 'init' | 'segment' | 'part' | 'thumbnail';
 
 /** A validated HLS request: what it names, its cache key and the path to ask an origin for. */
 export interface HlsObject {
@@ -22,7 +22,17 @@ export interface HlsObject {
   blocking: boolean;
   /** For an init segment, segment or part: the numbers its name carries. */
   media?: MediaName;
+  /** For kind `thumbnail`: which picture or track (origin/thumbnails/layout.ts). */
+  preview?: PreviewName;
 }
+
+/** The event's pictures: the live thumbnail (a recording's poster once not live), the seek-preview VTT and its sprite sheets. */
+export type PreviewName = { file: 'thumbnail' } | { file: 'vtt' } | { file: 'sprite'; sheet: number };
+
+/** Live thumbnail (or poster) file name, under /live/<event>/. */
+export const THUMBNAIL_NAME = 'thumbnail.jpg';
+/** Seek-preview WebVTT file name, under /live/<event>/. */
+export const PREVIEW_VTT_NAME = 'thumbnails.vtt';
 
 /** What a media object's file name says: its kind and numbers. */
 export type MediaName = { kind: 'init'; run: number } | { kind: 'segment'; msn: number } | { kind: 'part'; msn: number; index: number };
@@ -213,6 +223,15 @@ function parseRest(pathname: string, search: string, eventId: string, evEnd: num
     if (pathname.length - (evEnd + 1) === 11 && pathname.endsWith('master.m3u8')) {
       return { eventId, kind: 'master', cacheKey: pathname, upstreamPath: pathname, blocking: false };
     }
+    const file = pathname.slice(evEnd + 1);
+    let preview: PreviewName | undefined;
+    if (file === THUMBNAIL_NAME) preview = { file: 'thumbnail' };
+    else if (file === PREVIEW_VTT_NAME) preview = { file: 'vtt' };
+    else if (file.startsWith('sprite-') && file.endsWith('.jpg')) {
+      if (!isDecimal(file, 7, file.length - 4)) return badRequest('malformed sprite number');
+      preview = { file: 'sprite', sheet: Number(file.slice(7, -4)) };
+    }
+    if (preview !== undefined) return { eventId, kind: 'thumbnail', cacheKey: pathname, upstreamPath: pathname, blocking: false, preview };
     return notFound('no such HLS object');
   }
   if (!isRendition(pathname, evEnd + 1, second)) return badRequest('malformed rendition name');

@@ -7,11 +7,15 @@ import { sendError } from '../lib/http.ts';
 import { parseHlsRequest, type HlsObject, type MediaName } from '../lib/hls-path.ts';
 import type { LiveStream } from './live-stream.ts';
 import type { RenditionPackager } from './packager.ts';
+import type { Thumbnailer } from './thumbnails/thumbnailer.ts';
 import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
 
 const M3U8 = 'application/vnd.apple.mpegurl';
 const MP4 = 'video/mp4';
 const IMMUTABLE = 'public, max-age=3600, immutable';
+/** Live thumbnails, preview tracks and sprite sheets change every few seconds. */
+export const PREVIEW_CACHE = 'public, max-age=5';
+export const VTT = 'text/vtt; charset=utf-8';
 
 /**
  * RFC 8216bis §6.2.5.2 Advance Part Limit: how many parts past the playlist's last part a blocking
@@ -91,6 +95,8 @@ export function createOriginHlsHandler(deps: {
   streams: (eventId: string) => LiveStream | undefined;
   /** Answers an event that is not live from its recording; false when it has none. */
   replay?: (obj: HlsObject, req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  /** The thumbnails of a live event (none for an audio-only one). */
+  thumbnails?: (eventId: string) => Thumbnailer | undefined;
 }): (req: IncomingMessage, res: ServerResponse) => void {
   const { config } = deps;
   const waiters = new PackagerWaiters();
@@ -221,6 +227,15 @@ export function createOriginHlsHandler(deps: {
     return part ? send(res, part.bytes, MP4, IMMUTABLE) : sendError(res, 404, 'not_found', 'no such part');
   };
 
+  /** The live thumbnail, the seek-preview VTT of the broadcast so far, or one of its sprite sheets. */
+  const preview = async (eventId: string, name: NonNullable<HlsObject['preview']>, res: ServerResponse) => {
+    const t = deps.thumbnails?.(eventId);
+    if (!t) return sendError(res, 404, 'not_found', 'this live event has no thumbnails (no video, or thumbnails are off)');
+    if (name.file === 'vtt') return send(res, t.vtt(), VTT, PREVIEW_CACHE);
+    const jpeg = name.file === 'thumbnail' ? t.thumbnail?.jpeg : await t.sheet(name.sheet);
+    return jpeg ? send(res, jpeg, 'image/jpeg', PREVIEW_CACHE) : sendError(res, 404, 'not_found', `no ${name.file} yet`);
+  };
+
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://origin');
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'method_not_allowed', 'GET or HEAD only');
@@ -234,7 +249,8 @@ export function createOriginHlsHandler(deps: {
       work = deps.replay(obj, req, res).then((answered) => {
         if (!answered) sendError(res, 404, 'not_found', obj.clip ? 'no such clip' : 'event is not live and has no recording');
       });
-    } else if (obj.kind === 'master') work = master(s, req, res);
+    } else if (obj.preview) work = preview(obj.eventId, obj.preview, res);
+    else if (obj.kind === 'master') work = master(s, req, res);
     else {
       const p = s.packagers.get(obj.rendition!);
       if (!p) return sendError(res, 404, 'not_found', 'no such rendition');

@@ -14,6 +14,10 @@ import { Recorder, type RecordingHooks } from './recording/recorder.ts';
 import { DEFAULT_WRITE_QUEUE, type WriteQueueOptions } from './recording/write-queue.ts';
 import { createReplay } from './recording/replay.ts';
 import { variantFor } from './playlist.ts';
+import { Thumbnailer } from './thumbnails/thumbnailer.ts';
+
+/** A recording's poster is the live thumbnail taken at about this many media seconds (past a black or title opening). */
+const POSTER_AT_SEC = 30;
 
 /** What the origin tells its parent about an event's lifecycle. */
 export interface OriginParent {
@@ -139,6 +143,47 @@ export function createOrigin(deps: {
       },
     } satisfies RecordingHooks,
   };
+  /** By stream, like recorders: the live thumbnails of each broadcast (none when off). */
+  const thumbnailers = new Map<LiveStream, Thumbnailer>();
+  const thumbnailCpu = new Counter({
+    name: 'onair_origin_thumbnail_cpu_seconds_total',
+    help: 'CPU seconds the thumbnail ffmpeg jobs used (live thumbnails, seek-preview tiles and sprite sheets)',
+    registers: [registry],
+  });
+  const startThumbnailer = (s: LiveStream) => {
+    if (config.thumbnailIntervalSec <= 0) return;
+    let posterFinal = false;
+    const t = new Thumbnailer({
+      ffmpegPath: config.ffmpegPath,
+      intervalSec: config.thumbnailIntervalSec,
+      logger: logger.child({ eventId: s.eventId }),
+      cpu: (sec) => thumbnailCpu.inc(sec),
+      hooks: {
+        thumbnail(jpeg, mediaSec) {
+          // Replaced until the broadcast is POSTER_AT_SEC old, then kept.
+          if (posterFinal) return;
+          posterFinal = mediaSec >= POSTER_AT_SEC;
+          recorders.get(s)?.storePoster(jpeg);
+        },
+        sheet(n, jpeg, tileMsns) {
+          if (t.tileSize) recorders.get(s)?.storeSheet(n, jpeg, tileMsns, t.tileSize);
+        },
+      },
+    });
+    thumbnailers.set(s, t);
+    // The lowest video rung (the ladder is planned before its packagers exist).
+    let attached = false;
+    s.on('packager', (p) => {
+      const video = s.renditions.filter((r) => r.audioOnly !== true && r.width > 0 && r.height > 0);
+      const lowest = video.reduce<(typeof video)[number] | undefined>(
+        (a, r) => (a === undefined || r.height < a.height ? r : a),
+        undefined,
+      );
+      if (attached || lowest?.name !== p.name) return;
+      attached = true;
+      t.attach(p, { width: lowest.width, height: lowest.height });
+    });
+  };
   const startRecorder = (s: LiveStream) => {
     if (!recording) return;
     const r = new Recorder({
@@ -161,6 +206,9 @@ export function createOrigin(deps: {
     return r;
   };
   const endRecorder = async (s: LiveStream) => {
+    // The last sprite sheet goes to the recording before it closes.
+    await thumbnailers.get(s)?.finish();
+    thumbnailers.delete(s);
     const r = recorders.get(s);
     if (!r) return;
     await r.end();
@@ -202,6 +250,7 @@ export function createOrigin(deps: {
         });
         logger.info({ eventId, protocol: source.protocol, session: source.sessionId, timeline: source.timeline }, 'feed attached');
         parent.onStatus(eventId, 'live');
+        startThumbnailer(s);
         const feed = s.attach(source.timeline);
         startRecorder(s);
         return feed;
@@ -213,7 +262,15 @@ export function createOrigin(deps: {
   };
 
   const replay = recording && recording.replay !== false ? createReplay({ storage: recording.storage, logger }) : undefined;
-  const handler = createOriginHlsHandler({ config, streams: (id) => streams.get(id), ...(replay ? { replay: replay.handle } : {}) });
+  const handler = createOriginHlsHandler({
+    config,
+    streams: (id) => streams.get(id),
+    thumbnails: (id) => {
+      const s = streams.get(id);
+      return s && thumbnailers.get(s);
+    },
+    ...(replay ? { replay: replay.handle } : {}),
+  });
   const server: Server = createServer(deps.routes ? (req, res) => void (deps.routes!(req, res) || handler(req, res)) : handler);
   server.keepAliveTimeout = 65_000;
   let url = '';

@@ -109,6 +109,7 @@ function eventJson(): ApiEvent {
     sourceRefusal: null,
     hlsUrl: `/live/${EVENT_ID}/master.m3u8`,
     watchUrl: `/watch/${SLUG}`,
+    thumbnailUrl: `/live/${EVENT_ID}/thumbnail.jpg`,
   };
 }
 

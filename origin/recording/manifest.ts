@@ -13,6 +13,10 @@ export const latestKey = (eventId: string): string => `${eventPrefix(eventId)}la
 /** Key of a rendition's media object (`init-<run>.mp4`, `seg-<msn>.m4s`). */
 export const objectKey = (eventId: string, zeroMs: number, rendition: string, name: string): string =>
   `${recordingPrefix(eventId, zeroMs)}${rendition}/${name}`;
+/** Key of a recording's poster (a JPEG). */
+export const posterKey = (eventId: string, zeroMs: number): string => `${recordingPrefix(eventId, zeroMs)}poster.jpg`;
+/** Key of a recording's seek-preview sprite sheet `n` (origin/thumbnails/layout.ts). */
+export const spriteKey = (eventId: string, zeroMs: number, n: number): string => `${recordingPrefix(eventId, zeroMs)}sprite-${n}.jpg`;
 /** The recording id the API uses: event and broadcast. */
 export const recordingId = (eventId: string, zeroMs: number): string => `${eventId}.${zeroMs}`;
 
@@ -51,6 +55,16 @@ export const manifestSchema = z.object({
       segments: z.array(segmentSchema),
     }),
   ),
+  /** A poster (posterKey) is stored. */
+  poster: z.boolean().optional(),
+  /** Seek previews, once a sprite sheet is stored: the tile size and the segment each stored tile was taken from, in order. */
+  thumbnails: z
+    .object({
+      tileWidth: z.number().int().positive(),
+      tileHeight: z.number().int().positive(),
+      tiles: z.array(z.number().int().nonnegative()),
+    })
+    .optional(),
 });
 
 export type RecordingManifest = z.infer<typeof manifestSchema>;

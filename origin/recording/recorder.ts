@@ -12,6 +12,8 @@ import {
   manifestKey,
   manifestSummary,
   objectKey,
+  posterKey,
+  spriteKey,
   recordingId,
   recordingPrefix,
   type RecordingManifest,
@@ -72,6 +74,8 @@ export class Recorder {
   #manifestWriting = false;
   #manifestDirty = false;
   #endedAtMs: number | undefined;
+  #thumbnails: RecordingManifest['thumbnails'];
+  #poster = false;
   /** Settles once begin() answered. */
   readonly #decision: Promise<void>;
 
@@ -153,6 +157,26 @@ export class Recorder {
     });
   }
 
+  /** Stores the recording's poster (a JPEG; replaces the previous one). */
+  storePoster(jpeg: Buffer): void {
+    if (!this.#accepting()) return;
+    this.#queue.enqueue(posterKey(this.info.eventId, this.info.zeroMs), jpeg, () => {
+      this.#poster = true;
+      this.#manifestChanged();
+    });
+  }
+
+  /** Stores seek-preview sprite sheet `n`; once stored, the manifest lists `tileMsns` (every tile up to this sheet's last). */
+  storeSheet(n: number, jpeg: Buffer, tileMsns: readonly number[], tile: { width: number; height: number }): void {
+    if (!this.#accepting()) return;
+    this.#thumbnails ??= { tileWidth: tile.width, tileHeight: tile.height, tiles: [] };
+    this.#queue.enqueue(spriteKey(this.info.eventId, this.info.zeroMs, n), jpeg, () => {
+      const t = this.#thumbnails!;
+      if (tileMsns.length > t.tiles.length) t.tiles = [...tileMsns];
+      this.#manifestChanged();
+    });
+  }
+
   /** The broadcast is over: writes what is queued and the final manifest (waiting at most `timeoutMs`), then reports it ready. */
   async end(timeoutMs = 15_000): Promise<void> {
     if (this.#state === 'ended') return;
@@ -225,6 +249,8 @@ export class Recorder {
       ...(this.#endedAtMs !== undefined ? { endedAtMs: this.#endedAtMs } : {}),
       segmentTargetSec: this.#segmentTargetSec,
       renditions,
+      ...(this.#poster ? { poster: true } : {}),
+      ...(this.#thumbnails && this.#thumbnails.tiles.length > 0 ? { thumbnails: this.#thumbnails } : {}),
     };
   }
 

@@ -6,11 +6,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/logger.ts';
 import type { Config } from '../../config/schema.ts';
 import { loadConfig } from '../../config/load.ts';
-import { createOriginHlsHandler } from '../hls-server.ts';
+import { createOriginHlsHandler, PREVIEW_CACHE, VTT } from '../hls-server.ts';
+import { previewCues, renderPreviewVtt, TILES_PER_SHEET } from '../thumbnails/layout.ts';
 import { sendError } from '../../lib/http.ts';
 import type { HlsObject } from '../../lib/hls-path.ts';
 import { readAll, type Storage } from '../../lib/storage/storage.ts';
-import { commonSegments, latestKey, manifestKey, manifestSchema, objectKey, type RecordingManifest } from './manifest.ts';
+import {
+  commonSegments,
+  latestKey,
+  manifestKey,
+  manifestSchema,
+  objectKey,
+  posterKey,
+  spriteKey,
+  type RecordingManifest,
+} from './manifest.ts';
 import { clipKey } from './clip.ts';
 import { renderVodMasterPlaylist, renderVodPlaylist } from './vod-playlist.ts';
 
@@ -76,14 +86,37 @@ export function createReplay(deps: { storage: Storage; logger: Logger }): Replay
     return manifest;
   };
 
-  const send = (res: ServerResponse, req: IncomingMessage, body: string, type: string) => {
+  const send = (res: ServerResponse, req: IncomingMessage, body: string, type: string, cacheControl = PLAYLIST_CACHE) => {
     res.writeHead(200, {
       'content-type': type,
       'content-length': Buffer.byteLength(body),
-      'cache-control': PLAYLIST_CACHE,
+      'cache-control': cacheControl,
       'access-control-allow-origin': '*',
     });
     res.end(req.method === 'HEAD' ? undefined : body);
+  };
+
+  /** Streams stored object `key`; a 404 when storage has lost it. */
+  const stream = async (key: string, type: string, cacheControl: string, req: IncomingMessage, res: ServerResponse) => {
+    const o = await storage.get(key);
+    if (!o) return sendError(res, 404, 'not_found', 'recorded object is missing from storage');
+    res.writeHead(200, {
+      'content-type': type,
+      'content-length': o.size,
+      'cache-control': cacheControl,
+      'access-control-allow-origin': '*',
+    });
+    if (req.method === 'HEAD') {
+      o.body.destroy();
+      res.end();
+      return;
+    }
+    o.body.on('error', (err) => {
+      deps.logger.warn({ key, err: err.message }, 'recording read failed mid-response');
+      res.destroy();
+    });
+    res.on('close', () => o.body.destroy());
+    o.body.pipe(res);
   };
 
   return {
@@ -93,6 +126,22 @@ export function createReplay(deps: { storage: Storage; logger: Logger }): Replay
       // Renditions with segments every rendition has: a player switching finds each msn in all of them.
       const playable = m.renditions.filter((r) => commonSegments(m, r.name).length > 0);
       if (playable.length === 0) return false;
+      const p = obj.preview;
+      if (p !== undefined) {
+        // The poster, the seek-preview track over the VOD timeline, and its sprite sheets.
+        const t = m.thumbnails;
+        if (p.file === 'thumbnail') {
+          if (m.poster) await stream(posterKey(m.eventId, m.zeroMs), 'image/jpeg', PREVIEW_CACHE, req, res);
+          else sendError(res, 404, 'not_found', 'the recording has no poster');
+        } else if (!t) sendError(res, 404, 'not_found', 'the recording has no seek previews');
+        else if (p.file === 'vtt') {
+          const tile = { width: t.tileWidth, height: t.tileHeight };
+          send(res, req, renderPreviewVtt(previewCues(commonSegments(m, playable[0]!.name), t.tiles, tile)), VTT, PREVIEW_CACHE);
+        } else if (p.sheet < Math.ceil(t.tiles.length / TILES_PER_SHEET)) {
+          await stream(spriteKey(m.eventId, m.zeroMs, p.sheet), 'image/jpeg', PREVIEW_CACHE, req, res);
+        } else sendError(res, 404, 'not_found', 'no such sprite sheet in the recording');
+        return true;
+      }
       if (obj.kind === 'master') {
         send(res, req, renderVodMasterPlaylist(playable.map((r) => r.variant)), M3U8);
         return true;
@@ -115,28 +164,7 @@ export function createReplay(deps: { storage: Storage; logger: Logger }): Replay
         sendError(res, 404, 'not_found', media.kind === 'part' ? 'a recording has no parts' : 'not in the recording');
         return true;
       }
-      const obj2 = await storage.get(objectKey(m.eventId, m.zeroMs, r.name, name));
-      if (!obj2) {
-        sendError(res, 404, 'not_found', 'recorded object is missing from storage');
-        return true;
-      }
-      res.writeHead(200, {
-        'content-type': MP4,
-        'content-length': obj2.size,
-        'cache-control': IMMUTABLE,
-        'access-control-allow-origin': '*',
-      });
-      if (req.method === 'HEAD') {
-        obj2.body.destroy();
-        res.end();
-        return true;
-      }
-      obj2.body.on('error', (err) => {
-        deps.logger.warn({ key: name, err: err.message }, 'recording read failed mid-response');
-        res.destroy();
-      });
-      res.on('close', () => obj2.body.destroy());
-      obj2.body.pipe(res);
+      await stream(objectKey(m.eventId, m.zeroMs, r.name, name), MP4, IMMUTABLE, req, res);
       return true;
     },
   };

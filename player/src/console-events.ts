@@ -1,5 +1,6 @@
 // Console home: every event with its live status (polled), and the form that creates one.
 import { el } from './dom.ts';
+import { thumbnail } from './event-list.ts';
 import type { ConsoleEvent } from './console-api.ts';
 import { mountRecordings } from './console-recordings.ts';
 import { busy, card, errorText, field, select, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
@@ -83,6 +84,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
       attrs: { href: e.watchUrl, target: '_blank', rel: 'noopener' },
     });
     return el('li', { className: 'event-row', attrs: { 'data-id': e.id, 'data-status': e.status } }, [
+      thumbnail(e.thumbnailUrl, 'event-row-thumb'),
       statusBadge(e.status, e.publishing),
       el('div', { className: 'event-row-main' }, [link, el('span', { className: 'event-row-meta', text: meta.join(' · ') })]),
       watch,

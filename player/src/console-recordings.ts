@@ -4,6 +4,7 @@ import { el } from './dom.ts';
 import type { ApiRecording } from '../../control/api-types.ts';
 import { button, card, duration, errorText, type ConsoleContext, type Unmount } from './console-ui.ts';
 import { confirmable } from './console-confirm.ts';
+import { thumbnail } from './event-list.ts';
 
 const POLL_MS = 5000;
 
@@ -23,6 +24,7 @@ export function mountRecordings(root: HTMLElement, ctx: ConsoleContext): Unmount
   const row = (r: ApiRecording): HTMLElement => {
     const meta = [new Date(r.startedAt).toLocaleString(), r.status === 'recording' ? 'recording…' : duration(r.durationSec), size(r.bytes)];
     const children: Node[] = [
+      thumbnail(r.posterUrl, 'event-row-thumb'),
       el('span', {
         className: `badge badge-${r.status === 'failed' ? 'offline' : r.status === 'recording' ? 'live' : 'ended'}`,
         text: r.status,
@@ -35,6 +37,9 @@ export function mountRecordings(root: HTMLElement, ctx: ConsoleContext): Unmount
     ];
     if (r.status !== 'recording') {
       children.push(el('a', { className: 'btn btn-quiet', text: 'Download MP4', attrs: { href: r.downloadUrl, download: `${r.id}.mp4` } }));
+      children.push(
+        el('a', { className: 'btn btn-quiet', text: 'Seek previews', attrs: { href: r.previewUrl, target: '_blank', rel: 'noopener' } }),
+      );
       const del = button('Delete', 'quiet', { 'data-action': 'delete-recording' });
       children.push(
         confirmable(del, 'Delete this recording and its media?', 'Delete', async () => {

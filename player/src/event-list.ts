@@ -18,8 +18,16 @@ export function orderEvents(events: readonly ApiEvent[]): { live: ApiEvent[]; ot
   return { live, other };
 }
 
+/** The event's live thumbnail (its replay's poster once not live); removed when there is none. */
+export function thumbnail(url: string, className: string): HTMLImageElement {
+  const img = el('img', { className, attrs: { src: url, alt: '', loading: 'lazy', decoding: 'async', width: '320', height: '180' } });
+  img.addEventListener('error', () => img.remove(), { once: true });
+  return img;
+}
+
 function card(event: ApiEvent): HTMLElement {
   const link = el('a', { className: 'event-card', attrs: { href: `/watch/${encodeURIComponent(event.slug)}` } }, [
+    thumbnail(event.thumbnailUrl, 'event-thumb'),
     el('span', { className: `badge badge-${event.status}`, text: STATUS_LABEL[event.status] ?? event.status }),
     el('span', { className: 'event-title', text: event.title }),
   ]);

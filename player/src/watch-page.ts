@@ -2,6 +2,7 @@
 import { ApiError, getEventBySlug } from './api.ts';
 import type { ApiEvent } from '../../control/api-types.ts';
 import { byId } from './dom.ts';
+import { attachSeekPreview, type SeekPreview } from './seek-preview.ts';
 import { LivePlayer, canPlayHls } from './live-player.ts';
 import type { FailureReason } from './live-player.ts';
 import { QualityMenu } from './quality-menu.ts';
@@ -53,6 +54,8 @@ export function startWatchPage(): () => void {
   const stage = byId('stage');
   const audioView = byId('audio-only');
   const realtime = byId<HTMLButtonElement>('realtime');
+  const seekRow = byId('seek-row');
+  const seek = byId<HTMLInputElement>('seek');
 
   const slug = slugFromLocation(window.location);
   let pollTimer: ReturnType<typeof setTimeout> | undefined;
@@ -98,6 +101,7 @@ export function startWatchPage(): () => void {
       if (replaying !== undefined) {
         // The recording went away (deleted) or cannot be played: back to the offline path, which looks again later.
         replaying = undefined;
+        hideReplayPreviews();
         hook.replay = false;
         video.controls = false;
         replayChecked = false;
@@ -239,14 +243,49 @@ export function startWatchPage(): () => void {
     hook.replay = true;
     video.controls = true;
     latency.hidden = true;
+    showReplayPreviews(event);
     setState('loading');
     player.start(url);
     return true;
   }
 
+  /** The replay's poster (the recording's), its seek-preview track (a link players and tools find) and a seek bar with previews. */
+  let preview: SeekPreview | undefined;
+  let previewTrack: HTMLTrackElement | undefined;
+  function showReplayPreviews(event: ApiEvent): void {
+    video.poster = new URL(event.thumbnailUrl, window.location.href).href;
+    const vttUrl = new URL(`/live/${event.id}/thumbnails.vtt`, window.location.href).href;
+    previewTrack = document.createElement('track');
+    previewTrack.kind = 'metadata';
+    previewTrack.label = 'thumbnails';
+    previewTrack.src = vttUrl;
+    video.append(previewTrack);
+    seekRow.hidden = false;
+    preview = attachSeekPreview({ bar: seek, vttUrl, timeAt: (f) => f * Number(seek.max) });
+  }
+  function hideReplayPreviews(): void {
+    preview?.destroy();
+    preview = undefined;
+    previewTrack?.remove();
+    previewTrack = undefined;
+    video.removeAttribute('poster');
+    seekRow.hidden = true;
+  }
+  const syncSeek = () => {
+    if (replaying === undefined || !Number.isFinite(video.duration)) return;
+    seek.max = String(video.duration);
+    if (document.activeElement !== seek) seek.value = String(video.currentTime);
+  };
+  video.addEventListener('durationchange', syncSeek);
+  video.addEventListener('timeupdate', syncSeek);
+  seek.addEventListener('input', () => {
+    if (replaying !== undefined) video.currentTime = Number(seek.value);
+  });
+
   function stopReplay(): void {
     if (replaying === undefined) return;
     replaying = undefined;
+    hideReplayPreviews();
     hook.replay = false;
     video.controls = false;
     player.stop();
