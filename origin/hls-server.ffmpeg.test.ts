@@ -219,8 +219,9 @@ describe('LL-HLS origin', () => {
       assert.ok(Number(sc['CAN-SKIP-UNTIL']) >= 6 * pl.targetDuration, 'CAN-SKIP-UNTIL ≥ 6 × TARGETDURATION');
       assert.ok(pl.parts.length >= 2, 'parts listed');
       for (const p of pl.parts) assert.ok(p.duration <= pl.partTarget + 1e-9, `part ${p.uri} within PART-TARGET`);
-      // INDEPENDENT=YES exactly on keyframe parts (the first of each segment, segments start on keyframes).
-      for (const p of pl.parts) assert.equal(p.independent, p.index === 0, `INDEPENDENT on ${p.uri}`);
+      // INDEPENDENT=YES exactly on keyframe parts: one every GOP (the first of each segment among them).
+      const perGop = Math.round(config.gopSec / config.partTargetSec);
+      for (const p of pl.parts) assert.equal(p.independent, p.index % perGop === 0, `INDEPENDENT on ${p.uri}`);
       assert.equal(pl.hints.length, 1, 'exactly one EXT-X-PRELOAD-HINT');
       const last = lastPart(pl);
       const hint = pl.hints[0]!;
@@ -287,14 +288,15 @@ describe('LL-HLS origin', () => {
   it('reads a part index past the segment end as part 0 of the next segment', async () => {
     const pl = await playlist('360p');
     const last = lastPart(pl);
-    // One past the last part of a full 4-part segment: answered when (msn+1).0 appears.
-    const r = await playlist('360p', `?_HLS_msn=${last.msn}&_HLS_part=4`);
+    // One past the last part of a full segment (segment target / part target parts): answered when (msn+1).0 appears.
+    const perSegment = Math.round(TD / config.partTargetSec);
+    const r = await playlist('360p', `?_HLS_msn=${last.msn}&_HLS_part=${perSegment}`);
     const seen = partSeen.get(`360p ${last.msn + 1}.0`);
     assert.ok(seen !== undefined, `${last.msn + 1}.0 appeared`);
     assert.ok(r.at >= seen && r.at - seen < 500, `answered ${Math.round(r.at - seen)} ms after ${last.msn + 1}.0 appeared`);
     assert.ok(r.parts.some((p) => p.msn === last.msn + 1 && p.index === 0));
     // For a complete segment it is answered at once, with the full playlist.
-    const done = await playlist('360p', `?_HLS_msn=${last.msn}&_HLS_part=9`);
+    const done = await playlist('360p', `?_HLS_msn=${last.msn}&_HLS_part=${perSegment + 5}`);
     assert.ok(done.ms < 300, `immediate (${Math.round(done.ms)} ms)`);
     assert.equal(done.skipped, 0, 'a full playlist');
     assert.ok(done.segments.length >= 2);
