@@ -21,6 +21,8 @@ export interface OriginParent {
   onStatus(eventId: string, status: 'live' | 'offline'): void;
   /** The event's latency mode (`low`: LL-HLS, `standard`: plain HLS), looked up when its stream starts. */
   latencyMode(eventId: string): Promise<LatencyMode>;
+  /** The event's DVR window in seconds (0: off), looked up when its stream starts; absent: the config's. */
+  dvrWindowSec?(eventId: string): Promise<number>;
 }
 
 /** The running origin. */
@@ -194,6 +196,12 @@ export function createOrigin(deps: {
           logger.error({ eventId, err: err.message }, 'latency mode lookup failed; using the default');
           return config.defaultLatencyMode;
         });
+        if (parent.dvrWindowSec) {
+          s.dvrWindowSec = parent.dvrWindowSec(eventId).catch((err: Error) => {
+            logger.error({ eventId, err: err.message }, 'DVR window lookup failed; using the default');
+            return config.dvrWindowSec;
+          });
+        }
         s.on('offline', () => {
           if (streams.get(eventId) === created) streams.delete(eventId);
           logger.info({ eventId }, 'event offline');
@@ -213,7 +221,13 @@ export function createOrigin(deps: {
   };
 
   const replay = recording && recording.replay !== false ? createReplay({ storage: recording.storage, logger }) : undefined;
-  const handler = createOriginHlsHandler({ config, streams: (id) => streams.get(id), ...(replay ? { replay: replay.handle } : {}) });
+  const handler = createOriginHlsHandler({
+    config,
+    streams: (id) => streams.get(id),
+    ...(replay ? { replay: replay.handle } : {}),
+    // DVR lists what the stream's recording stored (nothing when the event is not recorded).
+    dvr: (s) => recorders.get(s),
+  });
   const server: Server = createServer(deps.routes ? (req, res) => void (deps.routes!(req, res) || handler(req, res)) : handler);
   server.keepAliveTimeout = 65_000;
   let url = '';

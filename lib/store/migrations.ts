@@ -258,5 +258,14 @@ export function migrations(dialect: StoreDialect, opts: MigrationOptions = {}): 
         await db.schema.alterTable('events').dropColumn('recording').execute();
       },
     },
+    '0009_dvr': {
+      async up(db: Kysely<unknown>) {
+        // Per-event DVR window in seconds: null follows the server's default (ONAIR_DVR_WINDOW_SEC), 0 turns DVR off.
+        await db.schema.alterTable('events').addColumn('dvr_window_sec', INT).execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.alterTable('events').dropColumn('dvr_window_sec').execute();
+      },
+    },
   };
 }
