@@ -1,6 +1,7 @@
 // One live playback session on a <video>: hls.js (or native HLS), with error recovery and a stall watchdog.
 import Hls from 'hls.js';
 import type { ErrorData, HlsConfig, LevelSwitchedData, ManifestParsedData } from 'hls.js';
+import type { DvrTarget } from './dvr-bar.ts';
 
 /** A rendition as shown to the viewer and to tests. */
 export interface LevelInfo {
@@ -75,7 +76,7 @@ export function canPlayHls(video: HTMLVideoElement): boolean {
 }
 
 /** Plays one HLS URL on a video element until stopped or until recovery gives up. */
-export class LivePlayer {
+export class LivePlayer implements DvrTarget {
   /** The hls.js instance, undefined with native HLS or once stopped. */
   hls: Hls | undefined;
   private readonly video: HTMLVideoElement;
@@ -89,6 +90,8 @@ export class LivePlayer {
   private lastTime = -1;
   private lastProgressAt = 0;
   private nudged = false;
+  /** The viewer seeked back (DVR): no catch-up, no jump to live, until goLive(). */
+  private pinnedAt = false;
   private readonly mediaListeners: [string, () => void][];
 
   constructor(video: HTMLVideoElement, listener: LivePlayerListener) {
@@ -111,6 +114,7 @@ export class LivePlayer {
     this.stop();
     this.url = url;
     this.stopped = false;
+    this.pinnedAt = false;
     this.fatalTimes = [];
     this.rebuilds = 0;
     for (const [name, fn] of this.mediaListeners) this.video.addEventListener(name, fn);
@@ -140,6 +144,61 @@ export class LivePlayer {
     if (this.hls !== undefined) this.hls.currentLevel = level;
   }
 
+  /** True while the viewer holds a position behind live (DVR). */
+  get pinned(): boolean {
+    return this.pinnedAt;
+  }
+
+  /** The seekable range (the live playlist: DVR window and live window), or null before it is known. */
+  dvrRange(): { start: number; end: number } | null {
+    if (this.stopped) return null;
+    const seekable = this.video.seekable;
+    if (seekable.length === 0) return null;
+    const start = seekable.start(0);
+    const end = seekable.end(seekable.length - 1);
+    return Number.isFinite(start) && Number.isFinite(end) && end > start ? { start, end } : null;
+  }
+
+  /** Where "Live" goes: hls.js's live sync position (the target latency behind the edge). */
+  liveEdge(): number | null {
+    const sync = this.hls?.liveSyncPosition;
+    if (sync !== undefined && sync !== null && Number.isFinite(sync)) return sync;
+    return this.dvrRange()?.end ?? null;
+  }
+
+  currentTime(): number {
+    return this.video.currentTime;
+  }
+
+  /** PROGRAM-DATE-TIME of the current position (ms), when the playlist carries it. */
+  playingDateMs(): number | null {
+    const d = this.hls?.playingDate;
+    return d ? d.getTime() : null;
+  }
+
+  /**
+   * The viewer seeks back to `t`: playback stays there. hls.js would otherwise speed up towards the target latency
+   * (it does within one target duration of it) and the watchdog would jump back to live when far behind.
+   */
+  seekTo(t: number): void {
+    const hls = this.hls;
+    this.pinnedAt = true;
+    if (hls) hls.config.maxLiveSyncPlaybackRate = 1;
+    this.video.playbackRate = 1;
+    this.video.currentTime = t;
+    if (this.video.paused) this.play();
+  }
+
+  /** Back to the low-latency live edge: catch-up on again, playback at hls.js's live sync position. */
+  goLive(): void {
+    this.pinnedAt = false;
+    const hls = this.hls;
+    if (hls) hls.config.maxLiveSyncPlaybackRate = HLS_CONFIG.maxLiveSyncPlaybackRate ?? 1;
+    const edge = this.liveEdge();
+    if (edge !== null && Math.abs(edge - this.video.currentTime) > 0.5) this.video.currentTime = edge;
+    if (this.video.paused) this.play();
+  }
+
   /** Seconds behind the live edge, or null when unknown. */
   latency(): number | null {
     if (this.stopped) return null;
@@ -153,7 +212,8 @@ export class LivePlayer {
   }
 
   private createHls(): void {
-    const hls = new Hls(HLS_CONFIG);
+    // A copy: seekTo() changes maxLiveSyncPlaybackRate on the instance's config.
+    const hls = new Hls({ ...HLS_CONFIG, maxLiveSyncPlaybackRate: this.pinnedAt ? 1 : HLS_CONFIG.maxLiveSyncPlaybackRate });
     this.hls = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data: ManifestParsedData) => {
       this.listener.onLevels(data.levels.map((l) => ({ height: l.height, width: l.width, bitrate: l.bitrate })));
@@ -244,7 +304,7 @@ export class LivePlayer {
       return;
     }
     const hls = this.hls;
-    if (!this.nudged && hls !== undefined && t > 0 && now - this.lastProgressAt >= STALL_NUDGE_MS) {
+    if (!this.nudged && !this.pinnedAt && hls !== undefined && t > 0 && now - this.lastProgressAt >= STALL_NUDGE_MS) {
       // Stall recovery without a reload (hls.js nudges over small holes itself): go to the live sync point.
       this.nudged = true;
       const sync = hls.liveSyncPosition;
@@ -262,7 +322,7 @@ export class LivePlayer {
   /** Too far behind live for the gentle catch-up: seek to hls.js's live sync position. */
   private jumpIfFarBehind(): void {
     const hls = this.hls;
-    if (hls === undefined || this.video.paused) return;
+    if (hls === undefined || this.video.paused || this.pinnedAt) return;
     const latency = hls.latency;
     const target = hls.targetLatency;
     const sync = hls.liveSyncPosition;
