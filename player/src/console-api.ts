@@ -165,7 +165,13 @@ export class ConsoleApi {
   }
 
   /** Creates an event. */
-  async createEvent(input: { title: string; description?: string; visibility?: 'public' | 'unlisted' }): Promise<ConsoleEvent> {
+  async createEvent(input: {
+    title: string;
+    description?: string;
+    visibility?: 'public' | 'unlisted';
+    /** DVR window in seconds (0: off); omitted: the server's default. */
+    dvrWindowSec?: number;
+  }): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('POST', '/events', input)).event;
   }
 

@@ -32,11 +32,16 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     ],
     { name: 'visibility' },
   );
+  const dvr = el('input', {
+    className: 'input',
+    attrs: { name: 'dvrWindowSec', type: 'number', min: '0', max: '86400', step: '1', placeholder: 'server default' },
+  });
   const create = el('button', { className: 'btn btn-primary', text: 'Create event', attrs: { type: 'submit' } });
   const form = el('form', { className: 'create-form' }, [
     field('Title', title),
     field('Description', description),
     field('Visibility', visibility),
+    field('DVR rewind (seconds)', dvr, 'How far viewers can seek back while live; 0 turns it off. Needs recording on.'),
     create,
   ]);
   form.addEventListener('submit', (e) => {
@@ -46,6 +51,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
         title: title.value.trim(),
         description: description.value,
         visibility: visibility.value as 'public' | 'unlisted',
+        ...(dvr.value.trim() === '' ? {} : { dvrWindowSec: Number(dvr.value) }),
       });
       ctx.toast(`Event “${ev.title}” created.`);
       ctx.navigate(`/console/events/${encodeURIComponent(ev.id)}`);
