@@ -230,12 +230,28 @@ export function createOriginHlsHandler(deps: {
     send(res, renderMediaPlaylist(source, { lowLatency, skip, renditionReports: reports }), M3U8, 'no-cache');
   };
 
+  /** Opens a stored DVR object; null once a 503 was sent (storage failing: the live window is unaffected). */
+  const readStored = async (
+    s: LiveStream,
+    rendition: string,
+    name: { kind: 'init'; run: number } | { kind: 'segment'; msn: number },
+    res: ServerResponse,
+  ): Promise<ObjectReader | undefined | null> => {
+    try {
+      return await deps.dvr?.(s)?.read(rendition, name);
+    } catch (err) {
+      sendError(res, 503, 'storage_unavailable', `cannot read the recording: ${(err as Error).message}`, { 'retry-after': '1' });
+      return null;
+    }
+  };
+
   const media = async (s: LiveStream, name: MediaName, p: RenditionPackager, req: IncomingMessage, res: ServerResponse) => {
     if (name.kind === 'init') {
       const bytes = p.init(name.run);
       if (bytes) return send(res, bytes, MP4, IMMUTABLE);
       // An older run's init, left out of memory: a DVR segment needs it.
-      const stored = await deps.dvr?.(s)?.read(p.name, name);
+      const stored = await readStored(s, p.name, name, res);
+      if (stored === null) return;
       return stored ? sendStored(stored, req, res) : sendError(res, 404, 'not_found', 'no such init segment');
     }
     if (name.kind === 'segment') {
@@ -244,7 +260,8 @@ export function createOriginHlsHandler(deps: {
       const firstLive = p.playlistSegments[0]?.msn;
       if (!seg && firstLive !== undefined && msn < firstLive) {
         // Older than the in-memory window: a DVR segment, read back from the recording.
-        const stored = await deps.dvr?.(s)?.read(p.name, name);
+        const stored = await readStored(s, p.name, name, res);
+        if (stored === null) return;
         return stored
           ? sendStored(stored, req, res)
           : sendError(res, 404, 'not_found', 'no such segment (not in the live window nor recorded)');
