@@ -242,6 +242,7 @@ function addOriginAndIngests(
       parent: {
         onStatus: deps.onStatus,
         latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
+        dvrWindowSec: async (eventId) => (await events.byId(eventId))?.dvrWindowSec ?? config.dvrWindowSec,
       },
     }),
   );
@@ -515,6 +516,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
           parent: {
             onStatus: () => {},
             latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
+            dvrWindowSec: async (eventId) => (await events.byId(eventId))?.dvrWindowSec ?? config.dvrWindowSec,
           },
           ...(config.storageUrl !== undefined ? { recording: clusterRecording(db, config, log, nodeId, pool.placements) } : {}),
           routes: (req, res) => receiver?.handle(req, res) ?? false,

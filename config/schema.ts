@@ -218,6 +218,12 @@ export const configSchema = z
       .optional(),
     /** Recordings that ended more than this many days ago are deleted (checked hourly by control nodes); 0 keeps them. */
     recordingRetentionDays: z.number().min(0).max(36_500).default(0),
+    /**
+     * DVR window in seconds: while an event is live, its playlists also list the recorded segments of this many
+     * seconds back (read from recording storage), so viewers can seek back; 0 turns DVR off. Each event may set its
+     * own (`dvrWindowSec`). Needs recording on for the event: without a recording only the live window is offered.
+     */
+    dvrWindowSec: z.number().int().min(0).max(86_400).default(7200),
     /** Bytes of recording writes an origin queues before the recording is marked failed (the store is too slow). */
     recordingQueueBytes: z.number().int().min(1_048_576).max(4_294_967_296).default(268_435_456),
     /** Media seconds between two live thumbnails (and seek-preview tiles) of the lowest rung; 0 turns thumbnails off. */

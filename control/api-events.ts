@@ -62,6 +62,8 @@ const editable = {
   scheduledStart: epochMs.nullable(),
   visibility: z.enum(['public', 'unlisted']),
   recording: z.boolean().nullable(),
+  /** Seconds viewers may seek back while live (0: off; null: ONAIR_DVR_WINDOW_SEC). Needs recording on. */
+  dvrWindowSec: z.number().int().min(0).max(86_400).nullable(),
 };
 
 /** Registers the event routes. */
@@ -173,6 +175,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       scheduledStart: editable.scheduledStart.optional(),
       visibility: editable.visibility.optional(),
       recording: editable.recording.optional(),
+      dvrWindowSec: editable.dvrWindowSec.optional(),
       latencyMode: z.enum(['low', 'standard']).optional(),
     }),
     status: 201,
@@ -195,7 +198,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
   b.route({
     method: 'patch',
     path: '/events/:id',
-    summary: 'Change an event’s title, description, slug, scheduled start, visibility or recording switch',
+    summary: 'Change an event’s title, description, slug, scheduled start, visibility, recording switch or DVR window',
     tags,
     access: 'admin',
     params: eventIdParams,
@@ -207,6 +210,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
         scheduledStart: editable.scheduledStart.optional(),
         visibility: editable.visibility.optional(),
         recording: editable.recording.optional(),
+        dvrWindowSec: editable.dvrWindowSec.optional(),
       })
       .refine((o) => Object.keys(o).length > 0, 'nothing to change'),
     responses: {

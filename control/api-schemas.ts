@@ -28,6 +28,10 @@ export const eventSchema = z
     endedAt: epochMs.nullable(),
     /** Record its broadcasts (true), do not (false), or follow the server's default ONAIR_RECORDING (null). */
     recording: z.boolean().nullable(),
+    dvrWindowSec: z.number().int().nullable().meta({
+      description:
+        'DVR window in seconds while live (0: off), or null for the server’s default ONAIR_DVR_WINDOW_SEC. Needs recording on: the older segments come from the recording',
+    }),
     sourceRefusal: z
       .object({ reason: z.string(), at: epochMs })
       .nullable()

@@ -24,6 +24,8 @@ export interface EventRecord {
   endedAt: number | null;
   /** Record its broadcasts (true), do not (false), or follow the server's default ONAIR_RECORDING (null). */
   recording: boolean | null;
+  /** DVR window in seconds while live (0: off), or null: the server's default ONAIR_DVR_WINDOW_SEC. */
+  dvrWindowSec: number | null;
   /** Why the origin could not use the latest publisher's source; null once a publisher went live after it. */
   sourceRefusal: { reason: string; at: number } | null;
 }
@@ -59,11 +61,19 @@ function toRecord(row: EventsTable): EventRecord {
     visibility: row.visibility === 'unlisted' ? 'unlisted' : 'public',
     endedAt: row.ended_at === null || row.ended_at === undefined ? null : Number(row.ended_at),
     recording: row.recording === null || row.recording === undefined ? null : Number(row.recording) === 1,
+    dvrWindowSec: row.dvr_window_sec === null || row.dvr_window_sec === undefined ? null : Number(row.dvr_window_sec),
     sourceRefusal: sourceRefusal(row),
   };
 }
 
 /** The refusal, unless the event went live after it (the refused session itself went live just before it). */
+/** A DVR window (seconds, 0: off) as stored; null follows the server's default. */
+function checkDvrWindow(sec: number | null): number | null {
+  if (sec === null) return null;
+  if (!Number.isInteger(sec) || sec < 0 || sec > 86_400) throw new RangeError('dvrWindowSec must be an integer from 0 to 86400');
+  return sec;
+}
+
 function sourceRefusal(row: EventsTable): EventRecord['sourceRefusal'] {
   if (!row.source_refusal || row.source_refused_at === null || row.source_refused_at === undefined) return null;
   const at = Number(row.source_refused_at);
@@ -120,6 +130,8 @@ export class EventService {
     visibility?: EventVisibility;
     /** Record its broadcasts; omitted: the server's default. */
     recording?: boolean | null;
+    /** DVR window in seconds (0: off); omitted or null: the server's default. */
+    dvrWindowSec?: number | null;
     /** Keep the key until revealed once (the API's reveal-once flow). */
     keepForReveal?: boolean;
   }): Promise<{ event: EventRecord; streamKey: string }> {
@@ -152,6 +164,7 @@ export class EventService {
       visibility: input.visibility ?? 'public',
       ended_at: null,
       recording: input.recording === undefined || input.recording === null ? null : input.recording ? 1 : 0,
+      dvr_window_sec: checkDvrWindow(input.dvrWindowSec ?? null),
       source_refusal: null,
       source_refused_at: null,
     };
@@ -219,6 +232,7 @@ export class EventService {
       scheduledStart?: number | null;
       visibility?: EventVisibility;
       recording?: boolean | null;
+      dvrWindowSec?: number | null;
     },
   ): Promise<EventRecord | undefined> {
     const set: Partial<EventsTable> = { updated_at: Date.now() };
@@ -231,6 +245,7 @@ export class EventService {
     if (patch.scheduledStart !== undefined) set.scheduled_start = patch.scheduledStart;
     if (patch.visibility !== undefined) set.visibility = patch.visibility;
     if (patch.recording !== undefined) set.recording = patch.recording === null ? null : patch.recording ? 1 : 0;
+    if (patch.dvrWindowSec !== undefined) set.dvr_window_sec = checkDvrWindow(patch.dvrWindowSec);
     if (patch.slug !== undefined) {
       if (!slugPattern.test(patch.slug)) throw new RangeError('slug must be lower-case letters, digits and dashes (1–64)');
       const other = await this.db.selectFrom('events').select('id').where('slug', '=', patch.slug).executeTakeFirst();

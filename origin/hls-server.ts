@@ -8,6 +8,8 @@ import { parseHlsRequest, type HlsObject, type MediaName } from '../lib/hls-path
 import type { LiveStream } from './live-stream.ts';
 import type { RenditionPackager } from './packager.ts';
 import type { Thumbnailer } from './thumbnails/thumbnailer.ts';
+import type { ObjectReader } from '../lib/storage/storage.ts';
+import { dvrSource, type DvrStoredSegment } from './dvr-playlist.ts';
 import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
 
 const M3U8 = 'application/vnd.apple.mpegurl';
@@ -89,6 +91,35 @@ function atLeast(a: [number, number], b: [number, number]): boolean {
   return a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]);
 }
 
+/** A live stream's recording, as the DVR window reads it (a Recorder satisfies it). */
+export interface DvrRecording {
+  /** A rendition's stored segments, in msn order. */
+  storedSegments(rendition: string): readonly DvrStoredSegment[];
+  /** Opens a stored init or segment; undefined when it is not stored. */
+  read(rendition: string, name: { kind: 'init'; run: number } | { kind: 'segment'; msn: number }): Promise<ObjectReader | undefined>;
+}
+
+/** Streams a stored object (an older DVR segment or init) as an immutable response. */
+function sendStored(obj: ObjectReader, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  res.writeHead(200, { 'content-type': MP4, 'content-length': obj.size, 'cache-control': IMMUTABLE, 'access-control-allow-origin': '*' });
+  if (req.method === 'HEAD') {
+    obj.body.destroy();
+    res.end();
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    obj.body.on('error', () => {
+      res.destroy();
+      resolve();
+    });
+    res.on('close', () => {
+      obj.body.destroy();
+      resolve();
+    });
+    obj.body.pipe(res);
+  });
+}
+
 /** Builds the origin's request handler over the live streams it holds. */
 export function createOriginHlsHandler(deps: {
   config: Config;
@@ -97,6 +128,11 @@ export function createOriginHlsHandler(deps: {
   replay?: (obj: HlsObject, req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
   /** The thumbnails of a live event (none for an audio-only one). */
   thumbnails?: (eventId: string) => Thumbnailer | undefined;
+  /**
+   * DVR: the live stream's recording, whose stored segments older than the in-memory window the media playlists
+   * list (within the stream's dvrWindowSec) and whose stored objects answer requests for them. Absent: live window only.
+   */
+  dvr?: (s: LiveStream) => DvrRecording | undefined;
 }): (req: IncomingMessage, res: ServerResponse) => void {
   const { config } = deps;
   const waiters = new PackagerWaiters();
@@ -194,17 +230,48 @@ export function createOriginHlsHandler(deps: {
             return [{ uri: `../${r.name}/index.m3u8`, lastMsn: o.lastMsn, lastPart: o.lastPartIndex ?? 0 }];
           })
       : [];
-    send(res, renderMediaPlaylist(p, { lowLatency, skip, renditionReports: reports }), M3U8, 'no-cache');
+    const recording = deps.dvr?.(s);
+    const windowSec = recording ? await s.dvrWindowSec : 0;
+    const source = recording && windowSec > 0 ? dvrSource(p, recording.storedSegments(p.name), windowSec) : p;
+    send(res, renderMediaPlaylist(source, { lowLatency, skip, renditionReports: reports }), M3U8, 'no-cache');
+  };
+
+  /** Opens a stored DVR object; null once a 503 was sent (storage failing: the live window is unaffected). */
+  const readStored = async (
+    s: LiveStream,
+    rendition: string,
+    name: { kind: 'init'; run: number } | { kind: 'segment'; msn: number },
+    res: ServerResponse,
+  ): Promise<ObjectReader | undefined | null> => {
+    try {
+      return await deps.dvr?.(s)?.read(rendition, name);
+    } catch (err) {
+      sendError(res, 503, 'storage_unavailable', `cannot read the recording: ${(err as Error).message}`, { 'retry-after': '1' });
+      return null;
+    }
   };
 
   const media = async (s: LiveStream, name: MediaName, p: RenditionPackager, req: IncomingMessage, res: ServerResponse) => {
     if (name.kind === 'init') {
       const bytes = p.init(name.run);
-      return bytes ? send(res, bytes, MP4, IMMUTABLE) : sendError(res, 404, 'not_found', 'no such init segment');
+      if (bytes) return send(res, bytes, MP4, IMMUTABLE);
+      // An older run's init, left out of memory: a DVR segment needs it.
+      const stored = await readStored(s, p.name, name, res);
+      if (stored === null) return;
+      return stored ? sendStored(stored, req, res) : sendError(res, 404, 'not_found', 'no such init segment');
     }
     if (name.kind === 'segment') {
       const { msn } = name;
       const seg = p.segment(msn);
+      const firstLive = p.playlistSegments[0]?.msn;
+      if (!seg && firstLive !== undefined && msn < firstLive) {
+        // Older than the in-memory window: a DVR segment, read back from the recording.
+        const stored = await readStored(s, p.name, name, res);
+        if (stored === null) return;
+        return stored
+          ? sendStored(stored, req, res)
+          : sendError(res, 404, 'not_found', 'no such segment (not in the live window nor recorded)');
+      }
       // The open segment is answered once it completes.
       if (seg && !seg.complete) await waiters.until(p, () => p.segment(msn)?.complete ?? true, holdMs(p), req);
       if (req.destroyed) return;

@@ -51,6 +51,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   readonly packagers = new Map<string, RenditionPackager>();
   /** How the stream is served, `low` (LL-HLS) or `standard` (plain HLS); set by the origin when the stream is created. */
   latencyMode: Promise<LatencyMode>;
+  /** DVR window in seconds (0: off); set by the origin when the stream is created. */
+  dvrWindowSec: Promise<number>;
   private feedSeq = 0;
   private activeFeed = 0;
   /** The active session's place on the event's timeline. */
@@ -91,6 +93,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   ) {
     super();
     this.latencyMode = Promise.resolve(config.defaultLatencyMode);
+    this.dvrWindowSec = Promise.resolve(config.dvrWindowSec);
   }
 
   /** The latest publish session's place on the event's timeline (session 0 before the first). */

@@ -25,6 +25,8 @@ export interface OriginParent {
   onStatus(eventId: string, status: 'live' | 'offline'): void;
   /** The event's latency mode (`low`: LL-HLS, `standard`: plain HLS), looked up when its stream starts. */
   latencyMode(eventId: string): Promise<LatencyMode>;
+  /** The event's DVR window in seconds (0: off), looked up when its stream starts; absent: the config's. */
+  dvrWindowSec?(eventId: string): Promise<number>;
 }
 
 /** The running origin. */
@@ -242,6 +244,12 @@ export function createOrigin(deps: {
           logger.error({ eventId, err: err.message }, 'latency mode lookup failed; using the default');
           return config.defaultLatencyMode;
         });
+        if (parent.dvrWindowSec) {
+          s.dvrWindowSec = parent.dvrWindowSec(eventId).catch((err: Error) => {
+            logger.error({ eventId, err: err.message }, 'DVR window lookup failed; using the default');
+            return config.dvrWindowSec;
+          });
+        }
         s.on('offline', () => {
           if (streams.get(eventId) === created) streams.delete(eventId);
           logger.info({ eventId }, 'event offline');
@@ -270,6 +278,8 @@ export function createOrigin(deps: {
       return s && thumbnailers.get(s);
     },
     ...(replay ? { replay: replay.handle } : {}),
+    // DVR lists what the stream's recording stored (nothing when the event is not recorded).
+    dvr: (s) => recorders.get(s),
   });
   const server: Server = createServer(deps.routes ? (req, res) => void (deps.routes!(req, res) || handler(req, res)) : handler);
   server.keepAliveTimeout = 65_000;

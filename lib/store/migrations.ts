@@ -258,6 +258,15 @@ export function migrations(dialect: StoreDialect, opts: MigrationOptions = {}): 
         await db.schema.alterTable('events').dropColumn('recording').execute();
       },
     },
+    '0009_dvr': {
+      async up(db: Kysely<unknown>) {
+        // Per-event DVR window in seconds: null follows the server's default (ONAIR_DVR_WINDOW_SEC), 0 turns DVR off.
+        await db.schema.alterTable('events').addColumn('dvr_window_sec', INT).execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.alterTable('events').dropColumn('dvr_window_sec').execute();
+      },
+    },
     '0010_clips': {
       async up(db: Kysely<unknown>) {
         // A clip is a range of one recording: its playlist (a manifest in storage) names that recording's objects,

@@ -26,6 +26,8 @@ export interface EventsTable {
   ended_at: number | null;
   /** Migration 0007: record this event (1), do not (0), or follow ONAIR_RECORDING (null). */
   recording: number | null;
+  /** Migration 0009: DVR window in seconds (0: off), or follow ONAIR_DVR_WINDOW_SEC (null). */
+  dvr_window_sec: number | null;
   /** Migration 0006: why the latest refused publisher's source was unusable (codec, no media). */
   source_refusal: string | null;
   /** Migration 0006: when that publisher was refused. */

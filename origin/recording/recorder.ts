@@ -3,7 +3,7 @@
 // stored is rewritten (at most one write in flight, at most about once a second) so that a VOD playlist can be
 // rebuilt at any time, even after a crash. Live serving never waits for any of it: packager events only enqueue.
 import type { Logger } from '../../lib/logger.ts';
-import type { Storage } from '../../lib/storage/storage.ts';
+import type { ObjectReader, Storage } from '../../lib/storage/storage.ts';
 import { initUri, segmentUri } from '../../lib/hls-path.ts';
 import type { Variant } from '../playlist.ts';
 import { WriteQueue, type WriteQueueOptions } from './write-queue.ts';
@@ -68,7 +68,10 @@ export class Recorder {
   readonly #segmentTargetSec: number;
   readonly #variants: () => Variant[];
   /** Rendition name → stored inits (run numbers) and stored segments. */
-  readonly #renditions = new Map<string, { inits: Set<number>; segments: StoredSegment[] }>();
+  readonly #renditions = new Map<
+    string,
+    { inits: Set<number>; segments: StoredSegment[]; sorted?: StoredSegment[] | undefined; sortedCount?: number }
+  >();
   #state: 'pending' | 'recording' | 'off' | 'failed' | 'ended' = 'pending';
   #manifestTimer: NodeJS.Timeout | undefined;
   #manifestWriting = false;
@@ -128,9 +131,35 @@ export class Recorder {
     return this.#queue.pendingBytes;
   }
 
+  /**
+   * A rendition's stored segments (their init stored too), in msn order: what a DVR window can list. The array is
+   * rebuilt only when a write completed since the last call.
+   */
+  storedSegments(rendition: string): readonly StoredSegment[] {
+    const r = this.#renditions.get(rendition);
+    if (!r) return [];
+    if (r.sorted === undefined || r.sortedCount !== r.segments.length + r.inits.size) {
+      r.sorted = r.segments.filter((s) => r.inits.has(s.run)).sort((a, b) => a.msn - b.msn);
+      r.sortedCount = r.segments.length + r.inits.size;
+    }
+    return r.sorted;
+  }
+
+  /** Reads a stored object of a rendition back (`init-<run>.mp4` or `seg-<msn>.m4s`); undefined when it is not stored. */
+  async read(rendition: string, name: { kind: 'init'; run: number } | { kind: 'segment'; msn: number }): Promise<ObjectReader | undefined> {
+    const r = this.#renditions.get(rendition);
+    if (!r) return undefined;
+    if (name.kind === 'init' ? !r.inits.has(name.run) : !this.storedSegments(rendition).some((s) => s.msn === name.msn)) return undefined;
+    const file = name.kind === 'init' ? initUri(name.run) : segmentUri(name.msn);
+    return this.#storage.get(objectKey(this.info.eventId, this.info.zeroMs, rendition, file));
+  }
+
   /** Records a rendition's inits and segments from now on. */
   attach(p: RecordedRendition): void {
-    const r = { inits: new Set<number>(), segments: [] as StoredSegment[] };
+    const r: { inits: Set<number>; segments: StoredSegment[]; sorted?: StoredSegment[]; sortedCount?: number } = {
+      inits: new Set<number>(),
+      segments: [],
+    };
     this.#renditions.set(p.name, r);
     p.on('init', (run, bytes) => {
       if (!this.#accepting()) return;

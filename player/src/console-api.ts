@@ -186,6 +186,8 @@ export class ConsoleApi {
     description?: string;
     visibility?: 'public' | 'unlisted';
     recording?: boolean;
+    /** DVR window in seconds (0: off); omitted: the server's default. */
+    dvrWindowSec?: number;
   }): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('POST', '/events', input)).event;
   }

@@ -41,12 +41,17 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     el('span', { className: 'field-label', text: 'Record' }),
     el('span', { className: 'field-hint', text: 'Keep a recording: the replay at the same link, clips and an MP4 download.' }),
   ]);
+  const dvr = el('input', {
+    className: 'input',
+    attrs: { name: 'dvrWindowSec', type: 'number', min: '0', max: '86400', step: '1', placeholder: 'server default' },
+  });
   const create = el('button', { className: 'btn btn-primary', text: 'Create event', attrs: { type: 'submit' } });
   const form = el('form', { className: 'create-form' }, [
     field('Title', title),
     field('Description', description),
     field('Visibility', visibility),
     recordField,
+    field('DVR rewind (seconds)', dvr, 'How far viewers can seek back while live; 0 turns it off. Needs recording on.'),
     create,
   ]);
   form.addEventListener('submit', (e) => {
@@ -57,6 +62,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
         description: description.value,
         visibility: visibility.value as 'public' | 'unlisted',
         recording: record.checked,
+        ...(dvr.value.trim() === '' ? {} : { dvrWindowSec: Number(dvr.value) }),
       });
       ctx.toast(`Event “${ev.title}” created.`);
       ctx.navigate(`/console/events/${encodeURIComponent(ev.id)}`);

@@ -71,11 +71,12 @@ export interface LatencySource {
 
 /**
  * Runs {@link catchUp} on `video` every {@link CATCH_UP_INTERVAL_MS} against `hls`'s latency and target; returns
- * the function that stops it (the rate is left as it is). Nothing happens while paused, seeking or starved.
+ * the function that stops it (the rate is left as it is). Nothing happens while paused, seeking or starved, nor
+ * while `held()` (a DVR viewer who seeked back stays where they are).
  */
-export function attachCatchUp(video: HTMLVideoElement, hls: LatencySource): () => void {
+export function attachCatchUp(video: HTMLVideoElement, hls: LatencySource, held: () => boolean = () => false): () => void {
   const timer = setInterval(() => {
-    if (video.paused || video.seeking || video.readyState < 3) return;
+    if (video.paused || video.seeking || video.readyState < 3 || held()) return;
     const target = hls.targetLatency;
     if (target === null || !Number.isFinite(hls.latency)) return;
     const t = video.currentTime;

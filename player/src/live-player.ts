@@ -2,6 +2,7 @@
 import Hls from 'hls.js';
 import type { ErrorData, HlsConfig, LevelSwitchedData, ManifestParsedData } from 'hls.js';
 import { attachCatchUp, trueLatency } from './latency-control.ts';
+import type { DvrTarget } from './dvr-bar.ts';
 
 /** A rendition as shown to the viewer and to tests. */
 export interface LevelInfo {
@@ -80,7 +81,7 @@ export function canPlayHls(video: HTMLVideoElement): boolean {
 }
 
 /** Plays one HLS URL on a video element until stopped or until recovery gives up. */
-export class LivePlayer {
+export class LivePlayer implements DvrTarget {
   /** The hls.js instance, undefined with native HLS or once stopped. */
   hls: Hls | undefined;
   private readonly video: HTMLVideoElement;
@@ -95,6 +96,8 @@ export class LivePlayer {
   private lastTime = -1;
   private lastProgressAt = 0;
   private nudged = false;
+  /** The viewer seeked back (DVR): no catch-up, no jump to live, until goLive(). */
+  private pinnedAt = false;
   private readonly mediaListeners: [string, () => void][];
 
   constructor(video: HTMLVideoElement, listener: LivePlayerListener) {
@@ -117,6 +120,7 @@ export class LivePlayer {
     this.stop();
     this.url = url;
     this.stopped = false;
+    this.pinnedAt = false;
     this.fatalTimes = [];
     this.rebuilds = 0;
     for (const [name, fn] of this.mediaListeners) this.video.addEventListener(name, fn);
@@ -146,6 +150,57 @@ export class LivePlayer {
     if (this.hls !== undefined) this.hls.currentLevel = level;
   }
 
+  /** True while the viewer holds a position behind live (DVR). */
+  get pinned(): boolean {
+    return this.pinnedAt;
+  }
+
+  /** The seekable range (the live playlist: DVR window and live window), or null before it is known. */
+  dvrRange(): { start: number; end: number } | null {
+    if (this.stopped) return null;
+    const seekable = this.video.seekable;
+    if (seekable.length === 0) return null;
+    const start = seekable.start(0);
+    const end = seekable.end(seekable.length - 1);
+    return Number.isFinite(start) && Number.isFinite(end) && end > start ? { start, end } : null;
+  }
+
+  /** Where "Live" goes: hls.js's live sync position (the target latency behind the edge). */
+  liveEdge(): number | null {
+    const sync = this.hls?.liveSyncPosition;
+    if (sync !== undefined && sync !== null && Number.isFinite(sync)) return sync;
+    return this.dvrRange()?.end ?? null;
+  }
+
+  currentTime(): number {
+    return this.video.currentTime;
+  }
+
+  /** PROGRAM-DATE-TIME of the current position (ms), when the playlist carries it. */
+  playingDateMs(): number | null {
+    const d = this.hls?.playingDate;
+    return d ? d.getTime() : null;
+  }
+
+  /**
+   * The viewer seeks back to `t`: playback stays there. The catch-up would otherwise speed up or skip towards the
+   * target latency, and the watchdog would jump back to live when far behind.
+   */
+  seekTo(t: number): void {
+    this.pinnedAt = true;
+    this.video.playbackRate = 1;
+    this.video.currentTime = t;
+    if (this.video.paused) this.play();
+  }
+
+  /** Back to the low-latency live edge: catch-up on again, playback at hls.js's live sync position. */
+  goLive(): void {
+    this.pinnedAt = false;
+    const edge = this.liveEdge();
+    if (edge !== null && Math.abs(edge - this.video.currentTime) > 0.5) this.video.currentTime = edge;
+    if (this.video.paused) this.play();
+  }
+
   /**
    * Seconds from capture to the frame on screen (wall clock minus its program date time, see trueLatency), or
    * behind the playlist's live edge when that is unknown; null when neither is.
@@ -164,7 +219,7 @@ export class LivePlayer {
   private createHls(): void {
     const hls = new Hls(HLS_CONFIG);
     this.hls = hls;
-    this.stopCatchUp = attachCatchUp(this.video, hls);
+    this.stopCatchUp = attachCatchUp(this.video, hls, () => this.pinnedAt);
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data: ManifestParsedData) => {
       this.listener.onLevels(data.levels.map((l) => ({ height: l.height, width: l.width, bitrate: l.bitrate })));
       this.play();
@@ -256,7 +311,7 @@ export class LivePlayer {
       return;
     }
     const hls = this.hls;
-    if (!this.nudged && hls !== undefined && t > 0 && now - this.lastProgressAt >= STALL_NUDGE_MS) {
+    if (!this.nudged && !this.pinnedAt && hls !== undefined && t > 0 && now - this.lastProgressAt >= STALL_NUDGE_MS) {
       // Stall recovery without a reload (hls.js nudges over small holes itself): go to the live sync point.
       this.nudged = true;
       const sync = hls.liveSyncPosition;
@@ -274,7 +329,7 @@ export class LivePlayer {
   /** Too far behind live for the gentle catch-up: seek to hls.js's live sync position. */
   private jumpIfFarBehind(): void {
     const hls = this.hls;
-    if (hls === undefined || this.video.paused) return;
+    if (hls === undefined || this.video.paused || this.pinnedAt) return;
     const latency = hls.latency;
     const target = hls.targetLatency;
     const sync = hls.liveSyncPosition;

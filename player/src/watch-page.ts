@@ -6,6 +6,7 @@ import { attachSeekPreview, type SeekPreview } from './seek-preview.ts';
 import { LivePlayer, canPlayHls } from './live-player.ts';
 import type { FailureReason } from './live-player.ts';
 import { QualityMenu } from './quality-menu.ts';
+import { DvrBar } from './dvr-bar.ts';
 import { mountChat } from './chat-panel.ts';
 import { OverlayFeed } from './overlay-feed.ts';
 import { ViewerOverlays } from './viewer-overlays.ts';
@@ -125,6 +126,8 @@ export function startWatchPage(): () => void {
   const whep = new WhepPlayer(video, () => {
     if (current) fallBack(current, 'lost');
   });
+  // The DVR seek bar with its "Live" button, over the bottom of the picture while live HLS plays.
+  const dvrBar = new DvrBar(stage, player);
   const menu = new QualityMenu(byId<HTMLSelectElement>('quality'), (level) => {
     player.setLevel(level);
     menu.update(level === -1, hook.currentLevel);
@@ -148,6 +151,7 @@ export function startWatchPage(): () => void {
     unmute.hidden = !active || (!video.muted && !video.paused);
     unmute.textContent = video.paused ? '▶ Tap to play' : '🔇 Tap to unmute';
     latency.hidden = hook.state !== 'playing' || replaying !== undefined;
+    dvrBar.setEnabled(hook.state === 'playing' && hook.mode === 'hls' && replaying === undefined);
     // Real time for viewers with a token, where the server offers it for this event.
     const live = replaying === undefined && (hook.state === 'playing' || hook.state === 'loading');
     realtime.hidden = !(live && whepFor?.offered === true && whepFor.id === current?.id && loadViewer() !== undefined);
@@ -407,6 +411,7 @@ export function startWatchPage(): () => void {
     for (const name of ['volumechange', 'play', 'pause']) video.removeEventListener(name, updateControls);
     for (const name of AUDIO_VIEW_EVENTS) video.removeEventListener(name, updateAudioView);
     menu.destroy();
+    dvrBar.destroy();
     player.stop();
     whep.stop();
     unmountChat?.();
