@@ -12,6 +12,7 @@ import {
   eventIdParams,
   eventSchema,
   eventStatusSchema,
+  ladderPresetSchema,
   slugInput,
   streamKeySchema,
 } from './api-schemas.ts';
@@ -62,6 +63,7 @@ const editable = {
   scheduledStart: epochMs.nullable(),
   visibility: z.enum(['public', 'unlisted']),
   recording: z.boolean().nullable(),
+  ladderPreset: ladderPresetSchema,
 };
 
 /** Registers the event routes. */
@@ -173,6 +175,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       scheduledStart: editable.scheduledStart.optional(),
       visibility: editable.visibility.optional(),
       recording: editable.recording.optional(),
+      ladderPreset: editable.ladderPreset.optional(),
       latencyMode: z.enum(['low', 'standard']).optional(),
     }),
     status: 201,
@@ -195,7 +198,8 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
   b.route({
     method: 'patch',
     path: '/events/:id',
-    summary: 'Change an event’s title, description, slug, scheduled start, visibility or recording switch',
+    summary:
+      'Change an event’s title, description, slug, scheduled start, visibility, recording switch or ladder preset (from its next go-live)',
     tags,
     access: 'admin',
     params: eventIdParams,
@@ -207,6 +211,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
         scheduledStart: editable.scheduledStart.optional(),
         visibility: editable.visibility.optional(),
         recording: editable.recording.optional(),
+        ladderPreset: editable.ladderPreset.optional(),
       })
       .refine((o) => Object.keys(o).length > 0, 'nothing to change'),
     responses: {

@@ -6,7 +6,7 @@ import { Counter, Histogram, Gauge, type Registry } from '../lib/metrics.ts';
 import { closeServer, listen } from '../lib/http.ts';
 import { ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
 import type { FeedSink } from '../ingest/feed.ts';
-import type { LatencyMode } from '../lib/store/schema.ts';
+import type { LadderPreset, LatencyMode } from '../lib/store/schema.ts';
 import { LiveStream } from './live-stream.ts';
 import { createOriginHlsHandler } from './hls-server.ts';
 import type { Storage } from '../lib/storage/storage.ts';
@@ -21,6 +21,8 @@ export interface OriginParent {
   onStatus(eventId: string, status: 'live' | 'offline'): void;
   /** The event's latency mode (`low`: LL-HLS, `standard`: plain HLS), looked up when its stream starts. */
   latencyMode(eventId: string): Promise<LatencyMode>;
+  /** The event's ladder preset (null or absent: the config's default), looked up when its stream starts. */
+  ladderPreset?(eventId: string): Promise<LadderPreset | null>;
 }
 
 /** The running origin. */
@@ -194,6 +196,16 @@ export function createOrigin(deps: {
           logger.error({ eventId, err: err.message }, 'latency mode lookup failed; using the default');
           return config.defaultLatencyMode;
         });
+        if (parent.ladderPreset)
+          s.setLadderPreset(
+            parent
+              .ladderPreset(eventId)
+              .then((p) => p ?? config.defaultLadderPreset)
+              .catch((err: Error) => {
+                logger.error({ eventId, err: err.message }, 'ladder preset lookup failed; using the default');
+                return config.defaultLadderPreset;
+              }),
+          );
         s.on('offline', () => {
           if (streams.get(eventId) === created) streams.delete(eventId);
           logger.info({ eventId }, 'event offline');

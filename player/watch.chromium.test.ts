@@ -106,6 +106,7 @@ function eventJson(): ApiEvent {
     visibility: 'public',
     endedAt: ctx.fake.status === 'ended' ? at + 120_000 : null,
     recording: null,
+    ladderPreset: null,
     sourceRefusal: null,
     hlsUrl: `/live/${EVENT_ID}/master.m3u8`,
     watchUrl: `/watch/${SLUG}`,

@@ -20,6 +20,17 @@ import type {
   ApiStreamKey,
 } from '../../control/api-types.ts';
 
+/** Ladder presets (see the API's LadderPreset). */
+export type LadderPresetName = 'standard' | 'passthrough' | 'audio' | 'custom';
+
+/** The console's labels for the presets, in menu order. */
+export const LADDER_PRESET_OPTIONS: [LadderPresetName, string][] = [
+  ['standard', 'Standard — source quality plus lower rungs'],
+  ['passthrough', 'Passthrough — source quality only (cheapest)'],
+  ['audio', 'Audio only — radio, podcasts'],
+  ['custom', 'Custom — the server’s encoded ladder'],
+];
+
 /** Lifecycle of an event. */
 export type ConsoleEventStatus = ApiEventStatus;
 
@@ -159,13 +170,23 @@ export class ConsoleApi {
     await this.request<null>('DELETE', `/recordings/${encodeURIComponent(id)}`);
   }
 
+  /** Changes an event's ladder preset (applies from its next go-live). */
+  async setLadderPreset(id: string, ladderPreset: LadderPresetName): Promise<ConsoleEvent> {
+    return (await this.request<{ event: ConsoleEvent }>('PATCH', `/events/${encodeURIComponent(id)}`, { ladderPreset })).event;
+  }
+
   /** One event. */
   async event(id: string, signal?: AbortSignal): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('GET', `/events/${encodeURIComponent(id)}`, undefined, signal)).event;
   }
 
   /** Creates an event. */
-  async createEvent(input: { title: string; description?: string; visibility?: 'public' | 'unlisted' }): Promise<ConsoleEvent> {
+  async createEvent(input: {
+    title: string;
+    description?: string;
+    visibility?: 'public' | 'unlisted';
+    ladderPreset?: LadderPresetName;
+  }): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('POST', '/events', input)).event;
   }
 

@@ -1,6 +1,6 @@
 // Console home: every event with its live status (polled), and the form that creates one.
 import { el } from './dom.ts';
-import type { ConsoleEvent } from './console-api.ts';
+import { LADDER_PRESET_OPTIONS, type ConsoleEvent, type LadderPresetName } from './console-api.ts';
 import { mountRecordings } from './console-recordings.ts';
 import { busy, card, errorText, field, select, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
 
@@ -32,11 +32,13 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     ],
     { name: 'visibility' },
   );
+  const ladder = select([['', 'Server default'], ...LADDER_PRESET_OPTIONS], { name: 'ladderPreset' });
   const create = el('button', { className: 'btn btn-primary', text: 'Create event', attrs: { type: 'submit' } });
   const form = el('form', { className: 'create-form' }, [
     field('Title', title),
     field('Description', description),
     field('Visibility', visibility),
+    field('Renditions', ladder),
     create,
   ]);
   form.addEventListener('submit', (e) => {
@@ -46,6 +48,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
         title: title.value.trim(),
         description: description.value,
         visibility: visibility.value as 'public' | 'unlisted',
+        ...(ladder.value ? { ladderPreset: ladder.value as LadderPresetName } : {}),
       });
       ctx.toast(`Event “${ev.title}” created.`);
       ctx.navigate(`/console/events/${encodeURIComponent(ev.id)}`);
