@@ -8,7 +8,7 @@
 // Prints one JSON line.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Readable } from 'node:stream';
@@ -240,9 +240,19 @@ async function capacityPhase(preset: LadderPreset) {
   const args = ffmpegArgs(config, plan, true).map((a) => (a === 'pipe:0' ? source : a));
   const t0 = Date.now();
   let bytes = 0;
-  await run(config.ffmpegPath, args, (outs) => outs.forEach((o) => o.on('data', (c: Buffer) => (bytes += c.length))), plan.rungs.length);
+  // ffmpeg's CPU time, sampled until it exits (the last 200 ms are missed: a slight undercount).
+  let cpu = 0;
+  const self = process.pid;
+  const sampler = setInterval(() => {
+    for (const pid of childrenNamed(self, 'ffmpeg')) cpu = Math.max(cpu, cpuSeconds(pid) ?? 0);
+  }, 200);
+  try {
+    await run(config.ffmpegPath, args, (outs) => outs.forEach((o) => o.on('data', (c: Buffer) => (bytes += c.length))), plan.rungs.length);
+  } finally {
+    clearInterval(sampler);
+  }
   const wall = (Date.now() - t0) / 1000;
-  return { wallSec: wall, realtimeFactor: duration / wall, outputMB: bytes / 2 ** 20 };
+  return { wallSec: wall, realtimeFactor: duration / wall, ffmpegCpuPerMediaSec: cpu / duration, outputMB: bytes / 2 ** 20 };
 }
 
 try {
@@ -261,6 +271,8 @@ try {
         r.copy ? `source ${r.width}x${r.height}@${r.fps.num / r.fps.den} copied` : `${r.name}@${round(r.fps.num / r.fps.den, 2)}`,
       ),
       realtimeFactor: round(capacity.realtimeFactor),
+      capacityFfmpegCpuSecPerMediaSec: round(capacity.ffmpegCpuPerMediaSec),
+      loadAvg1m: round(loadavg()[0]!, 1),
       liveRealtime: round(live.liveRealtime),
       ffmpegCpuSecPerMediaSec: round(live.ffmpegCpuPerMediaSec),
       nodeCpuSecPerMediaSec: round(live.nodeCpuPerMediaSec),
