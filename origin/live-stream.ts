@@ -307,7 +307,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.renditions = this.plan.rungs;
       const source = this.renditions.find((r) => r.copy);
       if (this.renditions[0]?.audioOnly)
-        this.logger.info({ ladder: [this.renditions[0].name], preset: this.preset }, 'one audio rendition');
+        this.logger.info(
+          { ladder: [this.renditions[0].name], preset: this.preset },
+          keyframe.type === TagType.audio ? 'audio-only source: one audio rendition' : 'audio preset: one audio rendition',
+        );
       else
         this.logger.info({ source: this.source, preset: this.preset, ladder: describe(), audioCopied: source?.copyAudio }, 'ladder chosen');
       if (!codecs.h264 && (this.preset === 'standard' || this.preset === 'passthrough'))
