@@ -243,6 +243,7 @@ function addOriginAndIngests(
         onStatus: deps.onStatus,
         latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
         dvrWindowSec: async (eventId) => (await events.byId(eventId))?.dvrWindowSec ?? config.dvrWindowSec,
+        ladderPreset: async (eventId) => (await events.byId(eventId))?.ladderPreset ?? null,
       },
     }),
   );
@@ -337,7 +338,7 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
     const db = store.db;
     // Keys kept for their one reveal are sealed with a key derived from the server secret (same on every node).
     const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
-    const events = new EventService(db, { latencyMode: config.defaultLatencyMode, sealer });
+    const events = new EventService(db, { latencyMode: config.defaultLatencyMode, ladderPreset: config.defaultLadderPreset, sealer });
     const recordings = new RecordingService(db, createStorage(config), config, logger);
     // No stream is live at start-up: whatever a previous run left live went offline with it. Not so with a shared
     // PostgreSQL store, where other nodes' live events are listed too. Likewise, nothing is being recorded.
@@ -501,7 +502,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
   let origin: Origin | undefined;
   stage.later('cluster', (s) => {
     const db = store.db;
-    const events = new EventService(db, { latencyMode: config.defaultLatencyMode });
+    const events = new EventService(db, { latencyMode: config.defaultLatencyMode, ladderPreset: config.defaultLadderPreset });
     let receiver: FeedReceiver | undefined;
     if (roles.has('origin')) {
       const capacity = originCapacityOf(config);
@@ -517,6 +518,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
             onStatus: () => {},
             latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
             dvrWindowSec: async (eventId) => (await events.byId(eventId))?.dvrWindowSec ?? config.dvrWindowSec,
+            ladderPreset: async (eventId) => (await events.byId(eventId))?.ladderPreset ?? null,
           },
           ...(config.storageUrl !== undefined ? { recording: clusterRecording(db, config, log, nodeId, pool.placements) } : {}),
           routes: (req, res) => receiver?.handle(req, res) ?? false,

@@ -66,7 +66,7 @@ export function addControlNode(stage: ServiceStage, deps: ControlNodeDeps): Cont
   const trustedProxies = new TrustedProxies(config.trustedProxies);
   // Stream keys kept for their one reveal are sealed with the server secret, the same on every node.
   const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
-  const events = new EventService(db, { latencyMode: config.defaultLatencyMode, sealer });
+  const events = new EventService(db, { latencyMode: config.defaultLatencyMode, ladderPreset: config.defaultLadderPreset, sealer });
   const comments = new CommentStore(db);
   const totals = new Map<string, number>();
   const tokens = new ViewerTokens(() => loadTokenSecret(config.dataDir, config.viewerTokenSecret), config.viewerTokenTtlSec);

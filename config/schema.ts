@@ -272,7 +272,14 @@ export const configSchema = z
         { name: '480p', height: 480, videoKbps: 1200 },
         { name: '360p', height: 360, videoKbps: 700 },
       ])
-      .refine((l) => new Set(l.map((r) => r.name)).size === l.length, 'rendition names must be unique'),
+      .refine((l) => new Set(l.map((r) => r.name)).size === l.length, 'rendition names must be unique')
+      .refine((l) => l.every((r) => r.name !== 'source'), '"source" names the passthrough rendition; pick another rung name'),
+    /**
+     * Ladder preset of events created without one: `standard` (the source's H.264 copied as the "source" rendition,
+     * plus the ladder's rungs below it), `passthrough` (the source rendition only), `audio` (one AAC rendition),
+     * `custom` (the ladder's encoded rungs only). Each event stores its own.
+     */
+    defaultLadderPreset: z.enum(['standard', 'passthrough', 'audio', 'custom']).default('standard'),
     /** Edge cache budget in bytes. */
     edgeCacheBytes: z
       .number()

@@ -12,6 +12,7 @@ import {
   eventIdParams,
   eventSchema,
   eventStatusSchema,
+  ladderPresetSchema,
   slugInput,
   streamKeySchema,
 } from './api-schemas.ts';
@@ -64,6 +65,7 @@ const editable = {
   recording: z.boolean().nullable(),
   /** Seconds viewers may seek back while live (0: off; null: ONAIR_DVR_WINDOW_SEC). Needs recording on. */
   dvrWindowSec: z.number().int().min(0).max(86_400).nullable(),
+  ladderPreset: ladderPresetSchema,
 };
 
 /** Registers the event routes. */
@@ -176,6 +178,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       visibility: editable.visibility.optional(),
       recording: editable.recording.optional(),
       dvrWindowSec: editable.dvrWindowSec.optional(),
+      ladderPreset: editable.ladderPreset.optional(),
       latencyMode: z.enum(['low', 'standard']).optional(),
     }),
     status: 201,
@@ -198,7 +201,8 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
   b.route({
     method: 'patch',
     path: '/events/:id',
-    summary: 'Change an event’s title, description, slug, scheduled start, visibility, recording switch or DVR window',
+    summary:
+      'Change an event’s title, description, slug, scheduled start, visibility, recording switch, DVR window or ladder preset (from its next go-live)',
     tags,
     access: 'admin',
     params: eventIdParams,
@@ -211,6 +215,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
         visibility: editable.visibility.optional(),
         recording: editable.recording.optional(),
         dvrWindowSec: editable.dvrWindowSec.optional(),
+        ladderPreset: editable.ladderPreset.optional(),
       })
       .refine((o) => Object.keys(o).length > 0, 'nothing to change'),
     responses: {

@@ -12,6 +12,13 @@ export const epochMs = z.number().int().meta({ description: 'Milliseconds since 
 export const severitySchema = z.enum(['info', 'warning', 'critical']);
 
 /** An event as anyone may see it. */
+/** The renditions an event gets (origin/ladder.ts planForPreset). */
+export const ladderPresetSchema = z
+  .enum(['standard', 'passthrough', 'audio', 'custom'])
+  .describe(
+    '`standard`: the source H.264 copied as the `source` rendition plus encoded rungs below it (a source that is not H.264 gets the encoded ladder); `passthrough`: the source rendition only (not H.264: the top encoded rung); `audio`: one AAC rendition; `custom`: the encoded rungs of ONAIR_LADDER',
+  );
+
 export const eventSchema = z
   .object({
     id: z.string(),
@@ -32,6 +39,9 @@ export const eventSchema = z
       description:
         'DVR window in seconds while live (0: off), or null for the server’s default ONAIR_DVR_WINDOW_SEC. Needs recording on: the older segments come from the recording',
     }),
+    ladderPreset: ladderPresetSchema
+      .nullable()
+      .describe('The ladder preset; null follows the server default (ONAIR_DEFAULT_LADDER_PRESET)'),
     sourceRefusal: z
       .object({ reason: z.string(), at: epochMs })
       .nullable()

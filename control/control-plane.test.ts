@@ -303,6 +303,27 @@ test('events: CRUD, visibility, reveal-once, rotate (disconnects), end', async (
   assert.equal((await call('get', `/api/v1/events/${e.id}`)).status, 404);
 });
 
+test('events: the ladder preset is chosen at creation, changed by PATCH, and a bad one is refused with 400', async () => {
+  const made = await call('post', '/api/v1/events', { token: adminToken, body: { title: 'Radio hour', ladderPreset: 'audio' } });
+  assert.equal(made.status, 201);
+  const e = made.json.event as { id: string; ladderPreset: string | null };
+  assert.equal(e.ladderPreset, 'audio');
+  const plain = await call('post', '/api/v1/events', { token: adminToken, body: { title: 'No preset given' } });
+  assert.equal((plain.json.event as { ladderPreset: string | null }).ladderPreset, null, 'no server default set here: null follows it');
+  const patched = await call('patch', `/api/v1/events/${e.id}`, { token: adminToken, body: { ladderPreset: 'passthrough' } });
+  assert.equal(patched.status, 200);
+  assert.equal((patched.json.event as { ladderPreset: string }).ladderPreset, 'passthrough');
+  assert.equal((await events.byId(e.id))!.ladderPreset, 'passthrough');
+  for (const body of [{ ladderPreset: 'ultra' }, { ladderPreset: null }]) {
+    const bad = await call('patch', `/api/v1/events/${e.id}`, { token: adminToken, body });
+    assert.equal(bad.status, 400, JSON.stringify(body));
+    assert.equal(bad.json.error?.code, 'invalid_request');
+  }
+  assert.equal((await events.byId(e.id))!.ladderPreset, 'passthrough', 'a refused change leaves the preset as it was');
+  const badCreate = await call('post', '/api/v1/events', { token: adminToken, body: { title: 'x', ladderPreset: 'source' } });
+  assert.equal(badCreate.status, 400);
+});
+
 test('news flashes and disclaimers reach the bus and the overlays GET; clearing works', async () => {
   signals.length = 0;
   const nf = await call('post', `/api/v1/events/${eventId}/news-flashes`, {

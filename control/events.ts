@@ -1,7 +1,10 @@
 // Events and their stream keys: creation, lookup, status changes and key authorization.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../lib/store/db.ts';
-import type { EventStatus, EventsTable, EventVisibility, LatencyMode } from '../lib/store/schema.ts';
+import type { EventStatus, EventsTable, EventVisibility, LadderPreset, LatencyMode } from '../lib/store/schema.ts';
+
+/** The ladder presets an event may have. */
+export const LADDER_PRESETS: readonly LadderPreset[] = ['standard', 'passthrough', 'audio', 'custom'];
 import type { KeySealer } from '../lib/key-seal.ts';
 
 /** An event as the API and the player see it. */
@@ -16,6 +19,8 @@ export interface EventRecord {
   liveSince: number | null;
   /** `low` (LL-HLS) or `standard` (plain HLS); the origin reads it when the stream starts. */
   latencyMode: LatencyMode;
+  /** `standard`, `passthrough`, `audio` or `custom`; null follows the server's default (the origin reads it when the stream starts). */
+  ladderPreset: LadderPreset | null;
   /** Planned start (ms since epoch), if announced. */
   scheduledStart: number | null;
   /** `public` (listed) or `unlisted` (reachable by URL only). */
@@ -63,6 +68,7 @@ function toRecord(row: EventsTable): EventRecord {
     recording: row.recording === null || row.recording === undefined ? null : Number(row.recording) === 1,
     dvrWindowSec: row.dvr_window_sec === null || row.dvr_window_sec === undefined ? null : Number(row.dvr_window_sec),
     sourceRefusal: sourceRefusal(row),
+    ladderPreset: row.ladder_preset && LADDER_PRESETS.includes(row.ladder_preset) ? row.ladder_preset : null,
   };
 }
 
@@ -111,7 +117,7 @@ export class EventService {
      * `latencyMode` of events created without one (config `defaultLatencyMode`); `sealer` seals keys kept for their
      * one reveal (needed for `keepForReveal`).
      */
-    private readonly defaults: { latencyMode?: LatencyMode; sealer?: KeySealer } = {},
+    private readonly defaults: { latencyMode?: LatencyMode; ladderPreset?: LadderPreset; sealer?: KeySealer } = {},
   ) {}
 
   /** The sealed form of a key kept for its reveal; the plain key is never stored. */
@@ -125,6 +131,8 @@ export class EventService {
     title: string;
     description?: string;
     latencyMode?: LatencyMode;
+    /** Omitted: the server's default (`ladderPreset` of the constructor's defaults), stored with the event. */
+    ladderPreset?: LadderPreset;
     slug?: string;
     scheduledStart?: number | null;
     visibility?: EventVisibility;
@@ -141,6 +149,9 @@ export class EventService {
     if (description.length > 5000) throw new RangeError('description must be at most 5000 characters');
     const latencyMode = input.latencyMode ?? this.defaults.latencyMode ?? 'low';
     if (latencyMode !== 'low' && latencyMode !== 'standard') throw new RangeError('latency mode must be low or standard');
+    const ladderPreset = input.ladderPreset ?? this.defaults.ladderPreset ?? null;
+    if (ladderPreset !== null && !LADDER_PRESETS.includes(ladderPreset))
+      throw new RangeError(`ladder preset must be one of ${LADDER_PRESETS.join(', ')}`);
     const now = Date.now();
     const id = randomBytes(8).toString('base64url');
     let slug = input.slug ?? slugify(title);
@@ -167,6 +178,7 @@ export class EventService {
       dvr_window_sec: checkDvrWindow(input.dvrWindowSec ?? null),
       source_refusal: null,
       source_refused_at: null,
+      ladder_preset: ladderPreset,
     };
     const streamKey = newStreamKey();
     const keyHash = hashStreamKey(streamKey);
@@ -233,6 +245,8 @@ export class EventService {
       visibility?: EventVisibility;
       recording?: boolean | null;
       dvrWindowSec?: number | null;
+      /** Takes effect at the event's next go-live (a live stream keeps its renditions). */
+      ladderPreset?: LadderPreset;
     },
   ): Promise<EventRecord | undefined> {
     const set: Partial<EventsTable> = { updated_at: Date.now() };
@@ -246,6 +260,10 @@ export class EventService {
     if (patch.visibility !== undefined) set.visibility = patch.visibility;
     if (patch.recording !== undefined) set.recording = patch.recording === null ? null : patch.recording ? 1 : 0;
     if (patch.dvrWindowSec !== undefined) set.dvr_window_sec = checkDvrWindow(patch.dvrWindowSec);
+    if (patch.ladderPreset !== undefined) {
+      if (!LADDER_PRESETS.includes(patch.ladderPreset)) throw new RangeError(`ladder preset must be one of ${LADDER_PRESETS.join(', ')}`);
+      set.ladder_preset = patch.ladderPreset;
+    }
     if (patch.slug !== undefined) {
       if (!slugPattern.test(patch.slug)) throw new RangeError('slug must be lower-case letters, digits and dashes (1–64)');
       const other = await this.db.selectFrom('events').select('id').where('slug', '=', patch.slug).executeTakeFirst();

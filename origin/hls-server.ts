@@ -151,7 +151,9 @@ export function createOriginHlsHandler(deps: {
       await new Promise((r) => setTimeout(r, 50));
     }
     for (const p of s.packagers.values()) {
-      const playable = () => p.playlistSegments.some((seg) => seg.complete);
+      // The source rendition's segments last the publisher's keyframe interval (10 s and more): a part is enough.
+      const copy = s.renditions.find((r) => r.name === p.name)?.copy === true;
+      const playable = () => p.playlistSegments.some((seg) => seg.complete || (copy && seg.parts.length > 0));
       if (!(await waiters.until(p, playable, Math.max(0, deadline - Date.now()), req))) return false;
     }
     return true;

@@ -2,7 +2,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../config/load.ts';
-import { planLadder, rateUnder, toRational, value, type SourceVideo } from './ladder.ts';
+import {
+  planForPreset,
+  planLadder,
+  rateUnder,
+  toRational,
+  value,
+  type LadderPreset,
+  type SourceCodecs,
+  type SourceVideo,
+} from './ladder.ts';
 
 const { segmentTargetSec } = loadConfig({});
 /** The default ladder with a 1080p rung on top, as an operator adds it through ONAIR_LADDER. */
@@ -122,4 +131,65 @@ test('stated rates map to exact fractions', () => {
   assert.deepEqual(toRational(12.5), { num: 25, den: 2 });
   assert.deepEqual(rateUnder({ num: 60000, den: 1001 }, 30), { num: 30000, den: 1001 });
   assert.deepEqual(rateUnder({ num: 24, den: 1 }, 30), { num: 24, den: 1 });
+});
+
+const H264_AAC: SourceCodecs = { h264: true, aacCopyable: true, videoKbps: 6000 };
+const preset = (p: LadderPreset, source: SourceVideo, codecs = H264_AAC, names?: Set<string>) =>
+  planForPreset(p, loadConfig({}).ladder, source, codecs, segmentTargetSec, names).rungs.map(
+    (r) => `${r.copy ? `copy${r.copyAudio ? '+aac' : ''} ` : ''}${r.name} ${r.width}x${r.height}@${value(r.fps).toFixed(3)}`,
+  );
+
+test('standard: the source copied, then the rungs strictly below its short side at up to 30 fps', () => {
+  assert.deepEqual(preset('standard', { width: 1920, height: 1080, fps: 60 }), [
+    'copy+aac source 1920x1080@60.000',
+    '720p 1280x720@30.000',
+    '480p 854x480@30.000',
+    '360p 640x360@30.000',
+  ]);
+  // A 720p source is the 720p rendition itself: no encoded 720p under it. 59.94 halves to 29.97 below.
+  assert.deepEqual(preset('standard', { width: 1280, height: 720, fps: 59.94 }), [
+    'copy+aac source 1280x720@59.940',
+    '480p 854x480@29.970',
+    '360p 640x360@29.970',
+  ]);
+  assert.deepEqual(preset('standard', { width: 720, height: 1280, fps: 30 }), [
+    'copy+aac source 720x1280@30.000',
+    '480p 480x854@30.000',
+    '360p 360x640@30.000',
+  ]);
+  // Nothing below a 360p source: the source rendition alone. MP3 audio is encoded, not copied.
+  assert.deepEqual(preset('standard', { width: 640, height: 360, fps: 25 }, { h264: true, aacCopyable: false }), [
+    'copy source 640x360@25.000',
+  ]);
+});
+
+test('passthrough, audio and custom; a source that is not H.264 is encoded', () => {
+  assert.deepEqual(preset('passthrough', { width: 1920, height: 1080, fps: 50 }), ['copy+aac source 1920x1080@50.000']);
+  assert.deepEqual(preset('audio', { width: 1920, height: 1080, fps: 50 }), ['audio 0x0@0.000']);
+  assert.deepEqual(preset('custom', { width: 1280, height: 720, fps: 30 }), [
+    '720p 1280x720@30.000',
+    '480p 854x480@30.000',
+    '360p 640x360@30.000',
+  ]);
+  const vp6 = { h264: false, aacCopyable: true };
+  assert.deepEqual(preset('standard', { width: 1280, height: 720, fps: 30 }, vp6), preset('custom', { width: 1280, height: 720, fps: 30 }));
+  assert.deepEqual(preset('passthrough', { width: 1280, height: 720, fps: 30 }, vp6), ['720p 1280x720@30.000']);
+  // Unknown size and rate: the source rendition measures them; every rung is kept below it.
+  assert.deepEqual(preset('standard', {}), [
+    'copy+aac source 0x0@0.000',
+    '720p 1280x720@30.000',
+    '480p 854x480@30.000',
+    '360p 640x360@30.000',
+  ]);
+});
+
+test('a returning publisher keeps the rendition names of the stream', () => {
+  assert.deepEqual(preset('standard', { width: 1920, height: 1080, fps: 30 }, H264_AAC, new Set(['source', '360p'])), [
+    'copy+aac source 1920x1080@30.000',
+    '360p 640x360@30.000',
+  ]);
+  assert.deepEqual(preset('standard', { width: 1280, height: 720, fps: 30 }, H264_AAC, new Set(['480p', '360p'])), [
+    '480p 854x480@30.000',
+    '360p 640x360@30.000',
+  ]);
 });

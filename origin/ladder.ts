@@ -29,6 +29,84 @@ export interface Rung {
   gop: number;
   /** The audio-only rendition of a source without video: no picture (size, rate and video bitrate are 0). */
   audioOnly?: boolean;
+  /**
+   * The passthrough "source" rendition: the publisher's H.264 copied, not encoded (size and rate are the source's, 0
+   * when it did not state them; `scale` and `gop` unused). Its segments are cut at the source's own keyframes.
+   */
+  copy?: boolean;
+  /** Audio copied too (AAC at 44.1 or 48 kHz); otherwise encoded like every rung's. Only on the source rendition. */
+  copyAudio?: boolean;
+}
+
+/** Name of the passthrough rendition. */
+export const SOURCE_RENDITION = 'source';
+
+/**
+ * Per-event ladder presets: `standard` the source rendition plus encoded rungs below it; `passthrough` the source
+ * rendition alone; `audio` one AAC rendition (the picture is dropped); `custom` the encoded rungs of ONAIR_LADDER.
+ * A source that is not H.264 cannot be copied: `standard` and `passthrough` then encode (see planForPreset).
+ */
+export const LADDER_PRESETS = ['standard', 'passthrough', 'audio', 'custom'] as const;
+export type LadderPreset = (typeof LADDER_PRESETS)[number];
+
+/** What the origin knows of the source's codecs, from its FLV sequence headers. */
+export interface SourceCodecs {
+  /** The video is H.264 (FLV codec id 7): it can be copied. */
+  h264: boolean;
+  /** The audio is AAC at 44.1 or 48 kHz: it can be copied. */
+  aacCopyable: boolean;
+  /** Video bitrate the publisher states (onMetaData videodatarate, kbit/s). */
+  videoKbps?: number;
+}
+
+/**
+ * The ladder of `preset` for a source. `standard`: the source rendition, then the encoded rungs strictly below the
+ * source's short side, at up to 30 fps (the source already carries the full rate); a source whose short side is
+ * unknown gets every rung below. `passthrough`: the source rendition alone. A source that is not H.264 cannot be
+ * copied: `standard` is then the encoded ladder as `custom` has it, and `passthrough` its top rung alone. `audio`
+ * and a source without video: audioOnlyPlan(). `keepNames` (a returning publisher) keeps the rung names chosen
+ * for the stream's first publisher. `gopSec`: the encoded rungs' keyframe interval (ONAIR_GOP_SEC).
+ */
+export function planForPreset(
+  preset: LadderPreset,
+  ladder: readonly Rendition[],
+  source: SourceVideo,
+  codecs: SourceCodecs,
+  gopSec: number,
+  keepNames?: ReadonlySet<string>,
+): LadderPlan {
+  if (preset === 'audio') return audioOnlyPlan();
+  const keep = keepNames ? ladder.filter((r) => keepNames.has(r.name)) : ladder;
+  const copyable = codecs.h264 && (keepNames === undefined || keepNames.has(SOURCE_RENDITION));
+  if (preset === 'custom' || !copyable) {
+    if (keepNames && keep.length === 0) return audioOnlyPlan(); // a stream that had only the source rendition: nothing to encode into
+    const plan = planLadder(keep.length ? keep : ladder, source, gopSec, keepNames !== undefined);
+    const top = ladder.find((r) => r.name === plan.rungs[0]!.name)!;
+    return preset === 'passthrough' && !keepNames ? planLadder([top], source, gopSec, true) : plan;
+  }
+  const { width: sw, height: sh } = source;
+  const known = sw !== undefined && sh !== undefined && sw > 0 && sh > 0;
+  const sourceRung: Rung = {
+    name: SOURCE_RENDITION,
+    width: known ? sw : 0,
+    height: known ? sh : 0,
+    scale: '',
+    fps: source.fps && source.fps >= 1 && source.fps <= 240 ? toRational(source.fps) : { num: 0, den: 1 },
+    videoKbps: codecs.videoKbps ?? 0,
+    gop: 0,
+    copy: true,
+    copyAudio: codecs.aacCopyable,
+  };
+  const short = known ? Math.min(sw, sh) : undefined;
+  const below = preset === 'passthrough' ? [] : keepNames ? keep : ladder.filter((r) => short === undefined || r.height < short);
+  if (below.length === 0) return { rungs: [sourceRung], keyframeStep: { num: 1, den: 1 }, halfFrame: { num: 0, den: 1 } };
+  const encoded = planLadder(
+    below.map((r) => ({ ...r, fps: r.fps ?? LOWER_RUNG_MAX_FPS })),
+    source,
+    gopSec,
+    true,
+  );
+  return { ...encoded, rungs: [sourceRung, ...encoded.rungs] };
 }
 
 /** Name of the one rendition of an audio-only source. */
@@ -164,6 +242,7 @@ export function firstFrameOnGrid(firstFrameMs: number, fps: Rational): { frames:
 export function leadOnGrid(plan: Pick<LadderPlan, 'rungs' | 'keyframeStep'>, segmentTargetSec: number, firstFrameMs: number): boolean {
   const step = value(plan.keyframeStep);
   return plan.rungs.every((r) => {
+    if (r.copy || r.audioOnly) return true; // cut at the source's own keyframes, not on the grid
     const { frames, fps } = firstFrameOnGrid(firstFrameMs, r.fps);
     const t = (frames * fps.den) / fps.num;
     const k = Math.floor((t + 0.001) / segmentTargetSec);

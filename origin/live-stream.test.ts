@@ -12,6 +12,8 @@ const NOW = Date.UTC(2025, 0, 1, 12, 0, 0);
 const config = configSchema.parse({
   ffmpegPath: '/nonexistent/onair-test-ffmpeg',
   reconnectWindowSec: 10,
+  // The encoded rungs below; the source rendition (preset standard) is tested in test/e2e/passthrough.test.ts.
+  defaultLadderPreset: 'custom',
   ladder: [
     { name: '720p', height: 720, fps: 30, videoKbps: 2800 },
     { name: '360p', height: 360, fps: 30, videoKbps: 700 },

@@ -7,8 +7,20 @@ import { createFlvTimelineShift, type FeedTimeline } from '../ingest/timeline.ts
 import type { LatencyMode } from '../lib/store/schema.ts';
 import { FlvReader, TagType, isSequenceHeader, isVideoKeyframe, readMetaData, type FlvTag } from '../lib/flv.ts';
 import { RenditionPackager } from './packager.ts';
+import { SOURCE_RENDITION } from './ladder.ts';
 import { FFMPEG_TS_OFFSET_SEC, startTranscode, type Transcode } from './transcoder.ts';
-import { audioOnlyPlan, fraction, leadOnGrid, planLadder, value, type LadderPlan, type Rung, type SourceVideo } from './ladder.ts';
+import {
+  audioOnlyPlan,
+  fraction,
+  leadOnGrid,
+  planForPreset,
+  value,
+  type LadderPlan,
+  type LadderPreset,
+  type Rung,
+  type SourceCodecs,
+  type SourceVideo,
+} from './ladder.ts';
 import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';
 import type { FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
 
@@ -53,6 +65,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   latencyMode: Promise<LatencyMode>;
   /** DVR window in seconds (0: off); set by the origin when the stream is created. */
   dvrWindowSec: Promise<number>;
+  /** The event's ladder preset, as known when the first publisher's ladder is chosen (the config default until the lookup answers). */
+  private preset: LadderPreset;
+  /** Video bitrate the publisher states (onMetaData videodatarate, kbit/s). */
+  private statedVideoKbps: number | undefined;
   private feedSeq = 0;
   private activeFeed = 0;
   /** The active session's place on the event's timeline. */
@@ -94,6 +110,25 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     super();
     this.latencyMode = Promise.resolve(config.defaultLatencyMode);
     this.dvrWindowSec = Promise.resolve(config.dvrWindowSec);
+    this.preset = config.defaultLadderPreset;
+  }
+
+  /** Sets the event's ladder preset once `lookup` answers (before the first publisher's keyframe, in practice). */
+  setLadderPreset(lookup: Promise<LadderPreset>): void {
+    void lookup.then((p) => {
+      this.preset = p;
+    });
+  }
+
+  /** What the sequence headers say of the source's codecs: H.264 video can be copied, AAC at 44.1/48 kHz too. */
+  private sourceCodecs(): SourceCodecs {
+    const v = this.sequenceHeaders.get(TagType.video);
+    const a = this.sequenceHeaders.get(TagType.audio);
+    // FLV VideoTagHeader: CodecID 7 is AVC. AudioTagHeader: SoundFormat 10 is AAC, then the AudioSpecificConfig
+    // (ISO 14496-3 §1.6.2.1): 5 bits object type, 4 bits sampling frequency index (3 = 48 kHz, 4 = 44.1 kHz).
+    const h264 = v !== undefined && v.body.length > 0 && (v.body[0]! & 0x0f) === 7;
+    const freqIndex = a && a.body.length >= 4 && a.body[0]! >> 4 === 10 ? (a.body.readUInt16BE(2) >> 7) & 0x0f : undefined;
+    return { h264, aacCopyable: freqIndex === 3 || freqIndex === 4, videoKbps: this.statedVideoKbps };
   }
 
   /** The latest publish session's place on the event's timeline (session 0 before the first). */
@@ -188,6 +223,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
         // OBS and ffmpeg state `framerate`; some encoders `videoframerate`.
         this.source = { width: num(meta.width), height: num(meta.height), fps: num(meta.framerate) ?? num(meta.videoframerate) };
+        this.statedVideoKbps = num(meta.videodatarate);
         this.announced = { audio: meta.audiocodecid !== undefined, video: meta.videocodecid !== undefined };
       }
       return;
@@ -255,21 +291,33 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       // has its own init segment after a discontinuity), so that nothing is duplicated or stretched.
       const names = new Set(this.renditions.map((r) => r.name));
       const before = describe().join();
-      this.plan = planLadder(
-        this.config.ladder.filter((r) => names.has(r.name)),
-        this.source,
-        this.config.gopSec,
-        true,
-      );
+      const codecs = this.sourceCodecs();
+      if (names.has(SOURCE_RENDITION) && !codecs.h264)
+        this.logger.warn('the returning publisher does not send H.264: its video cannot be copied into the source rendition');
+      const audioOnlyStream = this.plan.rungs[0]?.audioOnly === true;
+      this.plan = audioOnlyStream
+        ? audioOnlyPlan()
+        : planForPreset('standard', this.config.ladder, this.source, { ...codecs, h264: true }, this.config.gopSec, names);
       this.renditions = this.plan.rungs;
       if (describe().join() !== before)
         this.logger.info({ source: this.source, ladder: describe() }, 'ladder re-planned for the returning publisher');
     } else {
-      const audioOnly = keyframe.type === TagType.audio;
-      this.plan = audioOnly ? audioOnlyPlan() : planLadder(this.config.ladder, this.source, this.config.gopSec);
+      const codecs = this.sourceCodecs();
+      this.plan =
+        keyframe.type === TagType.audio
+          ? audioOnlyPlan()
+          : planForPreset(this.preset, this.config.ladder, this.source, codecs, this.config.gopSec);
       this.renditions = this.plan.rungs;
-      if (audioOnly) this.logger.info({ ladder: [this.renditions[0]!.name] }, 'audio-only source: one audio rendition');
-      else this.logger.info({ source: this.source, ladder: describe() }, 'ladder chosen');
+      const source = this.renditions.find((r) => r.copy);
+      if (this.renditions[0]?.audioOnly)
+        this.logger.info(
+          { ladder: [this.renditions[0].name], preset: this.preset },
+          keyframe.type === TagType.audio ? 'audio-only source: one audio rendition' : 'audio preset: one audio rendition',
+        );
+      else
+        this.logger.info({ source: this.source, preset: this.preset, ladder: describe(), audioCopied: source?.copyAudio }, 'ladder chosen');
+      if (!codecs.h264 && (this.preset === 'standard' || this.preset === 'passthrough'))
+        this.logger.warn({ preset: this.preset }, 'the source is not H.264: it cannot be copied, so the ladder is encoded');
       for (const r of this.renditions) {
         this.packagers.set(
           r.name,
@@ -277,6 +325,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
             segmentTargetSec: this.config.segmentTargetSec,
             partTargetSec: this.config.partTargetSec,
             windowSegments: this.config.windowSegments,
+            sourceKeyframes: r.copy === true,
           }),
         );
         const p = this.packagers.get(r.name)!;

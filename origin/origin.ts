@@ -6,7 +6,7 @@ import { Counter, Histogram, Gauge, type Registry } from '../lib/metrics.ts';
 import { closeServer, listen } from '../lib/http.ts';
 import { ffmpegLogCounter } from '../lib/ffmpeg-log.ts';
 import type { FeedSink } from '../ingest/feed.ts';
-import type { LatencyMode } from '../lib/store/schema.ts';
+import type { LadderPreset, LatencyMode } from '../lib/store/schema.ts';
 import { LiveStream } from './live-stream.ts';
 import { createOriginHlsHandler } from './hls-server.ts';
 import type { Storage } from '../lib/storage/storage.ts';
@@ -27,6 +27,8 @@ export interface OriginParent {
   latencyMode(eventId: string): Promise<LatencyMode>;
   /** The event's DVR window in seconds (0: off), looked up when its stream starts; absent: the config's. */
   dvrWindowSec?(eventId: string): Promise<number>;
+  /** The event's ladder preset (null or absent: the config's default), looked up when its stream starts. */
+  ladderPreset?(eventId: string): Promise<LadderPreset | null>;
 }
 
 /** The running origin. */
@@ -250,6 +252,16 @@ export function createOrigin(deps: {
             return config.dvrWindowSec;
           });
         }
+        if (parent.ladderPreset)
+          s.setLadderPreset(
+            parent
+              .ladderPreset(eventId)
+              .then((p) => p ?? config.defaultLadderPreset)
+              .catch((err: Error) => {
+                logger.error({ eventId, err: err.message }, 'ladder preset lookup failed; using the default');
+                return config.defaultLadderPreset;
+              }),
+          );
         s.on('offline', () => {
           if (streams.get(eventId) === created) streams.delete(eventId);
           logger.info({ eventId }, 'event offline');

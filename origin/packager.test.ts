@@ -304,4 +304,36 @@ describe('RenditionPackager', () => {
     assert.equal(r.segments.at(-1)!.discontinuity, true);
     assert.equal(r.segments.at(-1)!.msn, 15);
   });
+
+  it('source keyframes: a segment per keyframe slot wherever the keyframes fall, numbered one by one, honest durations', () => {
+    // The fixture has a keyframe every 2 s; with a 1 s target every keyframe is a new slot, two slots apart: the
+    // numbers still count by one (no gaps), and each segment lasts the source's 2 s keyframe interval.
+    const p = new RenditionPackager('source', { ...OPTS, segmentTargetSec: 1, sourceKeyframes: true });
+    const r = record(p);
+    p.beginRun(session(1));
+    const init = file.subarray(0, initLen);
+    p.push(init);
+    for (const f of fragments) p.push(shiftFragment(f, init, 100.3)); // off every grid: t = 100.3 s
+    p.endRun();
+    assert.deepEqual(
+      r.segments.map((s) => s.msn),
+      [100, 101, 102, 103],
+    );
+    for (const s of r.segments) {
+      if (s !== r.segments.at(-1)) assert.ok(Math.abs(s.durationSec - 2) < 0.05, `segment ${s.msn} lasts ${s.durationSec} s`);
+      assert.equal(s.parts[0]!.independent, true, 'a segment starts with a keyframe');
+      assert.ok(
+        s.parts.slice(1).every((part) => !part.independent),
+        'only keyframe parts are INDEPENDENT',
+      );
+    }
+    assert.ok(Math.abs(r.segments[0]!.startMediaSec - 100.3) < 1e-6, 'the first keyframe starts a segment even off the grid');
+    assert.ok(p.longestSegmentSec > 1.9, 'TARGETDURATION follows the longest segment');
+    // A keyframe is not due at the target: the hint stays in the open segment.
+    const q = new RenditionPackager('source', { ...OPTS, segmentTargetSec: 1, sourceKeyframes: true });
+    q.beginRun(session(1));
+    q.push(init);
+    for (const f of fragments.slice(0, 3)) q.push(shiftFragment(f, init, 100.3));
+    assert.deepEqual(q.nextPart, { msn: 100, index: 3 });
+  });
 });

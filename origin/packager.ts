@@ -88,6 +88,13 @@ export interface PackagerOptions {
   partTargetSec: number;
   /** Complete segments listed in the playlist. */
   windowSegments: number;
+  /**
+   * The source rendition (video copied from the publisher): a segment starts at the source's first keyframe in each
+   * new target slot (floor(t / target) grows), wherever it falls, so segments last what the source's keyframe
+   * interval makes them (EXTINF and TARGETDURATION say so). Numbers count up by one per segment from the run's first
+   * (msn base + its slot, and past the last published): off-grid keyframes have no slot number of their own.
+   */
+  sourceKeyframes?: boolean;
 }
 
 /** Where a run's media sits: the event's timeline (ms of wall clock at t = 0) and the publish session. */
@@ -128,6 +135,7 @@ interface Run {
   moof?: Buffer;
   open?: Segment; // this run's segment still receiving parts
   parts: number; // parts accepted in this run
+  slot?: number; // sourceKeyframes: target slot (floor(t / target)) of the open segment's keyframe
   state: 'active' | 'failed';
 }
 
@@ -138,6 +146,7 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
   /** Part target duration (seconds). */
   readonly partTargetSec: number;
   readonly #windowSegments: number;
+  readonly #sourceKeyframes: boolean;
   readonly #inits = new Map<number, { bytes: Buffer; info: InitInfo }>();
   #window: Segment[] = []; // listed in the playlist, oldest first; the last may be open
   #retired: { segment: Segment; atClockSec: number }[] = []; // left the playlist, still downloadable
@@ -160,6 +169,7 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     this.segmentTargetSec = opts.segmentTargetSec;
     this.partTargetSec = opts.partTargetSec;
     this.#windowSegments = opts.windowSegments;
+    this.#sourceKeyframes = opts.sourceKeyframes ?? false;
   }
 
   /** Starts a new ffmpeg run whose fragments are timed on `timeline`. Ends the current run, if any. */
@@ -241,7 +251,16 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     }
     run.parts++;
     const current = run.open?.msn ?? run.skipMsn;
-    if (independent) {
+    if (independent && this.#sourceKeyframes && run.video) {
+      const k = Math.floor((startSec + EPS_SEC) / this.segmentTargetSec);
+      if (run.slot === undefined || k > run.slot) {
+        const prev = run.open?.msn;
+        this.#closeOpen(run);
+        run.slot = k;
+        const msn = prev !== undefined ? prev + 1 : Math.max(run.msnBase + k, (this.#lastMsn ?? -Infinity) + 1);
+        this.#openSegment(run, msn, startSec);
+      }
+    } else if (independent) {
       const k = Math.floor((startSec + EPS_SEC) / this.segmentTargetSec);
       const msn = run.msnBase + k;
       // A keyframe within the segment it is in (audio-only fragments, a stray keyframe) stays a part of it.
@@ -397,7 +416,9 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     const last = this.#window.at(-1);
     if (!last) return { msn: this.#lastMsn === undefined ? 0 : this.#lastMsn + 1, index: 0 };
     const lastPart = last.parts.at(-1);
-    const keyframeDue = last.durationSec + (lastPart?.durationSec ?? this.partTargetSec) / 2 > this.segmentTargetSec;
+    // The source rendition's next keyframe comes when the publisher sends it: hint the open segment's next part.
+    const keyframeDue =
+      !this.#sourceKeyframes && last.durationSec + (lastPart?.durationSec ?? this.partTargetSec) / 2 > this.segmentTargetSec;
     return last.complete || keyframeDue ? { msn: last.msn + 1, index: 0 } : { msn: last.msn, index: last.parts.length };
   }
 
@@ -449,8 +470,10 @@ export class RenditionPackager extends EventEmitter<PackagerEvents> {
     return n;
   }
 
+  /** Complete listed segments; before the first is complete, the open one (a source rendition's first segment may last 10 s). */
   #completeListed(): Segment[] {
-    return this.#window.filter((s) => s.complete && s.durationSec > 0);
+    const complete = this.#window.filter((s) => s.complete && s.durationSec > 0);
+    return complete.length > 0 ? complete : this.#window.filter((s) => s.durationSec > 0);
   }
 
   #latestInfo(): InitInfo | undefined {

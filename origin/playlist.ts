@@ -98,6 +98,8 @@ export interface VariantMeasure {
   codecs?: string;
   width?: number;
   height?: number;
+  /** Video frames per second measured from the fragments (used for a source rendition whose rate was not stated). */
+  frameRate?: number;
 }
 
 /**
@@ -122,7 +124,9 @@ export function variantFor(rung: Rung, measured: VariantMeasure, audioKbps: numb
     codecs: measured.codecs ?? 'avc1.640028,mp4a.40.2',
     width: measured.width ?? rung.width,
     height: measured.height ?? rung.height,
-    frameRate: value(rung.fps),
+    // The source rendition keeps the publisher's stated rate (its copied timestamps are whole milliseconds, so a
+    // fragment's rate is only an estimate); without one, the measured rate.
+    frameRate: rung.fps.num > 0 ? value(rung.fps) : measured.frameRate,
   };
 }
 

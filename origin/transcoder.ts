@@ -64,21 +64,44 @@ export function ffmpegArgs(
     ];
   }
   const renditions = plan.rungs;
-  const n = renditions.length;
-  const split = n > 1 ? `[0:v]split=${n}${renditions.map((_, i) => `[s${i}]`).join('')};` : '';
+  const encoded = renditions.filter((r) => !r.copy);
+  const n = encoded.length;
+  const split = n > 1 ? `[0:v]split=${n}${encoded.map((_, i) => `[s${i}]`).join('')};` : '';
   // The fps filter puts each rung on its own exact frame grid (30000/1001 stays exact); at the source rate it only
   // evens out the publisher's millisecond timestamps, below it drops frames evenly. It never duplicates.
-  const scales = renditions
+  const scales = encoded
     .map((r, i) => `[${n > 1 ? `s${i}` : '0:v'}]fps=${fraction(r.fps)},scale=${r.scale}:flags=bicubic,format=yuv420p[v${i}]`)
     .join(';');
-  const args = [...input, '-filter_complex', split + scales];
+  const args = n > 0 ? [...input, '-filter_complex', split + scales] : [...input];
+  let e = 0;
   renditions.forEach((r, i) => {
+    if (r.copy) {
+      // The source rendition: the publisher's H.264 as it came (no decode, no encode), fragments cut at its own
+      // keyframes (frag_keyframe) and at the part target in between; audio copied when it is AAC at 44.1/48 kHz.
+      args.push(
+        '-map',
+        '0:v:0',
+        ...(hasAudio ? ['-map', '0:a:0?'] : []),
+        '-c:v',
+        'copy',
+        ...(hasAudio ? (r.copyAudio ? ['-c:a', 'copy'] : audio) : []),
+        '-f',
+        'mp4',
+        ...negativeTs,
+        '-movflags',
+        '+frag_keyframe+empty_moov+default_base_moof+frag_discont',
+        ...fragDuration,
+        `pipe:${3 + i}`,
+      );
+      return;
+    }
+    const v = e++;
     // A keyframe every GOP (ONAIR_GOP_SEC), which splits the segment target: segment boundaries are among them.
     const forceKeyFrames = keyframeExpr(plan, config.gopSec, firstFrameOnGrid(firstFrameMs, r.fps));
     const gop = r.gop;
     args.push(
       '-map',
-      `[v${i}]`,
+      `[v${v}]`,
       // Optional (`?`): audio the metadata announced but that never came must not stop the picture.
       ...(hasAudio ? ['-map', '0:a:0?'] : []),
       '-c:v',

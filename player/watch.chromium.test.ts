@@ -107,6 +107,7 @@ function eventJson(): ApiEvent {
     endedAt: ctx.fake.status === 'ended' ? at + 120_000 : null,
     recording: null,
     dvrWindowSec: null,
+    ladderPreset: null,
     sourceRefusal: null,
     hlsUrl: `/live/${EVENT_ID}/master.m3u8`,
     watchUrl: `/watch/${SLUG}`,

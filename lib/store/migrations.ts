@@ -258,6 +258,15 @@ export function migrations(dialect: StoreDialect, opts: MigrationOptions = {}): 
         await db.schema.alterTable('events').dropColumn('recording').execute();
       },
     },
+    '0008_ladder_preset': {
+      async up(db: Kysely<unknown>) {
+        // `standard`, `passthrough`, `audio` or `custom`; null (events that predate it) follows ONAIR_DEFAULT_LADDER_PRESET.
+        await db.schema.alterTable('events').addColumn('ladder_preset', 'text').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.alterTable('events').dropColumn('ladder_preset').execute();
+      },
+    },
     '0009_dvr': {
       async up(db: Kysely<unknown>) {
         // Per-event DVR window in seconds: null follows the server's default (ONAIR_DVR_WINDOW_SEC), 0 turns DVR off.

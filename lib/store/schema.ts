@@ -7,6 +7,9 @@ export type EventStatus = 'idle' | 'live' | 'offline' | 'ended';
 /** How an event is served: `low` as LL-HLS (parts, preload hints, blocking reload), `standard` as plain HLS. */
 export type LatencyMode = 'low' | 'standard';
 
+/** Which renditions an event gets (origin/ladder.ts planForPreset). */
+export type LadderPreset = 'standard' | 'passthrough' | 'audio' | 'custom';
+
 export interface EventsTable {
   id: string;
   slug: string;
@@ -28,6 +31,8 @@ export interface EventsTable {
   recording: number | null;
   /** Migration 0009: DVR window in seconds (0: off), or follow ONAIR_DVR_WINDOW_SEC (null). */
   dvr_window_sec: number | null;
+  /** Migration 0008: ladder preset; null follows the server's default (ONAIR_DEFAULT_LADDER_PRESET). */
+  ladder_preset: LadderPreset | null;
   /** Migration 0006: why the latest refused publisher's source was unusable (codec, no media). */
   source_refusal: string | null;
   /** Migration 0006: when that publisher was refused. */

@@ -21,6 +21,17 @@ import type {
   ApiStreamKey,
 } from '../../control/api-types.ts';
 
+/** Ladder presets (see the API's LadderPreset). */
+export type LadderPresetName = 'standard' | 'passthrough' | 'audio' | 'custom';
+
+/** The console's labels for the presets, in menu order. */
+export const LADDER_PRESET_OPTIONS: [LadderPresetName, string][] = [
+  ['standard', 'Standard — source quality plus lower rungs'],
+  ['passthrough', 'Passthrough — source quality only (cheapest)'],
+  ['audio', 'Audio only — radio, podcasts'],
+  ['custom', 'Custom — the server’s encoded ladder'],
+];
+
 /** Lifecycle of an event. */
 export type ConsoleEventStatus = ApiEventStatus;
 
@@ -175,6 +186,11 @@ export class ConsoleApi {
     await this.request<null>('DELETE', `/recordings/${encodeURIComponent(id)}`);
   }
 
+  /** Changes an event's ladder preset (applies from its next go-live). */
+  async setLadderPreset(id: string, ladderPreset: LadderPresetName): Promise<ConsoleEvent> {
+    return (await this.request<{ event: ConsoleEvent }>('PATCH', `/events/${encodeURIComponent(id)}`, { ladderPreset })).event;
+  }
+
   /** One event. */
   async event(id: string, signal?: AbortSignal): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('GET', `/events/${encodeURIComponent(id)}`, undefined, signal)).event;
@@ -188,6 +204,7 @@ export class ConsoleApi {
     recording?: boolean;
     /** DVR window in seconds (0: off); omitted: the server's default. */
     dvrWindowSec?: number;
+    ladderPreset?: LadderPresetName;
   }): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('POST', '/events', input)).event;
   }

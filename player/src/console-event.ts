@@ -3,7 +3,7 @@
 // In cluster mode the header also shows where the live event runs (ingest node, origins, epoch).
 import { el } from './dom.ts';
 import { ApiError } from './api.ts';
-import type { ConsoleEvent, EventStatusInfo } from './console-api.ts';
+import { LADDER_PRESET_OPTIONS, type ConsoleEvent, type EventStatusInfo, type LadderPresetName } from './console-api.ts';
 import { LivePlayer } from './live-player.ts';
 import { confirmable } from './console-confirm.ts';
 import { obsCard } from './console-obs.ts';
@@ -11,7 +11,7 @@ import { healthCard } from './console-health.ts';
 import { moderationCard } from './console-moderation.ts';
 import { onScreenCards } from './console-onscreen.ts';
 import { clipsCard } from './console-clips.ts';
-import { button, card, duration, errorText, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
+import { busy, button, card, duration, errorText, field, select, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
 
 /** Status poll period. */
 const STATUS_POLL_MS = 2000;
@@ -126,6 +126,29 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
   });
 
   const obs = obsCard(ctx, event);
+  // Renditions (ladder preset): admins change it; it applies from the event's next go-live.
+  const presetSelect = select([['', 'Server default'], ...LADDER_PRESET_OPTIONS], { name: 'ladderPreset' });
+  presetSelect.value = event.ladderPreset ?? '';
+  const presetSave = button('Save', 'primary', { 'data-role': 'save-ladder' });
+  presetSave.disabled = true;
+  presetSelect.addEventListener(
+    'change',
+    () => (presetSave.disabled = presetSelect.value === (event.ladderPreset ?? '') || !presetSelect.value),
+  );
+  presetSave.addEventListener('click', () => {
+    void busy(ctx, presetSave, async () => {
+      const updated = await ctx.api.setLadderPreset(event.id, presetSelect.value as LadderPresetName);
+      event.ladderPreset = updated.ladderPreset;
+      presetSave.disabled = true;
+      ctx.toast('Renditions saved: they apply from the next go-live.');
+    });
+  });
+  const presetCard = card(
+    'Renditions',
+    [field('Ladder preset', presetSelect, 'Applies from the next go-live.'), ...(isAdmin ? [presetSave] : [])],
+    'ladder-card',
+  );
+  presetSelect.disabled = !isAdmin;
   const health = healthCard(ctx, event.id);
   const mod = moderationCard(ctx, event.id);
   const onscreen = onScreenCards(ctx, event.id);
@@ -138,7 +161,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
       header,
       el('div', { className: 'event-grid' }, [
         el('div', { className: 'col col-main' }, [card('Preview', [preview, description], 'preview-card'), health.root, mod.root]),
-        el('div', { className: 'col col-side' }, [obs.root, ...(clips ? [clips.root] : []), onscreen.ads, onscreen.news]),
+        el('div', { className: 'col col-side' }, [obs.root, presetCard, ...(clips ? [clips.root] : []), onscreen.ads, onscreen.news]),
       ]),
     ]),
   );

@@ -1,7 +1,7 @@
 // Console home: every event with its live status (polled), and the form that creates one.
 import { el } from './dom.ts';
 import { thumbnail } from './event-list.ts';
-import type { ConsoleEvent } from './console-api.ts';
+import { LADDER_PRESET_OPTIONS, type ConsoleEvent, type LadderPresetName } from './console-api.ts';
 import { mountRecordings } from './console-recordings.ts';
 import { busy, card, errorText, field, select, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
 
@@ -45,6 +45,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     className: 'input',
     attrs: { name: 'dvrWindowSec', type: 'number', min: '0', max: '86400', step: '1', placeholder: 'server default' },
   });
+  const ladder = select([['', 'Server default'], ...LADDER_PRESET_OPTIONS], { name: 'ladderPreset' });
   const create = el('button', { className: 'btn btn-primary', text: 'Create event', attrs: { type: 'submit' } });
   const form = el('form', { className: 'create-form' }, [
     field('Title', title),
@@ -52,6 +53,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     field('Visibility', visibility),
     recordField,
     field('DVR rewind (seconds)', dvr, 'How far viewers can seek back while live; 0 turns it off. Needs recording on.'),
+    field('Renditions', ladder),
     create,
   ]);
   form.addEventListener('submit', (e) => {
@@ -63,6 +65,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
         visibility: visibility.value as 'public' | 'unlisted',
         recording: record.checked,
         ...(dvr.value.trim() === '' ? {} : { dvrWindowSec: Number(dvr.value) }),
+        ...(ladder.value ? { ladderPreset: ladder.value as LadderPresetName } : {}),
       });
       ctx.toast(`Event “${ev.title}” created.`);
       ctx.navigate(`/console/events/${encodeURIComponent(ev.id)}`);

@@ -68,6 +68,9 @@ async function startServerOnce(env: Record<string, string>): Promise<ServerUnder
     ONAIR_DATA_DIR: dataDir,
     ONAIR_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
     ONAIR_LOG_LEVEL: 'info',
+    // The e2e tests name the encoded rungs of the ONAIR_LADDER they set; the tests of the source rendition and the
+    // other presets (test/e2e/passthrough.test.ts) set the preset they test.
+    ONAIR_DEFAULT_LADDER_PRESET: 'custom',
     ...env,
   };
   const child = spawn(process.execPath, ['--import', 'tsx', cli, 'start'], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
