@@ -18,6 +18,8 @@ import { waitFor } from '../test/support/wait-for.ts';
 const EV = 'edgeLlEvent1';
 const config = configSchema.parse({
   x264Preset: 'ultrafast',
+  // The encoded ladder below, without the source rendition the default preset (standard) adds.
+  defaultLadderPreset: 'custom',
   ladder: [
     { name: '360p', height: 360, fps: 30, videoKbps: 600 },
     { name: '180p', height: 180, fps: 30, videoKbps: 200 },

@@ -22,6 +22,8 @@ const EV = 'clusterFeed01';
 const SECRET = 'test-cluster-secret-0123456789-abcdefghij';
 const config = configSchema.parse({
   x264Preset: 'ultrafast',
+  // The encoded ladder below, without the source rendition the default preset (standard) adds.
+  defaultLadderPreset: 'custom',
   ladder: [
     { name: '360p', height: 360, fps: 30, videoKbps: 600 },
     { name: '180p', height: 180, fps: 30, videoKbps: 200 },

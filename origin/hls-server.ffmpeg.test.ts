@@ -20,6 +20,8 @@ const PLAIN = 'plainEvent01';
 const RENDITIONS = ['360p', '240p', '180p'];
 const config = configSchema.parse({
   x264Preset: 'ultrafast',
+  // The encoded ladder below, without the source rendition the default preset (standard) adds.
+  defaultLadderPreset: 'custom',
   ladder: [
     { name: '360p', height: 360, fps: 30, videoKbps: 600 },
     { name: '240p', height: 240, fps: 30, videoKbps: 350 },

@@ -18,6 +18,8 @@ import { FFMPEG_TS_OFFSET_SEC } from './transcoder.ts';
 
 const config = configSchema.parse({
   x264Preset: 'ultrafast',
+  // The encoded ladder below, without the source rendition the default preset (standard) adds.
+  defaultLadderPreset: 'custom',
   windowSegments: 30,
   reconnectWindowSec: 300,
   // Two rates: each rung's first frame sits on its own frame grid, and the keyframes still coincide.
