@@ -100,6 +100,11 @@ export class DvrBar {
     this.timer = setInterval(() => this.refresh(), refreshMs);
   }
 
+  /** The timeline itself (the range input): its width is the seekable range. */
+  get track(): HTMLInputElement {
+    return this.range;
+  }
+
   /** Shows the bar (while live HLS plays) or hides it (replay, real time, offline). */
   setEnabled(on: boolean): void {
     this.enabled = on;

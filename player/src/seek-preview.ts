@@ -81,8 +81,13 @@ export interface SeekPreviewOptions {
   vttUrl: string;
   /** Media time at a fraction (0..1) of the bar's width (e.g. fraction × duration, or a DVR window's start + …). */
   timeAt(fraction: number): number;
-  /** The VTT's cue time of a media time, when they differ (a DVR window); default: the same. */
-  cueTime?(mediaSec: number): number;
+  /**
+   * The VTT's cue time of a media time, when they differ (a live DVR window: cue times count from the broadcast's
+   * start, media time from the player's); `vttEndSec` is where the VTT's last cue ends. Default: the same.
+   */
+  cueTime?(mediaSec: number, vttEndSec: number): number;
+  /** The label shown with the tile for a media time (default: its clock time, as on a VOD seek bar). */
+  label?(mediaSec: number): string;
   /** Reload the VTT this often while attached (a live one grows); 0 or absent: load it once. */
   refreshMs?: number;
 }
@@ -130,8 +135,8 @@ export function attachSeekPreview(o: SeekPreviewOptions): SeekPreview {
     const fraction = Math.min(1, Math.max(0, (ev.clientX - rect.left) / rect.width));
     const t = o.timeAt(fraction);
     if (!Number.isFinite(t)) return;
-    const cue = cueAt(cues, o.cueTime ? o.cueTime(t) : t);
-    label.textContent = clock(t);
+    const cue = cueAt(cues, o.cueTime ? o.cueTime(t, cues.at(-1)?.endSec ?? 0) : t);
+    label.textContent = o.label ? o.label(t) : clock(t);
     picture.hidden = cue === undefined;
     if (cue) {
       picture.style.width = `${cue.w}px`;

@@ -6,7 +6,7 @@ import { attachSeekPreview, type SeekPreview } from './seek-preview.ts';
 import { LivePlayer, canPlayHls } from './live-player.ts';
 import type { FailureReason } from './live-player.ts';
 import { QualityMenu } from './quality-menu.ts';
-import { DvrBar } from './dvr-bar.ts';
+import { DvrBar, formatBehind, timeAtFraction } from './dvr-bar.ts';
 import { mountChat } from './chat-panel.ts';
 import { OverlayFeed } from './overlay-feed.ts';
 import { ViewerOverlays } from './viewer-overlays.ts';
@@ -151,7 +151,9 @@ export function startWatchPage(): () => void {
     unmute.hidden = !active || (!video.muted && !video.paused);
     unmute.textContent = video.paused ? '▶ Tap to play' : '🔇 Tap to unmute';
     latency.hidden = hook.state !== 'playing' || replaying !== undefined;
-    dvrBar.setEnabled(hook.state === 'playing' && hook.mode === 'hls' && replaying === undefined);
+    const dvrOn = hook.state === 'playing' && hook.mode === 'hls' && replaying === undefined;
+    dvrBar.setEnabled(dvrOn);
+    showDvrPreviews(dvrOn ? current : undefined);
     // Real time for viewers with a token, where the server offers it for this event.
     const live = replaying === undefined && (hook.state === 'playing' || hook.state === 'loading');
     realtime.hidden = !(live && whepFor?.offered === true && whepFor.id === current?.id && loadViewer() !== undefined);
@@ -251,6 +253,32 @@ export function startWatchPage(): () => void {
     setState('loading');
     player.start(url);
     return true;
+  }
+
+  /**
+   * Seek previews over the DVR bar while live: the broadcast's growing thumbnails VTT, whose cue times count from the
+   * broadcast's start. The bar's live end is the VTT's end (give or take the segment being made), so a point
+   * `behind` seconds back is cue time `vttEnd - behind`.
+   */
+  let dvrPreview: { eventId: string; preview: SeekPreview } | undefined;
+  function showDvrPreviews(event: ApiEvent | undefined): void {
+    if (dvrPreview && dvrPreview.eventId === event?.id) return;
+    dvrPreview?.preview.destroy();
+    dvrPreview = undefined;
+    if (!event) return;
+    const behind = (t: number) => (player.liveEdge() ?? t) - t;
+    const preview = attachSeekPreview({
+      bar: dvrBar.track,
+      vttUrl: new URL(`/live/${event.id}/thumbnails.vtt`, window.location.href).href,
+      timeAt: (f) => {
+        const r = player.dvrRange();
+        return r ? timeAtFraction(r, f) : NaN;
+      },
+      cueTime: (t, vttEnd) => vttEnd - behind(t),
+      label: (t) => formatBehind(behind(t)),
+      refreshMs: 10_000,
+    });
+    dvrPreview = { eventId: event.id, preview };
   }
 
   /** The replay's poster (the recording's), its seek-preview track (a link players and tools find) and a seek bar with previews. */
@@ -411,6 +439,7 @@ export function startWatchPage(): () => void {
     for (const name of ['volumechange', 'play', 'pause']) video.removeEventListener(name, updateControls);
     for (const name of AUDIO_VIEW_EVENTS) video.removeEventListener(name, updateAudioView);
     menu.destroy();
+    showDvrPreviews(undefined);
     dvrBar.destroy();
     player.stop();
     whep.stop();

@@ -16,6 +16,7 @@ import { runCli, startServer, type ServerUnderTest } from '../../test/support/on
 import { waitFor } from '../../test/support/wait-for.ts';
 import { publishTestStream } from '../publish-test-stream.ts';
 import { cpuSeconds, machineMeter } from './proc.ts';
+import { measureDvrPlaylistBytes } from './recording-dvr.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -23,6 +24,7 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '2' },
     'vod-sec': { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
+    'no-dvr': { type: 'boolean' },
   },
 });
 const phaseSec = Number(flags['phase-sec']);
@@ -116,6 +118,7 @@ const newTotals = (): PhaseTotals => ({ mediaSec: 0, cpuSec: 0, diskBytes: 0, st
 async function main(): Promise<void> {
   const machine = machineMeter();
   const server: ServerUnderTest = await startServer({ ONAIR_LADDER: LADDER, ONAIR_RECONNECT_WINDOW_SEC: '1' });
+  let result: Record<string, unknown> | undefined;
   try {
     const pid = server.child.pid!;
     const email = 'bench@example.com';
@@ -271,7 +274,7 @@ async function main(): Promise<void> {
     };
 
     const { stealPct, idlePct } = machine.read();
-    const result = {
+    result = {
       bench: 'recording',
       ladder: JSON.parse(LADDER) as unknown,
       source: '854x480 30 fps 1500 kb/s',
@@ -290,17 +293,15 @@ async function main(): Promise<void> {
         partLagP95WithinBudget: on.partLagP95Ms !== null && off.partLagP95Ms !== null ? on.partLagP95Ms - off.partLagP95Ms <= 20 : null,
       },
       vodThroughEdge: vod,
-      // DVR playlist bytes per reload (with and without delta updates): measured by scripts/bench/recording-dvr.ts;
-      // the integrator merges its figures here.
-      dvr: null,
-      // Over the whole run, all cores: stolen by the hypervisor, and left idle (0: the machine was saturated).
+      // Over the live phases and the edge load, all cores: stolen by the hypervisor, and left idle (0: saturated).
       machine: { stealPct, idlePct },
-      seconds: r3(performance.now() / 1000),
     };
-    console.log(JSON.stringify(result));
   } finally {
     await server.stop();
   }
+  // DVR playlist bytes per reload, with and without delta updates (its own server, after this one stopped).
+  const dvr = flags['no-dvr'] ? null : await measureDvrPlaylistBytes();
+  console.log(JSON.stringify({ ...result, dvr, seconds: r3(performance.now() / 1000) }));
 }
 
 main().catch((err: unknown) => {

@@ -132,6 +132,25 @@ test('during live, the viewer seeks 20 s back with the DVR bar, plays there, and
     const later = await medianAge(page, 5, 300);
     assert.ok(later > usual + BACK_SEC - 4, `still held back: ${later} s`);
 
+    // Hovering the bar shows the seek preview of that point: a tile of the live sprite and how far behind live it is.
+    const box = (await page.locator('#dvr-range').boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    const preview = await page.waitForFunction(
+      () => {
+        const p = document.querySelector<HTMLElement>('#dvr .seek-preview');
+        const img = p?.querySelector<HTMLElement>('.seek-preview-image');
+        return p && !p.hidden && img && !img.hidden && /sprite-0\.jpg/.test(img.style.backgroundImage)
+          ? { label: p.querySelector('.seek-preview-time')!.textContent, w: img.style.width }
+          : undefined;
+      },
+      undefined,
+      { timeout: 15_000 },
+    );
+    const shown = (await preview.jsonValue())!;
+    assert.match(shown.label ?? '', /^−\d+:\d\d$/, 'the preview says how far behind live');
+    assert.equal(shown.w, '160px', 'a 160 px tile');
+    await page.mouse.move(0, 0);
+
     // "Live": back to the low-latency edge.
     await page.click('#dvr-live');
     await new Promise((r) => setTimeout(r, 3000));
