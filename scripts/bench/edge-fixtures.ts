@@ -47,6 +47,9 @@ export async function startOnair(env: Record<string, string>, args: string[] = [
     ONAIR_DATA_DIR: dataDir,
     ONAIR_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
     ONAIR_LOG_LEVEL: 'warn',
+    // The encoded ladder the benchmarks and the k6 smoke name (360p, 720p…), without the source rendition the
+    // default preset (standard) adds; a caller may pass another.
+    ONAIR_DEFAULT_LADDER_PRESET: 'custom',
     ...env,
   };
   const child = spawn(process.execPath, ['--import', 'tsx', cli, 'start', ...args], {
