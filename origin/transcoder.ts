@@ -47,6 +47,17 @@ export function ffmpegArgs(
   // first video part of each run lasted 0.521 s, which raised PART-TARGET (and PART-HOLD-BACK) for good.
   const negativeTs = ['-avoid_negative_ts', 'disabled'];
   const fragDuration = ['-frag_duration', String(Math.round(config.partTargetSec * 1_000_000))];
+  // Fragmented MP4 on pipe `fd`, a fragment per part target and at every keyframe. frag_discont: tfdt carries the
+  // input's timestamps instead of counting from the run's first sample.
+  const fmp4Out = (fd: number) => [
+    '-f',
+    'mp4',
+    ...negativeTs,
+    '-movflags',
+    '+frag_keyframe+empty_moov+default_base_moof+frag_discont',
+    ...fragDuration,
+    `pipe:${fd}`,
+  ];
   if (plan.rungs.length === 1 && plan.rungs[0]!.audioOnly) {
     // No picture: one AAC output in fragments of one part target (frag_keyframe only ever cuts at video keyframes).
     return [
@@ -85,13 +96,7 @@ export function ffmpegArgs(
         '-c:v',
         'copy',
         ...(hasAudio ? (r.copyAudio ? ['-c:a', 'copy'] : audio) : []),
-        '-f',
-        'mp4',
-        ...negativeTs,
-        '-movflags',
-        '+frag_keyframe+empty_moov+default_base_moof+frag_discont',
-        ...fragDuration,
-        `pipe:${3 + i}`,
+        ...fmp4Out(3 + i),
       );
       return;
     }
@@ -131,14 +136,7 @@ export function ffmpegArgs(
       '-fps_mode',
       'passthrough',
       ...(hasAudio ? audio : []),
-      '-f',
-      'mp4',
-      ...negativeTs,
-      '-movflags',
-      // frag_discont: tfdt carries the input's timestamps instead of counting from the run's first sample.
-      '+frag_keyframe+empty_moov+default_base_moof+frag_discont',
-      ...fragDuration,
-      `pipe:${3 + i}`,
+      ...fmp4Out(3 + i),
     );
   });
   return args;
