@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import HLS from 'hls-parser';
-import { runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { callApi, runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
@@ -38,14 +38,8 @@ let clip: {
   segments: number;
 };
 
-async function api(method: string, path: string, body?: unknown, auth: Record<string, string> = { authorization: `Bearer ${token}` }) {
-  const res = await fetch(`${server.base}/api/v1${path}`, {
-    method,
-    headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+function api(method: string, path: string, body?: unknown, auth: Record<string, string> = { authorization: `Bearer ${token}` }) {
+  return callApi(server.base, method, path, body, auth);
 }
 
 const code = (r: { json: Record<string, unknown> }): string | undefined => (r.json.error as { code?: string } | undefined)?.code;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import HLS from 'hls-parser';
-import { runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { callApi, runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
@@ -35,14 +35,8 @@ let s3: SeaweedS3 | undefined;
 const FIRST_SEC = 8;
 const SECOND_SEC = 6;
 
-async function api(method: string, path: string, body?: unknown, auth: Record<string, string> = { authorization: `Bearer ${token}` }) {
-  const res = await fetch(`${server.base}/api/v1${path}`, {
-    method,
-    headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+function api(method: string, path: string, body?: unknown, auth: Record<string, string> = { authorization: `Bearer ${token}` }) {
+  return callApi(server.base, method, path, body, auth);
 }
 
 function publish(durationSec: number) {

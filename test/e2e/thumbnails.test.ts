@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { callApi, runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { launchChromium } from '../support/chromium.ts';
@@ -27,14 +27,8 @@ let tmp: string;
 const PUBLISH_SEC = 20;
 const INTERVAL_SEC = 4;
 
-async function api(method: string, path: string, body?: unknown, auth: Record<string, string> = { authorization: `Bearer ${token}` }) {
-  const res = await fetch(`${server.base}/api/v1${path}`, {
-    method,
-    headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+function api(method: string, path: string, body?: unknown, auth: Record<string, string> = { authorization: `Bearer ${token}` }) {
+  return callApi(server.base, method, path, body, auth);
 }
 
 async function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: Buffer }> {

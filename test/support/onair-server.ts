@@ -120,3 +120,20 @@ async function startServerOnce(env: Record<string, string>): Promise<ServerUnder
     stop,
   };
 }
+
+/** One JSON API call: `method` on `/api/v1<path>` of `base` with `auth` headers and an optional JSON body. */
+export async function callApi(
+  base: string,
+  method: string,
+  path: string,
+  body: unknown,
+  auth: Record<string, string>,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+}
