@@ -18,7 +18,8 @@ import { TrustedProxies } from '../lib/client-address.ts';
 import { jsonErrorHandler } from '../lib/express-errors.ts';
 import { createKeySealer } from '../lib/key-seal.ts';
 import { loadServerSecret } from '../lib/server-secret.ts';
-import { EventService } from '../control/events.ts';
+import { EventService, eventTiming } from '../control/events.ts';
+import { timingOf } from '../config/timing.ts';
 import { createControlPlane } from '../control/control-plane.ts';
 import { OverlayService } from '../control/overlays.ts';
 import { createViewerSignals } from '../chat/viewer-signals.ts';
@@ -244,6 +245,7 @@ function addOriginAndIngests(
         latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
         dvrWindowSec: async (eventId) => (await events.byId(eventId))?.dvrWindowSec ?? config.dvrWindowSec,
         ladderPreset: async (eventId) => (await events.byId(eventId))?.ladderPreset ?? null,
+        timing: async (eventId) => eventTiming(await events.byId(eventId)),
       },
     }),
   );
@@ -338,7 +340,12 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
     const db = store.db;
     // Keys kept for their one reveal are sealed with a key derived from the server secret (same on every node).
     const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
-    const events = new EventService(db, { latencyMode: config.defaultLatencyMode, ladderPreset: config.defaultLadderPreset, sealer });
+    const events = new EventService(db, {
+      latencyMode: config.defaultLatencyMode,
+      ladderPreset: config.defaultLadderPreset,
+      sealer,
+      timing: timingOf(config),
+    });
     const recordings = new RecordingService(db, createStorage(config), config, logger);
     // No stream is live at start-up: whatever a previous run left live went offline with it. Not so with a shared
     // PostgreSQL store, where other nodes' live events are listed too. Likewise, nothing is being recorded.
@@ -502,7 +509,11 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
   let origin: Origin | undefined;
   stage.later('cluster', (s) => {
     const db = store.db;
-    const events = new EventService(db, { latencyMode: config.defaultLatencyMode, ladderPreset: config.defaultLadderPreset });
+    const events = new EventService(db, {
+      latencyMode: config.defaultLatencyMode,
+      ladderPreset: config.defaultLadderPreset,
+      timing: timingOf(config),
+    });
     let receiver: FeedReceiver | undefined;
     if (roles.has('origin')) {
       const capacity = originCapacityOf(config);
@@ -519,6 +530,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
             latencyMode: async (eventId) => (await events.byId(eventId))?.latencyMode ?? config.defaultLatencyMode,
             dvrWindowSec: async (eventId) => (await events.byId(eventId))?.dvrWindowSec ?? config.dvrWindowSec,
             ladderPreset: async (eventId) => (await events.byId(eventId))?.ladderPreset ?? null,
+            timing: async (eventId) => eventTiming(await events.byId(eventId)),
           },
           ...(config.storageUrl !== undefined ? { recording: clusterRecording(db, config, log, nodeId, pool.placements) } : {}),
           routes: (req, res) => receiver?.handle(req, res) ?? false,
@@ -690,7 +702,7 @@ function composeOrigin(stage: Stage, config: Config, logger: Logger): RolePorts 
   let srt: SrtIngest | undefined;
   let origin: Origin | undefined;
   stage.later('origin role', (s) => {
-    const events = new EventService(store.db, { latencyMode: config.defaultLatencyMode });
+    const events = new EventService(store.db, { latencyMode: config.defaultLatencyMode, timing: timingOf(config) });
     const parts = addOriginAndIngests(s, {
       config,
       logger,

@@ -20,6 +20,7 @@ import { CommentStore } from '../chat/comments.ts';
 import { ModerationService } from '../chat/moderation.ts';
 import { ViewerTokens, loadTokenSecret } from '../chat/viewer-tokens.ts';
 import { EventService } from '../control/events.ts';
+import { timingOf } from '../config/timing.ts';
 import { createControlPlane, type ControlPlane } from '../control/control-plane.ts';
 import { createHealthFeed } from '../control/health-feed.ts';
 import { createAllInOneFront, type AllInOneFrontDeps } from './all-in-one.ts';
@@ -66,7 +67,12 @@ export function addControlNode(stage: ServiceStage, deps: ControlNodeDeps): Cont
   const trustedProxies = new TrustedProxies(config.trustedProxies);
   // Stream keys kept for their one reveal are sealed with the server secret, the same on every node.
   const sealer = createKeySealer(loadServerSecret(config.dataDir, config.viewerTokenSecret));
-  const events = new EventService(db, { latencyMode: config.defaultLatencyMode, ladderPreset: config.defaultLadderPreset, sealer });
+  const events = new EventService(db, {
+    latencyMode: config.defaultLatencyMode,
+    ladderPreset: config.defaultLadderPreset,
+    sealer,
+    timing: timingOf(config),
+  });
   const comments = new CommentStore(db);
   const totals = new Map<string, number>();
   const tokens = new ViewerTokens(() => loadTokenSecret(config.dataDir, config.viewerTokenSecret), config.viewerTokenTtlSec);

@@ -8,6 +8,7 @@ import { roles, type Role } from '../config/schema.ts';
 import { createLogger } from '../lib/logger.ts';
 import { openStore } from '../lib/store/db.ts';
 import { EventService } from '../control/events.ts';
+import { timingOf } from '../config/timing.ts';
 import { composeNode } from './compose.ts';
 import { OperatorService, operatorRoles } from '../control/operators.ts';
 import type { OperatorRole } from '../lib/store/schema.ts';
@@ -106,7 +107,7 @@ function resolveTarget(config: Config, withUrls: boolean): Target {
 async function withEvents<T>(config: Config, fn: (events: EventService) => Promise<T>): Promise<T> {
   const db = await openStore(config);
   try {
-    return await fn(new EventService(db));
+    return await fn(new EventService(db, { timing: timingOf(config) }));
   } finally {
     await db.destroy();
   }

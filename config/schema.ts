@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { trustedProxyEntryError } from '../lib/client-address.ts';
 import { frameAncestorsError } from '../lib/page-headers.ts';
+import { GOP_RANGE, PART_TARGET_RANGE, timingIssue } from './timing.ts';
 
 /** One rung of the adaptive ladder the origin encodes. */
 export const renditionSchema = z
@@ -50,17 +51,9 @@ const addressRanges = z.array(
   }),
 );
 
-/** Whole parts per segment (within float noise), or undefined when the part target does not divide the segment target. */
-function partsPerSegment(segmentTargetSec: number, partTargetSec: number): number | undefined {
-  const n = segmentTargetSec / partTargetSec;
-  return Math.abs(n - Math.round(n)) < 1e-6 ? Math.round(n) : undefined;
-}
-
 /**
- * Rules that tie several settings together. LL-HLS (RFC 8216bis §4.4.4.9) wants every part but a segment's last
- * one within 85–100 % of PART-TARGET; the origin cuts a part every `partTargetSec` and a segment every
- * `segmentTargetSec`, so the segment target must be a whole number (≥ 2) of part targets, or the last part of each
- * segment is a short remainder and a part longer than its segment cannot exist at all.
+ * Rules that tie several settings together: the segment, part and GOP timing (config/timing.ts timingIssue, shared
+ * with each event's overrides) and distinct ports.
  */
 function checkAcrossKeys(
   c: {
@@ -74,35 +67,8 @@ function checkAcrossKeys(
   },
   ctx: z.RefinementCtx,
 ): void {
-  const n = partsPerSegment(c.segmentTargetSec, c.partTargetSec);
-  if (n === undefined || n < 2) {
-    const fits = [2, 4]
-      .map((k) => c.segmentTargetSec / k)
-      .filter((p) => p >= 0.1 && p <= 2)
-      .map((p) => String(Math.round(p * 1000) / 1000));
-    ctx.addIssue({
-      code: 'custom',
-      path: ['partTargetSec'],
-      message:
-        `${c.partTargetSec} s must split ONAIR_SEGMENT_TARGET_SEC (${c.segmentTargetSec} s) into 2 or more whole parts` +
-        (fits.length ? `; write e.g. ${fits.join(' or ')}` : '; lower it or raise ONAIR_SEGMENT_TARGET_SEC'),
-    });
-  }
-  const perGop = partsPerSegment(c.gopSec, c.partTargetSec);
-  const gops = partsPerSegment(c.segmentTargetSec, c.gopSec);
-  if (n !== undefined && n >= 2 && (perGop === undefined || perGop < 1 || gops === undefined || gops < 1)) {
-    const fits = [1, 2, 4]
-      .map((k) => c.segmentTargetSec / k)
-      .filter((g) => g >= c.partTargetSec && partsPerSegment(g, c.partTargetSec) !== undefined)
-      .map((g) => String(Math.round(g * 1000) / 1000));
-    ctx.addIssue({
-      code: 'custom',
-      path: ['gopSec'],
-      message:
-        `${c.gopSec} s must be a whole number of ONAIR_PART_TARGET_SEC (${c.partTargetSec} s) and split ` +
-        `ONAIR_SEGMENT_TARGET_SEC (${c.segmentTargetSec} s) into whole GOPs; write e.g. ${fits.join(' or ')}`,
-    });
-  }
+  const issue = timingIssue(c);
+  if (issue) ctx.addIssue({ code: 'custom', path: [issue.key], message: issue.message });
   // An edge binds its HTTP port only.
   if (c.role.length === 1 && c.role[0] === 'edge') return;
   const ports: [string, number][] = [
@@ -240,13 +206,13 @@ export const configSchema = z
      * LL-HLS part target duration in seconds (one fMP4 fragment per part). 0.2 s: PART-HOLD-BACK (3 parts) is 0.6 s,
      * and 0.2 s is a whole number of frames at 25, 30, 50 and 60 fps.
      */
-    partTargetSec: z.number().min(0.1).max(2).default(0.2),
+    partTargetSec: z.number().min(PART_TARGET_RANGE.min).max(PART_TARGET_RANGE.max).default(0.2),
     /**
      * Keyframe interval of the ladder in seconds: a whole number of parts that splits the segment target into whole
      * GOPs. Every keyframe starts an independent part (INDEPENDENT=YES), where a player may join; 1 s cost 2–8 % more
      * bitrate than 2 s at equal quality on a 540p source (README, GOP).
      */
-    gopSec: z.number().min(0.1).max(10).default(1),
+    gopSec: z.number().min(GOP_RANGE.min).max(GOP_RANGE.max).default(1),
     /**
      * Complete segments kept in the live playlist window (at least 6). The default 12 (24 s at 2 s segments)
      * reaches well past the LL-HLS skip boundary (CAN-SKIP-UNTIL = 6 target durations = 12 s), so a delta

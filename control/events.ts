@@ -6,6 +6,7 @@ import type { EventStatus, EventsTable, EventVisibility, LadderPreset, LatencyMo
 /** The ladder presets an event may have. */
 export const LADDER_PRESETS: readonly LadderPreset[] = ['standard', 'passthrough', 'audio', 'custom'];
 import type { KeySealer } from '../lib/key-seal.ts';
+import { rangeIssue, timingIssue, type StreamTiming, type TimingNames } from '../config/timing.ts';
 
 /** An event as the API and the player see it. */
 export interface EventRecord {
@@ -31,6 +32,10 @@ export interface EventRecord {
   recording: boolean | null;
   /** DVR window in seconds while live (0: off), or null: the server's default ONAIR_DVR_WINDOW_SEC. */
   dvrWindowSec: number | null;
+  /** LL-HLS part target in seconds, or null: the node's ONAIR_PART_TARGET_SEC (the origin reads it when the stream starts). */
+  partTargetSec: number | null;
+  /** Keyframe interval of the encoded ladder in seconds, or null: the node's ONAIR_GOP_SEC (read when the stream starts). */
+  gopSec: number | null;
   /** Why the origin could not use the latest publisher's source; null once a publisher went live after it. */
   sourceRefusal: { reason: string; at: number } | null;
 }
@@ -67,6 +72,8 @@ function toRecord(row: EventsTable): EventRecord {
     endedAt: row.ended_at === null || row.ended_at === undefined ? null : Number(row.ended_at),
     recording: row.recording === null || row.recording === undefined ? null : Number(row.recording) === 1,
     dvrWindowSec: row.dvr_window_sec === null || row.dvr_window_sec === undefined ? null : Number(row.dvr_window_sec),
+    partTargetSec: row.part_target_sec === null || row.part_target_sec === undefined ? null : Number(row.part_target_sec),
+    gopSec: row.gop_sec === null || row.gop_sec === undefined ? null : Number(row.gop_sec),
     sourceRefusal: sourceRefusal(row),
     ladderPreset: row.ladder_preset && LADDER_PRESETS.includes(row.ladder_preset) ? row.ladder_preset : null,
   };
@@ -78,6 +85,34 @@ function checkDvrWindow(sec: number | null): number | null {
   if (sec === null) return null;
   if (!Number.isInteger(sec) || sec < 0 || sec > 86_400) throw new RangeError('dvrWindowSec must be an integer from 0 to 86400');
   return sec;
+}
+
+/** The settings' defaults (config/schema.ts), for an EventService built without the node's timing. */
+const DEFAULT_TIMING: StreamTiming = { segmentTargetSec: 2, partTargetSec: 0.2, gopSec: 1 };
+const EVENT_TIMING_NAMES: TimingNames = { segment: 'the segment target ONAIR_SEGMENT_TARGET_SEC', part: 'the part target' };
+
+/**
+ * Checks an event's part target and GOP (null: the node's setting) against the node's timing, with the rules of the
+ * node's settings (config/timing.ts): RangeError `partTargetSec: 0.3 s must split …` when they do not fit.
+ */
+export function checkEventTiming(node: StreamTiming, t: { partTargetSec: number | null; gopSec: number | null }): void {
+  const issue =
+    (t.partTargetSec !== null ? rangeIssue('partTargetSec', t.partTargetSec) : undefined) ??
+    (t.gopSec !== null ? rangeIssue('gopSec', t.gopSec) : undefined) ??
+    timingIssue(
+      { segmentTargetSec: node.segmentTargetSec, partTargetSec: t.partTargetSec ?? node.partTargetSec, gopSec: t.gopSec ?? node.gopSec },
+      { ...EVENT_TIMING_NAMES, part: t.partTargetSec === null ? 'ONAIR_PART_TARGET_SEC' : EVENT_TIMING_NAMES.part },
+    );
+  if (!issue) return;
+  // The value at fault may be the node's, which the event's other override does not fit.
+  if (t[issue.key] !== null) throw new RangeError(`${issue.key}: ${issue.message}`);
+  const setting = issue.key === 'gopSec' ? 'ONAIR_GOP_SEC' : 'ONAIR_PART_TARGET_SEC';
+  throw new RangeError(`${issue.key}: the node's ${setting} ${issue.message}; set the event's ${issue.key} too`);
+}
+
+/** An event's timing overrides for the origin (null each: the node's setting; so too for an unknown event). */
+export function eventTiming(e: EventRecord | undefined): { partTargetSec: number | null; gopSec: number | null } {
+  return { partTargetSec: e?.partTargetSec ?? null, gopSec: e?.gopSec ?? null };
 }
 
 function sourceRefusal(row: EventsTable): EventRecord['sourceRefusal'] {
@@ -115,9 +150,15 @@ export class EventService {
     private readonly db: Db,
     /**
      * `latencyMode` of events created without one (config `defaultLatencyMode`); `sealer` seals keys kept for their
-     * one reveal (needed for `keepForReveal`).
+     * one reveal (needed for `keepForReveal`); `timing`: the node's settings that `partTargetSec`/`gopSec` must fit.
      */
-    private readonly defaults: { latencyMode?: LatencyMode; ladderPreset?: LadderPreset; sealer?: KeySealer } = {},
+    private readonly defaults: {
+      latencyMode?: LatencyMode;
+      ladderPreset?: LadderPreset;
+      sealer?: KeySealer;
+      /** The node's segment target, part target and GOP (config), which events' overrides must fit; absent: the defaults. */
+      timing?: StreamTiming;
+    } = {},
   ) {}
 
   /** The sealed form of a key kept for its reveal; the plain key is never stored. */
@@ -140,6 +181,10 @@ export class EventService {
     recording?: boolean | null;
     /** DVR window in seconds (0: off); omitted or null: the server's default. */
     dvrWindowSec?: number | null;
+    /** LL-HLS part target in seconds; omitted or null: the node's ONAIR_PART_TARGET_SEC. */
+    partTargetSec?: number | null;
+    /** Keyframe interval in seconds; omitted or null: the node's ONAIR_GOP_SEC. */
+    gopSec?: number | null;
     /** Keep the key until revealed once (the API's reveal-once flow). */
     keepForReveal?: boolean;
   }): Promise<{ event: EventRecord; streamKey: string }> {
@@ -152,6 +197,8 @@ export class EventService {
     const ladderPreset = input.ladderPreset ?? this.defaults.ladderPreset ?? null;
     if (ladderPreset !== null && !LADDER_PRESETS.includes(ladderPreset))
       throw new RangeError(`ladder preset must be one of ${LADDER_PRESETS.join(', ')}`);
+    const timing = { partTargetSec: input.partTargetSec ?? null, gopSec: input.gopSec ?? null };
+    checkEventTiming(this.defaults.timing ?? DEFAULT_TIMING, timing);
     const now = Date.now();
     const id = randomBytes(8).toString('base64url');
     let slug = input.slug ?? slugify(title);
@@ -179,6 +226,8 @@ export class EventService {
       source_refusal: null,
       source_refused_at: null,
       ladder_preset: ladderPreset,
+      part_target_sec: timing.partTargetSec,
+      gop_sec: timing.gopSec,
     };
     const streamKey = newStreamKey();
     const keyHash = hashStreamKey(streamKey);
@@ -247,6 +296,9 @@ export class EventService {
       dvrWindowSec?: number | null;
       /** Takes effect at the event's next go-live (a live stream keeps its renditions). */
       ladderPreset?: LadderPreset;
+      /** Takes effect at the event's next go-live, like the ladder preset; null: the node's setting. */
+      partTargetSec?: number | null;
+      gopSec?: number | null;
     },
   ): Promise<EventRecord | undefined> {
     const set: Partial<EventsTable> = { updated_at: Date.now() };
@@ -263,6 +315,18 @@ export class EventService {
     if (patch.ladderPreset !== undefined) {
       if (!LADDER_PRESETS.includes(patch.ladderPreset)) throw new RangeError(`ladder preset must be one of ${LADDER_PRESETS.join(', ')}`);
       set.ladder_preset = patch.ladderPreset;
+    }
+    if (patch.partTargetSec !== undefined || patch.gopSec !== undefined) {
+      // Checked together with the value the patch leaves alone: a 2 s GOP fits 0.5 s parts, not 0.3 s ones.
+      const before = await this.byId(id);
+      if (!before) return undefined;
+      const timing = {
+        partTargetSec: patch.partTargetSec === undefined ? before.partTargetSec : patch.partTargetSec,
+        gopSec: patch.gopSec === undefined ? before.gopSec : patch.gopSec,
+      };
+      checkEventTiming(this.defaults.timing ?? DEFAULT_TIMING, timing);
+      set.part_target_sec = timing.partTargetSec;
+      set.gop_sec = timing.gopSec;
     }
     if (patch.slug !== undefined) {
       if (!slugPattern.test(patch.slug)) throw new RangeError('slug must be lower-case letters, digits and dashes (1–64)');

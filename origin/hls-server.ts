@@ -139,9 +139,10 @@ export function createOriginHlsHandler(deps: {
   /** RFC 8216bis §6.2.5.2: a blocking request is answered (503) after three target durations at most. */
   const holdMs = (p: RenditionPackager) => 3 * targetDuration(p) * 1000;
   const startupMs = 3 * config.segmentTargetSec * 1000;
-  const partsPerSegment = Math.max(1, Math.round(config.segmentTargetSec / config.partTargetSec));
+  // Parts follow the stream's part target (its event's or the config's), which its packagers carry.
+  const partsPerSegment = (p: RenditionPackager) => Math.max(1, Math.round(p.segmentTargetSec / p.partTargetSec));
   /** How long a blocking response waits for sibling renditions to reach its position (fresh rendition reports). */
-  const reportSyncMs = Math.min(250, (config.partTargetSec * 1000) / 2);
+  const reportSyncMs = (p: RenditionPackager) => Math.min(250, (p.partTargetSec * 1000) / 2);
 
   /** Waits for every rendition of a stream to have a complete segment (players find no playable media before). */
   const waitForStream = async (s: LiveStream, req: IncomingMessage): Promise<boolean> => {
@@ -187,7 +188,7 @@ export function createOriginHlsHandler(deps: {
       }
       if (part !== undefined) {
         const limit = advancePartLimit(partTarget(p));
-        if (partsAhead(msn, part, lastMsn, lastPart, partsPerSegment) > limit) {
+        if (partsAhead(msn, part, lastMsn, lastPart, partsPerSegment(p)) > limit) {
           return sendError(
             res,
             400,
@@ -219,7 +220,9 @@ export function createOriginHlsHandler(deps: {
       // Rendition reports should show the siblings at least where this playlist is (they run 1-2 ms apart).
       const here = position(p);
       await Promise.all(
-        [...s.packagers.values()].filter((o) => o !== p).map((o) => waiters.until(o, () => atLeast(position(o), here), reportSyncMs, req)),
+        [...s.packagers.values()]
+          .filter((o) => o !== p)
+          .map((o) => waiters.until(o, () => atLeast(position(o), here), reportSyncMs(p), req)),
       );
       if (req.destroyed) return;
     }

@@ -22,6 +22,7 @@ import {
   type SourceVideo,
 } from './ladder.ts';
 import { readProgress, type TranscodeStats } from './ffmpeg-progress.ts';
+import { timingOf, type StreamTiming } from '../config/timing.ts';
 import type { FfmpegLogCounter } from '../lib/ffmpeg-log.ts';
 
 /** Counters a live stream reports to the origin's metrics. */
@@ -67,6 +68,13 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   dvrWindowSec: Promise<number>;
   /** The event's ladder preset, as known when the first publisher's ladder is chosen (the config default until the lookup answers). */
   private preset: LadderPreset;
+  /**
+   * Part target and GOP of this stream (the event's, else the config's), fixed when the first publisher's ladder is
+   * chosen: packagers, ffmpeg's fragments and keyframes and the HLS server's blocking limits follow it.
+   */
+  timing: StreamTiming;
+  /** Set once the ladder is chosen: later timing lookups change nothing. */
+  private timingFixed = false;
   /** Video bitrate the publisher states (onMetaData videodatarate, kbit/s). */
   private statedVideoKbps: number | undefined;
   private feedSeq = 0;
@@ -111,6 +119,22 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.latencyMode = Promise.resolve(config.defaultLatencyMode);
     this.dvrWindowSec = Promise.resolve(config.dvrWindowSec);
     this.preset = config.defaultLadderPreset;
+    this.timing = timingOf(config);
+  }
+
+  /**
+   * Sets the event's part target and GOP once `lookup` answers (before the first publisher's keyframe, in practice,
+   * like the ladder preset); an answer after the ladder was chosen is logged and left out.
+   */
+  setTiming(lookup: Promise<StreamTiming>): void {
+    void lookup.then((t) => {
+      if (!this.timingFixed) this.timing = timingOf(t);
+      else if (t.partTargetSec !== this.timing.partTargetSec || t.gopSec !== this.timing.gopSec)
+        this.logger.warn(
+          { timing: timingOf(t), using: this.timing },
+          'event timing known after the stream started; it applies from the next go-live',
+        );
+    });
   }
 
   /** Sets the event's ladder preset once `lookup` answers (before the first publisher's keyframe, in practice). */
@@ -297,16 +321,17 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       const audioOnlyStream = this.plan.rungs[0]?.audioOnly === true;
       this.plan = audioOnlyStream
         ? audioOnlyPlan()
-        : planForPreset('standard', this.config.ladder, this.source, { ...codecs, h264: true }, this.config.gopSec, names);
+        : planForPreset('standard', this.config.ladder, this.source, { ...codecs, h264: true }, this.timing.gopSec, names);
       this.renditions = this.plan.rungs;
       if (describe().join() !== before)
         this.logger.info({ source: this.source, ladder: describe() }, 'ladder re-planned for the returning publisher');
     } else {
+      this.timingFixed = true;
       const codecs = this.sourceCodecs();
       this.plan =
         keyframe.type === TagType.audio
           ? audioOnlyPlan()
-          : planForPreset(this.preset, this.config.ladder, this.source, codecs, this.config.gopSec);
+          : planForPreset(this.preset, this.config.ladder, this.source, codecs, this.timing.gopSec);
       this.renditions = this.plan.rungs;
       const source = this.renditions.find((r) => r.copy);
       if (this.renditions[0]?.audioOnly)
@@ -315,15 +340,18 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
           keyframe.type === TagType.audio ? 'audio-only source: one audio rendition' : 'audio preset: one audio rendition',
         );
       else
-        this.logger.info({ source: this.source, preset: this.preset, ladder: describe(), audioCopied: source?.copyAudio }, 'ladder chosen');
+        this.logger.info(
+          { source: this.source, preset: this.preset, ladder: describe(), audioCopied: source?.copyAudio, timing: this.timing },
+          'ladder chosen',
+        );
       if (!codecs.h264 && (this.preset === 'standard' || this.preset === 'passthrough'))
         this.logger.warn({ preset: this.preset }, 'the source is not H.264: it cannot be copied, so the ladder is encoded');
       for (const r of this.renditions) {
         this.packagers.set(
           r.name,
           new RenditionPackager(r.name, {
-            segmentTargetSec: this.config.segmentTargetSec,
-            partTargetSec: this.config.partTargetSec,
+            segmentTargetSec: this.timing.segmentTargetSec,
+            partTargetSec: this.timing.partTargetSec,
             windowSegments: this.config.windowSegments,
             sourceKeyframes: r.copy === true,
           }),
@@ -342,7 +370,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     const firstFrameMs = keyframe.timestamp + cts;
     // Audio the publisher sends or announced; ingest's FLV header claims both tracks whatever the source has.
     const withAudio = audioOnly || this.hasAudio || this.announced?.audio === true;
-    const t = startTranscode(this.config, this.plan, withAudio, this.logger, this.metrics.ffmpegLogLines, firstFrameMs);
+    const t = startTranscode(
+      { ...this.config, ...this.timing },
+      this.plan,
+      withAudio,
+      this.logger,
+      this.metrics.ffmpegLogLines,
+      firstFrameMs,
+    );
     this.transcodeStats = undefined;
     readProgress(t.progress, (stats) => {
       if (this.transcode === t) this.transcodeStats = stats;

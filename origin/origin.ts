@@ -15,6 +15,7 @@ import { DEFAULT_WRITE_QUEUE, type WriteQueueOptions } from './recording/write-q
 import { createReplay } from './recording/replay.ts';
 import { variantFor } from './playlist.ts';
 import { Thumbnailer } from './thumbnails/thumbnailer.ts';
+import { resolveTiming, timingOf } from '../config/timing.ts';
 
 /** A recording's poster is the live thumbnail taken at about this many media seconds (past a black or title opening). */
 const POSTER_AT_SEC = 30;
@@ -29,6 +30,11 @@ export interface OriginParent {
   dvrWindowSec?(eventId: string): Promise<number>;
   /** The event's ladder preset (null or absent: the config's default), looked up when its stream starts. */
   ladderPreset?(eventId: string): Promise<LadderPreset | null>;
+  /**
+   * The event's part target and GOP in seconds (null each, or absent: the config's ONAIR_PART_TARGET_SEC /
+   * ONAIR_GOP_SEC), looked up when its stream starts; they hold for the whole stream.
+   */
+  timing?(eventId: string): Promise<{ partTargetSec: number | null; gopSec: number | null }>;
 }
 
 /** The running origin. */
@@ -260,6 +266,24 @@ export function createOrigin(deps: {
               .catch((err: Error) => {
                 logger.error({ eventId, err: err.message }, 'ladder preset lookup failed; using the default');
                 return config.defaultLadderPreset;
+              }),
+          );
+        if (parent.timing)
+          s.setTiming(
+            parent
+              .timing(eventId)
+              .then((t) => {
+                const { timing, issue } = resolveTiming(timingOf(config), t);
+                if (issue)
+                  logger.warn(
+                    { eventId, [issue.key]: t[issue.key], reason: issue.message },
+                    'event timing does not fit this node; using its settings',
+                  );
+                return timing;
+              })
+              .catch((err: Error) => {
+                logger.error({ eventId, err: err.message }, 'event timing lookup failed; using the settings');
+                return timingOf(config);
               }),
           );
         s.on('offline', () => {

@@ -299,5 +299,18 @@ export function migrations(dialect: StoreDialect, opts: MigrationOptions = {}): 
         await db.schema.dropTable('clips').execute();
       },
     },
+    '0011_event_timing': {
+      async up(db: Kysely<unknown>) {
+        // Per-event LL-HLS part target and keyframe interval in seconds (fractions: 0.2, 0.5); null follows the
+        // node's ONAIR_PART_TARGET_SEC / ONAIR_GOP_SEC.
+        const REAL = pg ? 'double precision' : 'real';
+        await db.schema.alterTable('events').addColumn('part_target_sec', REAL).execute();
+        await db.schema.alterTable('events').addColumn('gop_sec', REAL).execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.alterTable('events').dropColumn('gop_sec').execute();
+        await db.schema.alterTable('events').dropColumn('part_target_sec').execute();
+      },
+    },
   };
 }

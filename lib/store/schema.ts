@@ -31,6 +31,10 @@ export interface EventsTable {
   recording: number | null;
   /** Migration 0009: DVR window in seconds (0: off), or follow ONAIR_DVR_WINDOW_SEC (null). */
   dvr_window_sec: number | null;
+  /** Migration 0011: LL-HLS part target in seconds, or follow ONAIR_PART_TARGET_SEC (null). */
+  part_target_sec: number | null;
+  /** Migration 0011: keyframe interval of the encoded ladder in seconds, or follow ONAIR_GOP_SEC (null). */
+  gop_sec: number | null;
   /** Migration 0008: ladder preset; null follows the server's default (ONAIR_DEFAULT_LADDER_PRESET). */
   ladder_preset: LadderPreset | null;
   /** Migration 0006: why the latest refused publisher's source was unusable (codec, no media). */
