@@ -12,7 +12,9 @@ import {
   eventIdParams,
   eventSchema,
   eventStatusSchema,
+  gopSchema,
   ladderPresetSchema,
+  partTargetSchema,
   slugInput,
   streamKeySchema,
 } from './api-schemas.ts';
@@ -66,6 +68,9 @@ const editable = {
   /** Seconds viewers may seek back while live (0: off; null: ONAIR_DVR_WINDOW_SEC). Needs recording on. */
   dvrWindowSec: z.number().int().min(0).max(86_400).nullable(),
   ladderPreset: ladderPresetSchema,
+  /** Checked against the node's timing by EventService (config/timing.ts): 400 with the rule and values that fit. */
+  partTargetSec: partTargetSchema,
+  gopSec: gopSchema,
 };
 
 /** Registers the event routes. */
@@ -179,6 +184,8 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
       recording: editable.recording.optional(),
       dvrWindowSec: editable.dvrWindowSec.optional(),
       ladderPreset: editable.ladderPreset.optional(),
+      partTargetSec: editable.partTargetSec.optional(),
+      gopSec: editable.gopSec.optional(),
       latencyMode: z.enum(['low', 'standard']).optional(),
     }),
     status: 201,
@@ -202,7 +209,7 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
     method: 'patch',
     path: '/events/:id',
     summary:
-      'Change an event’s title, description, slug, scheduled start, visibility, recording switch, DVR window or ladder preset (from its next go-live)',
+      'Change an event’s title, description, slug, scheduled start, visibility, recording switch, DVR window, or ladder preset, part target and GOP (these three from its next go-live)',
     tags,
     access: 'admin',
     params: eventIdParams,
@@ -216,6 +223,8 @@ export function registerEventRoutes(b: RouteBuilder, deps: EventRoutesDeps): voi
         recording: editable.recording.optional(),
         dvrWindowSec: editable.dvrWindowSec.optional(),
         ladderPreset: editable.ladderPreset.optional(),
+        partTargetSec: editable.partTargetSec.optional(),
+        gopSec: editable.gopSec.optional(),
       })
       .refine((o) => Object.keys(o).length > 0, 'nothing to change'),
     responses: {

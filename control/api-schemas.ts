@@ -1,6 +1,7 @@
 // Zod schemas shared by the /api/v1 route modules: they validate input and name the OpenAPI components.
 import { z } from 'zod';
 import { eventIdPattern, slugPattern } from './events.ts';
+import { GOP_RANGE, PART_TARGET_RANGE } from '../config/timing.ts';
 
 /** Path parameter `id`: an event id. */
 export const eventIdParams = z.strictObject({ id: z.string().regex(eventIdPattern, 'not an event id') });
@@ -17,6 +18,26 @@ export const ladderPresetSchema = z
   .enum(['standard', 'passthrough', 'audio', 'custom'])
   .describe(
     '`standard`: the source H.264 copied as the `source` rendition plus encoded rungs below it (a source that is not H.264 gets the encoded ladder); `passthrough`: the source rendition only (not H.264: the top encoded rung); `audio`: one AAC rendition; `custom`: the encoded rungs of ONAIR_LADDER',
+  );
+
+/** An event's LL-HLS part target (null: the node's ONAIR_PART_TARGET_SEC); the range of the setting. */
+export const partTargetSchema = z
+  .number()
+  .min(PART_TARGET_RANGE.min)
+  .max(PART_TARGET_RANGE.max)
+  .nullable()
+  .describe(
+    'LL-HLS part duration in seconds from the event’s next go-live; null follows the node’s ONAIR_PART_TARGET_SEC. It must split the segment target (ONAIR_SEGMENT_TARGET_SEC) into 2 or more whole parts; PART-HOLD-BACK is 3 parts',
+  );
+
+/** An event's keyframe interval (null: the node's ONAIR_GOP_SEC); the range of the setting. */
+export const gopSchema = z
+  .number()
+  .min(GOP_RANGE.min)
+  .max(GOP_RANGE.max)
+  .nullable()
+  .describe(
+    'Keyframe interval of the encoded renditions in seconds from the event’s next go-live; null follows the node’s ONAIR_GOP_SEC. It must be a whole number of parts and split the segment target into whole GOPs',
   );
 
 export const eventSchema = z
@@ -42,6 +63,8 @@ export const eventSchema = z
     ladderPreset: ladderPresetSchema
       .nullable()
       .describe('The ladder preset; null follows the server default (ONAIR_DEFAULT_LADDER_PRESET)'),
+    partTargetSec: partTargetSchema,
+    gopSec: gopSchema,
     sourceRefusal: z
       .object({ reason: z.string(), at: epochMs })
       .nullable()

@@ -324,6 +324,42 @@ test('events: the ladder preset is chosen at creation, changed by PATCH, and a b
   assert.equal(badCreate.status, 400);
 });
 
+test('events: part target and GOP are set at creation and by PATCH; values that break the timing rules get a 400 saying why', async () => {
+  const made = await call('post', '/api/v1/events', {
+    token: adminToken,
+    body: { title: 'Relaxed latency', partTargetSec: 0.5, gopSec: 2 },
+  });
+  assert.equal(made.status, 201);
+  const e = made.json.event as { id: string; partTargetSec: number | null; gopSec: number | null };
+  assert.deepEqual([e.partTargetSec, e.gopSec], [0.5, 2]);
+  const plain = await call('post', '/api/v1/events', { token: adminToken, body: { title: 'Node timing' } });
+  const p = plain.json.event as { id: string; partTargetSec: number | null; gopSec: number | null };
+  assert.deepEqual([p.partTargetSec, p.gopSec], [null, null], 'null follows the node settings');
+  const patched = await call('patch', `/api/v1/events/${e.id}`, { token: adminToken, body: { gopSec: 1 } });
+  assert.equal(patched.status, 200);
+  assert.deepEqual([(patched.json.event as typeof e).partTargetSec, (patched.json.event as typeof e).gopSec], [0.5, 1]);
+  const cases: [string, unknown, RegExp][] = [
+    [
+      'post',
+      { title: 'x', partTargetSec: 0.3 },
+      /partTargetSec: 0\.3 s must split the segment target ONAIR_SEGMENT_TARGET_SEC \(2 s\) into 2 or more whole parts; write e\.g\. 1 or 0\.5/,
+    ],
+    ['post', { title: 'x', partTargetSec: 0.5, gopSec: 0.75 }, /gopSec: 0\.75 s must be a whole number of the part target \(0\.5 s\)/],
+    ['post', { title: 'x', partTargetSec: 0.05 }, /body\.partTargetSec: .*0\.1/],
+    ['post', { title: 'x', gopSec: '2' }, /body\.gopSec/],
+    ['patch', { partTargetSec: 0.4 }, /gopSec: 1 s must be a whole number of the part target \(0\.4 s\)/],
+    ['patch', { gopSec: 11 }, /body\.gopSec: .*10/],
+  ];
+  for (const [method, body, message] of cases) {
+    const bad = await call(method, method === 'post' ? '/api/v1/events' : `/api/v1/events/${e.id}`, { token: adminToken, body });
+    assert.equal(bad.status, 400, JSON.stringify(body));
+    assert.equal(bad.json.error?.code, 'invalid_request');
+    assert.match(String(bad.json.error?.message), message, JSON.stringify(body));
+  }
+  const after = await events.byId(e.id);
+  assert.deepEqual([after?.partTargetSec, after?.gopSec], [0.5, 1], 'a refused change leaves the event as it was');
+});
+
 test('news flashes and disclaimers reach the bus and the overlays GET; clearing works', async () => {
   signals.length = 0;
   const nf = await call('post', `/api/v1/events/${eventId}/news-flashes`, {

@@ -108,6 +108,8 @@ function eventJson(): ApiEvent {
     recording: null,
     dvrWindowSec: null,
     ladderPreset: null,
+    partTargetSec: null,
+    gopSec: null,
     sourceRefusal: null,
     hlsUrl: `/live/${EVENT_ID}/master.m3u8`,
     watchUrl: `/watch/${SLUG}`,
