@@ -32,6 +32,31 @@ export const LADDER_PRESET_OPTIONS: [LadderPresetName, string][] = [
   ['custom', 'Custom — the server’s encoded ladder'],
 ];
 
+/** An event's part target and GOP in seconds (null each: the server's ONAIR_PART_TARGET_SEC / ONAIR_GOP_SEC). */
+export type LatencyTuning = Pick<ApiEvent, 'partTargetSec' | 'gopSec'>;
+
+/** The latency tunings the create form offers (`part,gop` in seconds); '' keeps the server's settings. */
+export const LATENCY_TUNING_OPTIONS: [string, string][] = [
+  ['', 'Server settings (out of the box: 0.2 s parts, 1 s GOP) — lowest latency'],
+  ['0.5,1', '0.5 s parts, 1 s GOP — fewer requests per viewer'],
+  ['0.2,2', '0.2 s parts, 2 s GOP — less bitrate'],
+  ['0.5,2', '0.5 s parts, 2 s GOP — fewer requests and less bitrate'],
+];
+
+/** A LATENCY_TUNING_OPTIONS value as the API's fields ({} for the server's settings). */
+export function parseLatencyTuning(value: string): { partTargetSec?: number; gopSec?: number } {
+  const [part, gop] = value.split(',').map(Number);
+  return value === '' || part === undefined || gop === undefined ? {} : { partTargetSec: part, gopSec: gop };
+}
+
+/** How the console shows an event's tuning: `0.5 s parts, 2 s GOP`, a null one as the server's. */
+export function describeLatencyTuning(t: LatencyTuning): string {
+  if (t.partTargetSec === null && t.gopSec === null) return 'Server settings (ONAIR_PART_TARGET_SEC, ONAIR_GOP_SEC)';
+  const part = t.partTargetSec === null ? 'server’s part target' : `${t.partTargetSec} s parts`;
+  const gop = t.gopSec === null ? 'server’s GOP' : `${t.gopSec} s GOP`;
+  return `${part}, ${gop}`;
+}
+
 /** Lifecycle of an event. */
 export type ConsoleEventStatus = ApiEventStatus;
 
@@ -205,6 +230,9 @@ export class ConsoleApi {
     /** DVR window in seconds (0: off); omitted: the server's default. */
     dvrWindowSec?: number;
     ladderPreset?: LadderPresetName;
+    /** Part target and GOP in seconds; omitted: the server's settings. */
+    partTargetSec?: number;
+    gopSec?: number;
   }): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('POST', '/events', input)).event;
   }

@@ -3,7 +3,13 @@
 // In cluster mode the header also shows where the live event runs (ingest node, origins, epoch).
 import { el } from './dom.ts';
 import { ApiError } from './api.ts';
-import { LADDER_PRESET_OPTIONS, type ConsoleEvent, type EventStatusInfo, type LadderPresetName } from './console-api.ts';
+import {
+  LADDER_PRESET_OPTIONS,
+  describeLatencyTuning,
+  type ConsoleEvent,
+  type EventStatusInfo,
+  type LadderPresetName,
+} from './console-api.ts';
 import { LivePlayer } from './live-player.ts';
 import { confirmable } from './console-confirm.ts';
 import { obsCard } from './console-obs.ts';
@@ -143,9 +149,15 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
       ctx.toast('Renditions saved: they apply from the next go-live.');
     });
   });
+  // Part target and GOP (chosen at creation, changed through the API): shown, fixed for a live stream.
+  const tuning = el('p', {
+    className: 'note',
+    text: `Latency tuning: ${describeLatencyTuning(event)}.`,
+    attrs: { 'data-role': 'latency-tuning' },
+  });
   const presetCard = card(
     'Renditions',
-    [field('Ladder preset', presetSelect, 'Applies from the next go-live.'), ...(isAdmin ? [presetSave] : [])],
+    [field('Ladder preset', presetSelect, 'Applies from the next go-live.'), ...(isAdmin ? [presetSave] : []), tuning],
     'ladder-card',
   );
   presetSelect.disabled = !isAdmin;

@@ -1,7 +1,13 @@
 // Console home: every event with its live status (polled), and the form that creates one.
 import { el } from './dom.ts';
 import { thumbnail } from './event-list.ts';
-import { LADDER_PRESET_OPTIONS, type ConsoleEvent, type LadderPresetName } from './console-api.ts';
+import {
+  LADDER_PRESET_OPTIONS,
+  LATENCY_TUNING_OPTIONS,
+  parseLatencyTuning,
+  type ConsoleEvent,
+  type LadderPresetName,
+} from './console-api.ts';
 import { mountRecordings } from './console-recordings.ts';
 import { busy, card, errorText, field, select, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
 
@@ -46,6 +52,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     attrs: { name: 'dvrWindowSec', type: 'number', min: '0', max: '86400', step: '1', placeholder: 'server default' },
   });
   const ladder = select([['', 'Server default'], ...LADDER_PRESET_OPTIONS], { name: 'ladderPreset' });
+  const tuning = select(LATENCY_TUNING_OPTIONS, { name: 'latencyTuning' });
   const create = el('button', { className: 'btn btn-primary', text: 'Create event', attrs: { type: 'submit' } });
   const form = el('form', { className: 'create-form' }, [
     field('Title', title),
@@ -54,6 +61,11 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     recordField,
     field('DVR rewind (seconds)', dvr, 'How far viewers can seek back while live; 0 turns it off. Needs recording on.'),
     field('Renditions', ladder),
+    field(
+      'Latency tuning',
+      tuning,
+      'Longer LL-HLS parts mean fewer requests per viewer, a longer keyframe interval (GOP) less bitrate; both add latency.',
+    ),
     create,
   ]);
   form.addEventListener('submit', (e) => {
@@ -66,6 +78,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
         recording: record.checked,
         ...(dvr.value.trim() === '' ? {} : { dvrWindowSec: Number(dvr.value) }),
         ...(ladder.value ? { ladderPreset: ladder.value as LadderPresetName } : {}),
+        ...parseLatencyTuning(tuning.value),
       });
       ctx.toast(`Event “${ev.title}” created.`);
       ctx.navigate(`/console/events/${encodeURIComponent(ev.id)}`);

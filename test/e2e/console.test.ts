@@ -237,12 +237,17 @@ test('console runs a live show end to end; the viewer page follows', { timeout: 
   // The Record switch turned off: the event is created unrecorded (its recording field false).
   await op.fill('.create-form input[name=title]', 'Console unrecorded show');
   await op.uncheck('.create-form input[name=recording]');
+  await op.selectOption('.create-form select[name=latencyTuning]', '0.5,2');
   await op.click('.create-form button[type=submit]');
   await op.waitForFunction((old) => document.querySelector('.event-page')?.getAttribute('data-event-id') !== old, eventId, {
     timeout: 10_000,
   });
   const offId = (await op.getAttribute('.event-page', 'data-event-id'))!;
-  const off = (await (await fetch(`${server.base}/api/v1/events/${offId}`)).json()) as { event: { recording: boolean | null } };
+  const off = (await (await fetch(`${server.base}/api/v1/events/${offId}`)).json()) as {
+    event: { recording: boolean | null; partTargetSec: number | null; gopSec: number | null };
+  };
   assert.equal(off.event.recording, false, 'Record off → recording: false');
+  assert.deepEqual([off.event.partTargetSec, off.event.gopSec], [0.5, 2], 'the latency tuning chosen in the form');
+  assert.match((await op.textContent('[data-role=latency-tuning]')) ?? '', /0\.5 s parts, 2 s GOP/);
   assert.deepEqual(cspViolations, [], 'no page broke its CSP');
 });
