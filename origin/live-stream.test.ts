@@ -130,6 +130,42 @@ describe('LiveStream', () => {
     assert.deepEqual([...h.stream.packagers.keys()], ['360p', '180p']);
   });
 
+  it('runs with the event timing looked up before the first keyframe, and keeps it once the ladder is chosen', async () => {
+    h.stream.setTiming(Promise.resolve({ segmentTargetSec: 2, partTargetSec: 0.5, gopSec: 2 }));
+    await Promise.resolve();
+    const feed = h.stream.attach();
+    feed.write(Buffer.concat([FLV.header, FLV.meta(360), FLV.avcConfig, FLV.aacConfig, FLV.keyframe(0)]));
+    assert.deepEqual(
+      [...h.stream.packagers.values()].map((p) => [p.segmentTargetSec, p.partTargetSec]),
+      [
+        [2, 0.5],
+        [2, 0.5],
+      ],
+    );
+    // A 2 s GOP at 30 fps: 60 frames between keyframes (the config's 1 s would be 30).
+    assert.deepEqual(
+      h.stream.renditions.map((r) => r.gop),
+      [60, 60],
+    );
+    // An answer after the ladder was chosen changes nothing (it is logged).
+    h.stream.setTiming(Promise.resolve({ segmentTargetSec: 2, partTargetSec: 0.2, gopSec: 1 }));
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.deepEqual(h.stream.timing, { segmentTargetSec: 2, partTargetSec: 0.5, gopSec: 2 });
+    assert.ok(h.logs.some((l) => l.msg.startsWith('event timing known after the stream started')));
+  });
+
+  it('without an event timing the stream runs with the config', () => {
+    const feed = h.stream.attach();
+    feed.write(Buffer.concat([FLV.header, FLV.meta(360), FLV.avcConfig, FLV.aacConfig, FLV.keyframe(0)]));
+    assert.deepEqual(h.stream.timing, { segmentTargetSec: 2, partTargetSec: 0.2, gopSec: 1 });
+    assert.equal(h.stream.packagers.get('360p')?.partTargetSec, 0.2);
+    assert.deepEqual(
+      h.stream.renditions.map((r) => r.gop),
+      [30, 30],
+    );
+  });
+
   it('a source with no video for a while is audio-only: one audio rendition, started on an audio frame', () => {
     const feed = h.stream.attach();
     feed.write(Buffer.concat([FLV.header, FLV.aacConfig, FLV.audio(0), FLV.audio(AUDIO_ONLY_AFTER_MS - 21)]));

@@ -68,11 +68,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   dvrWindowSec: Promise<number>;
   /** The event's ladder preset, as known when the first publisher's ladder is chosen (the config default until the lookup answers). */
   private preset: LadderPreset;
-  /**
-   * Part target and GOP of this stream (the event's, else the config's), fixed when the first publisher's ladder is
-   * chosen: packagers, ffmpeg's fragments and keyframes and the HLS server's blocking limits follow it.
-   */
-  timing: StreamTiming;
+  /** This stream's timing (see `timing`). */
+  #timing: StreamTiming;
   /** Set once the ladder is chosen: later timing lookups change nothing. */
   private timingFixed = false;
   /** Video bitrate the publisher states (onMetaData videodatarate, kbit/s). */
@@ -119,7 +116,15 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.latencyMode = Promise.resolve(config.defaultLatencyMode);
     this.dvrWindowSec = Promise.resolve(config.dvrWindowSec);
     this.preset = config.defaultLadderPreset;
-    this.timing = timingOf(config);
+    this.#timing = timingOf(config);
+  }
+
+  /**
+   * Segment target, part target and GOP of this stream (the event's, else the config's), fixed when the first
+   * publisher's ladder is chosen: packagers, ffmpeg's fragments and keyframes and the HLS server's limits follow it.
+   */
+  get timing(): StreamTiming {
+    return { ...this.#timing };
   }
 
   /**
@@ -128,10 +133,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
    */
   setTiming(lookup: Promise<StreamTiming>): void {
     void lookup.then((t) => {
-      if (!this.timingFixed) this.timing = timingOf(t);
-      else if (t.partTargetSec !== this.timing.partTargetSec || t.gopSec !== this.timing.gopSec)
+      if (!this.timingFixed) this.#timing = timingOf(t);
+      else if (t.partTargetSec !== this.#timing.partTargetSec || t.gopSec !== this.#timing.gopSec)
         this.logger.warn(
-          { timing: timingOf(t), using: this.timing },
+          { timing: timingOf(t), using: this.#timing },
           'event timing known after the stream started; it applies from the next go-live',
         );
     });
@@ -321,7 +326,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       const audioOnlyStream = this.plan.rungs[0]?.audioOnly === true;
       this.plan = audioOnlyStream
         ? audioOnlyPlan()
-        : planForPreset('standard', this.config.ladder, this.source, { ...codecs, h264: true }, this.timing.gopSec, names);
+        : planForPreset('standard', this.config.ladder, this.source, { ...codecs, h264: true }, this.#timing.gopSec, names);
       this.renditions = this.plan.rungs;
       if (describe().join() !== before)
         this.logger.info({ source: this.source, ladder: describe() }, 'ladder re-planned for the returning publisher');
@@ -331,7 +336,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.plan =
         keyframe.type === TagType.audio
           ? audioOnlyPlan()
-          : planForPreset(this.preset, this.config.ladder, this.source, codecs, this.timing.gopSec);
+          : planForPreset(this.preset, this.config.ladder, this.source, codecs, this.#timing.gopSec);
       this.renditions = this.plan.rungs;
       const source = this.renditions.find((r) => r.copy);
       if (this.renditions[0]?.audioOnly)
@@ -341,7 +346,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         );
       else
         this.logger.info(
-          { source: this.source, preset: this.preset, ladder: describe(), audioCopied: source?.copyAudio, timing: this.timing },
+          { source: this.source, preset: this.preset, ladder: describe(), audioCopied: source?.copyAudio, timing: this.#timing },
           'ladder chosen',
         );
       if (!codecs.h264 && (this.preset === 'standard' || this.preset === 'passthrough'))
@@ -350,8 +355,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         this.packagers.set(
           r.name,
           new RenditionPackager(r.name, {
-            segmentTargetSec: this.timing.segmentTargetSec,
-            partTargetSec: this.timing.partTargetSec,
+            segmentTargetSec: this.#timing.segmentTargetSec,
+            partTargetSec: this.#timing.partTargetSec,
             windowSegments: this.config.windowSegments,
             sourceKeyframes: r.copy === true,
           }),
@@ -371,7 +376,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     // Audio the publisher sends or announced; ingest's FLV header claims both tracks whatever the source has.
     const withAudio = audioOnly || this.hasAudio || this.announced?.audio === true;
     const t = startTranscode(
-      { ...this.config, ...this.timing },
+      { ...this.config, ...this.#timing },
       this.plan,
       withAudio,
       this.logger,
