@@ -26,9 +26,12 @@ const commandUsage: Record<string, string> = {
   onair start --role ingest,origin      without ONAIR_CLUSTER_SECRET: one standalone transcoding node
   onair start --role edge --origin URL [--origin URL…]
                                         caching HLS edge in front of fixed origins (one worker per core)`,
-  'event create': `  onair event create --title T [--description D] [--latency low|standard] [--json]
+  'event create': `  onair event create --title T [--description D] [--latency low|standard]
+                    [--part-target SEC] [--gop SEC] [--json]
                                         create an event; prints its stream key once
-                                        (--latency standard: plain HLS, no LL parts)`,
+                                        (--latency standard: plain HLS, no LL parts;
+                                        --part-target, --gop: its own part duration and
+                                        keyframe interval instead of ONAIR_PART_TARGET_SEC, ONAIR_GOP_SEC)`,
   'event list': `  onair event list [--json]             list events`,
   'operator create': `  onair operator create --email E --role admin|moderator [--json]
                                         create a console operator; the password is
@@ -176,18 +179,33 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'event' && sub === 'create') {
     const { values } = parseArgs({
       args: argv.slice(2),
-      options: { title: { type: 'string' }, description: { type: 'string' }, latency: { type: 'string' }, json: { type: 'boolean' } },
+      options: {
+        title: { type: 'string' },
+        description: { type: 'string' },
+        latency: { type: 'string' },
+        'part-target': { type: 'string' },
+        gop: { type: 'string' },
+        json: { type: 'boolean' },
+      },
       strict: true,
     });
     if (!values.title?.trim()) throw new UsageError('--title is required', ['event', 'create']);
     if (values.latency !== undefined && values.latency !== 'low' && values.latency !== 'standard') {
       throw new UsageError('--latency must be low or standard', ['event', 'create']);
     }
+    const seconds = (flag: string, v: string | undefined): number | undefined => {
+      if (v === undefined) return undefined;
+      if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${flag} takes seconds, e.g. 0.5`, ['event', 'create']);
+      return Number(v);
+    };
+    const partTargetSec = seconds('part-target', values['part-target']);
+    const gopSec = seconds('gop', values.gop);
     const config = loadConfig();
     const target = resolveTarget(config, true);
     const latencyMode = values.latency ?? config.defaultLatencyMode;
+    // EventService checks the timing against this node's settings (a RangeError names the rule).
     const { event, streamKey } = await withEvents(config, (ev) =>
-      ev.create({ title: values.title!, description: values.description, latencyMode }),
+      ev.create({ title: values.title!, description: values.description, latencyMode, partTargetSec, gopSec }),
     );
     const urls = eventUrls(target, event);
     const srtUrl = srtPublishUrl(target, streamKey);
@@ -198,17 +216,21 @@ async function main(argv: string[]): Promise<void> {
           slug: event.slug,
           streamKey,
           latencyMode: event.latencyMode,
+          partTargetSec: event.partTargetSec,
+          gopSec: event.gopSec,
           ...urls,
           ...(srtUrl ? { srtUrl } : {}),
         }),
       );
     } else {
+      const timingNote =
+        (event.partTargetSec === null ? '' : `, ${event.partTargetSec} s parts`) + (event.gopSec === null ? '' : `, ${event.gopSec} s GOP`);
       console.log(`event "${event.title}" created (id ${event.id})
   OBS server:   ${urls.rtmpUrl}
   stream key:   ${streamKey}   (shown only now: store it safely)
   WHIP:         ${urls.whipUrl}${srtUrl ? `\n  SRT:          ${srtUrl}   (carries the stream key)` : ''}
   watch:        ${urls.watchUrl}
-  HLS:          ${urls.hlsUrl}   (${event.latencyMode === 'low' ? 'low-latency' : 'standard'} HLS)`);
+  HLS:          ${urls.hlsUrl}   (${event.latencyMode === 'low' ? 'low-latency' : 'standard'} HLS${timingNote})`);
     }
     return;
   }

@@ -130,6 +130,21 @@ after(async () => {
   await server?.stop();
 });
 
+test('onair event create takes --part-target and --gop, checked like the settings', async () => {
+  const made = JSON.parse(
+    await server.cli(['event', 'create', '--title', 'CLI timing', '--part-target', '0.5', '--gop', '2', '--json']),
+  ) as {
+    partTargetSec: number | null;
+    gopSec: number | null;
+  };
+  assert.deepEqual([made.partTargetSec, made.gopSec], [0.5, 2]);
+  await assert.rejects(
+    server.cli(['event', 'create', '--title', 'x', '--part-target', '0.3']),
+    /partTargetSec: 0\.3 s must split the segment target ONAIR_SEGMENT_TARGET_SEC \(2 s\) into 2 or more whole parts/,
+  );
+  await assert.rejects(server.cli(['event', 'create', '--title', 'x', '--gop', 'fast']), /--gop takes seconds, e\.g\. 0\.5/);
+});
+
 test('two live events, each with its own part target and GOP', { timeout: 90_000 }, async () => {
   const relaxed = await goLive({ title: 'Relaxed latency', partTargetSec: 0.5, gopSec: 2 });
   const plain = await goLive({ title: 'Node timing' });
