@@ -45,6 +45,8 @@ import type { RecordingHooks } from '../origin/recording/recorder.ts';
 import { replayHandler } from '../origin/recording/replay.ts';
 import { createStorage } from '../lib/storage/index.ts';
 import { createChatRole, type ChatRole } from '../chat/role.ts';
+import { ViewerTokens } from '../chat/viewer-tokens.ts';
+import { createWhepRouter } from '../edge/whep-router.ts';
 import { createAllInOneFront } from './all-in-one.ts';
 import { addPool } from './pool.ts';
 import { advertisedOriginUrl, checkClusterRoles, nodeIdOf, originCapacityOf, replicasOf } from './cluster-settings.ts';
@@ -504,6 +506,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
     const db = store.db;
     const events = new EventService(db, { latencyMode: config.defaultLatencyMode, ladderPreset: config.defaultLadderPreset });
     let receiver: FeedReceiver | undefined;
+    let originWhep: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
     if (roles.has('origin')) {
       const capacity = originCapacityOf(config);
       const o = s.add(
@@ -521,13 +524,16 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
             ladderPreset: async (eventId) => (await events.byId(eventId))?.ladderPreset ?? null,
           },
           ...(config.storageUrl !== undefined ? { recording: clusterRecording(db, config, log, nodeId, pool.placements) } : {}),
-          routes: (req, res) => receiver?.handle(req, res) ?? false,
+          routes: (req, res) => (receiver?.handle(req, res) ?? false) || (originWhep?.(req, res) ?? false),
         }),
       );
       origin = o;
+      // WHEP playback from the feeds this origin receives (edges route viewers' signalling here, edge/whep-router.ts).
+      const taps = createFeedTaps(log.child({ role: 'origin' }));
+      originWhep = addOriginWhep(s, { config, logger: log, registry, taps, trustedProxies });
       const feeds = (receiver = s.add(
         'feed receiver',
-        createFeedReceiver({ placements: pool.placements, nodeId, secret, capacity, feeds: o.feeds, logger: log, registry }),
+        createFeedReceiver({ placements: pool.placements, nodeId, secret, capacity, feeds: taps.wrap(o.feeds), logger: log, registry }),
       ));
       s.add(
         'origin heartbeat',
@@ -646,7 +652,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
           role: name,
           registry,
           metricsToken: config.metricsToken,
-          ...(edge ? { edge } : {}),
+          ...(edge ? { edge, whep: createWhepRouter({ placements: pool.cached, logger: log }).handle } : {}),
           ...(whipRoutes ? { whip: whipRoutes } : {}),
           health: () => ({
             node: nodeId,
@@ -778,6 +784,8 @@ function composeEdgeProcess(
   // A fixed list of origins, or each event's replicas from the pool's placements.
   const origins = config.originUrls.length ? { upstreams: config.originUrls } : { placements: addPool(stage, config, logger).cached };
   const edge = stage.add('hls edge', createHlsEdge({ config, logger, registry, ...origins, ...(peers ? { peers } : {}) }));
+  // WHEP signalling goes to the event's origins (placements only: a fixed list of origins has no feeds to place).
+  const whep = origins.placements ? createWhepRouter({ placements: origins.placements, logger }) : undefined;
   let chat: ChatRole | undefined;
   if (withChat) {
     // Redis bus, PostgreSQL store, overlays read from the store (operators change them on a main node).
@@ -802,6 +810,7 @@ function composeEdgeProcess(
       role: 'edge',
       registry,
       edge,
+      ...(whep ? { whep: whep.handle } : {}),
       metricsToken: config.metricsToken,
       health: () => ({ worker, origins: edge.upstreams(), chat: chat !== undefined }),
       ...(worker !== undefined ? { metricsText: () => allWorkersMetrics(registry, logger) } : {}),
@@ -815,6 +824,46 @@ function composeEdgeProcess(
       chatGateway(() => chat!, server, logger.child({ part: 'chat' }), config),
     );
   return { httpPort: () => http.port };
+}
+
+/**
+ * WHEP playback on a cluster origin's port (the one edges pull from): viewers' signalling comes through the edges,
+ * the media goes from this origin's ICE addresses (ONAIR_WHIP_ICE_ADDRESSES / _PORTS). Tokens are verified with the
+ * cluster's viewer-token secret, so there is none without ONAIR_VIEWER_TOKEN_SECRET (nor with
+ * ONAIR_WHEP_MAX_VIEWERS=0): then `/whep/` is left to the origin's HLS handler, which answers 404 (edges try the
+ * event's next origin). Returns the route: true when it took the request.
+ */
+function addOriginWhep(
+  stage: Stage,
+  deps: { config: Config; logger: Logger; registry: Registry; taps: FeedTaps; trustedProxies: TrustedProxies },
+): ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined {
+  const { config, logger } = deps;
+  if (config.whepMaxViewers === 0) return undefined;
+  if (!config.viewerTokenSecret) {
+    logger.warn('no WHEP playback on this origin: set ONAIR_VIEWER_TOKEN_SECRET (the same on every node) to verify viewer tokens');
+    return undefined;
+  }
+  const tokens = new ViewerTokens(Buffer.from(config.viewerTokenSecret, 'utf8'), config.viewerTokenTtlSec);
+  const whep = stage.add(
+    'whep',
+    createWhepPlayback({
+      config,
+      logger: logger.child({ role: 'origin' }),
+      registry: deps.registry,
+      taps: deps.taps,
+      verifyViewer: (token) => tokens.verify(token) !== undefined,
+    }),
+  );
+  const app = express()
+    .disable('x-powered-by')
+    .set('trust proxy', (addr: string) => deps.trustedProxies.trusts(addr))
+    .use('/whep', whep.router)
+    .use(jsonErrorHandler(logger));
+  return (req, res) => {
+    if (!(req.url ?? '').startsWith('/whep/')) return false;
+    app(req, res);
+    return true;
+  };
 }
 
 /** How an edge finds its origins, for its start-up log line: a fixed count, or the pool's placements. */
