@@ -2,6 +2,7 @@
 // control node and HAProxy (deploy/haproxy.cfg). An RTMP publish (ffmpeg) goes live; Chromium, on a page of the
 // balancer, POSTs a WHEP offer to /whep/<eventId> there: HAProxy sends it to the edge, the edge to the event's
 // primary origin, which serves the media from the feed it receives. Frames decode; a wrong token is refused (401);
+// the watch page's Real-time toggle plays through the same path;
 // DELETE through the edge ends the session on the origin that holds it; with that origin killed, a new session is
 // served by the other replica.
 import { test } from 'node:test';
@@ -78,6 +79,7 @@ test(
       const made = JSON.parse(await runCli(['event', 'create', '--title', 'Cluster WHEP', '--json'], c.envOf('control-1'))) as {
         id: string;
         streamKey: string;
+        watchUrl: string;
       };
       const v = await fetch(`${c.http}/api/v1/viewers`, {
         method: 'POST',
@@ -85,8 +87,12 @@ test(
         body: JSON.stringify({ displayName: 'Realtime' }),
       });
       assert.equal(v.status, 201);
-      const token = ((await v.json()) as { token: string }).token;
+      const viewer = (await v.json()) as { token: string };
+      const token = viewer.token;
       const whep = `${c.http}/whep/${made.id}`;
+      /** WHEP sessions open on both origins. */
+      const viewers = async () =>
+        (await gauge(url('origin-1'), 'onair_whep_viewers')) + (await gauge(url('origin-2'), 'onair_whep_viewers'));
 
       // Not live yet: the edge says so.
       const early = await fetch(whep, {
@@ -153,6 +159,23 @@ test(
       );
       assert.equal((await fetch(first.session, { method: 'DELETE' })).status, 404);
       await first.page.close();
+
+      // The watch page (from the control node) offers the Real-time toggle and plays over WHEP through the edge.
+      const watch = await chromium.browser.newPage();
+      await watch.addInitScript(`localStorage.setItem('onair.viewer', ${JSON.stringify(JSON.stringify(viewer))})`);
+      await watch.goto(`${made.watchUrl}?realtime=1`);
+      await watch.waitForFunction(() => window.__onair?.state === 'playing' && window.__onair.mode === 'whep', undefined, {
+        timeout: 30_000,
+      });
+      assert.equal(await watch.locator('#realtime').isVisible(), true, 'the Real-time toggle is offered in a cluster');
+      assert.equal(await viewers(), 1, 'the watch page’s session is on an origin');
+      // The toggle back to LL-HLS ends the session (DELETE through the balancer and the edge).
+      await watch.locator('#realtime').click();
+      await watch.waitForFunction(() => window.__onair?.state === 'playing' && window.__onair.mode === 'hls', undefined, {
+        timeout: 60_000,
+      });
+      await waitFor('the watch page’s session ended', async () => (await viewers()) === 0 || undefined, 10_000, 200);
+      await watch.close();
 
       // The origin that served it dies: the next session is the other replica's.
       await c.kill(servedBy);
