@@ -45,8 +45,8 @@ import type { RecordingHooks } from '../origin/recording/recorder.ts';
 import { replayHandler } from '../origin/recording/replay.ts';
 import { createStorage } from '../lib/storage/index.ts';
 import { createChatRole, type ChatRole } from '../chat/role.ts';
-import { ViewerTokens } from '../chat/viewer-tokens.ts';
 import { createWhepRouter } from '../edge/whep-router.ts';
+import { createOriginWhep } from './origin-whep.ts';
 import { createAllInOneFront } from './all-in-one.ts';
 import { addPool } from './pool.ts';
 import { advertisedOriginUrl, checkClusterRoles, nodeIdOf, originCapacityOf, replicasOf } from './cluster-settings.ts';
@@ -530,7 +530,9 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
       origin = o;
       // WHEP playback from the feeds this origin receives (edges route viewers' signalling here, edge/whep-router.ts).
       const taps = createFeedTaps(log.child({ role: 'origin' }));
-      originWhep = addOriginWhep(s, { config, logger: log, registry, taps, trustedProxies });
+      const originPlayback = createOriginWhep({ config, logger: log, registry, taps, trustedProxies });
+      if (originPlayback.playback) s.add('whep', originPlayback.playback);
+      originWhep = originPlayback.route;
       const feeds = (receiver = s.add(
         'feed receiver',
         createFeedReceiver({ placements: pool.placements, nodeId, secret, capacity, feeds: taps.wrap(o.feeds), logger: log, registry }),
@@ -824,46 +826,6 @@ function composeEdgeProcess(
       chatGateway(() => chat!, server, logger.child({ part: 'chat' }), config),
     );
   return { httpPort: () => http.port };
-}
-
-/**
- * WHEP playback on a cluster origin's port (the one edges pull from): viewers' signalling comes through the edges,
- * the media goes from this origin's ICE addresses (ONAIR_WHIP_ICE_ADDRESSES / _PORTS). Tokens are verified with the
- * cluster's viewer-token secret, so there is none without ONAIR_VIEWER_TOKEN_SECRET (nor with
- * ONAIR_WHEP_MAX_VIEWERS=0): then `/whep/` is left to the origin's HLS handler, which answers 404 (edges try the
- * event's next origin). Returns the route: true when it took the request.
- */
-function addOriginWhep(
-  stage: Stage,
-  deps: { config: Config; logger: Logger; registry: Registry; taps: FeedTaps; trustedProxies: TrustedProxies },
-): ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined {
-  const { config, logger } = deps;
-  if (config.whepMaxViewers === 0) return undefined;
-  if (!config.viewerTokenSecret) {
-    logger.warn('no WHEP playback on this origin: set ONAIR_VIEWER_TOKEN_SECRET (the same on every node) to verify viewer tokens');
-    return undefined;
-  }
-  const tokens = new ViewerTokens(Buffer.from(config.viewerTokenSecret, 'utf8'), config.viewerTokenTtlSec);
-  const whep = stage.add(
-    'whep',
-    createWhepPlayback({
-      config,
-      logger: logger.child({ role: 'origin' }),
-      registry: deps.registry,
-      taps: deps.taps,
-      verifyViewer: (token) => tokens.verify(token) !== undefined,
-    }),
-  );
-  const app = express()
-    .disable('x-powered-by')
-    .set('trust proxy', (addr: string) => deps.trustedProxies.trusts(addr))
-    .use('/whep', whep.router)
-    .use(jsonErrorHandler(logger));
-  return (req, res) => {
-    if (!(req.url ?? '').startsWith('/whep/')) return false;
-    app(req, res);
-    return true;
-  };
 }
 
 /** How an edge finds its origins, for its start-up log line: a fixed count, or the pool's placements. */

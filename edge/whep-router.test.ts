@@ -64,6 +64,8 @@ const serves: Behaviour = (req, res) => {
 };
 const full: Behaviour = (_req, res) => json(res, 503, 'whep_full', { 'retry-after': '10' });
 const absent: Behaviour = (_req, res) => json(res, 404, 'not_found');
+/** An origin whose port has no WHEP routes (its HLS handler: GET or HEAD only). */
+const noRoutes: Behaviour = (_req, res) => json(res, 405, 'method_not_allowed');
 
 /** A closed port: connection refused. */
 async function deadUrl(): Promise<string> {
@@ -167,12 +169,12 @@ test('POST goes to the primary; the session URL it returns brings DELETE and PAT
 });
 
 test('a full, absent or unreachable origin passes the viewer on to the next replica', async () => {
-  for (const first of [full, absent, 'dead'] as const) {
+  for (const first of [full, absent, noRoutes, 'dead'] as const) {
     const b = await fakeOrigin(serves);
     const a = first === 'dead' ? { url: await deadUrl(), seen: [] } : await fakeOrigin(first);
     const edge = await edgeFor([a.url, b.url]);
     const r = await fetch(edge + EP, offer());
-    assert.equal(r.status, 201, `after ${first === 'dead' ? 'dead' : first === full ? 'full' : 'absent'}`);
+    assert.equal(r.status, 201, `after ${first === 'dead' ? 'dead' : first === full ? 'full' : first === absent ? 'absent' : '405'}`);
     assert.equal(r.headers.get('location'), `/whep/ev%201/${edgeSessionId('o1', 'SESSION_1')}`);
     assert.equal(b.seen.length, 1);
   }

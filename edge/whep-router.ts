@@ -3,8 +3,9 @@
 // port), and the media then flows between the viewer and that origin directly (ICE on the origin's addresses).
 //
 //   OPTIONS|POST /whep/<eventId>       → the event's origins in placement order (those that failed lately last): the
-//                                        first answer is passed on, except 404 (no feed or no WHEP there), 503 (full,
-//                                        stopping) and no answer, after which the next origin is asked.
+//                                        first answer is passed on, except 404 (no feed or no WHEP there; 405 from an
+//                                        origin without WHEP routes), 503 (full, stopping) and no answer, after which
+//                                        the next origin is asked.
 //   *            /whep/<eventId>/<sid> → the origin named in <sid>, which is `<base64url(origin id)>.<origin's id>`:
 //                                        the Location the edge hands out carries its origin, so any edge brings the
 //                                        DELETE (and the 405 PATCH) to the origin holding the session, with no state.
@@ -211,7 +212,8 @@ export function createWhepRouter(deps: WhepRouterDeps): WhepRouter {
       const a = await ask(origin, path, req, body);
       let refusal: Refusal | undefined;
       if (a === undefined) refusal = { kind: 'unreachable' };
-      else if (a.status === 404) refusal = { kind: 'absent', answer: a };
+      // 405: an origin whose port has no WHEP routes at all (a version without them) answers POST so.
+      else if (a.status === 404 || a.status === 405) refusal = { kind: 'absent', answer: a };
       else if (a.status === 503) refusal = { kind: errorCode(a) === 'whep_full' ? 'full' : 'unavailable', answer: a };
       if (refusal === undefined) {
         const location = a!.status === 201 ? rewriteLocation(a!.headers.get('location'), eventId, origin.id) : undefined;
