@@ -614,6 +614,8 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
           }),
         )
       : undefined;
+    // WHEP signalling goes to the event's origins, as HLS does (stateless: the session URL names its origin).
+    const whepRoute = edge ? createWhepRouter({ placements: pool.cached, logger: log }).handle : undefined;
     let chat: ChatRole | undefined;
     if (roles.has('edge') && edgeHasChat(config)) {
       chat = createChatRole({
@@ -639,7 +641,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
         backend,
         placements: pool.cached,
         nodeId,
-        front: { ...(edge ? { edge } : {}), ...(whip ? { whip } : {}) },
+        front: { ...(edge && whepRoute ? { edge, whepRoute } : {}), ...(whip ? { whip } : {}) },
       });
       server = node.server;
       http = {
@@ -654,7 +656,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
           role: name,
           registry,
           metricsToken: config.metricsToken,
-          ...(edge ? { edge, whep: createWhepRouter({ placements: pool.cached, logger: log }).handle } : {}),
+          ...(edge && whepRoute ? { edge, whep: whepRoute } : {}),
           ...(whipRoutes ? { whip: whipRoutes } : {}),
           health: () => ({
             node: nodeId,
