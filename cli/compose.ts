@@ -615,7 +615,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
         )
       : undefined;
     // WHEP signalling goes to the event's origins, as HLS does (stateless: the session URL names its origin).
-    const whepRoute = edge ? createWhepRouter({ placements: pool.cached, logger: log }).handle : undefined;
+    const whepRoute = edge ? createWhepRouter({ placements: pool.cached, logger: log, registry }).handle : undefined;
     let chat: ChatRole | undefined;
     if (roles.has('edge') && edgeHasChat(config)) {
       chat = createChatRole({
@@ -789,7 +789,7 @@ function composeEdgeProcess(
   const origins = config.originUrls.length ? { upstreams: config.originUrls } : { placements: addPool(stage, config, logger).cached };
   const edge = stage.add('hls edge', createHlsEdge({ config, logger, registry, ...origins, ...(peers ? { peers } : {}) }));
   // WHEP signalling goes to the event's origins (placements only: a fixed list of origins has no feeds to place).
-  const whep = origins.placements ? createWhepRouter({ placements: origins.placements, logger }) : undefined;
+  const whep = origins.placements ? createWhepRouter({ placements: origins.placements, logger, registry }) : undefined;
   let chat: ChatRole | undefined;
   if (withChat) {
     // Redis bus, PostgreSQL store, overlays read from the store (operators change them on a main node).

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../lib/logger.ts';
+import { createMetricsRegistry, type Registry } from '../lib/metrics.ts';
 import type { Placement } from '../lib/placement/types.ts';
 import { MAX_OFFER_BYTES } from '../lib/http.ts';
 import { createWhepRouter, edgeSessionId, originOrder, parseEdgeSessionId, parseWhepPath, rewriteLocation } from './whep-router.ts';
@@ -76,7 +77,7 @@ async function deadUrl(): Promise<string> {
 }
 
 /** An edge whose placement of `ev 1` lists `origins` (ids o0, o1, ...); none for other events. */
-async function edgeFor(origins: string[]): Promise<string> {
+async function edgeFor(origins: string[], registry?: Registry): Promise<string> {
   const placement: Placement = {
     eventId: 'ev 1',
     epoch: 1,
@@ -89,6 +90,7 @@ async function edgeFor(origins: string[]): Promise<string> {
   const router = createWhepRouter({
     placements: { get: async (id) => (id === 'ev 1' ? placement : undefined) },
     logger: createLogger('silent'),
+    ...(registry ? { registry } : {}),
     timeoutMs: 2_000,
   });
   return listen((req, res) => router.handle(req, res));
@@ -130,7 +132,8 @@ test('paths: endpoint, session ids carrying their origin, and what is not one', 
 test('POST goes to the primary; the session URL it returns brings DELETE and PATCH back to that origin', async () => {
   const a = await fakeOrigin(serves);
   const b = await fakeOrigin(serves);
-  const edge = await edgeFor([a.url, b.url]);
+  const registry = createMetricsRegistry();
+  const edge = await edgeFor([a.url, b.url], registry);
   const r = await fetch(edge + EP, offer());
   assert.equal(r.status, 201);
   assert.equal(await r.text(), 'v=0 answer');
@@ -166,6 +169,11 @@ test('POST goes to the primary; the session URL it returns brings DELETE and PAT
   assert.equal(options.status, 204);
   assert.equal(options.headers.get('accept-post'), 'application/sdp');
   assert.equal(options.headers.get('access-control-allow-origin'), '*');
+
+  const metrics = await registry.metrics();
+  assert.match(metrics, /onair_edge_whep_requests_total\{kind="offer",status="201"\} 1/);
+  assert.match(metrics, /onair_edge_whep_requests_total\{kind="session",status="200"\} 2/);
+  assert.match(metrics, /onair_edge_whep_requests_total\{kind="session",status="404"\} 1/);
 });
 
 test('a full, absent or unreachable origin passes the viewer on to the next replica', async () => {

@@ -14,6 +14,7 @@
 // answers with the same CORS headers as the all-in-one endpoint. Errors are JSON `{error: {code, message}}`.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../lib/logger.ts';
+import { Counter, sharedMetric, type Registry } from '../lib/metrics.ts';
 import type { Placement, PlacementSource } from '../lib/placement/types.ts';
 import { MAX_OFFER_BYTES } from '../lib/http.ts';
 import { errorBody, JSON_TYPE } from './edge-errors.ts';
@@ -85,6 +86,8 @@ export interface WhepRouterDeps {
   /** Each live event's origins (the edge's placement cache). */
   placements: PlacementSource;
   logger: Logger;
+  /** Where `onair_edge_whep_requests_total{kind, status}` is counted. */
+  registry?: Registry;
   /** Per-origin answer timeout (default 10 s). */
   timeoutMs?: number;
   /** Wall clock (ms), injectable for tests. */
@@ -116,6 +119,15 @@ export function createWhepRouter(deps: WhepRouterDeps): WhepRouter {
   /** Origin URL → until when it is asked last (it could not be reached). */
   const failedUntil = new Map<string, number>();
   const failed = (url: string) => (failedUntil.get(url) ?? 0) > now();
+  const requests = deps.registry
+    ? sharedMetric(
+        deps.registry,
+        Counter,
+        'onair_edge_whep_requests_total',
+        'WHEP requests routed by this edge, by kind and answer status.',
+        ['kind', 'status'],
+      )
+    : undefined;
 
   function fail(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
     const body = errorBody(code, message);
@@ -253,6 +265,11 @@ export function createWhepRouter(deps: WhepRouterDeps): WhepRouter {
   return {
     handle(req, res) {
       const parsed = parseWhepPath(req.url ?? '/');
+      if (requests) {
+        const kind =
+          parsed === undefined || 'invalid' in parsed ? 'invalid' : parsed.session ? 'session' : req.method === 'POST' ? 'offer' : 'other';
+        res.once('finish', () => requests.inc({ kind, status: String(res.statusCode) }));
+      }
       const run = (p: Promise<void>) =>
         p.catch((err: unknown) => {
           log.error({ err }, 'whep routing failed');
