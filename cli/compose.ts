@@ -482,9 +482,9 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
  * PostgreSQL (events, keys, chat) and the cluster secret (feeds between ingests and origins).
  *   ingest: RTMP and WHIP; places each live event on R origins and forwards its feed to them (ingest/feed-forwarder.ts);
  *           writes the event's status (live on a placed publish, offline once its placement is released);
- *   origin: transcodes and packages the feeds it receives (origin/feed-receiver.ts on originPort, next to its HLS)
- *           and heartbeats its load into the registry;
- *   edge:   HLS routed by each event's placement, and the viewer WebSocket;
+ *   origin: transcodes and packages the feeds it receives (origin/feed-receiver.ts on originPort, next to its HLS),
+ *           serves WHEP playback from them there (cli/origin-whep.ts) and heartbeats its load into the registry;
+ *   edge:   HLS and WHEP signalling routed by each event's placement (edge/whep-router.ts), and the viewer WebSocket;
  * all behind one HTTP port (/healthz, /metrics, and each role's routes).
  */
 function composeCluster(stage: Stage, config: Config, logger: Logger, roles: ReadonlySet<Role>): RolePorts {
