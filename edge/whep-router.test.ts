@@ -229,6 +229,23 @@ test('refusals: token and offer errors are the origin’s answer; none serving s
   assert.match(body.error.message, /HLS/);
 });
 
+test('placements that cannot be read: 503 unavailable, not a 500', async () => {
+  const router = createWhepRouter({
+    placements: {
+      get: async () => {
+        throw new Error('redis is away');
+      },
+    },
+    logger: createLogger('silent'),
+  });
+  const edge = await listen((req, res) => router.handle(req, res));
+  for (const r of [await fetch(edge + EP, offer()), await fetch(`${edge}/whep/ev%201/${edgeSessionId('o0', 'S')}`, { method: 'DELETE' })]) {
+    assert.equal(r.status, 503);
+    assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'unavailable');
+    assert.equal(r.headers.get('retry-after'), '5');
+  }
+});
+
 test('the offer is capped before any origin is asked; other methods are refused at the edge', async () => {
   const a = await fakeOrigin(serves);
   const edge = await edgeFor([a.url]);

@@ -209,12 +209,24 @@ export function createWhepRouter(deps: WhepRouterDeps): WhepRouter {
     });
   }
 
+  /** The event's placement (undefined: not live); null once a 503 was sent because it could not be read. */
+  async function placementOf(res: ServerResponse, eventId: string): Promise<Placement | undefined | null> {
+    try {
+      return await deps.placements.get(eventId);
+    } catch (err) {
+      log.warn({ eventId, err: (err as Error).message }, 'whep: placement unavailable');
+      fail(res, 503, 'unavailable', 'where the event runs cannot be read now: try again, or play it over HLS', { 'retry-after': '5' });
+      return null;
+    }
+  }
+
   /** OPTIONS or POST to an event's endpoint: the first origin that serves it answers. */
   async function endpoint(req: IncomingMessage, res: ServerResponse, eventId: string): Promise<void> {
     const isPost = req.method === 'POST';
     const body = isPost ? await readBody(req, res) : undefined;
     if (isPost && body === undefined) return;
-    const placement = await deps.placements.get(eventId);
+    const placement = await placementOf(res, eventId);
+    if (placement === null) return;
     if (!placement || placement.origins.length === 0) {
       return fail(res, 404, 'not_live', 'the event is not live: play it over HLS when it is');
     }
@@ -254,7 +266,8 @@ export function createWhepRouter(deps: WhepRouterDeps): WhepRouter {
   ): Promise<void> {
     req.resume(); // no session request has a body the origin reads
     const gone = () => fail(res, 404, 'not_found', 'no such WHEP session (it may have ended already)');
-    const placement = await deps.placements.get(eventId);
+    const placement = await placementOf(res, eventId);
+    if (placement === null) return;
     const origin = placement?.origins.find((o) => o.id === s.originId);
     if (!origin) return gone();
     const a = await ask(origin, `/whep/${encodeURIComponent(eventId)}/${s.sessionId}`, req, undefined);
