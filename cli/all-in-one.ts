@@ -36,6 +36,8 @@ export interface AllInOneFrontDeps {
   whip?: Pick<WhipIngest, 'router'>;
   /** WHEP playback (all-in-one only): absent, `/whep` answers 404. */
   whep?: Pick<WhepPlayback, 'router'>;
+  /** WHEP routed to the event's origins (a cluster process that is an edge and a control node, edge/whep-router.ts). */
+  whepRoute?: (req: IncomingMessage, res: ServerResponse) => void;
   control: Pick<ControlPlane, 'router'>;
   /** The events, for the watch page's title and link-preview tags (og:image: the live thumbnail). */
   events?: Pick<EventService, 'bySlug'>;
@@ -100,7 +102,10 @@ export function createAllInOneFront(deps: AllInOneFrontDeps): (req: IncomingMess
 
   return (req, res) => {
     if (edge && req.url !== undefined && isHlsPath(req.url)) edge.handle(req, res);
-    else {
+    else if (deps.whepRoute && /^\/whep(?:[/?]|$)/.test(req.url ?? '')) {
+      res.setHeader('x-content-type-options', 'nosniff');
+      deps.whepRoute(req, res);
+    } else {
       // Not on /live/: the edge's cached responses carry their own prebuilt header lists.
       res.setHeader('x-content-type-options', 'nosniff');
       app(req, res);

@@ -46,6 +46,8 @@ import type { RecordingHooks } from '../origin/recording/recorder.ts';
 import { replayHandler } from '../origin/recording/replay.ts';
 import { createStorage } from '../lib/storage/index.ts';
 import { createChatRole, type ChatRole } from '../chat/role.ts';
+import { createWhepRouter } from '../edge/whep-router.ts';
+import { createOriginWhep } from './origin-whep.ts';
 import { createAllInOneFront } from './all-in-one.ts';
 import { addPool } from './pool.ts';
 import { advertisedOriginUrl, checkClusterRoles, nodeIdOf, originCapacityOf, replicasOf } from './cluster-settings.ts';
@@ -487,9 +489,9 @@ function composeAll(stage: Stage, config: Config, logger: Logger): RolePorts {
  * PostgreSQL (events, keys, chat) and the cluster secret (feeds between ingests and origins).
  *   ingest: RTMP and WHIP; places each live event on R origins and forwards its feed to them (ingest/feed-forwarder.ts);
  *           writes the event's status (live on a placed publish, offline once its placement is released);
- *   origin: transcodes and packages the feeds it receives (origin/feed-receiver.ts on originPort, next to its HLS)
- *           and heartbeats its load into the registry;
- *   edge:   HLS routed by each event's placement, and the viewer WebSocket;
+ *   origin: transcodes and packages the feeds it receives (origin/feed-receiver.ts on originPort, next to its HLS),
+ *           serves WHEP playback from them there (cli/origin-whep.ts) and heartbeats its load into the registry;
+ *   edge:   HLS and WHEP signalling routed by each event's placement (edge/whep-router.ts), and the viewer WebSocket;
  * all behind one HTTP port (/healthz, /metrics, and each role's routes).
  */
 function composeCluster(stage: Stage, config: Config, logger: Logger, roles: ReadonlySet<Role>): RolePorts {
@@ -515,6 +517,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
       timing: timingOf(config),
     });
     let receiver: FeedReceiver | undefined;
+    let originWhep: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
     if (roles.has('origin')) {
       const capacity = originCapacityOf(config);
       const o = s.add(
@@ -533,13 +536,18 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
             timing: async (eventId) => eventTiming(await events.byId(eventId)),
           },
           ...(config.storageUrl !== undefined ? { recording: clusterRecording(db, config, log, nodeId, pool.placements) } : {}),
-          routes: (req, res) => receiver?.handle(req, res) ?? false,
+          routes: (req, res) => (receiver?.handle(req, res) ?? false) || (originWhep?.(req, res) ?? false),
         }),
       );
       origin = o;
+      // WHEP playback from the feeds this origin receives (edges route viewers' signalling here, edge/whep-router.ts).
+      const taps = createFeedTaps(log.child({ role: 'origin' }));
+      const originPlayback = createOriginWhep({ config, logger: log, registry, taps, trustedProxies });
+      if (originPlayback.playback) s.add('whep', originPlayback.playback);
+      originWhep = originPlayback.route;
       const feeds = (receiver = s.add(
         'feed receiver',
-        createFeedReceiver({ placements: pool.placements, nodeId, secret, capacity, feeds: o.feeds, logger: log, registry }),
+        createFeedReceiver({ placements: pool.placements, nodeId, secret, capacity, feeds: taps.wrap(o.feeds), logger: log, registry }),
       ));
       s.add(
         'origin heartbeat',
@@ -618,6 +626,8 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
           }),
         )
       : undefined;
+    // WHEP signalling goes to the event's origins, as HLS does (stateless: the session URL names its origin).
+    const whepRoute = edge ? createWhepRouter({ placements: pool.cached, logger: log, registry }).handle : undefined;
     let chat: ChatRole | undefined;
     if (roles.has('edge') && edgeHasChat(config)) {
       chat = createChatRole({
@@ -643,7 +653,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
         backend,
         placements: pool.cached,
         nodeId,
-        front: { ...(edge ? { edge } : {}), ...(whip ? { whip } : {}) },
+        front: { ...(edge && whepRoute ? { edge, whepRoute } : {}), ...(whip ? { whip } : {}) },
       });
       server = node.server;
       http = {
@@ -658,7 +668,7 @@ function composeCluster(stage: Stage, config: Config, logger: Logger, roles: Rea
           role: name,
           registry,
           metricsToken: config.metricsToken,
-          ...(edge ? { edge } : {}),
+          ...(edge && whepRoute ? { edge, whep: whepRoute } : {}),
           ...(whipRoutes ? { whip: whipRoutes } : {}),
           health: () => ({
             node: nodeId,
@@ -790,6 +800,8 @@ function composeEdgeProcess(
   // A fixed list of origins, or each event's replicas from the pool's placements.
   const origins = config.originUrls.length ? { upstreams: config.originUrls } : { placements: addPool(stage, config, logger).cached };
   const edge = stage.add('hls edge', createHlsEdge({ config, logger, registry, ...origins, ...(peers ? { peers } : {}) }));
+  // WHEP signalling goes to the event's origins (placements only: a fixed list of origins has no feeds to place).
+  const whep = origins.placements ? createWhepRouter({ placements: origins.placements, logger, registry }) : undefined;
   let chat: ChatRole | undefined;
   if (withChat) {
     // Redis bus, PostgreSQL store, overlays read from the store (operators change them on a main node).
@@ -814,6 +826,7 @@ function composeEdgeProcess(
       role: 'edge',
       registry,
       edge,
+      ...(whep ? { whep: whep.handle } : {}),
       metricsToken: config.metricsToken,
       health: () => ({ worker, origins: edge.upstreams(), chat: chat !== undefined }),
       ...(worker !== undefined ? { metricsText: () => allWorkersMetrics(registry, logger) } : {}),

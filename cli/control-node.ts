@@ -44,8 +44,8 @@ export interface ControlNodeDeps {
   placements?: PlacementSource;
   /** This node's id (ONAIR_NODE_ID resolved). */
   nodeId: string;
-  /** Routes of other roles run by the same process, served on the same port (`/live/*`, `/whip`). */
-  front?: Pick<AllInOneFrontDeps, 'edge' | 'whip'>;
+  /** Routes of other roles run by the same process, served on the same port (`/live/*`, `/whep`, `/whip`). */
+  front?: Pick<AllInOneFrontDeps, 'edge' | 'whip' | 'whepRoute'>;
 }
 
 /** What the control node exposes once added. */

@@ -34,9 +34,11 @@ export interface HttpFrontDeps {
   metricsToken?: string | undefined;
   /** Serves `/whip/*` (WHIP ingest), when the role takes publishers. */
   whip?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Serves `/whep/*` (an edge routing WHEP playback to the event's origins, edge/whep-router.ts). */
+  whep?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
-/** The request handler shared by the HTTP ports of single roles: `/live/*` (edge), `/whip/*` (origin), `/healthz`, `/metrics`, JSON 404. */
+/** The request handler shared by the HTTP ports of single roles: `/live/*` and `/whep/*` (edge), `/whip/*` (origin), `/healthz`, `/metrics`, JSON 404. */
 export function createHttpFront(deps: HttpFrontDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { edge, registry } = deps;
   return (req, res) => {
@@ -49,6 +51,10 @@ export function createHttpFront(deps: HttpFrontDeps): (req: IncomingMessage, res
     const path = url.split('?', 1)[0]!;
     if (deps.whip !== undefined && path.startsWith('/whip/')) {
       deps.whip(req, res);
+      return;
+    }
+    if (deps.whep !== undefined && (path === '/whep' || path.startsWith('/whep/'))) {
+      deps.whep(req, res);
       return;
     }
     if (path === '/healthz') {

@@ -270,6 +270,7 @@ test('deploy/k8s: a Deployment per role with /healthz probes, settings only, Ser
   assert.deepEqual(routes, {
     '/live/': 'onair-edge',
     '/clips/': 'onair-edge',
+    '/whep/': 'onair-edge',
     '/ws': 'onair-edge',
     '/whip/': 'onair-ingest',
     '/': 'onair-control',

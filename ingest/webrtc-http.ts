@@ -16,10 +16,9 @@ import {
 } from 'werift';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../lib/logger.ts';
-import { ApiError, sendError } from '../lib/http.ts';
+import { ApiError, MAX_OFFER_BYTES, sendError } from '../lib/http.ts';
 
-/** Largest SDP offer accepted. */
-export const MAX_OFFER_BYTES = 64 * 1024;
+export { MAX_OFFER_BYTES };
 /** How long ICE candidate gathering may take before the answer goes out with what was found. */
 const GATHER_TIMEOUT_MS = 3_000;
 

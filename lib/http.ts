@@ -3,6 +3,9 @@ import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Service } from './lifecycle.ts';
 
+/** Largest SDP offer a WHIP or WHEP endpoint (or an edge routing WHEP) accepts. */
+export const MAX_OFFER_BYTES = 64 * 1024;
+
 /**
  * An error with an HTTP status and a stable code, answered as `{"error":{"code","message"}}` (plus `headers`) by the
  * API and the WHIP/WHEP endpoints.

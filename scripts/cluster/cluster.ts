@@ -24,7 +24,7 @@ export const haproxyConfigPath = join(root, 'deploy', 'haproxy.cfg');
 /** Servers deploy/haproxy.cfg has slots for, per backend. */
 export const haproxySlots = 8;
 
-/** The HAProxy backends a role process joins: `ingest` (RTMP and /whip/*), `edge` (/live/* and /ws), `control` (the rest). */
+/** The HAProxy backends a role process joins: `ingest` (RTMP and /whip/*), `edge` (/live/*, /whep/* and /ws), `control` (the rest). */
 export type LbBackend = 'ingest' | 'edge' | 'control';
 
 /** What the layout's per-group environment may depend on: known before any process starts. */
@@ -108,7 +108,7 @@ export interface ClusterProcessInfo {
 
 /** What `npm run cluster -- --json` prints (one line). */
 export interface ClusterInfo {
-  /** The balancer's HTTP URL: player, console, API, /live/*, /ws, /whip/*. */
+  /** The balancer's HTTP URL: player, console, API, /live/*, /whep/*, /ws, /whip/*. */
   http: string;
   /** The balancer's RTMP URL (OBS server field). */
   rtmp: string;
