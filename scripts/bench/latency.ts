@@ -4,10 +4,11 @@
 // stock hls.js (`lowLatencyMode: true`, nothing else, as a third-party page embeds it); the MediaMTX peer with the
 // same two players; onair plain HLS; nginx-rtmp HLS (hls.js defaults); onair LL-HLS published over WHIP from a
 // Chromium canvas carrying the same strip (what a browser studio sends); and onair played in real time over WHEP by
-// its own watch page (`?realtime=1`, a viewer token; the strip reader injected into the page).
+// its own watch page (`?realtime=1`, a viewer token; the strip reader injected into the page), and the MediaMTX peer's
+// WHEP played by a bare receive-only RTCPeerConnection (video only: MediaMTX does not transcode AAC to Opus).
 //   npm run bench:latency -- [--duration 60] [--runs 1] [--size 960x540]
 //                            [--setups onair_ll,onair_ll_stock,mediamtx_stock,mediamtx_own,onair_plain,nginx_rtmp,onair_whip,
-//                                      onair_whep]
+//                                      onair_whep,mediamtx_whep]
 //                            [--mediamtx PATH (or MEDIAMTX_BIN)] [--onair-config '{"…":…}'] [--server-log FILE]
 // The MediaMTX setups need a MediaMTX binary (a release download, or built from its repository); without one they
 // are skipped with one line. --runs N repeats the chosen setups N times, alternated (setup A, B, …, A, B, …), since a
@@ -47,6 +48,7 @@ const SETUPS = [
   'nginx_rtmp',
   'onair_whip',
   'onair_whep',
+  'mediamtx_whep',
 ] as const;
 type Setup = (typeof SETUPS)[number];
 type Created = { id: string; streamKey: string; hlsUrl: string; whipUrl: string; watchUrl: string; latencyMode?: string };
@@ -243,6 +245,8 @@ try {
     catchUp?: boolean;
     configName: string;
     mode?: string;
+    /** The bench page to play hlsUrl with, when not the hls.js page (the bare WHEP page plays a WHEP URL). */
+    page?: { url: string; plays: (run: number) => string };
     /** Real time: the watch page of the run's event, played over WHEP by a viewer holding this token. */
     watch?: { url: (run: number) => string; viewer: unknown };
   };
@@ -318,7 +322,8 @@ try {
     };
   }
   if (chosen.some((s) => s.startsWith('mediamtx_'))) {
-    mediamtx = createMediaMtx({ binary: mediamtxBin!, rtmpPort: await freePort(), hlsPort: await freePort() });
+    const webrtc = chosen.includes('mediamtx_whep') ? { webrtcPort: await freePort(), webrtcUdpPort: await freePort() } : {};
+    mediamtx = createMediaMtx({ binary: mediamtxBin!, rtmpPort: await freePort(), hlsPort: await freePort(), ...webrtc });
     await mediamtx.start();
     for (const setup of ['mediamtx_stock', 'mediamtx_own'] as const) {
       if (!chosen.includes(setup)) continue;
@@ -330,6 +335,16 @@ try {
         catchUp: own,
         configName: own ? `${onairConfigName} + catch-up (latency-control.ts)` : 'stock hls.js: lowLatencyMode true',
         mode: 'MediaMTX LL-HLS defaults: 1 s segments, 200 ms parts, hlsAlwaysRemux',
+      };
+    }
+    if (chosen.includes('mediamtx_whep')) {
+      plan.mediamtx_whep = {
+        publish: (run) => rtmpPublisher(`${mediamtx!.rtmpBase}/mediamtx_whep_${run}`),
+        hlsUrl: (run) => mediamtx!.hlsUrl(`mediamtx_whep_${run}`),
+        page: { url: pageServer.whepPageUrl, plays: (run) => mediamtx!.whepUrl(`mediamtx_whep_${run}`) },
+        hlsConfig: {},
+        configName: 'none: a bare recvonly RTCPeerConnection (scripts/bench/latency/whep-page.ts)',
+        mode: 'MediaMTX WHEP (http://host:port/<path>/whep): H.264 only, MediaMTX does not transcode AAC to Opus; first frame counted from the offer',
       };
     }
   }
@@ -365,8 +380,8 @@ try {
             durationMs: durationSec * 1000,
           })
         : await measureLatency(chromium.browser, {
-            pageUrl: pageServer.pageUrl,
-            hlsUrl: p.hlsUrl(run),
+            pageUrl: p.page?.url ?? pageServer.pageUrl,
+            hlsUrl: p.page?.plays(run) ?? p.hlsUrl(run),
             hlsConfig: p.hlsConfig,
             catchUp: p.catchUp ?? false,
             durationMs: durationSec * 1000,
@@ -416,7 +431,8 @@ try {
 
 // Targets (issue 15): own player p50 ≤ 1.0 s, p95 ≤ 1.5 s, no stall, first frame ≤ 0.5 s; a stock hls.js p50 ≤ 1.5 s
 // in every run; both level with or ahead of MediaMTX with the same player. Real time (WHEP): p50 ≤ 0.5 s in every
-// run, every frame of it played over WHEP (a run that fell back to LL-HLS does not count).
+// run, every frame of it played over WHEP (a run that fell back to LL-HLS does not count); level with or ahead of
+// MediaMTX's WHEP.
 const own = results.onair_ll;
 const stock = results.onair_ll_stock;
 const whep = results.onair_whep;
@@ -446,6 +462,9 @@ const met = {
     : {}),
   ...(stock && results.mediamtx_stock?.p50Min != null && stock.p50Max !== null
     ? { stock_level_with_mediamtx: stock.p50Max <= results.mediamtx_stock.p50Min + 50 }
+    : {}),
+  ...(whep && results.mediamtx_whep?.p50Min != null && whep.p50Max !== null
+    ? { whep_level_with_mediamtx: whep.p50Max <= results.mediamtx_whep.p50Min + 50 }
     : {}),
 };
 console.log(

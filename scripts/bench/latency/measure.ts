@@ -10,8 +10,9 @@ export const LATENCY_CHROMIUM_ARGS = ['--disable-web-security'];
 
 /** One measurement run. */
 export interface LatencyRunOptions {
-  /** The bench page (LatencyPageServer.pageUrl). */
+  /** The bench page (LatencyPageServer.pageUrl, or whepPageUrl for a WHEP peer). */
   pageUrl: string;
+  /** What the page plays: an HLS URL (the WHEP page: a WHEP endpoint). */
   hlsUrl: string;
   /** hls.js config passed to `new Hls()` (JSON-serializable). */
   hlsConfig: Partial<HlsConfig>;

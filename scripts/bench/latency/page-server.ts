@@ -14,6 +14,8 @@ const files: Record<string, [string, 'html' | 'ts' | 'js']> = {
   '/latency/page.ts': [join(benchDir, 'latency', 'page.ts'), 'ts'],
   '/latency/whip.html': [join(benchDir, 'latency', 'whip.html'), 'html'],
   '/latency/whip-page.ts': [join(benchDir, 'latency', 'whip-page.ts'), 'ts'],
+  '/latency/whep.html': [join(benchDir, 'latency', 'whep.html'), 'html'],
+  '/latency/whep-page.ts': [join(benchDir, 'latency', 'whep-page.ts'), 'ts'],
   '/latency/strip-reader.ts': [join(benchDir, 'latency', 'strip-reader.ts'), 'ts'],
   '/latency/watch-reader.ts': [join(benchDir, 'latency', 'watch-reader.ts'), 'ts'],
   '/stamp.ts': [join(benchDir, 'stamp.ts'), 'ts'],
@@ -23,11 +25,12 @@ const files: Record<string, [string, 'html' | 'ts' | 'js']> = {
 
 /**
  * The bench page server on 127.0.0.1 (a free port); `pageUrl` is the player page, `whipPageUrl` the WHIP publisher,
- * `watchReaderUrl` the strip reader module imported into onair's watch page (another origin: served with CORS).
+ * `whepPageUrl` the bare WHEP player (a peer's WHEP endpoint), `watchReaderUrl` the strip reader module imported into onair's watch page (another origin: served with CORS).
  */
 export interface LatencyPageServer {
   pageUrl: string;
   whipPageUrl: string;
+  whepPageUrl: string;
   watchReaderUrl: string;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -40,6 +43,7 @@ export function createLatencyPageServer(): LatencyPageServer {
   const self: LatencyPageServer = {
     pageUrl: '',
     whipPageUrl: '',
+    whepPageUrl: '',
     watchReaderUrl: '',
     async start() {
       const s = createServer((req, res) => {
@@ -81,6 +85,7 @@ export function createLatencyPageServer(): LatencyPageServer {
       const { port } = s.address() as { port: number };
       self.pageUrl = `http://127.0.0.1:${port}/latency/page.html`;
       self.whipPageUrl = `http://127.0.0.1:${port}/latency/whip.html`;
+      self.whepPageUrl = `http://127.0.0.1:${port}/latency/whep.html`;
       self.watchReaderUrl = `http://127.0.0.1:${port}/latency/watch-reader.ts`;
     },
     async stop() {
