@@ -2,7 +2,7 @@
 // ffmpeg RTMP publish); the preview plays LL-HLS and offers Real-time (the server answers OPTIONS /whep/<id>); the
 // switch plays the event over WHEP with a viewer token of the operator's role (frames shown, the server counts one
 // WHEP viewer) and back to LL-HLS. With the node's single WHEP slot taken, a second console's switch is refused
-// (whep_full): it says so under the picture and keeps playing LL-HLS.
+// (whep_full): it says so under the picture and keeps playing LL-HLS. An event that is not live offers no switch.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -40,16 +40,23 @@ async function whepViewers(): Promise<number | undefined> {
   return line === undefined ? undefined : Number(line.split(' ').pop());
 }
 
-/** A console page of the event, signed in as the moderator, its preview playing LL-HLS. */
-async function consolePage(): Promise<Page> {
+/** A signed-in console page of event `id`. */
+async function signedIn(id: string): Promise<Page> {
   const ctx = await chromium.browser.newContext({ viewport: { width: 1280, height: 800 } });
   contexts.push(ctx);
   const page = await ctx.newPage();
   page.on('pageerror', (err) => process.stderr.write(`page error (${page.url()}): ${err.message}\n`));
-  await page.goto(`${server.base}/console/events/${eventId}`);
+  await page.goto(`${server.base}/console/events/${id}`);
   await page.fill('input[name=email]', EMAIL);
   await page.fill('input[name=password]', PASSWORD);
   await page.click('button[type=submit]');
+  await page.waitForSelector('.event-page[data-event-id]', { timeout: 15_000 });
+  return page;
+}
+
+/** A console page of the live event, signed in as the moderator, its preview playing LL-HLS. */
+async function consolePage(): Promise<Page> {
+  const page = await signedIn(eventId);
   await page.waitForSelector('.preview[data-mode=hls][data-playing=true]', { timeout: 45_000 });
   return page;
 }
@@ -130,3 +137,11 @@ test(
     assert.ok((await framesIn(second, 2_000)).frames >= 20, 'LL-HLS plays');
   },
 );
+
+test('an event that is not live offers no Real-time switch', async () => {
+  const idle = JSON.parse(await server.cli(['event', 'create', '--title', 'Not live', '--json'])) as { id: string };
+  const page = await signedIn(idle.id);
+  await page.waitForSelector('.preview-msg:has-text("Waiting for the first publish")', { timeout: 10_000 });
+  assert.equal(await page.isVisible('[data-action=realtime]'), false);
+  await page.context().close();
+});
