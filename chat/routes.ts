@@ -92,9 +92,9 @@ export function registerChatRoutes(b: RouteBuilder, deps: ChatRoutesDeps): void 
   b.route({
     method: 'post',
     path: '/viewers',
-    summary: 'Get a signed viewer token for the chat WebSocket (moderator/admin tokens only for signed-in operators)',
+    summary: 'Get a signed viewer token for the chat WebSocket and WHEP playback (moderator/admin tokens only for signed-in operators)',
     description:
-      'Viewer tokens are public. `role: moderator` needs an operator session (cookie + X-CSRF-Token) or API token; `role: admin` needs an admin. The display name gets a random `#NNNN` suffix.',
+      "Viewer tokens are public. `role: moderator` needs an operator session (cookie + X-CSRF-Token) or API token; `role: admin` needs an admin (the console takes one of its operator's role for its real-time preview). The display name gets a random `#NNNN` suffix.",
     tags: ['chat'],
     access: 'public',
     body: z.strictObject({

@@ -156,6 +156,15 @@ export class ConsoleApi {
     return json as T;
   }
 
+  /**
+   * A viewer token for the signed-in operator (POST /viewers with role `moderator`, or `admin` for admins): what the
+   * event page's real-time preview plays WHEP with, since WHEP takes a viewer token, not the operator session.
+   */
+  async viewerToken(displayName: string, role: 'moderator' | 'admin'): Promise<{ token: string; expiresAt: number }> {
+    const r = await this.request<{ token: string; expiresAt: number }>('POST', '/viewers', { displayName, role });
+    return { token: r.token, expiresAt: r.expiresAt };
+  }
+
   /** The signed-in operator, or undefined when there is no session. */
   async me(): Promise<Operator | undefined> {
     try {

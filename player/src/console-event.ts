@@ -1,4 +1,4 @@
-// Event page of the console: status header with end stream, muted preview player, health and viewer charts,
+// Event page of the console: status header with end stream, muted preview player (console-preview.ts), health and viewer charts,
 // OBS setup, clips (admins), on-screen messages, ad break and chat moderation. The status is polled; charts stream over SSE.
 // In cluster mode the header also shows where the live event runs (ingest node, origins, epoch).
 import { el } from './dom.ts';
@@ -10,7 +10,7 @@ import {
   type EventStatusInfo,
   type LadderPresetName,
 } from './console-api.ts';
-import { LivePlayer } from './live-player.ts';
+import { preview } from './console-preview.ts';
 import { confirmable } from './console-confirm.ts';
 import { obsCard } from './console-obs.ts';
 import { healthCard } from './console-health.ts';
@@ -21,13 +21,6 @@ import { busy, button, card, duration, errorText, field, select, statusBadge, ty
 
 /** Status poll period. */
 const STATUS_POLL_MS = 2000;
-
-const PREVIEW_TEXT: Record<string, string> = {
-  idle: 'Waiting for the first publish — start streaming from OBS.',
-  offline: 'Offline — no input. Start (or restart) streaming from OBS.',
-  ended: 'This event has ended.',
-  live: 'Loading preview…',
-};
 
 /** Mounts the page of event `id` into `root`. */
 export function mountEventPage(root: HTMLElement, ctx: ConsoleContext, id: string): Unmount {
@@ -102,34 +95,8 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
     el('div', { className: 'actions' }, [watch, ...(isAdmin ? [end] : [])]),
   ]);
 
-  // Preview.
-  const video = el('video', { className: 'preview-video', attrs: { muted: '', playsinline: '', autoplay: '' } });
-  video.muted = true;
-  const previewMsg = el('p', { className: 'preview-msg', attrs: { role: 'status' } });
-  const preview = el('div', { className: 'preview' }, [video, previewMsg]);
-  const player = new LivePlayer(video, {
-    onPlaying: () => {
-      previewMsg.hidden = true;
-      preview.dataset.playing = 'true';
-    },
-    onLevels: () => undefined,
-    onLevelSwitched: () => undefined,
-    onEnded: () => {
-      player.stop();
-      preview.dataset.playing = 'false';
-    },
-    onFailed: () => {
-      preview.dataset.playing = 'false';
-      previewMsg.hidden = false;
-      previewMsg.textContent = 'Preview lost — retrying…';
-    },
-    onError: () => undefined,
-    onAutoplayBlocked: () => {
-      previewMsg.hidden = false;
-      previewMsg.textContent = 'Click to start the preview.';
-      preview.addEventListener('click', () => void video.play(), { once: true });
-    },
-  });
+  // Preview: LL-HLS, or real time over WHEP where the server offers it.
+  const pv = preview(ctx, event.id, event.hlsUrl);
 
   const obs = obsCard(ctx, event);
   // Renditions (ladder preset): admins change it; it applies from the event's next go-live.
@@ -172,7 +139,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
     el('div', { className: 'event-page', attrs: { 'data-event-id': event.id } }, [
       header,
       el('div', { className: 'event-grid' }, [
-        el('div', { className: 'col col-main' }, [card('Preview', [preview, description], 'preview-card'), health.root, mod.root]),
+        el('div', { className: 'col col-main' }, [card('Preview', [pv.root, description], 'preview-card'), health.root, mod.root]),
         el('div', { className: 'col col-side' }, [obs.root, presetCard, ...(clips ? [clips.root] : []), onscreen.ads, onscreen.news]),
       ]),
     ]),
@@ -196,18 +163,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
     endBtn.disabled = s.status === 'ended';
     showPlacement(s.status === 'live' ? s.placement : undefined);
     showRefusal(s.sourceRefusal);
-    if (s.status === 'live') {
-      if (!player.active) {
-        previewMsg.hidden = false;
-        previewMsg.textContent = PREVIEW_TEXT.live!;
-        player.start(new URL(event.hlsUrl, window.location.href).href);
-      }
-    } else {
-      if (player.active) player.stop();
-      preview.dataset.playing = 'false';
-      previewMsg.hidden = false;
-      previewMsg.textContent = PREVIEW_TEXT[s.status] ?? '';
-    }
+    pv.update(s.status);
     tickSince();
   };
   /** Cluster mode: ingest, origins (primary first; admins see each origin's URL on hover) and epoch. */
@@ -251,7 +207,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
       aborter.abort();
       clearTimeout(timer);
       clearInterval(sinceTimer);
-      player.stop();
+      pv.destroy();
       health.destroy();
       mod.destroy();
       onscreen.destroy();

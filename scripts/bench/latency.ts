@@ -2,10 +2,13 @@
 // the publisher's wall clock burnt into every frame), read back in Chromium per displayed frame:
 // onair LL-HLS through the edge with onair's own player (the watch page's hls.js config and catch-up) and with a
 // stock hls.js (`lowLatencyMode: true`, nothing else, as a third-party page embeds it); the MediaMTX peer with the
-// same two players; onair plain HLS; nginx-rtmp HLS (hls.js defaults); and onair LL-HLS published over WHIP from a
-// Chromium canvas carrying the same strip (what a browser studio sends).
+// same two players; onair plain HLS; nginx-rtmp HLS (hls.js defaults); onair LL-HLS published over WHIP from a
+// Chromium canvas carrying the same strip (what a browser studio sends); and onair played in real time over WHEP by
+// its own watch page (`?realtime=1`, a viewer token; the strip reader injected into the page), and the MediaMTX peer's
+// WHEP played by a bare receive-only RTCPeerConnection (video only: MediaMTX does not transcode AAC to Opus).
 //   npm run bench:latency -- [--duration 60] [--runs 1] [--size 960x540]
-//                            [--setups onair_ll,onair_ll_stock,mediamtx_stock,mediamtx_own,onair_plain,nginx_rtmp,onair_whip]
+//                            [--setups onair_ll,onair_ll_stock,mediamtx_stock,mediamtx_own,onair_plain,nginx_rtmp,onair_whip,
+//                                      onair_whep,mediamtx_whep]
 //                            [--mediamtx PATH (or MEDIAMTX_BIN)] [--onair-config '{"…":…}'] [--server-log FILE]
 // The MediaMTX setups need a MediaMTX binary (a release download, or built from its repository); without one they
 // are skipped with one line. --runs N repeats the chosen setups N times, alternated (setup A, B, …, A, B, …), since a
@@ -17,6 +20,8 @@
 // defaults. Setups run one after the other (each alone on the machine). Last stdout line: one JSON object.
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import HLS from 'hls-parser';
 import type { HlsConfig } from 'hls.js';
 import { startServer, type ServerUnderTest } from '../../test/support/onair-server.ts';
@@ -24,18 +29,29 @@ import { launchChromium } from '../../test/support/chromium.ts';
 import { freePort } from '../../test/support/free-port.ts';
 import { waitFor } from '../../test/support/wait-for.ts';
 import { publishTestStream } from '../publish-test-stream.ts';
+import { playerDir } from '../../cli/paths.ts';
 import { HLS_CONFIG } from '../../player/src/live-player.ts';
 import { createLatencyPageServer } from './latency/page-server.ts';
 import { createNginxRtmp, type NginxRtmp } from './latency/nginx-rtmp.ts';
 import { machineMeter } from './proc.ts';
 import { counterSum, histogram, meanMs } from './prom.ts';
 import { createMediaMtx, mediaMtxBinary, type MediaMtx } from './latency/mediamtx.ts';
-import { measureLatency, summarize, LATENCY_CHROMIUM_ARGS, type LatencySummary } from './latency/measure.ts';
+import { measureLatency, measureWatchPage, summarize, LATENCY_CHROMIUM_ARGS, type LatencySummary } from './latency/measure.ts';
 import type { WhipPublisherState } from './latency/whip-page.ts';
 
-const SETUPS = ['onair_ll', 'onair_ll_stock', 'mediamtx_stock', 'mediamtx_own', 'onair_plain', 'nginx_rtmp', 'onair_whip'] as const;
+const SETUPS = [
+  'onair_ll',
+  'onair_ll_stock',
+  'mediamtx_stock',
+  'mediamtx_own',
+  'onair_plain',
+  'nginx_rtmp',
+  'onair_whip',
+  'onair_whep',
+  'mediamtx_whep',
+] as const;
 type Setup = (typeof SETUPS)[number];
-type Created = { id: string; streamKey: string; hlsUrl: string; whipUrl: string; latencyMode?: string };
+type Created = { id: string; streamKey: string; hlsUrl: string; whipUrl: string; watchUrl: string; latencyMode?: string };
 /** A running publisher of the stamped source. */
 type Publisher = { stop(): Promise<void> };
 
@@ -86,6 +102,10 @@ if (values['onair-config']) {
     console.error(`bench:latency: --onair-config is not JSON: ${(err as Error).message}`);
     process.exit(2);
   }
+}
+if (chosen.includes('onair_whep') && !existsSync(join(playerDir(), 'watch.html'))) {
+  console.error('bench:latency: onair_whep plays the built watch page: run npm run build first');
+  process.exit(2);
 }
 HLS.setOptions({ silent: true });
 const log = (msg: string) => process.stderr.write(`bench:latency: ${msg}\n`);
@@ -201,6 +221,7 @@ type SetupResult = {
   p95Max: number | null;
   ttffMaxMs: number | null;
   stalls: number;
+  freezes: number;
 };
 const results: Partial<Record<Setup, SetupResult>> = {};
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -224,6 +245,10 @@ try {
     catchUp?: boolean;
     configName: string;
     mode?: string;
+    /** The bench page to play hlsUrl with, when not the hls.js page (the bare WHEP page plays a WHEP URL). */
+    page?: { url: string; plays: (run: number) => string };
+    /** Real time: the watch page of the run's event, played over WHEP by a viewer holding this token. */
+    watch?: { url: (run: number) => string; viewer: unknown };
   };
   const plan: Partial<Record<Setup, Plan>> = {};
   if (chosen.some((s) => s.startsWith('onair_'))) {
@@ -276,8 +301,29 @@ try {
       mode: ev.latencyMode ?? 'low',
     };
   }
+  if (chosen.includes('onair_whep')) {
+    const evs: Created[] = [];
+    for (let r = 0; r < runs; r++)
+      evs.push(JSON.parse(await server!.cli(['event', 'create', '--title', `latency bench WHEP ${r + 1}`, '--json'])) as Created);
+    const v = await fetch(`${server!.base}/api/v1/viewers`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ displayName: 'latency bench' }),
+    });
+    if (v.status !== 201) throw new Error(`POST /api/v1/viewers answered ${v.status}: ${await v.text()}`);
+    const viewer: unknown = await v.json();
+    plan.onair_whep = {
+      publish: (run) => rtmpPublisher(`rtmp://127.0.0.1:${server!.rtmpPort}/live/${evs[run]!.streamKey}`),
+      hlsUrl: (run) => evs[run]!.hlsUrl,
+      hlsConfig: {},
+      configName: 'none: the watch page with ?realtime=1 plays WHEP (player/src/whep-player.ts)',
+      mode: 'WHEP from the origin relay (source H.264 as published, AAC → Opus); first frame counted from navigation',
+      watch: { url: (run) => evs[run]!.watchUrl, viewer },
+    };
+  }
   if (chosen.some((s) => s.startsWith('mediamtx_'))) {
-    mediamtx = createMediaMtx({ binary: mediamtxBin!, rtmpPort: await freePort(), hlsPort: await freePort() });
+    const webrtc = chosen.includes('mediamtx_whep') ? { webrtcPort: await freePort(), webrtcUdpPort: await freePort() } : {};
+    mediamtx = createMediaMtx({ binary: mediamtxBin!, rtmpPort: await freePort(), hlsPort: await freePort(), ...webrtc });
     await mediamtx.start();
     for (const setup of ['mediamtx_stock', 'mediamtx_own'] as const) {
       if (!chosen.includes(setup)) continue;
@@ -289,6 +335,16 @@ try {
         catchUp: own,
         configName: own ? `${onairConfigName} + catch-up (latency-control.ts)` : 'stock hls.js: lowLatencyMode true',
         mode: 'MediaMTX LL-HLS defaults: 1 s segments, 200 ms parts, hlsAlwaysRemux',
+      };
+    }
+    if (chosen.includes('mediamtx_whep')) {
+      plan.mediamtx_whep = {
+        publish: (run) => rtmpPublisher(`${mediamtx!.rtmpBase}/mediamtx_whep_${run}`),
+        hlsUrl: (run) => mediamtx!.hlsUrl(`mediamtx_whep_${run}`),
+        page: { url: pageServer.whepPageUrl, plays: (run) => mediamtx!.whepUrl(`mediamtx_whep_${run}`) },
+        hlsConfig: {},
+        configName: 'none: a bare recvonly RTCPeerConnection (scripts/bench/latency/whep-page.ts)',
+        mode: 'MediaMTX WHEP (http://host:port/<path>/whep): H.264 only, MediaMTX does not transcode AAC to Opus; first frame counted from the offer',
       };
     }
   }
@@ -316,13 +372,20 @@ try {
       const edgeBefore = metricsUrl ? await counterSum(metricsUrl, 'onair_edge_requests_total') : 0;
       const upBefore = metricsUrl ? await counterSum(metricsUrl, 'onair_edge_upstream_requests_total') : 0;
       const t0 = performance.now();
-      const state = await measureLatency(chromium.browser, {
-        pageUrl: pageServer.pageUrl,
-        hlsUrl: p.hlsUrl(run),
-        hlsConfig: p.hlsConfig,
-        catchUp: p.catchUp ?? false,
-        durationMs: durationSec * 1000,
-      });
+      const state = p.watch
+        ? await measureWatchPage(chromium.browser, {
+            watchUrl: p.watch.url(run),
+            viewer: p.watch.viewer,
+            readerUrl: pageServer.watchReaderUrl,
+            durationMs: durationSec * 1000,
+          })
+        : await measureLatency(chromium.browser, {
+            pageUrl: p.page?.url ?? pageServer.pageUrl,
+            hlsUrl: p.page?.plays(run) ?? p.hlsUrl(run),
+            hlsConfig: p.hlsConfig,
+            catchUp: p.catchUp ?? false,
+            durationMs: durationSec * 1000,
+          });
       const sec = (performance.now() - t0) / 1000;
       const edge = metricsUrl
         ? {
@@ -354,6 +417,7 @@ try {
         p95Max: p95s.length ? Math.max(...p95s) : null,
         ttffMaxMs: ttffs.length ? Math.max(...ttffs) : null,
         stalls: all.reduce((n, x) => n + x.stalls, 0),
+        freezes: all.reduce((n, x) => n + x.freezes, 0),
       };
       log(`${setup} run ${run + 1}: ${JSON.stringify(r)}`);
     }
@@ -366,10 +430,17 @@ try {
 }
 
 // Targets (issue 15): own player p50 ≤ 1.0 s, p95 ≤ 1.5 s, no stall, first frame ≤ 0.5 s; a stock hls.js p50 ≤ 1.5 s
-// in every run; both level with or ahead of MediaMTX with the same player.
+// in every run; both level with or ahead of MediaMTX with the same player. Real time (WHEP): p50 ≤ 0.5 s in every
+// run, every frame of it played over WHEP (a run that fell back to LL-HLS does not count); level with or ahead of
+// MediaMTX's WHEP.
 const own = results.onair_ll;
 const stock = results.onair_ll_stock;
-const targets = { onair_ll: { p50Ms: 1000, p95Ms: 1500, ttffMs: 500, stalls: 0 }, onair_ll_stock: { p50MsEveryRun: 1500 } };
+const whep = results.onair_whep;
+const targets = {
+  onair_ll: { p50Ms: 1000, p95Ms: 1500, ttffMs: 500, stalls: 0 },
+  onair_ll_stock: { p50MsEveryRun: 1500 },
+  onair_whep: { p50MsEveryRun: 500 },
+};
 const met = {
   ...(own
     ? {
@@ -380,11 +451,20 @@ const met = {
       }
     : {}),
   ...(stock ? { stock_p50_every_run: stock.p50Max !== null && stock.p50Max <= 1500 } : {}),
+  ...(whep
+    ? {
+        whep_p50_every_run:
+          whep.p50Max !== null && whep.p50Max <= 500 && whep.runs.every((r) => Object.keys(r.modes).every((m) => m === 'whep')),
+      }
+    : {}),
   ...(own && results.mediamtx_own?.p50Min != null && own.p50Max !== null
     ? { own_level_with_mediamtx: own.p50Max <= results.mediamtx_own.p50Min + 50 }
     : {}),
   ...(stock && results.mediamtx_stock?.p50Min != null && stock.p50Max !== null
     ? { stock_level_with_mediamtx: stock.p50Max <= results.mediamtx_stock.p50Min + 50 }
+    : {}),
+  ...(whep && results.mediamtx_whep?.p50Min != null && whep.p50Max !== null
+    ? { whep_level_with_mediamtx: whep.p50Max <= results.mediamtx_whep.p50Min + 50 }
     : {}),
 };
 console.log(

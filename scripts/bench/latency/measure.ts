@@ -1,5 +1,6 @@
 // Node side of the strip-based latency measurement: opens the bench page in a Chromium tab,
-// plays one HLS URL for a while and returns what the page recorded (shared by bench and e2e test).
+// plays one HLS URL for a while and returns what the page recorded (shared by bench and e2e test); or opens onair's
+// own watch page asking for real time (WHEP) with the strip reader injected, and does the same.
 import type { Browser } from 'playwright-core';
 import type { HlsConfig } from 'hls.js';
 import type { LatencyPageState } from './page.ts';
@@ -9,8 +10,9 @@ export const LATENCY_CHROMIUM_ARGS = ['--disable-web-security'];
 
 /** One measurement run. */
 export interface LatencyRunOptions {
-  /** The bench page (LatencyPageServer.pageUrl). */
+  /** The bench page (LatencyPageServer.pageUrl, or whepPageUrl for a WHEP peer). */
   pageUrl: string;
+  /** What the page plays: an HLS URL (the WHEP page: a WHEP endpoint). */
   hlsUrl: string;
   /** hls.js config passed to `new Hls()` (JSON-serializable). */
   hlsConfig: Partial<HlsConfig>;
@@ -41,11 +43,16 @@ export interface LatencySummary {
   frames: number;
   stalls: number;
   stalledMs: number;
+  /** Frozen frames: gaps between displayed frames as WebRTC counts a freeze (see {@link freezes}), and their time. */
+  freezes: number;
+  frozenMs: number;
   ttffMs: number | null;
   /** hls.js's targetLatency at the end of the run, ms. */
   targetLatencyMs: number | null;
   /** Decoded frames per rendition height. */
   heights: Record<string, number>;
+  /** Displayed frames per playback mode (`hls`; the watch page's `whep`, or `hls` after a fallback). */
+  modes: Record<string, number>;
   errors: string[];
 }
 
@@ -54,6 +61,21 @@ export function quantile(values: number[], q: number): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/**
+ * Freezes in a run of display times (ms, ascending): a gap between two displayed frames longer than
+ * max(3 × the median gap, the median gap + 150 ms), as WebRTC's freezeCount defines one (with the median for the
+ * average frame duration, so one long freeze does not raise its own threshold). Returns their count and total time.
+ */
+export function freezes(displayTimes: number[]): { count: number; ms: number } {
+  const gaps: number[] = [];
+  for (let i = 1; i < displayTimes.length; i++) gaps.push(displayTimes[i]! - displayTimes[i - 1]!);
+  const median = quantile(gaps, 0.5);
+  if (median === null) return { count: 0, ms: 0 };
+  const threshold = Math.max(3 * median, median + 150);
+  const long = gaps.filter((g) => g > threshold);
+  return { count: long.length, ms: Math.round(long.reduce((a, b) => a + b, 0)) };
 }
 
 /** Samples split into successive 10 s windows from the first one. */
@@ -69,12 +91,13 @@ export function summarize(state: LatencyPageState): LatencySummary {
   const latencies = state.samples.map((s) => s[1]);
   const heights: Record<string, number> = {};
   for (const s of state.samples) heights[s[2]] = (heights[s[2]] ?? 0) + 1;
+  const frozen = freezes(state.samples.map((s) => s[0]));
   return {
     p50: quantile(latencies, 0.5),
     p95: quantile(latencies, 0.95),
     max: latencies.length ? Math.max(...latencies) : null,
     hlsLatencyP50: quantile(
-      state.samples.map((s) => s[3]),
+      state.samples.filter((s) => s[3] >= 0).map((s) => s[3]),
       0.5,
     ),
     ingestToDisplayP50: quantile(
@@ -92,9 +115,12 @@ export function summarize(state: LatencyPageState): LatencySummary {
     frames: state.frames,
     stalls: state.stalls,
     stalledMs: Math.round(state.stalledMs),
+    freezes: frozen.count,
+    frozenMs: frozen.ms,
     ttffMs: state.ttffMs === undefined ? null : Math.round(state.ttffMs),
     targetLatencyMs: state.targetLatencyMs ?? null,
     heights,
+    modes: { ...state.modes },
     errors: [...new Set(state.errors)].slice(0, 10),
   };
 }
@@ -127,6 +153,59 @@ export async function measureLatency(browser: Browser, o: LatencyRunOptions): Pr
     await new Promise((r) => setTimeout(r, o.durationMs));
     const state = await page.evaluate(() => window.__latencyBench!.state);
     state.errors.push(...pageErrors.map((m) => `pageerror ${m}`));
+    return state;
+  } finally {
+    await page.close().catch(() => {});
+  }
+}
+
+/** One measurement of onair's watch page asking for real time. */
+export interface WatchRunOptions {
+  /** The event's watch page; `?realtime=1` is added. */
+  watchUrl: string;
+  /** The viewer (POST /api/v1/viewers's answer) the page finds in localStorage, as a signed-in viewer's page does. */
+  viewer: unknown;
+  /** The strip reader module (LatencyPageServer.watchReaderUrl). */
+  readerUrl: string;
+  durationMs: number;
+  firstFrameTimeoutMs?: number;
+}
+
+/**
+ * Opens the watch page with `?realtime=1` and a viewer token (it plays WHEP, or falls back to LL-HLS), the strip
+ * reader imported by an init script before the page's own script; measures `durationMs` after the first frame.
+ * The page's CSP (scripts from its own origin only) is bypassed for the reader.
+ */
+export async function measureWatchPage(browser: Browser, o: WatchRunOptions): Promise<LatencyPageState> {
+  const page = await browser.newPage({ bypassCSP: true });
+  try {
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.addInitScript(
+      `localStorage.setItem('onair.viewer', ${JSON.stringify(JSON.stringify(o.viewer))});` +
+        `import(${JSON.stringify(o.readerUrl)}).catch((e) => console.error('strip reader', e));`,
+    );
+    const url = new URL(o.watchUrl);
+    url.searchParams.set('realtime', '1');
+    await page.goto(url.href);
+    await page.waitForFunction(() => window.__latencyBench !== undefined, undefined, { timeout: 15_000 });
+    try {
+      await page.waitForFunction(() => window.__latencyBench!.state.ttffMs !== undefined, undefined, {
+        timeout: o.firstFrameTimeoutMs ?? 30_000,
+      });
+    } catch (err) {
+      const errors = await page.evaluate(() => [...(window.__onair?.errors ?? []), ...window.__latencyBench!.state.errors]).catch(() => []);
+      throw new Error(`no frame displayed on ${url.href}; page errors: ${pageErrors.join('; ')}; page: ${errors.join('; ')}`, {
+        cause: err,
+      });
+    }
+    // The measurement window itself (not a readiness wait).
+    await new Promise((r) => setTimeout(r, o.durationMs));
+    const { state, hookErrors } = await page.evaluate(() => ({
+      state: window.__latencyBench!.state,
+      hookErrors: window.__onair?.errors ?? [],
+    }));
+    state.errors.push(...hookErrors, ...pageErrors.map((m) => `pageerror ${m}`));
     return state;
   } finally {
     await page.close().catch(() => {});

@@ -33,3 +33,14 @@ test('the config: RTMP and LL-HLS on loopback ports, every other server off', ()
   for (const off of ['api', 'metrics', 'pprof', 'playback', 'rtsp', 'webrtc', 'srt'])
     assert.match(conf, new RegExp(`^${off}: false$`, 'm'));
 });
+
+test('the config with WHEP: WebRTC on loopback only, its sole ICE candidate 127.0.0.1', () => {
+  const conf = mediaMtxConf({ binary: 'x', rtmpPort: 41935, hlsPort: 48888, webrtcPort: 48889, webrtcUdpPort: 48189 });
+  assert.match(conf, /^webrtc: true$/m);
+  assert.match(conf, /^webrtcAddress: 127\.0\.0\.1:48889$/m);
+  assert.match(conf, /^webrtcLocalUDPAddress: 127\.0\.0\.1:48189$/m);
+  assert.match(conf, /^webrtcIPsFromInterfaces: false$/m);
+  assert.match(conf, /^webrtcAdditionalHosts: \[127\.0\.0\.1\]$/m);
+  assert.doesNotMatch(conf, /^webrtc: false$/m);
+  for (const off of ['api', 'metrics', 'pprof', 'playback', 'rtsp', 'srt']) assert.match(conf, new RegExp(`^${off}: false$`, 'm'));
+});

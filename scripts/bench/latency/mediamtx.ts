@@ -1,6 +1,7 @@
 // The MediaMTX peer of the latency bench: a MediaMTX binary the user supplies (`--mediamtx PATH` or MEDIAMTX_BIN;
 // no MediaMTX code lives in this repository), run from a generated config in a temp dir: RTMP in, LL-HLS out
-// (its defaults: 1 s segments, 200 ms parts), every other server off, loopback ports only.
+// (its defaults: 1 s segments, 200 ms parts), WHEP when asked for (WebRTC on loopback), every other server off,
+// loopback ports only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,8 @@ export interface MediaMtx {
   rtmpBase: string;
   /** Media playlist of stream `name` (MediaMTX's multivariant playlist is index.m3u8 too). */
   hlsUrl(name: string): string;
+  /** WHEP endpoint of stream `name` (only with `webrtcPort`). */
+  whepUrl(name: string): string;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -21,6 +24,9 @@ export interface MediaMtxOptions {
   binary: string;
   rtmpPort: number;
   hlsPort: number;
+  /** WebRTC (WHEP) HTTP port and ICE UDP port; WebRTC stays off without them. */
+  webrtcPort?: number;
+  webrtcUdpPort?: number;
   /** LL-HLS segment and part durations (MediaMTX's defaults: 1s and 200ms). */
   segmentDuration?: string;
   partDuration?: string;
@@ -37,8 +43,22 @@ export function mediaMtxBinary(flag: string | undefined, env: NodeJS.ProcessEnv 
   return path;
 }
 
-/** mediamtx.yml: RTMP and LL-HLS on loopback; RTSP, WebRTC, SRT, API, metrics, pprof and playback off. */
+/**
+ * mediamtx.yml: RTMP and LL-HLS on loopback; WebRTC (WHEP) on loopback when its ports are given (the only ICE
+ * candidate it sends is 127.0.0.1); RTSP, SRT, API, metrics, pprof and playback off.
+ */
 export function mediaMtxConf(o: MediaMtxOptions): string {
+  const webrtc =
+    o.webrtcPort !== undefined && o.webrtcUdpPort !== undefined
+      ? `webrtc: true
+webrtcAddress: 127.0.0.1:${o.webrtcPort}
+webrtcAllowOrigins: ['*']
+webrtcLocalUDPAddress: 127.0.0.1:${o.webrtcUdpPort}
+webrtcLocalTCPAddress: ''
+webrtcIPsFromInterfaces: false
+webrtcAdditionalHosts: [127.0.0.1]
+webrtcICEServers2: []`
+      : 'webrtc: false';
   return `logLevel: warn
 logDestinations: [stdout]
 api: false
@@ -46,7 +66,7 @@ metrics: false
 pprof: false
 playback: false
 rtsp: false
-webrtc: false
+${webrtc}
 srt: false
 rtmp: true
 rtmpAddress: 127.0.0.1:${o.rtmpPort}
@@ -71,6 +91,7 @@ export function createMediaMtx(o: MediaMtxOptions): MediaMtx {
   return {
     rtmpBase: `rtmp://127.0.0.1:${o.rtmpPort}`,
     hlsUrl: (name) => `http://127.0.0.1:${o.hlsPort}/${name}/index.m3u8`,
+    whepUrl: (name) => `http://127.0.0.1:${o.webrtcPort ?? 0}/${name}/whep`,
     async start() {
       dir = mkdtempSync(join(tmpdir(), 'onair-mediamtx-'));
       const conf = join(dir, 'mediamtx.yml');

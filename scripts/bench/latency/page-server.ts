@@ -14,15 +14,24 @@ const files: Record<string, [string, 'html' | 'ts' | 'js']> = {
   '/latency/page.ts': [join(benchDir, 'latency', 'page.ts'), 'ts'],
   '/latency/whip.html': [join(benchDir, 'latency', 'whip.html'), 'html'],
   '/latency/whip-page.ts': [join(benchDir, 'latency', 'whip-page.ts'), 'ts'],
+  '/latency/whep.html': [join(benchDir, 'latency', 'whep.html'), 'html'],
+  '/latency/whep-page.ts': [join(benchDir, 'latency', 'whep-page.ts'), 'ts'],
+  '/latency/strip-reader.ts': [join(benchDir, 'latency', 'strip-reader.ts'), 'ts'],
+  '/latency/watch-reader.ts': [join(benchDir, 'latency', 'watch-reader.ts'), 'ts'],
   '/stamp.ts': [join(benchDir, 'stamp.ts'), 'ts'],
   '/player/src/latency-control.ts': [join(root, 'player', 'src', 'latency-control.ts'), 'ts'],
   '/vendor/hls.mjs': [join(root, 'node_modules', 'hls.js', 'dist', 'hls.mjs'), 'js'],
 };
 
-/** The bench page server on 127.0.0.1 (a free port); `pageUrl` is the player page, `whipPageUrl` the WHIP publisher. */
+/**
+ * The bench page server on 127.0.0.1 (a free port); `pageUrl` is the player page, `whipPageUrl` the WHIP publisher,
+ * `whepPageUrl` the bare WHEP player (a peer's WHEP endpoint), `watchReaderUrl` the strip reader module imported into onair's watch page (another origin: served with CORS).
+ */
 export interface LatencyPageServer {
   pageUrl: string;
   whipPageUrl: string;
+  whepPageUrl: string;
+  watchReaderUrl: string;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -34,6 +43,8 @@ export function createLatencyPageServer(): LatencyPageServer {
   const self: LatencyPageServer = {
     pageUrl: '',
     whipPageUrl: '',
+    whepPageUrl: '',
+    watchReaderUrl: '',
     async start() {
       const s = createServer((req, res) => {
         const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -59,6 +70,7 @@ export function createLatencyPageServer(): LatencyPageServer {
             .writeHead(200, {
               'content-type': kind === 'html' ? 'text/html; charset=utf-8' : 'text/javascript; charset=utf-8',
               'cache-control': 'no-store',
+              'access-control-allow-origin': '*',
             })
             .end(body);
         })().catch((err: unknown) => {
@@ -73,6 +85,8 @@ export function createLatencyPageServer(): LatencyPageServer {
       const { port } = s.address() as { port: number };
       self.pageUrl = `http://127.0.0.1:${port}/latency/page.html`;
       self.whipPageUrl = `http://127.0.0.1:${port}/latency/whip.html`;
+      self.whepPageUrl = `http://127.0.0.1:${port}/latency/whep.html`;
+      self.watchReaderUrl = `http://127.0.0.1:${port}/latency/watch-reader.ts`;
     },
     async stop() {
       const s = server;

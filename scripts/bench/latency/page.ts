@@ -3,14 +3,14 @@
 // canvas and records Date.now() - stamp, plus stalls and time to first frame.
 import Hls from 'hls.js';
 import type { HlsConfig } from 'hls.js';
-import { decodeStamp, stampAge, stripCellLuma, stripRows, STRIP_CELLS } from '../stamp.ts';
+import { emptyState, readFrames } from './strip-reader.ts';
 import { attachCatchUp } from '../../../player/src/latency-control.ts';
 
 /** What the page has measured so far; read by measure.ts through page.evaluate. */
 export interface LatencyPageState {
   /**
-   * [Date.now() at display, latency ms, decoded frame height, hls.latency ms, Date.now() - hls.playingDate ms
-   * (-1 without EXT-X-PROGRAM-DATE-TIME)] per frame whose strip decoded.
+   * [Date.now() at display, latency ms, decoded frame height, hls.latency ms (-1 without hls.js), Date.now() -
+   * hls.playingDate ms (-1 without EXT-X-PROGRAM-DATE-TIME)] per frame whose strip decoded.
    */
   samples: [number, number, number, number, number][];
   /** Frames displayed (decoded strip or not). */
@@ -29,6 +29,8 @@ export interface LatencyPageState {
   errors: string[];
   /** hls.js's targetLatency (PART-HOLD-BACK plus its increase after stalls) at the last displayed frame, ms. */
   targetLatencyMs: number | null;
+  /** Displayed frames per playback mode (`hls`, or the watch page's `whep` / `hls`). */
+  modes: Record<string, number>;
 }
 
 /** The page's entry point, installed on window. */
@@ -44,70 +46,17 @@ declare global {
   }
 }
 
-const CELL_PX = 8;
-const state: LatencyPageState = {
-  samples: [],
-  frames: 0,
-  misreads: 0,
-  stalls: 0,
-  stalledMs: 0,
-  ttffMs: undefined,
-  ttffFromPageMs: undefined,
-  errors: [],
-  targetLatencyMs: null,
-};
+const state: LatencyPageState = emptyState();
 
 function start(url: string, config: Partial<HlsConfig>, catchUp = false): void {
   const video = document.getElementById('video') as HTMLVideoElement;
-  const canvas = document.createElement('canvas');
-  canvas.width = STRIP_CELLS * CELL_PX;
-  canvas.height = CELL_PX * 2;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
-  let attachedAt = 0;
-  let waitingSince: number | undefined;
   const player = new Hls(config);
   if (catchUp) attachCatchUp(video, player);
-
-  const onFrame = () => {
-    const now = Date.now();
-    if (state.ttffMs === undefined) {
-      state.ttffMs = performance.now() - attachedAt;
-      state.ttffFromPageMs = performance.now();
-    }
-    state.frames++;
+  readFrames(video, state, performance.now(), () => {
     const target = player.targetLatency;
     state.targetLatencyMs = target === null ? null : Math.round(target * 1000);
-    const h = video.videoHeight;
-    const w = video.videoWidth;
-    if (w > 0 && h > 0) {
-      const { top, height } = stripRows(h);
-      ctx.drawImage(video, 0, top, w, height, 0, 0, canvas.width, canvas.height);
-      const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-      const cw = canvas.width;
-      const cells = stripCellLuma(cw, canvas.height, (x, y) => {
-        const i = (y * cw + x) * 4;
-        return 0.299 * px[i]! + 0.587 * px[i + 1]! + 0.114 * px[i + 2]!;
-      });
-      const stamp = decodeStamp(cells);
-      if (stamp === undefined) state.misreads++;
-      else {
-        const pdt = player.playingDate;
-        state.samples.push([now, stampAge(now, stamp), h, Math.round(player.latency * 1000), pdt ? now - pdt.getTime() : -1]);
-      }
-    }
-    video.requestVideoFrameCallback(onFrame);
-  };
-  video.requestVideoFrameCallback(onFrame);
-
-  video.addEventListener('waiting', () => {
-    if (state.ttffMs === undefined || waitingSince !== undefined) return;
-    state.stalls++;
-    waitingSince = performance.now();
-  });
-  video.addEventListener('playing', () => {
-    if (waitingSince === undefined) return;
-    state.stalledMs += performance.now() - waitingSince;
-    waitingSince = undefined;
+    const pdt = player.playingDate;
+    return { playerLatencyMs: Math.round(player.latency * 1000), ingestToDisplayMs: pdt ? Date.now() - pdt.getTime() : -1, mode: 'hls' };
   });
 
   player.on(Hls.Events.ERROR, (_e, data) => {
@@ -116,7 +65,6 @@ function start(url: string, config: Partial<HlsConfig>, catchUp = false): void {
     if (data.type === Hls.ErrorTypes.NETWORK_ERROR) player.startLoad();
     else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) player.recoverMediaError();
   });
-  attachedAt = performance.now();
   player.loadSource(url);
   player.attachMedia(video);
   video.play().catch((err: unknown) => state.errors.push(`play: ${String(err)}`));
