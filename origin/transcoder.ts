@@ -35,6 +35,10 @@ export function ffmpegArgs(
     // Not `-fflags +nobuffer`: it drops the packets read while probing the input, so the audio reached the muxer
     // ~1 s late in one burst and the first segment got parts far under 85 % of PART-TARGET (RFC 8216bis §4.4.4.9).
     '-copyts',
+    // The decoder without frame threading (slice threads instead): frame threads hold back one frame per thread,
+    // 40-45 ms of part lag on two cores. B-frame sources still decode in order (the SPS gives the reorder depth).
+    '-flags',
+    'low_delay',
     '-itsoffset',
     String(FFMPEG_TS_OFFSET_SEC),
     '-f',
