@@ -118,6 +118,14 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** The PART-TARGET of a live media playlist, in ms. */
+async function livePartTargetMs(url: string): Promise<number> {
+  const text = await (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text();
+  const m = /#EXT-X-PART-INF:PART-TARGET=([\d.]+)/.exec(text);
+  if (!m) throw new Error(`no EXT-X-PART-INF in ${url}`);
+  return Number(m[1]) * 1000;
+}
+
 /** Records when each part first appears at the origin, by blocking reloads straight to it. */
 function watchOrigin(originBase: string, dir: string): { seen: Map<string, number>; stop(): void } {
   const seen = new Map<string, number>();
@@ -157,7 +165,6 @@ async function main(): Promise<void> {
   const budgetMs = Number(flags['max-sec']) * 1000;
   const clientProcs = Number(flags.clients);
   const rendition = flags.rendition;
-  const partTargetMs = 500;
   const started = Date.now();
   const cleanup: (() => Promise<void> | void)[] = [];
   const hardStop = setTimeout(() => {
@@ -178,6 +185,8 @@ async function main(): Promise<void> {
     cleanup.push(() => edge.stop());
     const dir = `/live/${live.id}/${rendition}/`;
     const watcher = watchOrigin(originBase, dir);
+    // Late = delivered more than one part target after the origin listed the part: the live playlist's PART-TARGET.
+    const partTargetMs = await livePartTargetMs(originBase + dir + 'index.m3u8');
     cleanup.push(() => watcher.stop());
 
     const results: Record<string, unknown>[] = [];
