@@ -7,7 +7,8 @@ import type { Config } from '../config/schema.ts';
 import { roles, type Role } from '../config/schema.ts';
 import { createLogger } from '../lib/logger.ts';
 import { openStore } from '../lib/store/db.ts';
-import { EventService } from '../control/events.ts';
+import { EventService, LADDER_PRESETS } from '../control/events.ts';
+import type { LadderPreset } from '../lib/store/schema.ts';
 import { timingOf } from '../config/timing.ts';
 import { composeNode } from './compose.ts';
 import { OperatorService, operatorRoles } from '../control/operators.ts';
@@ -27,9 +28,10 @@ const commandUsage: Record<string, string> = {
   onair start --role edge --origin URL [--origin URL…]
                                         caching HLS edge in front of fixed origins (one worker per core)`,
   'event create': `  onair event create --title T [--description D] [--latency low|standard]
-                    [--part-target SEC] [--gop SEC] [--json]
+                    [--preset standard|passthrough|audio|custom] [--part-target SEC] [--gop SEC] [--json]
                                         create an event; prints its stream key once
                                         (--latency standard: plain HLS, no LL parts;
+                                        --preset: its ladder instead of ONAIR_DEFAULT_LADDER_PRESET;
                                         --part-target, --gop: its own part duration and
                                         keyframe interval instead of ONAIR_PART_TARGET_SEC, ONAIR_GOP_SEC)`,
   'event list': `  onair event list [--json]             list events`,
@@ -183,6 +185,7 @@ async function main(argv: string[]): Promise<void> {
         title: { type: 'string' },
         description: { type: 'string' },
         latency: { type: 'string' },
+        preset: { type: 'string' },
         'part-target': { type: 'string' },
         gop: { type: 'string' },
         json: { type: 'boolean' },
@@ -192,6 +195,10 @@ async function main(argv: string[]): Promise<void> {
     if (!values.title?.trim()) throw new UsageError('--title is required', ['event', 'create']);
     if (values.latency !== undefined && values.latency !== 'low' && values.latency !== 'standard') {
       throw new UsageError('--latency must be low or standard', ['event', 'create']);
+    }
+    const ladderPreset = values.preset as LadderPreset | undefined;
+    if (ladderPreset !== undefined && !LADDER_PRESETS.includes(ladderPreset)) {
+      throw new UsageError(`--preset must be one of ${LADDER_PRESETS.join(', ')}`, ['event', 'create']);
     }
     const seconds = (flag: string, v: string | undefined): number | undefined => {
       if (v === undefined) return undefined;
@@ -205,7 +212,7 @@ async function main(argv: string[]): Promise<void> {
     const latencyMode = values.latency ?? config.defaultLatencyMode;
     // EventService checks the timing against this node's settings (a RangeError names the rule).
     const { event, streamKey } = await withEvents(config, (ev) =>
-      ev.create({ title: values.title!, description: values.description, latencyMode, partTargetSec, gopSec }),
+      ev.create({ title: values.title!, description: values.description, latencyMode, ladderPreset, partTargetSec, gopSec }),
     );
     const urls = eventUrls(target, event);
     const srtUrl = srtPublishUrl(target, streamKey);
@@ -216,6 +223,7 @@ async function main(argv: string[]): Promise<void> {
           slug: event.slug,
           streamKey,
           latencyMode: event.latencyMode,
+          ladderPreset: event.ladderPreset,
           partTargetSec: event.partTargetSec,
           gopSec: event.gopSec,
           ...urls,

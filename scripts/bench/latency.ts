@@ -1,14 +1,15 @@
 // Glass-to-glass latency, side by side in one invocation, same stamped source (30 fps, 2 s GOP,
 // the publisher's wall clock burnt into every frame), read back in Chromium per displayed frame:
 // onair LL-HLS through the edge with onair's own player (the watch page's hls.js config and catch-up) and with a
-// stock hls.js (`lowLatencyMode: true`, nothing else, as a third-party page embeds it); the MediaMTX peer with the
+// stock hls.js (`lowLatencyMode: true`, nothing else, as a third-party page embeds it); the same two players on an
+// event of the `passthrough` preset (onair_copy*: the source copied, no transcode, as MediaMTX serves it); the MediaMTX peer with the
 // same two players; onair plain HLS; nginx-rtmp HLS (hls.js defaults); onair LL-HLS published over WHIP from a
 // Chromium canvas carrying the same strip (what a browser studio sends); and onair played in real time over WHEP by
 // its own watch page (`?realtime=1`, a viewer token; the strip reader injected into the page), and the MediaMTX peer's
 // WHEP played by a bare receive-only RTCPeerConnection (video only: MediaMTX does not transcode AAC to Opus).
 //   npm run bench:latency -- [--duration 60] [--runs 1] [--size 960x540]
-//                            [--setups onair_ll,onair_ll_stock,mediamtx_stock,mediamtx_own,onair_plain,nginx_rtmp,onair_whip,
-//                                      onair_whep,mediamtx_whep]
+//                            [--setups onair_ll,onair_ll_stock,onair_copy,onair_copy_stock,mediamtx_stock,mediamtx_own,
+//                                      onair_plain,nginx_rtmp,onair_whip,onair_whep,mediamtx_whep]
 //                            [--mediamtx PATH (or MEDIAMTX_BIN)] [--onair-config '{"…":…}'] [--server-log FILE]
 // The MediaMTX setups need a MediaMTX binary (a release download, or built from its repository); without one they
 // are skipped with one line. --runs N repeats the chosen setups N times, alternated (setup A, B, …, A, B, …), since a
@@ -42,6 +43,8 @@ import type { WhipPublisherState } from './latency/whip-page.ts';
 const SETUPS = [
   'onair_ll',
   'onair_ll_stock',
+  'onair_copy',
+  'onair_copy_stock',
   'mediamtx_stock',
   'mediamtx_own',
   'onair_plain',
@@ -260,18 +263,20 @@ try {
         evs.push(JSON.parse(await server!.cli(['event', 'create', '--title', `${title} ${r + 1}`, ...extra, '--json'])) as Created);
       return evs;
     };
-    for (const setup of ['onair_ll', 'onair_ll_stock'] as const) {
+    // onair_copy*: the `passthrough` preset, the publisher's H.264 copied with no ladder, as MediaMTX serves it.
+    for (const setup of ['onair_ll', 'onair_ll_stock', 'onair_copy', 'onair_copy_stock'] as const) {
       if (!chosen.includes(setup)) continue;
-      const evs = await events(`latency bench ${setup}`);
+      const copy = setup.startsWith('onair_copy');
+      const evs = await events(`latency bench ${setup}`, copy ? ['--preset', 'passthrough'] : []);
       const ev = evs[0]!;
-      const own = setup === 'onair_ll';
+      const own = !setup.endsWith('_stock');
       plan[setup] = {
         publish: rtmp(evs),
         hlsUrl: (run) => evs[run]!.hlsUrl,
         hlsConfig: own ? onairConfig : STOCK_CONFIG,
         catchUp: own,
         configName: own ? `${onairConfigName} + catch-up (latency-control.ts)` : 'stock hls.js: lowLatencyMode true',
-        mode: ev.latencyMode ?? 'low',
+        mode: `${ev.latencyMode ?? 'low'}${copy ? ', passthrough preset: the source copied, no transcode' : ''}`,
       };
     }
     if (chosen.includes('onair_plain')) {

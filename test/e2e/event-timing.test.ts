@@ -130,14 +130,31 @@ after(async () => {
   await server?.stop();
 });
 
-test('onair event create takes --part-target and --gop, checked like the settings', async () => {
+test('onair event create takes --preset, --part-target and --gop, checked like the settings', async () => {
   const made = JSON.parse(
-    await server.cli(['event', 'create', '--title', 'CLI timing', '--part-target', '0.5', '--gop', '2', '--json']),
+    await server.cli([
+      'event',
+      'create',
+      '--title',
+      'CLI timing',
+      '--preset',
+      'passthrough',
+      '--part-target',
+      '0.5',
+      '--gop',
+      '2',
+      '--json',
+    ]),
   ) as {
+    ladderPreset: string | null;
     partTargetSec: number | null;
     gopSec: number | null;
   };
-  assert.deepEqual([made.partTargetSec, made.gopSec], [0.5, 2]);
+  assert.deepEqual([made.ladderPreset, made.partTargetSec, made.gopSec], ['passthrough', 0.5, 2]);
+  await assert.rejects(
+    server.cli(['event', 'create', '--title', 'x', '--preset', 'fancy']),
+    /--preset must be one of standard, passthrough, audio, custom/,
+  );
   await assert.rejects(
     server.cli(['event', 'create', '--title', 'x', '--part-target', '0.3']),
     /partTargetSec: 0\.3 s must split the segment target ONAIR_SEGMENT_TARGET_SEC \(2 s\) into 2 or more whole parts/,
