@@ -214,6 +214,11 @@ export const configSchema = z
      */
     gopSec: z.number().min(GOP_RANGE.min).max(GOP_RANGE.max).default(1),
     /**
+     * PART-HOLD-BACK, the distance from the live edge an LL-HLS player keeps, in parts: 3 (0.6 s at 0.2 s parts) is
+     * the RFC's SHOULD, 2 its floor (MUST). Lower plays closer to live and leaves less room for a late part.
+     */
+    partHoldBackParts: z.number().min(2).max(6).default(3),
+    /**
      * Complete segments kept in the live playlist window (at least 6). The default 12 (24 s at 2 s segments)
      * reaches well past the LL-HLS skip boundary (CAN-SKIP-UNTIL = 6 target durations = 12 s), so a delta
      * update (`_HLS_skip=YES`) really replaces ~6 segments with EXT-X-SKIP; with 6, nothing would be skipped.

@@ -238,7 +238,12 @@ export function createOriginHlsHandler(deps: {
     const recording = deps.dvr?.(s);
     const windowSec = recording ? await s.dvrWindowSec : 0;
     const source = recording && windowSec > 0 ? dvrSource(p, recording.storedSegments(p.name), windowSec) : p;
-    send(res, renderMediaPlaylist(source, { lowLatency, skip, renditionReports: reports }), M3U8, 'no-cache');
+    send(
+      res,
+      renderMediaPlaylist(source, { lowLatency, skip, renditionReports: reports, partHoldBackParts: config.partHoldBackParts }),
+      M3U8,
+      'no-cache',
+    );
   };
 
   /** Opens a stored DVR object; null once a 503 was sent (storage failing: the live window is unaffected). */

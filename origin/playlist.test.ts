@@ -76,6 +76,18 @@ describe('playlist', () => {
     assert.equal(text.match(/EXT-X-MAP/g)?.length, 1);
   });
 
+  it('sets PART-HOLD-BACK to the parts asked for, never under the RFC floor of two', () => {
+    const p = new RenditionPackager('360p', OPTS);
+    runOnce(p, 0, false);
+    const holdBack = (parts?: number) =>
+      parseMedia(renderMediaPlaylist(p, { lowLatency: true, ...(parts !== undefined ? { partHoldBackParts: parts } : {}) }))
+        .lowLatencyCompatibility!.partHoldBack;
+    const pt = partTarget(p);
+    assert.equal(holdBack(), Number((3 * pt).toFixed(3)));
+    assert.equal(holdBack(2.5), Number((2.5 * pt).toFixed(3)));
+    assert.equal(holdBack(1), Number((2 * pt).toFixed(3)));
+  });
+
   it('renders valid LL-HLS after every part, with a preload hint that names the next part', () => {
     const p = new RenditionPackager('360p', OPTS);
     const reports = [{ uri: '../720p/index.m3u8', lastMsn: 9, lastPart: 2 }];

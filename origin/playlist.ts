@@ -77,6 +77,11 @@ export interface MediaPlaylistOptions {
   /** Delta update (_HLS_skip=YES): only honoured with lowLatency. */
   skip?: boolean;
   renditionReports?: RenditionReport[];
+  /**
+   * PART-HOLD-BACK in parts (default 3). RFC 8216bis §4.4.3.8: it MUST be at least twice the part target (a smaller
+   * value is raised to 2) and SHOULD be at least three times.
+   */
+  partHoldBackParts?: number;
 }
 
 /** One variant of the multivariant playlist. */
@@ -182,7 +187,9 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
 
   const lines = ['#EXTM3U', `#EXT-X-VERSION:${ll || opts.skip ? 9 : 7}`, `#EXT-X-TARGETDURATION:${td}`];
   if (ll) {
-    lines.push(`#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${f3(3 * pt)},CAN-SKIP-UNTIL=${f3(canSkipUntil)}`);
+    lines.push(
+      `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${f3(Math.max(2, opts.partHoldBackParts ?? 3) * pt)},CAN-SKIP-UNTIL=${f3(canSkipUntil)}`,
+    );
     lines.push(`#EXT-X-PART-INF:PART-TARGET=${f3(pt)}`);
   }
   lines.push(`#EXT-X-MEDIA-SEQUENCE:${first?.msn ?? p.nextPart.msn}`);

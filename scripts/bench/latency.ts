@@ -11,6 +11,7 @@
 //                            [--setups onair_ll,onair_ll_stock,onair_copy,onair_copy_stock,mediamtx_stock,mediamtx_own,
 //                                      onair_plain,nginx_rtmp,onair_whip,onair_whep,mediamtx_whep]
 //                            [--mediamtx PATH (or MEDIAMTX_BIN)] [--onair-config '{"…":…}'] [--server-log FILE]
+//                            [--hold-back-parts N (onair's ONAIR_PART_HOLD_BACK_PARTS, default 3)]
 // The MediaMTX setups need a MediaMTX binary (a release download, or built from its repository); without one they
 // are skipped with one line. --runs N repeats the chosen setups N times, alternated (setup A, B, …, A, B, …), since a
 // stock player's join point differs from run to run; each setup reports every run and the spread of p50.
@@ -66,6 +67,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '960x540' },
     setups: { type: 'string', default: SETUPS.join(',') },
     'onair-config': { type: 'string' },
+    'hold-back-parts': { type: 'string' },
     'server-log': { type: 'string' },
   },
   strict: true,
@@ -255,7 +257,11 @@ try {
   };
   const plan: Partial<Record<Setup, Plan>> = {};
   if (chosen.some((s) => s.startsWith('onair_'))) {
-    server = await startServer({ ONAIR_LOG_LEVEL: 'warn', ONAIR_WHIP_ICE_ADDRESSES: '127.0.0.1' });
+    server = await startServer({
+      ONAIR_LOG_LEVEL: 'warn',
+      ONAIR_WHIP_ICE_ADDRESSES: '127.0.0.1',
+      ...(values['hold-back-parts'] ? { ONAIR_PART_HOLD_BACK_PARTS: values['hold-back-parts'] } : {}),
+    });
     const rtmp = (evs: Created[]) => (run: number) => rtmpPublisher(`rtmp://127.0.0.1:${server!.rtmpPort}/live/${evs[run]!.streamKey}`);
     const events = async (title: string, extra: string[] = []) => {
       const evs: Created[] = [];
@@ -478,6 +484,7 @@ console.log(
     durationSec,
     runs,
     source: `${width}x${height} 30fps 2s GOP, wall-clock strip; latency = Date.now() at displayed frame - stamp`,
+    onairPartHoldBackParts: Number(values['hold-back-parts'] ?? 3),
     results,
     targets,
     met: { ...met, all: Object.keys(met).length > 0 && Object.values(met).every(Boolean) },
