@@ -35,19 +35,13 @@ export const LADDER_PRESET_OPTIONS: [LadderPresetName, string][] = [
 /** An event's part target and GOP in seconds (null each: the server's ONAIR_PART_TARGET_SEC / ONAIR_GOP_SEC). */
 export type LatencyTuning = Pick<ApiEvent, 'partTargetSec' | 'gopSec'>;
 
-/** The latency tunings the create form offers (`part,gop` in seconds); '' keeps the server's settings. */
+/** The latency tunings the console offers (`part,gop` in seconds); '' keeps the server's settings. */
 export const LATENCY_TUNING_OPTIONS: [string, string][] = [
   ['', 'Server settings (out of the box: 0.2 s parts, 1 s GOP) — lowest latency'],
   ['0.5,1', '0.5 s parts, 1 s GOP — fewer requests per viewer'],
   ['0.2,2', '0.2 s parts, 2 s GOP — less bitrate'],
   ['0.5,2', '0.5 s parts, 2 s GOP — fewer requests and less bitrate'],
 ];
-
-/** A LATENCY_TUNING_OPTIONS value as the API's fields ({} for the server's settings). */
-export function parseLatencyTuning(value: string): { partTargetSec?: number; gopSec?: number } {
-  const [part, gop] = value.split(',').map(Number);
-  return value === '' || part === undefined || gop === undefined ? {} : { partTargetSec: part, gopSec: gop };
-}
 
 /** How the console shows an event's tuning: `0.5 s parts, 2 s GOP`, a null one as the server's. */
 export function describeLatencyTuning(t: LatencyTuning): string {
@@ -236,14 +230,33 @@ export class ConsoleApi {
     description?: string;
     visibility?: 'public' | 'unlisted';
     recording?: boolean;
-    /** DVR window in seconds (0: off); omitted: the server's default. */
-    dvrWindowSec?: number;
+    /** DVR window in seconds (0: off); null or omitted: the server's default. */
+    dvrWindowSec?: number | null;
     ladderPreset?: LadderPresetName;
-    /** Part target and GOP in seconds; omitted: the server's settings. */
-    partTargetSec?: number;
-    gopSec?: number;
+    /** Part target and GOP in seconds; null or omitted: the server's settings. */
+    partTargetSec?: number | null;
+    gopSec?: number | null;
   }): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('POST', '/events', input)).event;
+  }
+
+  /**
+   * Changes an event's settings (only the fields given; null: the server's default). Part target, GOP and ladder
+   * preset apply from its next go-live. 400 (a value out of range, with the rule) and 409 (slug taken) reject.
+   */
+  async updateEvent(
+    id: string,
+    patch: Partial<{
+      title: string;
+      description: string;
+      visibility: 'public' | 'unlisted';
+      recording: boolean;
+      dvrWindowSec: number | null;
+      partTargetSec: number | null;
+      gopSec: number | null;
+    }>,
+  ): Promise<ConsoleEvent> {
+    return (await this.request<{ event: ConsoleEvent }>('PATCH', `/events/${encodeURIComponent(id)}`, patch)).event;
   }
 
   /** Live status at a glance. */

@@ -1,5 +1,5 @@
 // Event page of the console: status header with end stream, muted preview player (console-preview.ts), health and viewer charts,
-// OBS setup, clips (admins), on-screen messages, ad break and chat moderation. The status is polled; charts stream over SSE.
+// OBS setup, settings and clips (admins), on-screen messages, ad break and chat moderation. The status is polled; charts stream over SSE.
 // In cluster mode the header also shows where the live event runs (ingest node, origins, epoch).
 import { el } from './dom.ts';
 import { ApiError } from './api.ts';
@@ -17,6 +17,7 @@ import { healthCard } from './console-health.ts';
 import { moderationCard } from './console-moderation.ts';
 import { onScreenCards } from './console-onscreen.ts';
 import { clipsCard } from './console-clips.ts';
+import { changedSettings, eventFields } from './console-event-fields.ts';
 import { busy, button, card, duration, errorText, field, select, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
 
 /** Status poll period. */
@@ -84,10 +85,11 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
       }
     },
   );
+  const heading = el('h1', { text: event.title });
   const header = el('div', { className: 'event-head' }, [
     el('a', { className: 'back', text: '← Events', attrs: { href: '/console' } }),
     el('div', { className: 'event-head-main' }, [
-      el('h1', { text: event.title }),
+      heading,
       el('div', { className: 'event-head-meta' }, [badge, since, viewersNow]),
       placement,
       refusal,
@@ -116,7 +118,7 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
       ctx.toast('Renditions saved: they apply from the next go-live.');
     });
   });
-  // Part target and GOP (chosen at creation, changed through the API): shown, fixed for a live stream.
+  // Part target and GOP (set at creation or in the Settings card): shown, fixed for a live stream.
   const tuning = el('p', {
     className: 'note',
     text: `Latency tuning: ${describeLatencyTuning(event)}.`,
@@ -128,19 +130,67 @@ function build(root: HTMLElement, ctx: ConsoleContext, event: ConsoleEvent): (()
     'ladder-card',
   );
   presetSelect.disabled = !isAdmin;
+
+  /** Admins' Settings card: the create form's fields, saved as one PATCH of the changed ones; API errors shown in it. */
+  function settingsCard(): HTMLElement {
+    const f = eventFields(event);
+    const error = el('p', { className: 'form-error', attrs: { role: 'alert', 'data-role': 'settings-error' } });
+    const save = el('button', {
+      className: 'btn btn-primary',
+      text: 'Save settings',
+      attrs: { type: 'submit', 'data-role': 'save-settings' },
+    });
+    // No browser validation: the API checks the values and its message says what fits.
+    const form = el('form', { className: 'settings-form', attrs: { novalidate: '' } }, [
+      ...f.fields,
+      el('p', { className: 'note', text: 'Latency tuning and the ladder preset apply from the next go-live.' }),
+      error,
+      save,
+    ]);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const patch = changedSettings(event, f.read());
+      error.textContent = '';
+      if (Object.keys(patch).length === 0) return ctx.toast('Nothing to save.');
+      save.disabled = true;
+      ctx.api
+        .updateEvent(event.id, patch)
+        .then(
+          (updated) => {
+            Object.assign(event, updated);
+            heading.textContent = updated.title;
+            document.title = `${updated.title} — onair console`;
+            description.textContent = updated.description;
+            tuning.textContent = `Latency tuning: ${describeLatencyTuning(updated)}.`;
+            ctx.toast('Settings saved.');
+          },
+          (err: unknown) => (error.textContent = errorText(err)),
+        )
+        .finally(() => (save.disabled = false));
+    });
+    return card('Settings', [form], 'settings-card');
+  }
   const health = healthCard(ctx, event.id);
   const mod = moderationCard(ctx, event.id);
   const onscreen = onScreenCards(ctx, event.id);
   // Clips need the recordings, which are admins' (the API refuses the others).
   const clips = isAdmin ? clipsCard(ctx, event.id) : undefined;
   const description = el('p', { className: 'note', text: event.description });
+  const settings = isAdmin ? settingsCard() : undefined;
 
   root.replaceChildren(
     el('div', { className: 'event-page', attrs: { 'data-event-id': event.id } }, [
       header,
       el('div', { className: 'event-grid' }, [
         el('div', { className: 'col col-main' }, [card('Preview', [pv.root, description], 'preview-card'), health.root, mod.root]),
-        el('div', { className: 'col col-side' }, [obs.root, presetCard, ...(clips ? [clips.root] : []), onscreen.ads, onscreen.news]),
+        el('div', { className: 'col col-side' }, [
+          obs.root,
+          ...(settings ? [settings] : []),
+          presetCard,
+          ...(clips ? [clips.root] : []),
+          onscreen.ads,
+          onscreen.news,
+        ]),
       ]),
     ]),
   );

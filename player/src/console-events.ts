@@ -1,13 +1,8 @@
 // Console home: every event with its live status (polled), and the form that creates one.
 import { el } from './dom.ts';
 import { thumbnail } from './event-list.ts';
-import {
-  LADDER_PRESET_OPTIONS,
-  LATENCY_TUNING_OPTIONS,
-  parseLatencyTuning,
-  type ConsoleEvent,
-  type LadderPresetName,
-} from './console-api.ts';
+import { LADDER_PRESET_OPTIONS, type ConsoleEvent, type LadderPresetName } from './console-api.ts';
+import { eventFields } from './console-event-fields.ts';
 import { mountRecordings } from './console-recordings.ts';
 import { busy, card, errorText, field, select, statusBadge, type ConsoleContext, type Unmount } from './console-ui.ts';
 
@@ -24,61 +19,22 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
   let stopped = false;
   const aborter = new AbortController();
 
-  const title = el('input', {
-    className: 'input',
-    attrs: { name: 'title', required: '', maxlength: '200', placeholder: 'e.g. Town hall, 14 May' },
-  });
-  const description = el('textarea', {
-    className: 'input',
-    attrs: { name: 'description', rows: '2', maxlength: '5000', placeholder: 'Shown under the player' },
-  });
-  const visibility = select(
-    [
-      ['public', 'Public — listed on the home page'],
-      ['unlisted', 'Unlisted — only with the link'],
-    ],
-    { name: 'visibility' },
-  );
-  // The event's `recording` field: on (the default) keeps a recording for the replay, clips and the MP4 download.
-  const record = el('input', { attrs: { name: 'recording', type: 'checkbox', role: 'switch', checked: '' } });
-  record.checked = true;
-  const recordField = el('label', { className: 'field field-switch' }, [
-    record,
-    el('span', { className: 'field-label', text: 'Record' }),
-    el('span', { className: 'field-hint', text: 'Keep a recording: the replay at the same link, clips and an MP4 download.' }),
-  ]);
-  const dvr = el('input', {
-    className: 'input',
-    attrs: { name: 'dvrWindowSec', type: 'number', min: '0', max: '86400', step: '1', placeholder: 'server default' },
-  });
+  const f = eventFields();
   const ladder = select([['', 'Server default'], ...LADDER_PRESET_OPTIONS], { name: 'ladderPreset' });
-  const tuning = select(LATENCY_TUNING_OPTIONS, { name: 'latencyTuning' });
   const create = el('button', { className: 'btn btn-primary', text: 'Create event', attrs: { type: 'submit' } });
+  // Renditions after the recording fields, as before: the shared fields end with the latency tuning.
   const form = el('form', { className: 'create-form' }, [
-    field('Title', title),
-    field('Description', description),
-    field('Visibility', visibility),
-    recordField,
-    field('DVR rewind (seconds)', dvr, 'How far viewers can seek back while live; 0 turns it off. Needs recording on.'),
+    ...f.fields.slice(0, -1),
     field('Renditions', ladder),
-    field(
-      'Latency tuning',
-      tuning,
-      'Longer LL-HLS parts mean fewer requests per viewer, a longer keyframe interval (GOP) less bitrate; both add latency.',
-    ),
+    ...f.fields.slice(-1),
     create,
   ]);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     void busy(ctx, create, async () => {
       const ev = await ctx.api.createEvent({
-        title: title.value.trim(),
-        description: description.value,
-        visibility: visibility.value as 'public' | 'unlisted',
-        recording: record.checked,
-        ...(dvr.value.trim() === '' ? {} : { dvrWindowSec: Number(dvr.value) }),
+        ...f.read(),
         ...(ladder.value ? { ladderPreset: ladder.value as LadderPresetName } : {}),
-        ...parseLatencyTuning(tuning.value),
       });
       ctx.toast(`Event “${ev.title}” created.`);
       ctx.navigate(`/console/events/${encodeURIComponent(ev.id)}`);
@@ -126,7 +82,7 @@ export function mountEventList(root: HTMLElement, ctx: ConsoleContext): Unmount 
     if (!stopped) timer = setTimeout(() => void load(), POLL_MS);
   };
   void load();
-  if (ctx.operator.role === 'admin') title.focus();
+  if (ctx.operator.role === 'admin') f.title.focus();
 
   return () => {
     stopped = true;
