@@ -46,7 +46,7 @@ export function preview(ctx: ConsoleContext, eventId: string, hlsUrl: string): P
   const box = el('div', { className: 'preview', attrs: { 'data-mode': 'hls' } }, [video, msg]);
   const realtime = button('Real-time', 'quiet', { 'data-action': 'realtime', 'aria-pressed': 'false' });
   realtime.hidden = true;
-  realtime.title = 'Play the preview over WebRTC (WHEP), about a second ahead of LL-HLS';
+  realtime.title = 'Play the preview over WebRTC (WHEP): about 0.3 s behind live, against about 0.8 s over LL-HLS';
   const note = el('p', { className: 'preview-note', attrs: { role: 'status', 'data-role': 'realtime-note' } });
   note.hidden = true;
   const root = el('div', { className: 'preview-wrap' }, [box, el('div', { className: 'preview-actions' }, [realtime, note])]);
