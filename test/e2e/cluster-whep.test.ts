@@ -16,24 +16,7 @@ import { runCli } from '../faults/api.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { h264Offer } from '../support/sdp-offer.ts';
-
-/** Plays a WHEP URL in the page (recvonly video + audio); resolves to the session URL, or rejects with the refusal. */
-const PLAY_SCRIPT = `async ({ url, token }) => {
-  const pc = new RTCPeerConnection();
-  pc.addTransceiver('video', { direction: 'recvonly' });
-  pc.addTransceiver('audio', { direction: 'recvonly' });
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
-    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
-    setTimeout(resolve, 3000);
-    if (pc.iceGatheringState === 'complete') resolve();
-  });
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: 'Bearer ' + token }, body: pc.localDescription.sdp });
-  if (r.status !== 201) { pc.close(); throw new Error('WHEP POST: ' + r.status + ' ' + (await r.text())); }
-  await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
-  window.whepPc = pc;
-  return new URL(r.headers.get('location'), url).href;
-}`;
+import { playWhep } from '../support/whep-page.ts';
 
 /** Video frames the page's peer connection has decoded. */
 const FRAMES_SCRIPT = `async () => {
@@ -119,7 +102,7 @@ test(
         // Retried until an origin has the feed from a keyframe (404 not_live before).
         const session = await waitFor(
           'a WHEP session through the edge',
-          () => (page.evaluate(`(${PLAY_SCRIPT})(${JSON.stringify({ url: whep, token })})`) as Promise<string>).catch(() => undefined),
+          () => playWhep(page, whep, token).catch(() => undefined),
           45_000,
           500,
         );

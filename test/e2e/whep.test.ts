@@ -10,6 +10,7 @@ import { waitFor } from '../support/wait-for.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { h264Offer } from '../support/sdp-offer.ts';
+import { playWhep } from '../support/whep-page.ts';
 
 type Created = { id: string; slug: string; streamKey: string; watchUrl: string; hlsUrl: string };
 type Viewer = { token: string; viewer: { id: string; name: string; role: string }; expiresAt: number };
@@ -22,34 +23,6 @@ let publisher: ReturnType<typeof publishTestStream> | undefined;
 let chromium: { browser: Browser; close(): Promise<void> } | undefined;
 let playerPage: Page | undefined;
 let sessionUrl = '';
-
-/**
- * Plays a WHEP URL in the page (recvonly video + audio) into a <video>; resolves to the session URL, or rejects with
- * the status and body of a refusal. A string, not a function: tsx would wrap inner functions in a helper the page lacks.
- */
-const PLAY_SCRIPT = `async ({ url, token }) => {
-  const pc = new RTCPeerConnection();
-  pc.addTransceiver('video', { direction: 'recvonly' });
-  pc.addTransceiver('audio', { direction: 'recvonly' });
-  const video = document.createElement('video');
-  video.muted = true;
-  video.autoplay = true;
-  document.body.append(video);
-  const stream = new MediaStream();
-  pc.addEventListener('track', (e) => { stream.addTrack(e.track); video.srcObject = stream; });
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
-    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
-    setTimeout(resolve, 3000);
-    if (pc.iceGatheringState === 'complete') resolve();
-  });
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: 'Bearer ' + token }, body: pc.localDescription.sdp });
-  if (r.status !== 201) throw new Error('WHEP POST: ' + r.status + ' ' + r.headers.get('retry-after') + ' ' + (await r.text()));
-  await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
-  window.whepPc = pc;
-  window.whepVideo = video;
-  return new URL(r.headers.get('location'), url).href;
-}`;
 
 /** What the page's peer connection has decoded so far. */
 const STATS_SCRIPT = `async () => {
@@ -65,7 +38,7 @@ type Stats = { framesDecoded: number; audioPackets: number; currentTime: number;
 
 async function play(page: Page, url: string, token: string): Promise<string> {
   await page.goto(`${server.base}/healthz`);
-  return page.evaluate(`(${PLAY_SCRIPT})(${JSON.stringify({ url, token })})`) as Promise<string>;
+  return playWhep(page, url, token);
 }
 
 async function metric(name: string): Promise<number | undefined> {
