@@ -105,6 +105,19 @@ export type ModerationAction =
   | { action: 'slow_mode'; seconds: number }
   | { action: 'chat'; enabled: boolean };
 
+/** An event's editable settings as the API names them (null: the server's default). */
+export interface EventSettings {
+  title: string;
+  description: string;
+  visibility: 'public' | 'unlisted';
+  recording: boolean;
+  /** DVR window in seconds (0: off). */
+  dvrWindowSec: number | null;
+  /** Part target and GOP in seconds. */
+  partTargetSec: number | null;
+  gopSec: number | null;
+}
+
 /** Console API client; holds the CSRF token of the current session. */
 export class ConsoleApi {
   private csrf: string | null = null;
@@ -224,19 +237,10 @@ export class ConsoleApi {
     return (await this.request<{ event: ConsoleEvent }>('GET', `/events/${encodeURIComponent(id)}`, undefined, signal)).event;
   }
 
-  /** Creates an event. */
-  async createEvent(input: {
-    title: string;
-    description?: string;
-    visibility?: 'public' | 'unlisted';
-    recording?: boolean;
-    /** DVR window in seconds (0: off); null or omitted: the server's default. */
-    dvrWindowSec?: number | null;
-    ladderPreset?: LadderPresetName;
-    /** Part target and GOP in seconds; null or omitted: the server's settings. */
-    partTargetSec?: number | null;
-    gopSec?: number | null;
-  }): Promise<ConsoleEvent> {
+  /** Creates an event (omitted settings: the server's defaults). */
+  async createEvent(
+    input: Pick<EventSettings, 'title'> & Partial<EventSettings> & { ladderPreset?: LadderPresetName },
+  ): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('POST', '/events', input)).event;
   }
 
@@ -244,18 +248,7 @@ export class ConsoleApi {
    * Changes an event's settings (only the fields given; null: the server's default). Part target, GOP and ladder
    * preset apply from its next go-live. 400 (a value out of range, with the rule) and 409 (slug taken) reject.
    */
-  async updateEvent(
-    id: string,
-    patch: Partial<{
-      title: string;
-      description: string;
-      visibility: 'public' | 'unlisted';
-      recording: boolean;
-      dvrWindowSec: number | null;
-      partTargetSec: number | null;
-      gopSec: number | null;
-    }>,
-  ): Promise<ConsoleEvent> {
+  async updateEvent(id: string, patch: Partial<EventSettings>): Promise<ConsoleEvent> {
     return (await this.request<{ event: ConsoleEvent }>('PATCH', `/events/${encodeURIComponent(id)}`, patch)).event;
   }
 

@@ -1,19 +1,8 @@
 // The event fields the console's create form and the event page's Settings card share: title, description,
 // visibility, Record switch, DVR window and latency tuning (controls, labels and hints in one place).
 import { el } from './dom.ts';
-import { LATENCY_TUNING_OPTIONS, describeLatencyTuning, type ConsoleEvent, type LatencyTuning } from './console-api.ts';
+import { LATENCY_TUNING_OPTIONS, describeLatencyTuning, type ConsoleEvent, type EventSettings, type LatencyTuning } from './console-api.ts';
 import { field, select } from './console-ui.ts';
-
-/** The editable settings as the API's fields (null: the server's default). */
-export interface EventSettings {
-  title: string;
-  description: string;
-  visibility: 'public' | 'unlisted';
-  recording: boolean;
-  dvrWindowSec: number | null;
-  partTargetSec: number | null;
-  gopSec: number | null;
-}
 
 /** The shared controls: `fields` to place in a form, `read()` for their values. */
 export interface EventFields {
