@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import HLS from 'hls-parser';
-import { callApi, runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { adminApiToken, callApi, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
@@ -79,16 +79,7 @@ before(async () => {
     ONAIR_RECONNECT_WINDOW_SEC: '2',
     ONAIR_LADDER: '[{"name":"360p","height":360,"videoKbps":600},{"name":"240p","height":240,"videoKbps":300}]',
   });
-  const made = await runCli(server, ['operator', 'create', '--email', EMAIL, '--role', 'admin'], `${PASSWORD}\n`);
-  assert.equal(made.code, 0, made.out);
-  const login = await fetch(`${server.base}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
-  });
-  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-  const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
-  token = (await api('POST', '/auth/tokens', { name: 'clips' }, { cookie, 'x-csrf-token': csrf })).json.token as string;
+  token = await adminApiToken(server, EMAIL, PASSWORD, 'clips');
   event = (await api('POST', '/events', { title: 'Clipped show' })).json.event as typeof event;
   unrecorded = (await api('POST', '/events', { title: 'Unrecorded show', recording: false })).json.event as typeof unrecorded;
   streamKey = (await api('POST', `/events/${event.id}/stream-key/reveal`)).json.streamKey as string;

@@ -4,7 +4,7 @@
 // (independent parts) come every GOP of its own.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { callApi, runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { adminApiToken, callApi, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 
@@ -111,17 +111,7 @@ async function checkTiming(name: string, pls: { url: string; body: string }[], p
 
 before(async () => {
   server = await startServer({ ONAIR_LADDER: JSON.stringify(LADDER), ONAIR_RECORDING: 'off' });
-  const made = await runCli(server, ['operator', 'create', '--email', EMAIL, '--role', 'admin'], `${PASSWORD}\n`);
-  assert.equal(made.code, 0, made.out);
-  const login = await fetch(`${server.base}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
-  });
-  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-  const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
-  const t = await callApi(server.base, 'POST', '/auth/tokens', { name: 'timing' }, { cookie, 'x-csrf-token': csrf });
-  token = t.json.token as string;
+  token = await adminApiToken(server, EMAIL, PASSWORD, 'timing');
 });
 
 after(async () => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import HLS from 'hls-parser';
-import { callApi, runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { adminApiToken, callApi, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
@@ -67,17 +67,7 @@ before(async () => {
     ONAIR_WEBHOOK_RETRY_BASE_MS: '300',
     ONAIR_LADDER: '[{"name":"360p","height":360,"videoKbps":600},{"name":"240p","height":240,"videoKbps":300}]',
   });
-  const made = await runCli(server, ['operator', 'create', '--email', 'rec@example.com', '--role', 'admin'], 'correct horse battery\n');
-  assert.equal(made.code, 0, made.out);
-  const login = await fetch(`${server.base}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'rec@example.com', password: 'correct horse battery' }),
-  });
-  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-  const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
-  const tok = await api('POST', '/auth/tokens', { name: 'rec' }, { cookie, 'x-csrf-token': csrf });
-  token = tok.json.token as string;
+  token = await adminApiToken(server, 'rec@example.com', 'correct horse battery', 'rec');
   assert.equal((await api('POST', '/webhooks', { url: `${receiverUrl}/hook`, events: ['recording.ready'] })).status, 201);
 });
 

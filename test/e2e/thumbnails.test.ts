@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { callApi, runCli, startServer, type ServerUnderTest } from '../support/onair-server.ts';
+import { adminApiToken, callApi, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
 import { launchChromium } from '../support/chromium.ts';
@@ -82,16 +82,7 @@ before(async () => {
     ONAIR_THUMBNAIL_INTERVAL_SEC: String(INTERVAL_SEC),
     ONAIR_LADDER: '[{"name":"360p","height":360,"videoKbps":600},{"name":"240p","height":240,"videoKbps":300}]',
   });
-  const made = await runCli(server, ['operator', 'create', '--email', 'thumbs@example.com', '--role', 'admin'], 'correct horse battery\n');
-  assert.equal(made.code, 0, made.out);
-  const login = await fetch(`${server.base}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'thumbs@example.com', password: 'correct horse battery' }),
-  });
-  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-  const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
-  token = (await api('POST', '/auth/tokens', { name: 'thumbs' }, { cookie, 'x-csrf-token': csrf })).json.token as string;
+  token = await adminApiToken(server, 'thumbs@example.com', 'correct horse battery', 'thumbs');
   const made2 = await api('POST', '/events', { title: 'Thumbs & "previews"', description: 'A test <show>' });
   assert.equal(made2.status, 201);
   event = made2.json.event as typeof event;

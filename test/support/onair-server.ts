@@ -137,3 +137,23 @@ export async function callApi(
   const text = await res.text();
   return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
 }
+
+/**
+ * Creates an admin operator on `server` (the CLI, password on stdin), signs in and mints an API token named `name`:
+ * the bearer token for the tests' admin API calls.
+ */
+export async function adminApiToken(server: ServerUnderTest, email: string, password: string, name: string): Promise<string> {
+  const made = await runCli(server, ['operator', 'create', '--email', email, '--role', 'admin'], `${password}\n`);
+  if (made.code !== 0) throw new Error(`operator create exited ${made.code}: ${made.out}`);
+  const login = await fetch(`${server.base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  if (login.status !== 200) throw new Error(`login answered ${login.status}`);
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+  const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
+  const t = await callApi(server.base, 'POST', '/auth/tokens', { name }, { cookie, 'x-csrf-token': csrf });
+  if (t.status !== 201) throw new Error(`POST /auth/tokens answered ${t.status}: ${JSON.stringify(t.json)}`);
+  return t.json.token as string;
+}
