@@ -121,7 +121,7 @@ export interface FailoverFetchOptions<R extends FetchRequest = FetchRequest> {
   logger: Logger;
   /** Longest wait for headers or between body bytes of an ordinary request, in ms. */
   timeoutMs: number;
-  /** The same for a held request (a blocking reload or a part), which the origin may hold until it exists. */
+  /** The same for a held request (a media playlist or a part), which the origin may hold until it exists. */
   heldTimeoutMs: number;
   /** Monotonic clock for durations, in ms (default performance.now). */
   now?: () => number;
@@ -196,7 +196,9 @@ export function createFailoverFetch<R extends FetchRequest = FetchRequest>(opts:
       return;
     }
     const { candidates, replicas } = route;
-    const timeoutMs = obj.blocking || obj.kind === 'part' ? heldTimeoutMs : baseTimeoutMs;
+    // Held at the origin: a blocking reload, a hinted part, and a media playlist's first load (held up to one GOP for
+    // a keyframe-aligned join, origin/hls-server.ts).
+    const timeoutMs = obj.kind === 'playlist' || obj.kind === 'part' ? heldTimeoutMs : baseTimeoutMs;
     let timedOut = false;
     let lastProblem = 'no upstream configured';
     let unavailable: string | undefined;

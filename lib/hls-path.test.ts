@@ -45,6 +45,25 @@ const good: Good[] = [
     key: `${base}/360p/index.m3u8?_HLS_skip=v2`,
   },
   { path: `${base}/360p/index.m3u8`, search: '?_HLS_other', kind: 'playlist', rendition: '360p', key: `${base}/360p/index.m3u8` },
+  // A first load that asks to be answered at once keeps its own key (it must not share a held answer).
+  {
+    path: `${base}/360p/index.m3u8`,
+    search: '?cb=1&join=now',
+    kind: 'playlist',
+    rendition: '360p',
+    key: `${base}/360p/index.m3u8?join=now`,
+  },
+  // …and `join` means nothing to a blocking reload, which shares its key with every other player's.
+  {
+    path: `${base}/360p/index.m3u8`,
+    search: '?join=now&_HLS_msn=7&_HLS_part=1',
+    kind: 'playlist',
+    rendition: '360p',
+    key: `${base}/360p/index.m3u8?_HLS_msn=7&_HLS_part=1`,
+    blocking: true,
+  },
+  { path: `${base}/360p/index.m3u8`, search: '?joined=1', kind: 'playlist', rendition: '360p', key: `${base}/360p/index.m3u8` },
+  { path: `${base}/master.m3u8`, search: '?join=now', kind: 'master', key: `${base}/master.m3u8` },
   { path: `${base}/720p/init-0.mp4`, kind: 'init', rendition: '720p', key: `${base}/720p/init-0.mp4` },
   { path: `${base}/720p/init-12.mp4`, search: '?t=1', kind: 'init', rendition: '720p', key: `${base}/720p/init-12.mp4` },
   { path: `${base}/720p/seg-0.m4s`, kind: 'segment', rendition: '720p', key: `${base}/720p/seg-0.m4s` },
@@ -119,6 +138,8 @@ const evil: { path: string; search?: string; error: 'bad_request' | 'not_found' 
   { path: `${base}/720p/index.m3u8`, search: '?_HLS_msn=1&_HLS_part=x', error: 'bad_request' },
   { path: `${base}/720p/index.m3u8`, search: '?_HLS_skip=yes', error: 'bad_request' },
   { path: `${base}/720p/index.m3u8`, search: '?_HLS_skip=YES&_HLS_skip=v2', error: 'bad_request' },
+  { path: `${base}/720p/index.m3u8`, search: '?join=later', error: 'bad_request' },
+  { path: `${base}/720p/index.m3u8`, search: '?join', error: 'bad_request' },
   // unknown names
   { path: '/live/', error: 'not_found' },
   { path: `/live/${EV}`, error: 'not_found' },

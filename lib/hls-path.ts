@@ -124,17 +124,30 @@ function hostilePath(p: string): string | undefined {
   return undefined;
 }
 
-/** Parses the LL-HLS query into its canonical form (`?_HLS_msn=…&_HLS_part=…&_HLS_skip=…`), dropping other params. */
+/**
+ * A media playlist's query param for a player that catches up by itself (onair's own player): its first load is
+ * answered at once, not held for a keyframe-aligned join (origin/hls-server.ts). Meaningless with `_HLS_msn`.
+ */
+export const JOIN_NOW = 'join=now';
+
+/**
+ * Parses a media playlist's query into its canonical form (`?_HLS_msn=…&_HLS_part=…&_HLS_skip=…`, or `?join=now`
+ * for a first load that asks it), dropping other params.
+ */
 function canonicalQuery(search: string): { query: string; blocking: boolean } | HlsPathError {
   let msn: string | undefined;
   let part: string | undefined;
   let skip: string | undefined;
+  let joinNow = false;
   let i = search.charCodeAt(0) === 63 ? 1 : 0;
   while (i < search.length) {
     let amp = search.indexOf('&', i);
     if (amp === -1) amp = search.length;
-    // Only names starting with "_HLS_" matter; everything else is dropped unexamined.
-    if (search.startsWith('_HLS_', i)) {
+    // Only `join` and names starting with "_HLS_" matter; everything else is dropped unexamined.
+    if (search.startsWith('join=', i) || (search.startsWith('join', i) && i + 4 === amp)) {
+      if (search.slice(i, amp) !== JOIN_NOW) return badRequest(`join takes only "now"`);
+      joinNow = true;
+    } else if (search.startsWith('_HLS_', i)) {
       let eq = search.indexOf('=', i);
       if (eq === -1 || eq > amp) eq = amp;
       const name = search.slice(i, eq);
@@ -165,6 +178,7 @@ function canonicalQuery(search: string): { query: string; blocking: boolean } | 
   if (msn !== undefined) query += '&_HLS_msn=' + msn;
   if (part !== undefined) query += '&_HLS_part=' + part;
   if (skip !== undefined) query += '&_HLS_skip=' + skip;
+  if (joinNow && msn === undefined) query += '&' + JOIN_NOW;
   if (query !== '') query = '?' + query.slice(1);
   return { query, blocking: msn !== undefined };
 }

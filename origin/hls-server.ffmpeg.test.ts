@@ -3,6 +3,7 @@
 // delta updates, rendition reports, part retention, plain-HLS events, and the 503 after 3 target durations.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { configSchema } from '../config/schema.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -269,6 +270,35 @@ describe('LL-HLS origin', () => {
       assert.equal(traf.firstSampleSync, p.independent, `${p.uri} sync sample`);
       earlyPart ??= { uri: p.uri, bytes };
     }
+  });
+
+  it('answers a first load once PART-HOLD-BACK from its end lands on an independent part; at once with join=now', async () => {
+    /** Seconds from the independent part a player aiming PART-HOLD-BACK from the end decodes from, to its aim. */
+    const lag = (pl: Playlist) => {
+      const hold = Number(pl.serverControl['PART-HOLD-BACK']);
+      let behind = 0;
+      for (const p of [...pl.parts].reverse()) {
+        behind += p.duration;
+        if (behind >= hold - 1e-6 && p.independent) return behind - hold;
+      }
+      return Infinity;
+    };
+    const tolerance = config.partTargetSec / 2 + 1e-6;
+    for (let i = 0; i < 3; i++) {
+      const pl = await playlist('360p');
+      assert.ok(lag(pl) <= tolerance, `first load ${i}: aim ${lag(pl).toFixed(3)} s past its independent part`);
+      await sleep(130);
+    }
+    // Asked to skip the wait, six loads spread over more than a GOP land anywhere within it.
+    const lags: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      lags.push(lag(await playlist('360p', '?join=now')));
+      await sleep(90);
+    }
+    assert.ok(
+      lags.some((l) => l > tolerance),
+      `join=now is not held: aims ${lags.map((l) => l.toFixed(2)).join(', ')} s past their independent parts`,
+    );
   });
 
   it('holds a blocking reload until the requested part exists, then answers at once', async () => {

@@ -10,7 +10,15 @@ import type { RenditionPackager } from './packager.ts';
 import type { Thumbnailer } from './thumbnails/thumbnailer.ts';
 import type { ObjectReader } from '../lib/storage/storage.ts';
 import { dvrSource, type DvrStoredSegment } from './dvr-playlist.ts';
-import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
+import {
+  joinLag,
+  keyframeInterval,
+  partTarget,
+  renderMasterPlaylist,
+  renderMediaPlaylist,
+  targetDuration,
+  variantFor,
+} from './playlist.ts';
 
 const M3U8 = 'application/vnd.apple.mpegurl';
 const MP4 = 'video/mp4';
@@ -224,6 +232,17 @@ export function createOriginHlsHandler(deps: {
           .filter((o) => o !== p)
           .map((o) => waiters.until(o, () => atLeast(position(o), here), reportSyncMs(p), req)),
       );
+      if (req.destroyed) return;
+    }
+    const gop = msnParam === null && lowLatency && url.searchParams.get('join') !== 'now' ? keyframeInterval(p) : undefined;
+    if (gop !== undefined && gop <= p.segmentTargetSec + 1e-6) {
+      // A first load (no `_HLS_msn`) is held, at most one GOP, until PART-HOLD-BACK from its end lands on an
+      // independent part (joinLag): a player that aims there (hls.js) then starts from that part rather than from up to
+      // a GOP earlier, and has only PART-HOLD-BACK of parts to fetch before it plays. A player that catches up by
+      // itself asks `join=now` (lib/hls-path.ts JOIN_NOW) to skip the wait. A copied rendition whose publisher keys
+      // less often than every segment target (or not twice yet) is answered at once: its wait would be too long.
+      const aligned = () => (joinLag(p, config.partHoldBackParts) ?? Infinity) <= partTarget(p) / 2 + 1e-6;
+      await waiters.until(p, aligned, (gop + partTarget(p)) * 1000, req);
       if (req.destroyed) return;
     }
     const reports = lowLatency

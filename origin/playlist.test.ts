@@ -4,7 +4,19 @@ import HLS from 'hls-parser';
 import type { MasterPlaylist, MediaPlaylist } from 'hls-parser/types.js';
 import { Mp4BoxSplitter } from './mp4.ts';
 import { RenditionPackager } from './packager.ts';
-import { partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
+import {
+  joinLag,
+  keyframeInterval,
+  partHoldBack,
+  partTarget,
+  renderMasterPlaylist,
+  renderMediaPlaylist,
+  targetDuration,
+  variantFor,
+  type MediaPlaylistSource,
+  type PlaylistPart,
+  type PlaylistSegment,
+} from './playlist.ts';
 import { partUri } from '../lib/hls-path.ts';
 import { audioOnlyPlan, planLadder } from './ladder.ts';
 import { loadFmp4Fixture, shiftFragment } from '../test/support/fmp4-fixture.ts';
@@ -299,5 +311,84 @@ describe('playlist', () => {
     assert.deepEqual(master(1280, 720, 50), ['1280x720@50.000', '640x360@25.000']);
     const measured = variantFor(planLadder(ladder, {}, 2).rungs[0]!, { width: 960, height: 720, codecs: 'avc1.64001f,mp4a.40.2' }, 128);
     assert.deepEqual([measured.width, measured.height, measured.frameRate], [960, 720, 30], 'the encoded size once known');
+  });
+});
+
+describe('joinLag and keyframeInterval', () => {
+  /**
+   * A live rendition of 0.2 s parts, a keyframe every `gop` parts, 10 parts per segment: `count` parts so far, the
+   * last segment open.
+   */
+  function source(count: number, gop = 5, segmentParts = 10): MediaPlaylistSource {
+    const segments: PlaylistSegment[] = [];
+    for (let i = 0; i < count; i++) {
+      if (i % segmentParts === 0) {
+        segments.push({
+          msn: i / segmentParts,
+          run: 0,
+          parts: [],
+          durationSec: 0,
+          programDateTimeMs: i * 200,
+          discontinuity: false,
+          complete: true,
+        });
+      }
+      const seg = segments.at(-1)!;
+      (seg.parts as PlaylistPart[]).push({ durationSec: 0.2, independent: i % gop === 0 });
+      seg.durationSec += 0.2;
+      seg.complete = (i + 1) % segmentParts === 0;
+    }
+    return {
+      segmentTargetSec: 2,
+      partTargetSec: 0.2,
+      longestSegmentSec: 2,
+      longestPartSec: 0.2,
+      discontinuitySequence: 0,
+      playlistSegments: segments,
+      nextPart: { msn: Math.floor(count / segmentParts), index: count % segmentParts },
+    };
+  }
+  const round = (x: number | undefined) => (x === undefined ? x : Math.round(x * 1000) / 1000);
+
+  it('is how far PART-HOLD-BACK from the end lies past the independent part a player decodes from', () => {
+    // 0.6 s (3 parts) back from the end of 13 parts is the start of part 10, a keyframe (10 % 5): on target.
+    assert.equal(round(joinLag(source(13))), 0);
+    // One more part and the aim moves into part 11: the player decodes from part 10, one part earlier.
+    assert.equal(round(joinLag(source(14))), 0.2);
+    // Up to a GOP less a part behind, and around again.
+    assert.deepEqual(
+      [15, 16, 17, 18].map((n) => round(joinLag(source(n)))),
+      [0.4, 0.6, 0.8, 0],
+    );
+  });
+
+  it('follows PART-HOLD-BACK, which is never under two parts (RFC 8216bis §4.4.3.8)', () => {
+    assert.equal(round(joinLag(source(12), 2)), 0);
+    assert.equal(round(joinLag(source(12), 1)), 0, 'raised to 2');
+    assert.equal(round(joinLag(source(14), 4)), 0);
+    assert.equal(round(partHoldBack(source(14))), 0.6);
+    assert.equal(round(partHoldBack(source(14), 1)), 0.4);
+  });
+
+  it('is measured across segment boundaries, and undefined before the first independent part', () => {
+    // Keyframe every 10 parts (at each segment start): 23 parts end 0.6 s into msn 2, aimed at its keyframe.
+    assert.equal(round(joinLag(source(23, 10))), 0);
+    assert.equal(round(joinLag(source(21, 10))), 1.6, 'the aim is in msn 1, its keyframe 1.6 s before');
+    assert.equal(joinLag(source(2)), undefined, 'fewer parts than PART-HOLD-BACK');
+  });
+
+  it('keyframeInterval: the time between the last two independent parts, once two are listed', () => {
+    assert.equal(round(keyframeInterval(source(13))), 1);
+    assert.equal(round(keyframeInterval(source(23, 10))), 2);
+    assert.equal(round(keyframeInterval(source(8, 3))), 0.6);
+    assert.equal(keyframeInterval(source(5)), undefined, 'one keyframe so far');
+  });
+
+  it('counts a segment listed without parts as one independent part', () => {
+    const s = source(13);
+    const whole = { ...s.playlistSegments[0]!, parts: [] };
+    const old = { ...s, playlistSegments: [whole, { ...s.playlistSegments[1]!, parts: s.playlistSegments[1]!.parts.slice(0, 1) }] };
+    // 0.2 s of msn 1, then msn 0 whole (2 s): the aim (0.6 s back) is 0.4 s into msn 0's last 2 s, 1.6 s past its start.
+    assert.equal(round(joinLag(old)), 1.6);
   });
 });

@@ -149,6 +149,57 @@ export function partTarget(p: Pick<MediaPlaylistSource, 'partTargetSec' | 'longe
   return Math.max(p.partTargetSec, ceilMs(p.longestPartSec));
 }
 
+/** PART-HOLD-BACK in seconds: `parts` part targets, at least two (RFC 8216bis §4.4.3.8 MUST). */
+export function partHoldBack(p: Pick<MediaPlaylistSource, 'partTargetSec' | 'longestPartSec'>, parts = 3): number {
+  return Math.max(2, parts) * partTarget(p);
+}
+
+/**
+ * The listed parts from the last one back, each with the seconds from its start to the end of the playlist; a
+ * segment without parts counts as one independent part (a segment starts on a keyframe).
+ */
+function* partsFromEnd(p: MediaPlaylistSource): Generator<{ independent: boolean; behind: number }> {
+  let behind = 0;
+  const segments = p.playlistSegments;
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const s = segments[i]!;
+    const parts = s.parts.length > 0 ? s.parts : [{ durationSec: s.durationSec, independent: true }];
+    for (let j = parts.length - 1; j >= 0; j--) {
+      behind += parts[j]!.durationSec;
+      yield { independent: parts[j]!.independent, behind };
+    }
+  }
+}
+
+/**
+ * Where a player joining this playlist lands, as seconds past the start of the independent part it has to decode
+ * from; undefined when no listed part is independent before that point. RFC 8216bis §6.3.3: a client SHOULD start
+ * playback no closer than PART-HOLD-BACK to the end of the playlist; hls.js (lowLatencyMode) aims exactly there, loads
+ * from the last INDEPENDENT=YES part at or before it, and only starts playing (at its aim) once it has loaded every
+ * part from there to the end: the larger this figure, the more parts a joiner fetches while its aim goes stale.
+ */
+export function joinLag(p: MediaPlaylistSource, partHoldBackParts?: number): number | undefined {
+  const hold = partHoldBack(p, partHoldBackParts);
+  for (const part of partsFromEnd(p)) {
+    if (part.behind >= hold - 1e-6 && part.independent) return Math.max(0, part.behind - hold);
+  }
+  return undefined;
+}
+
+/**
+ * The keyframe interval the listed parts show: seconds between the starts of the last two independent parts (the
+ * ladder's GOP, or the publisher's for a copied rendition); undefined while fewer than two are listed.
+ */
+export function keyframeInterval(p: MediaPlaylistSource): number | undefined {
+  let last: number | undefined;
+  for (const part of partsFromEnd(p)) {
+    if (!part.independent) continue;
+    if (last !== undefined) return part.behind - last;
+    last = part.behind;
+  }
+  return undefined;
+}
+
 /** Renders a rendition's media playlist (URIs relative to /live/<event>/<rendition>/index.m3u8). */
 export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistOptions): string {
   const ll = opts.lowLatency;
@@ -188,7 +239,7 @@ export function renderMediaPlaylist(p: MediaPlaylistSource, opts: MediaPlaylistO
   const lines = ['#EXTM3U', `#EXT-X-VERSION:${ll || opts.skip ? 9 : 7}`, `#EXT-X-TARGETDURATION:${td}`];
   if (ll) {
     lines.push(
-      `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${f3(Math.max(2, opts.partHoldBackParts ?? 3) * pt)},CAN-SKIP-UNTIL=${f3(canSkipUntil)}`,
+      `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${f3(partHoldBack(p, opts.partHoldBackParts))},CAN-SKIP-UNTIL=${f3(canSkipUntil)}`,
     );
     lines.push(`#EXT-X-PART-INF:PART-TARGET=${f3(pt)}`);
   }

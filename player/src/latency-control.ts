@@ -4,6 +4,8 @@
 // target it stops about 0.5 s short and never arrives; and a stock player that joins at an independent part up to a
 // GOP behind stays there.
 
+import { JOIN_NOW } from '../../lib/hls-path.ts';
+
 /** What the controller sees, sampled every {@link CATCH_UP_INTERVAL_MS}. */
 export interface PlaybackSample {
   /** Seconds behind the playlist's live edge (hls.js `latency`). */
@@ -89,4 +91,15 @@ export function attachCatchUp(video: HTMLVideoElement, hls: LatencySource, held:
     if (video.playbackRate !== a.rate) video.playbackRate = a.rate;
   }, CATCH_UP_INTERVAL_MS);
   return () => clearInterval(timer);
+}
+
+/**
+ * hls.js `xhrSetup` for a player that catches up by itself: its first load of a media playlist (no delivery
+ * directives) asks `join=now` (lib/hls-path.ts JOIN_NOW), answered at once. Without it an onair origin holds that
+ * load, up to one GOP, until PART-HOLD-BACK from the live edge lands on an independent part, which a player without
+ * catch-up needs to join on target but which would only cost this one time to first frame.
+ */
+export function joinNow(xhr: XMLHttpRequest, url: string, context: { type?: string; deliveryDirectives?: unknown }): void {
+  if (context.type !== 'level' || context.deliveryDirectives) return;
+  xhr.open('GET', url + (url.includes('?') ? '&' : '?') + JOIN_NOW, true);
 }

@@ -1,7 +1,7 @@
 // One live playback session on a <video>: hls.js (or native HLS), with error recovery and a stall watchdog.
 import Hls from 'hls.js';
 import type { ErrorData, HlsConfig, LevelSwitchedData, ManifestParsedData } from 'hls.js';
-import { attachCatchUp, trueLatency } from './latency-control.ts';
+import { attachCatchUp, joinNow, trueLatency } from './latency-control.ts';
 import type { DvrTarget } from './dvr-bar.ts';
 
 /** A rendition as shown to the viewer and to tests. */
@@ -41,6 +41,8 @@ export interface LivePlayerListener {
 export const HLS_CONFIG: Partial<HlsConfig> = {
   // Parts, preload hints, blocking playlist reload and delta updates when the playlist offers them.
   lowLatencyMode: true,
+  // The first playlist load is answered at once (the catch-up below closes any gap a join leaves).
+  xhrSetup: joinNow,
   // The catch-up is ours (latency-control.ts): hls.js speeds up only while over 1 s is buffered ahead, which with
   // a 0.6 s target stops half a second short.
   maxLiveSyncPlaybackRate: 1,

@@ -53,6 +53,8 @@ export interface LatencySummary {
   heights: Record<string, number>;
   /** Displayed frames per playback mode (`hls`; the watch page's `whep`, or `hls` after a fallback). */
   modes: Record<string, number>;
+  /** LL-HLS: how far before its aim (PART-HOLD-BACK from the live edge) hls.js started loading, ms (see LatencyPageState). */
+  joinBehindAimMs: number | null;
   errors: string[];
 }
 
@@ -121,6 +123,7 @@ export function summarize(state: LatencyPageState): LatencySummary {
     targetLatencyMs: state.targetLatencyMs ?? null,
     heights,
     modes: { ...state.modes },
+    joinBehindAimMs: state.joinBehindAimMs ?? null,
     errors: [...new Set(state.errors)].slice(0, 10),
   };
 }

@@ -1,5 +1,6 @@
 // Tiny local HTTP server for the latency bench page: the HTML, its TypeScript transpiled on the
-// fly (page.ts and the shared strip decoder ../stamp.ts), and hls.js from node_modules.
+// fly (page.ts, the shared strip decoder ../stamp.ts, the player's catch-up and what it imports), and hls.js from
+// node_modules.
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ const files: Record<string, [string, 'html' | 'ts' | 'js']> = {
   '/latency/watch-reader.ts': [join(benchDir, 'latency', 'watch-reader.ts'), 'ts'],
   '/stamp.ts': [join(benchDir, 'stamp.ts'), 'ts'],
   '/player/src/latency-control.ts': [join(root, 'player', 'src', 'latency-control.ts'), 'ts'],
+  '/lib/hls-path.ts': [join(root, 'lib', 'hls-path.ts'), 'ts'],
   '/vendor/hls.mjs': [join(root, 'node_modules', 'hls.js', 'dist', 'hls.mjs'), 'js'],
 };
 

@@ -4,7 +4,7 @@
 import Hls from 'hls.js';
 import type { HlsConfig } from 'hls.js';
 import { emptyState, readFrames } from './strip-reader.ts';
-import { attachCatchUp } from '../../../player/src/latency-control.ts';
+import { attachCatchUp, joinNow } from '../../../player/src/latency-control.ts';
 
 /** What the page has measured so far; read by measure.ts through page.evaluate. */
 export interface LatencyPageState {
@@ -31,6 +31,11 @@ export interface LatencyPageState {
   targetLatencyMs: number | null;
   /** Displayed frames per playback mode (`hls`, or the watch page's `whep` / `hls`). */
   modes: Record<string, number>;
+  /**
+   * LL-HLS join: how far the first part hls.js loads starts before the position it aims at (PART-HOLD-BACK from the
+   * live edge), ms. It decodes from there (an independent part), so up to a GOP when the aim falls mid-GOP.
+   */
+  joinBehindAimMs?: number;
 }
 
 /** The page's entry point, installed on window. */
@@ -50,7 +55,8 @@ const state: LatencyPageState = emptyState();
 
 function start(url: string, config: Partial<HlsConfig>, catchUp = false): void {
   const video = document.getElementById('video') as HTMLVideoElement;
-  const player = new Hls(config);
+  // onair's own player asks its first playlist load to be answered at once (the catch-up closes the gap).
+  const player = new Hls(catchUp ? { ...config, xhrSetup: joinNow } : config);
   if (catchUp) attachCatchUp(video, player);
   readFrames(video, state, performance.now(), () => {
     const target = player.targetLatency;
@@ -59,6 +65,11 @@ function start(url: string, config: Partial<HlsConfig>, catchUp = false): void {
     return { playerLatencyMs: Math.round(player.latency * 1000), ingestToDisplayMs: pdt ? Date.now() - pdt.getTime() : -1, mode: 'hls' };
   });
 
+  player.on(Hls.Events.FRAG_LOADING, (_e, data) => {
+    if (state.joinBehindAimMs !== undefined || !data.part) return;
+    const aim = data.targetBufferTime ?? player.startPosition;
+    state.joinBehindAimMs = Math.round((aim - data.part.start) * 1000);
+  });
   player.on(Hls.Events.ERROR, (_e, data) => {
     state.errors.push(`${data.fatal ? 'fatal ' : ''}${data.type}/${data.details}`);
     if (!data.fatal) return;
