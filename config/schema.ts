@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { trustedProxyEntryError } from '../lib/client-address.ts';
 import { frameAncestorsError } from '../lib/page-headers.ts';
-import { GOP_RANGE, PART_TARGET_RANGE, timingIssue } from './timing.ts';
+import { GOP_RANGE, PART_HOLD_BACK_PARTS, PART_TARGET_RANGE, timingIssue } from './timing.ts';
 
 /** One rung of the adaptive ladder the origin encodes. */
 export const renditionSchema = z
@@ -203,7 +203,7 @@ export const configSchema = z
     /** Segment target duration in seconds; every segment starts on a forced keyframe. */
     segmentTargetSec: z.number().min(1).max(10).default(2),
     /**
-     * LL-HLS part target duration in seconds (one fMP4 fragment per part). 0.2 s: PART-HOLD-BACK (3 parts) is 0.6 s,
+     * LL-HLS part target duration in seconds (one fMP4 fragment per part). 0.2 s: PART-HOLD-BACK (2.5 parts) is 0.5 s,
      * and 0.2 s is a whole number of frames at 25, 30, 50 and 60 fps.
      */
     partTargetSec: z.number().min(PART_TARGET_RANGE.min).max(PART_TARGET_RANGE.max).default(0.2),
@@ -214,10 +214,11 @@ export const configSchema = z
      */
     gopSec: z.number().min(GOP_RANGE.min).max(GOP_RANGE.max).default(1),
     /**
-     * PART-HOLD-BACK, the distance from the live edge an LL-HLS player keeps, in parts: 3 (0.6 s at 0.2 s parts) is
-     * the RFC's SHOULD, 2 its floor (MUST). Lower plays closer to live and leaves less room for a late part.
+     * PART-HOLD-BACK, the distance from the live edge an LL-HLS player keeps, in parts (PART_HOLD_BACK_PARTS): 2.5
+     * (0.5 s at 0.2 s parts); the RFC's floor is 2 (MUST) and its SHOULD 3. Lower plays closer to live and leaves
+     * less room for a late part.
      */
-    partHoldBackParts: z.number().min(2).max(6).default(3),
+    partHoldBackParts: z.number().min(PART_HOLD_BACK_PARTS.min).max(PART_HOLD_BACK_PARTS.max).default(PART_HOLD_BACK_PARTS.default),
     /**
      * Complete segments kept in the live playlist window (at least 6). The default 12 (24 s at 2 s segments)
      * reaches well past the LL-HLS skip boundary (CAN-SKIP-UNTIL = 6 target durations = 12 s), so a delta

@@ -17,6 +17,12 @@ export function timingOf(c: StreamTiming): StreamTiming {
 export const PART_TARGET_RANGE = { min: 0.1, max: 2 } as const;
 /** The allowed keyframe interval (ONAIR_GOP_SEC, an event's `gopSec`), in seconds. */
 export const GOP_RANGE = { min: 0.1, max: 10 } as const;
+/**
+ * PART-HOLD-BACK in parts (ONAIR_PART_HOLD_BACK_PARTS). RFC 8216bis §4.4.3.8: at least 2 (MUST), and it SHOULD be 3
+ * or more. 2.5 (0.5 s at 0.2 s parts, as MediaMTX's gohlslib) played ~0.1 s closer to live than 3 with no more stalls
+ * in bench:latency here; 2 another ~0.1 s closer, with short stalls at the watch page (README, Benchmarks).
+ */
+export const PART_HOLD_BACK_PARTS = { min: 2, max: 6, default: 2.5 } as const;
 
 /** How messages name the three values (the settings' variable names, or an event's fields). */
 export interface TimingNames {

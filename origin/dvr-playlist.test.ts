@@ -94,7 +94,7 @@ describe('DVR window', () => {
     const liveText = renderMediaPlaylist(l, { lowLatency: true });
     const tail = (t: string) => t.slice(t.indexOf('#EXT-X-PROGRAM-DATE-TIME:' + new Date(T0 + 89 * 2000).toISOString()));
     assert.equal(tail(text), tail(liveText));
-    assert.match(text, /PART-HOLD-BACK=1\.500,CAN-SKIP-UNTIL=12\.000/);
+    assert.match(text, /PART-HOLD-BACK=1\.250,CAN-SKIP-UNTIL=12\.000/);
     assert.equal(liveDurationSec(l), 25);
   });
 

@@ -218,7 +218,9 @@ describe('LL-HLS origin', () => {
       assert.ok(pl.partTarget === config.partTargetSec, `PART-TARGET ${pl.partTarget}: no part longer than the target`);
       const sc = pl.serverControl;
       assert.equal(sc['CAN-BLOCK-RELOAD'], 'YES');
-      assert.ok(Number(sc['PART-HOLD-BACK']) >= 3 * pl.partTarget - 1e-9, 'PART-HOLD-BACK ≥ 3 × PART-TARGET');
+      const holdBack = Number(sc['PART-HOLD-BACK']);
+      assert.ok(Math.abs(holdBack - config.partHoldBackParts * pl.partTarget) < 1e-9, `PART-HOLD-BACK ${holdBack}: the setting's parts`);
+      assert.ok(holdBack >= 2 * pl.partTarget - 1e-9, 'PART-HOLD-BACK ≥ 2 × PART-TARGET (RFC 8216bis MUST)');
       assert.ok(Number(sc['CAN-SKIP-UNTIL']) >= 6 * pl.targetDuration, 'CAN-SKIP-UNTIL ≥ 6 × TARGETDURATION');
       assert.ok(pl.parts.length >= 2, 'parts listed');
       for (const p of pl.parts) assert.ok(p.duration <= pl.partTarget + 1e-9, `part ${p.uri} within PART-TARGET`);

@@ -10,15 +10,7 @@ import type { RenditionPackager } from './packager.ts';
 import type { Thumbnailer } from './thumbnails/thumbnailer.ts';
 import type { ObjectReader } from '../lib/storage/storage.ts';
 import { dvrSource, type DvrStoredSegment } from './dvr-playlist.ts';
-import {
-  joinLag,
-  keyframeInterval,
-  partTarget,
-  renderMasterPlaylist,
-  renderMediaPlaylist,
-  targetDuration,
-  variantFor,
-} from './playlist.ts';
+import { joinLag, joinWait, partTarget, renderMasterPlaylist, renderMediaPlaylist, targetDuration, variantFor } from './playlist.ts';
 
 const M3U8 = 'application/vnd.apple.mpegurl';
 const MP4 = 'video/mp4';
@@ -128,6 +120,12 @@ function sendStored(obj: ObjectReader, req: IncomingMessage, res: ServerResponse
   });
 }
 
+/**
+ * The longest a media playlist's first load is held for a keyframe-aligned join, in seconds: DESIGN's time to first
+ * frame (1.5 s) less the ~0.5 s hls.js took here from that playlist to its first frame.
+ */
+export const JOIN_WAIT_MAX_SEC = 1;
+
 /** Builds the origin's request handler over the live streams it holds. */
 export function createOriginHlsHandler(deps: {
   config: Config;
@@ -234,15 +232,16 @@ export function createOriginHlsHandler(deps: {
       );
       if (req.destroyed) return;
     }
-    const gop = msnParam === null && lowLatency && url.searchParams.get('join') !== 'now' ? keyframeInterval(p) : undefined;
-    if (gop !== undefined && gop <= p.segmentTargetSec + 1e-6) {
-      // A first load (no `_HLS_msn`) is held, at most one GOP, until PART-HOLD-BACK from its end lands on an
-      // independent part (joinLag): a player that aims there (hls.js) then starts from that part rather than from up to
-      // a GOP earlier, and has only PART-HOLD-BACK of parts to fetch before it plays. A player that catches up by
-      // itself asks `join=now` (lib/hls-path.ts JOIN_NOW) to skip the wait. A copied rendition whose publisher keys
-      // less often than every segment target (or not twice yet) is answered at once: its wait would be too long.
+    const wait =
+      lowLatency && msnParam === null && url.searchParams.get('join') !== 'now' ? joinWait(p, config.partHoldBackParts) : undefined;
+    if (wait !== undefined && wait > 0 && wait <= JOIN_WAIT_MAX_SEC) {
+      // A first load (no `_HLS_msn`) is held until PART-HOLD-BACK from its end lands on an independent part
+      // (joinLag): a player that aims there (hls.js) then starts from that part rather than from up to a GOP earlier,
+      // and has only PART-HOLD-BACK of parts to fetch before it plays. Not when that is further off than
+      // JOIN_WAIT_MAX_SEC (a copied rendition whose publisher keys every 2 s or more), and not for a player that
+      // catches up by itself and asks `join=now` (lib/hls-path.ts JOIN_NOW).
       const aligned = () => (joinLag(p, config.partHoldBackParts) ?? Infinity) <= partTarget(p) / 2 + 1e-6;
-      await waiters.until(p, aligned, (gop + partTarget(p)) * 1000, req);
+      await waiters.until(p, aligned, (wait + partTarget(p)) * 1000, req);
       if (req.destroyed) return;
     }
     const reports = lowLatency

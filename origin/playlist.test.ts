@@ -6,6 +6,7 @@ import { Mp4BoxSplitter } from './mp4.ts';
 import { RenditionPackager } from './packager.ts';
 import {
   joinLag,
+  joinWait,
   keyframeInterval,
   partHoldBack,
   partTarget,
@@ -95,7 +96,8 @@ describe('playlist', () => {
       parseMedia(renderMediaPlaylist(p, { lowLatency: true, ...(parts !== undefined ? { partHoldBackParts: parts } : {}) }))
         .lowLatencyCompatibility!.partHoldBack;
     const pt = partTarget(p);
-    assert.equal(holdBack(), Number((3 * pt).toFixed(3)));
+    assert.equal(holdBack(), Number((2.5 * pt).toFixed(3)));
+    assert.equal(holdBack(3), Number((3 * pt).toFixed(3)));
     assert.equal(holdBack(2.5), Number((2.5 * pt).toFixed(3)));
     assert.equal(holdBack(1), Number((2 * pt).toFixed(3)));
   });
@@ -116,7 +118,7 @@ describe('playlist', () => {
         canBlockReload: true,
         canSkipUntil: 6 * td,
         holdBack: undefined,
-        partHoldBack: Number((3 * pt).toFixed(3)),
+        partHoldBack: Number((2.5 * pt).toFixed(3)),
       });
       assert.equal(pl.partTargetDuration, Number(pt.toFixed(3)));
       assert.match(text, /^#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=[\d.]+,CAN-SKIP-UNTIL=12\.000$/m);
@@ -314,7 +316,7 @@ describe('playlist', () => {
   });
 });
 
-describe('joinLag and keyframeInterval', () => {
+describe('joinLag, keyframeInterval and joinWait', () => {
   /**
    * A live rendition of 0.2 s parts, a keyframe every `gop` parts, 10 parts per segment: `count` parts so far, the
    * last segment open.
@@ -352,12 +354,12 @@ describe('joinLag and keyframeInterval', () => {
 
   it('is how far PART-HOLD-BACK from the end lies past the independent part a player decodes from', () => {
     // 0.6 s (3 parts) back from the end of 13 parts is the start of part 10, a keyframe (10 % 5): on target.
-    assert.equal(round(joinLag(source(13))), 0);
+    assert.equal(round(joinLag(source(13), 3)), 0);
     // One more part and the aim moves into part 11: the player decodes from part 10, one part earlier.
-    assert.equal(round(joinLag(source(14))), 0.2);
+    assert.equal(round(joinLag(source(14), 3)), 0.2);
     // Up to a GOP less a part behind, and around again.
     assert.deepEqual(
-      [15, 16, 17, 18].map((n) => round(joinLag(source(n)))),
+      [15, 16, 17, 18].map((n) => round(joinLag(source(n), 3))),
       [0.4, 0.6, 0.8, 0],
     );
   });
@@ -366,15 +368,16 @@ describe('joinLag and keyframeInterval', () => {
     assert.equal(round(joinLag(source(12), 2)), 0);
     assert.equal(round(joinLag(source(12), 1)), 0, 'raised to 2');
     assert.equal(round(joinLag(source(14), 4)), 0);
-    assert.equal(round(partHoldBack(source(14))), 0.6);
+    assert.equal(round(partHoldBack(source(14))), 0.5, 'PART_HOLD_BACK_PARTS.default: 2.5 parts');
+    assert.equal(round(joinLag(source(13))), 0.1, 'by default the aim is half a part into the keyframe part');
     assert.equal(round(partHoldBack(source(14), 1)), 0.4);
   });
 
   it('is measured across segment boundaries, and undefined before the first independent part', () => {
     // Keyframe every 10 parts (at each segment start): 23 parts end 0.6 s into msn 2, aimed at its keyframe.
-    assert.equal(round(joinLag(source(23, 10))), 0);
-    assert.equal(round(joinLag(source(21, 10))), 1.6, 'the aim is in msn 1, its keyframe 1.6 s before');
-    assert.equal(joinLag(source(2)), undefined, 'fewer parts than PART-HOLD-BACK');
+    assert.equal(round(joinLag(source(23, 10), 3)), 0);
+    assert.equal(round(joinLag(source(21, 10), 3)), 1.6, 'the aim is in msn 1, its keyframe 1.6 s before');
+    assert.equal(joinLag(source(2), 3), undefined, 'fewer parts than PART-HOLD-BACK');
   });
 
   it('keyframeInterval: the time between the last two independent parts, once two are listed', () => {
@@ -384,11 +387,24 @@ describe('joinLag and keyframeInterval', () => {
     assert.equal(keyframeInterval(source(5)), undefined, 'one keyframe so far');
   });
 
+  it('joinWait: how long until the aim lands on a keyframe, if keyframes keep their pace', () => {
+    assert.equal(round(joinWait(source(13), 3)), 0, 'now');
+    assert.equal(round(joinWait(source(11), 3)), 0.4, 'the latest keyframe is 0.2 s old: 0.4 s more');
+    assert.equal(round(joinWait(source(14), 3)), 0.8, 'just past: the next keyframe (1 s later) plus PART-HOLD-BACK');
+    assert.equal(round(joinWait(source(15), 3)), 0.6);
+    // Measured in parts: 0.6 s after source(15) is source(18), which is aligned.
+    assert.equal(round(joinLag(source(18), 3)), 0);
+    assert.equal(round(joinWait(source(27, 10), 3)), 1.2, 'a 2 s GOP can be further off than a second');
+    assert.equal(round(joinWait(source(21, 10), 3)), 0.4);
+    assert.equal(round(joinWait(source(14), 2)), 0.6, 'PART-HOLD-BACK 0.4 s: the next keyframe, 0.2 s off, plus 0.4 s');
+    assert.equal(joinWait(source(5), 3), undefined, 'one keyframe so far: no pace known');
+  });
+
   it('counts a segment listed without parts as one independent part', () => {
     const s = source(13);
     const whole = { ...s.playlistSegments[0]!, parts: [] };
     const old = { ...s, playlistSegments: [whole, { ...s.playlistSegments[1]!, parts: s.playlistSegments[1]!.parts.slice(0, 1) }] };
     // 0.2 s of msn 1, then msn 0 whole (2 s): the aim (0.6 s back) is 0.4 s into msn 0's last 2 s, 1.6 s past its start.
-    assert.equal(round(joinLag(old)), 1.6);
+    assert.equal(round(joinLag(old, 3)), 1.6);
   });
 });

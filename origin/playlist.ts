@@ -2,6 +2,7 @@
 // RFC 8216bis §4.4.3/§6.2.5 and Apple's LL-HLS authoring rules) and the multivariant playlist.
 import { value, type Rung } from './ladder.ts';
 import { initUri, partUri, segmentUri } from '../lib/hls-path.ts';
+import { PART_HOLD_BACK_PARTS } from '../config/timing.ts';
 
 /** The part fields a media playlist needs. */
 export interface PlaylistPart {
@@ -78,8 +79,8 @@ export interface MediaPlaylistOptions {
   skip?: boolean;
   renditionReports?: RenditionReport[];
   /**
-   * PART-HOLD-BACK in parts (default 3). RFC 8216bis §4.4.3.8: it MUST be at least twice the part target (a smaller
-   * value is raised to 2) and SHOULD be at least three times.
+   * PART-HOLD-BACK in parts (default PART_HOLD_BACK_PARTS.default, 2.5). RFC 8216bis §4.4.3.8: it MUST be at least
+   * twice the part target (a smaller value is raised to 2) and SHOULD be at least three times.
    */
   partHoldBackParts?: number;
 }
@@ -150,7 +151,10 @@ export function partTarget(p: Pick<MediaPlaylistSource, 'partTargetSec' | 'longe
 }
 
 /** PART-HOLD-BACK in seconds: `parts` part targets, at least two (RFC 8216bis §4.4.3.8 MUST). */
-export function partHoldBack(p: Pick<MediaPlaylistSource, 'partTargetSec' | 'longestPartSec'>, parts = 3): number {
+export function partHoldBack(
+  p: Pick<MediaPlaylistSource, 'partTargetSec' | 'longestPartSec'>,
+  parts: number = PART_HOLD_BACK_PARTS.default,
+): number {
   return Math.max(2, parts) * partTarget(p);
 }
 
@@ -198,6 +202,27 @@ export function keyframeInterval(p: MediaPlaylistSource): number | undefined {
     last = part.behind;
   }
   return undefined;
+}
+
+/**
+ * How long until a joiner's aim lands on an independent part (joinLag within half a part target), in seconds,
+ * assuming keyframes keep coming every keyframeInterval; 0 when it does now, undefined while fewer than two keyframes
+ * are listed.
+ */
+export function joinWait(p: MediaPlaylistSource, partHoldBackParts?: number): number | undefined {
+  const gop = keyframeInterval(p);
+  if (gop === undefined) return undefined;
+  const hold = partHoldBack(p, partHoldBackParts);
+  let latest = 0; // seconds from the latest keyframe's start to the end of the playlist
+  for (const part of partsFromEnd(p)) {
+    if (part.independent) {
+      latest = part.behind;
+      break;
+    }
+  }
+  if (latest < hold - 1e-6) return hold - latest;
+  if (latest - hold <= partTarget(p) / 2 + 1e-6) return 0;
+  return gop - (latest - hold);
 }
 
 /** Renders a rendition's media playlist (URIs relative to /live/<event>/<rendition>/index.m3u8). */

@@ -1,8 +1,8 @@
 // The watch page's catch-up: brings playback to the target latency (PART-HOLD-BACK) within a few seconds of a join
 // or a stall, and keeps it there. hls.js's own catch-up (maxLiveSyncPlaybackRate) is off for this player: it only
-// speeds up while more than 1 s is buffered ahead (latency-controller forwardBufferLength > 1), so with a 0.6 s
-// target it stops about 0.5 s short and never arrives; and a stock player that joins at an independent part up to a
-// GOP behind stays there.
+// speeds up while more than 1 s is buffered ahead (latency-controller forwardBufferLength > 1), so with a 0.5 s
+// target it stops about half a second short and never arrives; and a stock player stays wherever its start-up left
+// it.
 
 import { JOIN_NOW } from '../../lib/hls-path.ts';
 

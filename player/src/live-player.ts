@@ -34,7 +34,7 @@ export interface LivePlayerListener {
 
 /**
  * hls.js settings for live low-latency playback. The target latency comes from the playlist: PART-HOLD-BACK
- * (3 parts, 0.6 s) for LL-HLS events, hls.js's default of 3 target durations for plain-HLS events. Do not set
+ * (2.5 parts, 0.5 s) for LL-HLS events, hls.js's default of 3 target durations for plain-HLS events. Do not set
  * liveSyncDuration(Count) here: any user value overrides PART-HOLD-BACK (hls.js latency-controller); and
  * liveMaxLatencyDurationCount cannot be set without it, so the watchdog below jumps back when far behind.
  */
@@ -44,7 +44,7 @@ export const HLS_CONFIG: Partial<HlsConfig> = {
   // The first playlist load is answered at once (the catch-up below closes any gap a join leaves).
   xhrSetup: joinNow,
   // The catch-up is ours (latency-control.ts): hls.js speeds up only while over 1 s is buffered ahead, which with
-  // a 0.6 s target stops half a second short.
+  // a 0.5 s target stops half a second short.
   maxLiveSyncPlaybackRate: 1,
   // After a stall hls.js raises its target by this much (default 1 s, up to a target duration): a part's worth
   // keeps a stall-prone connection from stalling again without giving up the low target for good.

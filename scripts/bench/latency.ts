@@ -11,7 +11,7 @@
 //                            [--setups onair_ll,onair_ll_stock,onair_copy,onair_copy_stock,mediamtx_stock,mediamtx_own,
 //                                      onair_plain,nginx_rtmp,onair_whip,onair_whep,mediamtx_whep]
 //                            [--mediamtx PATH (or MEDIAMTX_BIN)] [--onair-config '{"…":…}'] [--server-log FILE]
-//                            [--hold-back-parts N (onair's ONAIR_PART_HOLD_BACK_PARTS, default 3)]
+//                            [--hold-back-parts N (onair's ONAIR_PART_HOLD_BACK_PARTS, default 2.5)]
 // The MediaMTX setups need a MediaMTX binary (a release download, or built from its repository); without one they
 // are skipped with one line. --runs N repeats the chosen setups N times, alternated (setup A, B, …, A, B, …), since a
 // stock player's join point differs from run to run; each setup reports every run and the spread of p50.
@@ -33,6 +33,7 @@ import { waitFor } from '../../test/support/wait-for.ts';
 import { publishTestStream } from '../publish-test-stream.ts';
 import { playerDir } from '../../cli/paths.ts';
 import { HLS_CONFIG } from '../../player/src/live-player.ts';
+import { PART_HOLD_BACK_PARTS } from '../../config/timing.ts';
 import { createLatencyPageServer } from './latency/page-server.ts';
 import { createNginxRtmp, type NginxRtmp } from './latency/nginx-rtmp.ts';
 import { machineMeter } from './proc.ts';
@@ -445,9 +446,10 @@ try {
 }
 
 // Targets (issue 15): own player p50 ≤ 1.0 s, p95 ≤ 1.5 s, no stall, first frame ≤ 0.5 s; a stock hls.js p50 ≤ 1.5 s
-// in every run, and joining within one part target (0.2 s) of its aim, PART-HOLD-BACK, not up to a GOP before; both level with or ahead of MediaMTX with the same player. Real time (WHEP): p50 ≤ 0.5 s in every
-// run, every frame of it played over WHEP (a run that fell back to LL-HLS does not count); level with or ahead of
-// MediaMTX's WHEP.
+// in every run, and joining within one part target (0.2 s) of its aim, PART-HOLD-BACK, not up to a GOP before; both
+// level with or ahead of MediaMTX with the same player (judged with the ladder, `*_level_with_mediamtx`, and on a
+// `passthrough` event, `copy_*`, the same job as MediaMTX's). Real time (WHEP): p50 ≤ 0.5 s in every run, every frame
+// of it played over WHEP (a run that fell back to LL-HLS does not count); level with or ahead of MediaMTX's WHEP.
 const own = results.onair_ll;
 const stock = results.onair_ll_stock;
 const whep = results.onair_whep;
@@ -483,6 +485,13 @@ const met = {
   ...(stock && results.mediamtx_stock?.p50Min != null && stock.p50Max !== null
     ? { stock_level_with_mediamtx: stock.p50Max <= results.mediamtx_stock.p50Min + 50 }
     : {}),
+  // The same job as MediaMTX's (the source copied, no transcode): a `passthrough` event.
+  ...(results.onair_copy?.p50Max != null && results.mediamtx_own?.p50Min != null
+    ? { copy_own_level_with_mediamtx: results.onair_copy.p50Max <= results.mediamtx_own.p50Min + 50 }
+    : {}),
+  ...(results.onair_copy_stock?.p50Max != null && results.mediamtx_stock?.p50Min != null
+    ? { copy_stock_level_with_mediamtx: results.onair_copy_stock.p50Max <= results.mediamtx_stock.p50Min + 50 }
+    : {}),
   ...(whep && results.mediamtx_whep?.p50Min != null && whep.p50Max !== null
     ? { whep_level_with_mediamtx: whep.p50Max <= results.mediamtx_whep.p50Min + 50 }
     : {}),
@@ -493,7 +502,7 @@ console.log(
     durationSec,
     runs,
     source: `${width}x${height} 30fps 2s GOP, wall-clock strip; latency = Date.now() at displayed frame - stamp`,
-    onairPartHoldBackParts: Number(values['hold-back-parts'] ?? 3),
+    onairPartHoldBackParts: Number(values['hold-back-parts'] ?? PART_HOLD_BACK_PARTS.default),
     results,
     targets,
     met: { ...met, all: Object.keys(met).length > 0 && Object.values(met).every(Boolean) },

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { adminApiToken, callApi, startServer, type ServerUnderTest } from '../support/onair-server.ts';
 import { waitFor } from '../support/wait-for.ts';
 import { publishTestStream } from '../../scripts/publish-test-stream.ts';
+import { PART_HOLD_BACK_PARTS } from '../../config/timing.ts';
 
 const EMAIL = 'timing@example.com';
 const PASSWORD = 'correct horse battery';
@@ -81,7 +82,8 @@ async function checkTiming(name: string, pls: { url: string; body: string }[], p
     const where = `${name} ${url.split('/').at(-2)}`;
     assert.equal(partTarget(body), partSec, `${where}: ${tags(body, 'EXT-X-PART-INF')[0]}`);
     const hold = Number(/PART-HOLD-BACK=([\d.]+)/.exec(tags(body, 'EXT-X-SERVER-CONTROL')[0] ?? '')?.[1]);
-    assert.ok(Math.abs(hold - 3 * partSec) < 1e-9, `${where}: PART-HOLD-BACK ${hold}, three parts of ${partSec} s`);
+    const holdParts = PART_HOLD_BACK_PARTS.default;
+    assert.ok(Math.abs(hold - holdParts * partSec) < 1e-9, `${where}: PART-HOLD-BACK ${hold}, ${holdParts} parts of ${partSec} s`);
     const parts = tags(body, 'EXT-X-PART').map((p) => ({
       line: p,
       index: Number(/part-\d+\.(\d+)\.m4s/.exec(p)?.[1]),
