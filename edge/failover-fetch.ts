@@ -196,8 +196,8 @@ export function createFailoverFetch<R extends FetchRequest = FetchRequest>(opts:
       return;
     }
     const { candidates, replicas } = route;
-    // Held at the origin: a blocking reload, a hinted part, and a media playlist's first load (held up to one GOP for
-    // a keyframe-aligned join, origin/hls-server.ts).
+    // Held at the origin: a blocking reload, a hinted part, and a media playlist's first load (held up to 1 s for a
+    // keyframe-aligned join, origin/hls-server.ts JOIN_WAIT_MAX_SEC).
     const timeoutMs = obj.kind === 'playlist' || obj.kind === 'part' ? heldTimeoutMs : baseTimeoutMs;
     let timedOut = false;
     let lastProblem = 'no upstream configured';
