@@ -355,6 +355,9 @@ test('Chromium plays the source rendition and switches to a lower rung and back 
     const errorsAt = async (step: string) =>
       t.diagnostic(`${step}: hls.js errors ${JSON.stringify(await page.evaluate(() => window.__onair!.errors))}`);
     await errorsAt('playing');
+    // A join may already have nudged over the hole before its start position (a non-fatal bufferSeekOverHole when
+    // hls.js's gap controller runs before its first seek); the switches must add nothing.
+    const atJoin = await page.evaluate(() => window.__onair!.errors.length);
     await switchTo(source, 640);
     await errorsAt('on the source rendition');
     await switchTo(lower, 320);
@@ -368,7 +371,8 @@ test('Chromium plays the source rendition and switches to a lower rung and back 
     }));
     t.diagnostic(`switches source → 180p → source: ${after.stalls} waiting events`);
     assert.equal(after.state, 'playing');
-    assert.deepEqual(after.errors, []);
+    assert.deepEqual(after.errors.slice(atJoin), []);
+    assert.ok(!after.errors.some((e) => e.startsWith('fatal')), `errors ${after.errors.join(', ')}`);
     assert.deepEqual(pageErrors, []);
     assert.equal(after.stalls, 0, 'no stall: the renditions share one timeline');
   } finally {

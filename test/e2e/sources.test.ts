@@ -105,7 +105,12 @@ async function playInChromium(event: Created): Promise<{ audioView: boolean; vid
       videoWidth: document.querySelector('video')!.videoWidth,
       errors: window.__onair!.errors,
     }));
-    assert.deepEqual(view.errors, []);
+    // A join may nudge over the hole before its start position (hls.js's gap controller running before its first seek):
+    // a non-fatal bufferSeekOverHole, not an error a viewer sees.
+    assert.deepEqual(
+      view.errors.filter((e) => e !== 'mediaError:bufferSeekOverHole'),
+      [],
+    );
     assert.deepEqual(pageErrors, []);
     return { audioView: view.audioView, videoWidth: view.videoWidth };
   } finally {
