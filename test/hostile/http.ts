@@ -202,6 +202,20 @@ export async function httpGroup(ctx: Ctx): Promise<void> {
     );
   }
 
+  // A live media playlist's query: bad LL-HLS directives and a bad `join` are a 400 with a JSON error; `join=now` plays.
+  const media = `${server.base}/live/${live.id}/360p/index.m3u8`;
+  for (const q of ['?join=later', '?join', '?join=now&join=x', '?_HLS_msn=-1', '?_HLS_part=1', '?_HLS_skip=maybe']) {
+    const r = await get(media + q);
+    const l = leak(r.body);
+    ctx.check(
+      `playlist ${q}: 400 with a JSON error`,
+      r.status === 400 && r.body.startsWith('{') && !l,
+      `status ${r.status}${l ? `, ${l}` : ''}`,
+    );
+  }
+  const now = await get(`${media}?join=now`);
+  ctx.check('playlist ?join=now: 200', now.status === 200 && now.body.startsWith('#EXTM3U'), `status ${now.status}`);
+
   // Security headers on pages and API answers.
   for (const path of ['/', `/watch/${live.slug}`, '/console']) {
     const r = await get(`${server.base}${path}`);
